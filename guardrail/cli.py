@@ -1,0 +1,172 @@
+"""The `guardrail` command line. Sub-commands import what they need when they run."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from guardrail.engine import Evaluation
+    from guardrail.policy import Policy
+
+EXIT_OK, EXIT_NONCOMPLIANT, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class InputProblem(Exception):
+    """Bad input: the message names the file and the problem (exit 2)."""
+
+
+def _load_policy(path: str | None) -> Policy:
+    from guardrail.policy import Policy, PolicyError, load_policy
+
+    if path is None:
+        return Policy.default()
+    try:
+        return load_policy(path)
+    except PolicyError as error:
+        raise InputProblem(str(error)) from None
+
+
+def _parse_now(text: str | None) -> dt.datetime:
+    if text is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InputProblem(f"--now: {text!r} is not an ISO 8601 date or timestamp") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def read_account_file(path: str) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputProblem(f"{path}: cannot read the file: {error.strerror or error}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputProblem(f"{path}: not JSON: {error}") from None
+
+
+def _format_text(results: list[tuple[str, Evaluation]], out: TextIO) -> None:
+    header = ("ACCOUNT", "KIND", "RULE", "SEVERITY", "ACTION", "DETAIL")
+    rows: list[tuple[str, ...]] = []
+    for _, evaluation in results:
+        name = evaluation.resource_id.rsplit("/", 1)[-1]
+        if not evaluation.findings:
+            rows.append((name, evaluation.kind, "-", "-", "compliant", ""))
+        for finding in evaluation.findings:
+            action = "exempted" if finding.exempted else ("fix" if finding.fixed else "report")
+            rows.append((name, evaluation.kind, finding.rule, finding.severity, action, finding.message))
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(5)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:5])]
+        out.write("  ".join([*cells, row[5]]).rstrip() + "\n")
+    compliant = sum(1 for _, e in results if e.compliant)
+    fixes = sum(1 for _, e in results if e.remediation is not None)
+    out.write(
+        f"\n{len(results)} accounts: {compliant} compliant, {len(results) - compliant} not compliant, "
+        f"{fixes} with a remediation\n"
+    )
+
+
+def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from guardrail.engine import InvalidAccount, evaluate
+
+    policy = _load_policy(args.policy)
+    now = _parse_now(args.now)
+    results: list[tuple[str, Evaluation]] = []
+    problems: list[str] = []
+    for path in args.accounts:
+        try:
+            body = read_account_file(path)
+        except InputProblem as problem:
+            problems.append(str(problem))
+            continue
+        evaluation = evaluate(body, policy, now)
+        if isinstance(evaluation, InvalidAccount):
+            problems.append(f"{path}: {evaluation.message}")
+            continue
+        results.append((path, evaluation))
+    if args.format == "json":
+        for _, evaluation in results:
+            out.write(json.dumps(evaluation.to_json(), separators=(",", ":")) + "\n")
+    else:
+        _format_text(results, out)
+    for problem in problems:
+        err.write(f"guardrail: error: {problem}\n")
+    if problems:
+        return EXIT_BAD_INPUT
+    return EXIT_OK if all(e.compliant for _, e in results) else EXIT_NONCOMPLIANT
+
+
+def cmd_policy_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    policy = _load_policy(args.file)
+    out.write(
+        f"{args.file}: valid (mode {policy.mode}, {len(policy.exemptions)} exemption(s), "
+        f"remediates: {', '.join(r for r in _fixable() if policy.remediates(r)) or 'nothing'})\n"
+    )
+    return EXIT_OK
+
+
+def _fixable() -> Sequence[str]:
+    from guardrail.rules import FIXABLE_RULES
+
+    return FIXABLE_RULES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from guardrail import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="guardrail",
+        description="AI Services Network Guardrail: keep Azure AI services accounts inside the network policy.",
+    )
+    parser.add_argument("--version", action="version", version=f"guardrail {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    evaluate = sub.add_parser("evaluate", help="evaluate account JSON files (as ARM returns them)")
+    evaluate.add_argument("--policy", metavar="FILE", help="policy YAML (default: the built-in default)")
+    evaluate.add_argument("--format", choices=("text", "json"), default="text")
+    evaluate.add_argument("--now", metavar="ISO", help="evaluate as of this time (exemption expiry)")
+    evaluate.add_argument("accounts", nargs="+", metavar="ACCOUNT.json")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    policy = sub.add_parser("policy", help="policy file tools")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    validate = policy_sub.add_parser("validate", help="validate a policy file")
+    validate.add_argument("file", metavar="FILE")
+    validate.set_defaults(handler=cmd_policy_validate)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+# Sub-commands contributed by other modules: functions that add a parser to `sub`.
+_EXTRA_COMMANDS: list[Any] = []
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code) if isinstance(exit_.code, int) else EXIT_BAD_INPUT
+    try:
+        code: int = args.handler(args, out, err)
+    except InputProblem as problem:
+        err.write(f"guardrail: error: {problem}\n")
+        return EXIT_BAD_INPUT
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
