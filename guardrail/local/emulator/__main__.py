@@ -1,0 +1,9 @@
+"""`python -m guardrail.local.emulator` (same as `guardrail emulator`)."""
+
+from __future__ import annotations
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,1061 @@
+"""The ARM emulator's request logic: a pure `Request -> Response` application over an in-memory tenant.
+
+The HTTP server (`server.py`) only moves bytes; everything ARM-like lives here so it can be read
+and tested on its own.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from guardrail.ipv4 import non_public_overlap, parse_rule
+
+from . import events as ev
+from . import identity
+from .faults import DEFAULT_CODES, Fault, FaultPlan
+
+ACCOUNT_TYPE = "Microsoft.CognitiveServices/accounts"
+DIAG_TYPE = "Microsoft.Insights/diagnosticSettings"
+TERMINAL_STATES = frozenset({"Succeeded", "Failed", "Canceled"})
+MAX_IP_RULES = 100
+MAX_VNET_RULES = 100
+#: Documented private ranges ARM refuses in IP rules ("private" mode).
+PRIVATE_BLOCKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+#: Server-filled / read-only account properties: ignored when a client sends them.
+READ_ONLY_PROPERTIES = frozenset(
+    {
+        "provisioningState",
+        "endpoint",
+        "endpoints",
+        "internalId",
+        "dateCreated",
+        "privateEndpointConnections",
+        "capabilities",
+        "callRateLimit",
+        "quotaLimit",
+        "skuChangeInfo",
+        "isMigrated",
+        "deletionDate",
+        "scheduledPurgeDate",
+        "abusePenalty",
+    }
+)
+
+_SUB = r"/subscriptions/(?P<sub>[^/]+)"
+_RG = _SUB + r"/resourcegroups/(?P<rg>[^/]+)"
+_ACCOUNTS = r"/providers/microsoft\.cognitiveservices/accounts"
+_ROUTES: list[tuple[str, re.Pattern[str]]] = [
+    ("subscriptions", re.compile(r"/subscriptions")),
+    ("subscription", re.compile(_SUB)),
+    ("resource_group", re.compile(_RG)),
+    ("list_sub", re.compile(_SUB + _ACCOUNTS)),
+    ("list_rg", re.compile(_RG + _ACCOUNTS)),
+    ("account", re.compile(_RG + _ACCOUNTS + r"/(?P<name>[^/]+)")),
+    ("diag_list", re.compile(r"(?P<rid>/.+?)/providers/microsoft\.insights/diagnosticsettings")),
+    ("diag", re.compile(r"(?P<rid>/.+?)/providers/microsoft\.insights/diagnosticsettings/(?P<dname>[^/]+)")),
+    (
+        "operation",
+        re.compile(
+            _SUB + r"/providers/microsoft\.cognitiveservices/locations/(?P<loc>[^/]+)/"
+            r"(?P<kind>operationstatuses|operationresults)/(?P<op>[^/]+)"
+        ),
+    ),
+]
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # without the query string
+    query: dict[str, str]  # keys lower-cased
+    headers: dict[str, str]  # keys lower-cased
+    body: bytes = b""
+    client_ip: str = "127.0.0.1"
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any = None  # JSON-able, or None for no body
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ArmError(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+@dataclass
+class _Operation:
+    id: str
+    resource_id: str
+    subscription: str
+    location: str
+    final_status: Literal["Succeeded", "Failed"]
+    remaining_polls: int
+    deadline: float
+    started: str
+    context: ev.WriteContext
+    status: str = "InProgress"
+    ended: str | None = None
+
+
+@dataclass
+class _Busy:
+    state: str
+    calls: int
+
+
+class _TokenBucket:
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+
+    def take(self) -> tuple[bool, float, int]:
+        """(allowed, seconds until next token, tokens remaining)."""
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True, 0.0, int(self.tokens)
+        return False, (1.0 - self.tokens) / self.rate, 0
+
+
+def _new_etag() -> str:
+    return f'"{uuid.uuid4()}"'
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+def account_id(subscription: str, resource_group: str, name: str) -> str:
+    return (
+        f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
+        f"/providers/Microsoft.CognitiveServices/accounts/{name}"
+    )
+
+
+def parse_account_id(resource_id: str) -> tuple[str, str, str]:
+    match = _ROUTES[5][1].fullmatch(resource_id.rstrip("/").lower())
+    if match is None:
+        raise ValueError(f"not a Cognitive Services account ID: {resource_id}")
+    parts = resource_id.strip("/").split("/")
+    return parts[1], parts[3], parts[7]
+
+
+class ArmApp:
+    """In-memory ARM for Cognitive Services accounts (plus subscriptions and diagnostic settings)."""
+
+    def __init__(
+        self,
+        *,
+        page_size: int = 100,
+        async_writes: bool = False,
+        async_polls: int = 1,
+        async_seconds: float = 5.0,
+        write_rate: float | None = None,
+        ip_refusal: Literal["private", "non-public"] = "private",
+        tenant_id: str = identity.DEFAULT_TENANT_ID,
+        dispatcher: ev.Dispatcher | None = None,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.page_size = page_size
+        self.async_writes = async_writes
+        self.async_polls = async_polls
+        self.async_seconds = async_seconds
+        self.ip_refusal = ip_refusal
+        self.tenant_id = tenant_id
+        self.base_url = "https://127.0.0.1"
+        self.faults = FaultPlan()
+        self.dispatcher = dispatcher or ev.Dispatcher()
+        self.subscriptions: dict[
+            str, dict[str, Any]
+        ] = {}  # lower sub id -> {subscriptionId, displayName, state}
+        self.resource_groups: dict[str, dict[str, Any]] = {}  # lower "sub/rg" -> {name, location, tags}
+        self.accounts: dict[str, dict[str, Any]] = {}  # lower id -> ARM body
+        self.diagnostic_settings: dict[str, dict[str, Any]] = {}  # lower setting id -> body
+        self.operations: dict[str, _Operation] = {}
+        self._in_progress: set[str] = set()
+        self.busy: dict[str, _Busy] = {}
+        self.vnet_join_denied: set[str] = set()  # lower account ids, or "*" for every account
+        self.tokens: dict[str, dict[str, Any]] = {}  # exact token -> claims
+        self.default_identity: dict[str, Any] = dict(identity.DEFAULT_IDENTITY)
+        self._write_rate = write_rate
+        self._buckets: dict[str, _TokenBucket] = {}
+        self._reads: dict[str, int] = {}
+        self.request_count = 0
+        self.requests: list[tuple[str, str, int]] = []  # (method, path, status), most recent last
+        self.keep_request_log = True
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def write_rate(self) -> float | None:
+        return self._write_rate
+
+    @write_rate.setter
+    def write_rate(self, rate: float | None) -> None:
+        with self.lock:
+            self._write_rate = rate
+            self._buckets.clear()
+
+    # ------------------------------------------------------------------ tenant contents
+
+    def add_subscription(
+        self, subscription_id: str, display_name: str | None = None, state: str = "Enabled"
+    ) -> None:
+        with self.lock:
+            self.subscriptions.setdefault(
+                subscription_id.lower(),
+                {
+                    "subscriptionId": subscription_id,
+                    "displayName": display_name or subscription_id,
+                    "state": state,
+                },
+            )
+
+    def add_resource_group(
+        self, subscription_id: str, name: str, location: str = "westus", tags: Mapping[str, str] | None = None
+    ) -> None:
+        with self.lock:
+            self.add_subscription(subscription_id)
+            key = f"{subscription_id}/{name}".lower()
+            self.resource_groups.setdefault(
+                key, {"name": name, "location": location, "tags": dict(tags or {})}
+            )
+
+    def materialise(
+        self, resource_id: str, body: Mapping[str, Any], *, existing: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """A full ARM account body from what a client sent (server-side fields filled in)."""
+        _sub, _rg, name = parse_account_id(resource_id)
+        properties = {k: copy.deepcopy(v) for k, v in dict(body.get("properties") or {}).items()}
+        for key in READ_ONLY_PROPERTIES:
+            properties.pop(key, None)
+        old_props: Mapping[str, Any] = (existing or {}).get("properties") or {}
+        subdomain = properties.get("customSubDomainName") or name.lower()
+        server: dict[str, Any] = {
+            "endpoint": old_props.get("endpoint") or f"https://{subdomain}.cognitiveservices.azure.com/",
+            "provisioningState": "Succeeded",
+            "internalId": old_props.get("internalId") or uuid.uuid4().hex,
+            "dateCreated": old_props.get("dateCreated") or _now_iso(),
+        }
+        if "privateEndpointConnections" in old_props or existing is None:
+            server["privateEndpointConnections"] = copy.deepcopy(
+                old_props.get("privateEndpointConnections", [])
+            )
+        properties.setdefault("publicNetworkAccess", "Enabled")
+        account: dict[str, Any] = {
+            "id": existing["id"] if existing else resource_id,
+            "name": existing["name"] if existing else name,
+            "type": ACCOUNT_TYPE,
+            "etag": _new_etag(),
+            "location": body.get("location") or (existing or {}).get("location") or "westus",
+        }
+        for key in ("sku", "kind", "tags", "identity"):
+            if key in body:
+                account[key] = copy.deepcopy(body[key])
+        account["properties"] = {**server, **properties}
+        return account
+
+    def put_account_direct(self, body: Mapping[str, Any], resource_id: str | None = None) -> dict[str, Any]:
+        """Store an account as given, without a request or events (seeding).
+
+        Creates its subscription and resource group as needed; fills only what ARM always returns
+        (id, name, type, etag, location, properties.provisioningState/endpoint) when missing.
+        """
+        rid = resource_id or str(body["id"])
+        sub, rg, name = parse_account_id(rid)
+        self.add_resource_group(sub, rg, str(body.get("location", "westus")))
+        account: dict[str, Any] = {"id": rid, "name": name, "type": ACCOUNT_TYPE, "etag": _new_etag()}
+        account.update(
+            {k: copy.deepcopy(v) for k, v in body.items() if k not in ("resourceGroup", "emulator")}
+        )
+        account["id"], account["name"], account["type"] = rid, name, ACCOUNT_TYPE
+        account.setdefault("location", "westus")
+        properties = account.setdefault("properties", {})
+        properties.setdefault("provisioningState", "Succeeded")
+        subdomain = properties.get("customSubDomainName") or name.lower()
+        properties.setdefault("endpoint", f"https://{subdomain}.cognitiveservices.azure.com/")
+        with self.lock:
+            self.accounts[rid.lower()] = account
+            return copy.deepcopy(account)
+
+    def get_account_direct(self, resource_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            account = self.accounts.get(resource_id.rstrip("/").lower())
+            return copy.deepcopy(account) if account is not None else None
+
+    def set_busy(self, resource_id: str, calls: int, state: str = "Accepted") -> None:
+        """Keep the account in a non-terminal provisioning `state` for the next `calls` requests to it."""
+        with self.lock:
+            key = resource_id.lower()
+            if key not in self.accounts:
+                raise KeyError(resource_id)
+            self.busy[key] = _Busy(state, calls)
+            self.accounts[key]["properties"]["provisioningState"] = state
+
+    # ------------------------------------------------------------------ entry point
+
+    def handle(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        correlation = request.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
+        try:
+            response = self._handle(request, correlation)
+        except ArmError as exc:
+            response = Response(
+                exc.status, {"error": {"code": exc.code, "message": exc.message}}, exc.headers
+            )
+        except Exception as exc:  # a bug here must still look like ARM
+            response = Response(
+                500, {"error": {"code": "InternalServerError", "message": f"emulator error: {exc!r}"}}
+            )
+        response.headers.setdefault("x-ms-request-id", request_id)
+        response.headers.setdefault("x-ms-correlation-request-id", correlation)
+        response.headers.setdefault(
+            "x-ms-routing-request-id", f"LOCAL:{time.strftime('%Y%m%dT%H%M%SZ')}:{request_id}"
+        )
+        if "x-ms-client-request-id" in request.headers:
+            response.headers.setdefault("x-ms-client-request-id", request.headers["x-ms-client-request-id"])
+        with self.lock:
+            self.request_count += 1
+            if self.keep_request_log:
+                self.requests.append((request.method, request.path, response.status))
+                if len(self.requests) > 10000:
+                    del self.requests[:5000]
+        return response
+
+    def _handle(self, request: Request, correlation: str) -> Response:
+        auth = request.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer ") or not auth[7:].strip():
+            raise ArmError(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing.",
+                {
+                    "WWW-Authenticate": (
+                        'Bearer authorization_uri="https://login.windows.net/", error="invalid_token"'
+                    )
+                },
+            )
+        token = auth[7:].strip()
+        path = re.sub(r"/{2,}", "/", request.path)
+        if len(path) > 1:
+            path = path.rstrip("/")
+        lowered = path.lower()
+        route: str | None = None
+        match: re.Match[str] | None = None
+        for name, pattern in _ROUTES:
+            found = pattern.fullmatch(lowered)
+            if found is not None:
+                route, match = name, found
+                # later patterns are more specific: keep looking
+        if route is None or match is None:
+            raise ArmError(
+                404, "InvalidResourceType", f"The resource type could not be found for path '{path}'."
+            )
+        api_version = request.query.get("api-version")
+        if not api_version:
+            raise ArmError(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        self._complete_due_operations()
+        fault = self.faults.take(request.method, path)
+        if fault is not None:
+            self._apply_fault(fault, request.method, path)
+        caller = self._identity(token)
+        context = self._context(request, caller, correlation, path, api_version)
+        groups = match.groupdict()
+        if route == "subscriptions" and request.method == "GET":
+            return self._ok_read(None, {"value": [dict(s) for s in self.subscriptions.values()]}, "")
+        if route == "subscription" and request.method == "GET":
+            sub = self._subscription(groups["sub"])
+            return self._ok_read(
+                None, {"id": f"/subscriptions/{sub['subscriptionId']}", **sub}, sub["subscriptionId"]
+            )
+        if route == "resource_group" and request.method == "GET":
+            return self._get_resource_group(groups["sub"], groups["rg"])
+        if route in ("list_sub", "list_rg") and request.method == "GET":
+            return self._list(groups, request, api_version, path)
+        if route == "account":
+            rid = path  # original casing as the client sent it
+            if request.method == "GET":
+                return self._get(rid)
+            if request.method == "PUT":
+                return self._put(rid, request, context)
+            if request.method == "PATCH":
+                return self._patch(rid, request, context, fault)
+            if request.method == "DELETE":
+                return self._delete(rid, context)
+        if route == "diag_list" and request.method == "GET":
+            return self._diag_list(groups["rid"], path)
+        if route == "diag":
+            return self._diag(request, path, groups)
+        if route == "operation" and request.method == "GET":
+            return self._operation(groups["op"], groups["kind"], api_version)
+        raise ArmError(
+            405 if route else 404,
+            "MethodNotAllowed" if route else "InvalidResourceType",
+            f"The requested method '{request.method}' is not allowed for '{path}'.",
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _identity(self, token: str) -> dict[str, Any]:
+        if token in self.tokens:
+            return dict(self.tokens[token])
+        decoded = identity.decode_token(token)
+        return decoded if decoded is not None else dict(self.default_identity)
+
+    def _context(
+        self, request: Request, caller: Mapping[str, Any], correlation: str, path: str, api_version: str
+    ) -> ev.WriteContext:
+        claims = identity.event_claims(caller, self.tenant_id, request.client_ip)
+        parts = path.split("/")
+        subscription = parts[2] if len(parts) > 2 and parts[1].lower() == "subscriptions" else ""
+        return ev.WriteContext(
+            claims=claims,
+            evidence=identity.evidence(claims, subscription),
+            tenant_id=claims.get(identity.TID, self.tenant_id),
+            correlation_id=correlation,
+            client_request_id=request.headers.get("x-ms-client-request-id") or str(uuid.uuid4()),
+            client_ip=request.client_ip,
+            method=request.method,
+            url=f"{self.base_url}{path}?api-version={api_version}",
+            api_version=api_version,
+        )
+
+    def _apply_fault(self, fault: Fault, method: str, path: str) -> None:
+        if fault.latency:
+            time.sleep(fault.latency)
+        if fault.action == "latency":
+            return
+        if fault.action == "delete":
+            with self.lock:
+                self._delete_silently(path)
+            return
+        if fault.action == "touch":
+            with self.lock:
+                account = self.accounts.get(path.lower())
+                if account is not None:
+                    account["etag"] = _new_etag()
+                    account.setdefault("tags", {})["touchedBy"] = "emulator-fault"
+            return
+        if fault.action == "fail_provisioning":
+            return  # handled by the write itself
+        status = fault.status
+        code = fault.code or DEFAULT_CODES.get(status, "InternalServerError")
+        headers: dict[str, str] = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = _seconds(fault.retry_after)
+        if status == 429:
+            headers.setdefault("Retry-After", "1")
+            kind = "writes" if method in ("PUT", "PATCH", "DELETE") else "reads"
+            headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = "0"
+        message = fault.message or _default_message(code, path)
+        raise ArmError(status, code, message, headers)
+
+    def _delete_silently(self, resource_id: str) -> None:
+        key = resource_id.lower()
+        self.accounts.pop(key, None)
+        self.busy.pop(key, None)
+
+    def _subscription(self, sub: str) -> dict[str, Any]:
+        found = self.subscriptions.get(sub.lower())
+        if found is None:
+            raise ArmError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+        return found
+
+    def _check_group(self, sub: str, rg: str) -> None:
+        self._subscription(sub)
+        if f"{sub}/{rg}".lower() not in self.resource_groups:
+            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+
+    def _read_headers(self, sub: str) -> dict[str, str]:
+        if not sub:
+            return {}
+        with self.lock:
+            count = self._reads.get(sub.lower(), 0) + 1
+            self._reads[sub.lower()] = count
+        return {"x-ms-ratelimit-remaining-subscription-reads": str(max(0, 12000 - count % 12000 - 1))}
+
+    def _ok_read(self, status_or_none: int | None, body: Any, sub: str) -> Response:
+        return Response(status_or_none or 200, body, self._read_headers(sub))
+
+    def _write_gate(self, sub: str) -> dict[str, str]:
+        """Apply the write throttle; returns the ratelimit header for the response."""
+        with self.lock:
+            if self._write_rate is None:
+                return {"x-ms-ratelimit-remaining-subscription-writes": "1199"}
+            bucket = self._buckets.setdefault(sub.lower(), _TokenBucket(self._write_rate))
+            allowed, wait, remaining = bucket.take()
+        if not allowed:
+            raise ArmError(
+                429,
+                "TooManyRequests",
+                "The request is being throttled as the limit has been reached for operation type - Write.",
+                {
+                    "Retry-After": str(max(1, math.ceil(wait))),
+                    "x-ms-ratelimit-remaining-subscription-writes": "0",
+                },
+            )
+        return {"x-ms-ratelimit-remaining-subscription-writes": str(remaining)}
+
+    def _touch_busy(self, key: str) -> _Busy | None:
+        """Count a call against a busy account; returns the busy record while it is still busy."""
+        busy = self.busy.get(key)
+        if busy is None:
+            return None
+        if busy.calls <= 0:
+            del self.busy[key]
+            account = self.accounts.get(key)
+            if account is not None and account["properties"].get("provisioningState") == busy.state:
+                account["properties"]["provisioningState"] = "Succeeded"
+            return None
+        busy.calls -= 1
+        return busy
+
+    def _conflict(self, resource_id: str) -> ArmError:
+        return ArmError(
+            409,
+            "RequestConflict",
+            f"Cannot modify resource with id '{resource_id}' because the resource entity provisioning state "
+            "is not terminal. Please wait for the provisioning state to become terminal and then retry the "
+            "request.",
+        )
+
+    # ------------------------------------------------------------------ accounts
+
+    def _get(self, rid: str) -> Response:
+        sub, _, _ = parse_account_id(rid)
+        with self.lock:
+            key = rid.lower()
+            self._touch_busy(key)
+            account = self.accounts.get(key)
+            if account is None:
+                raise _not_found(rid)
+            return self._ok_read(None, copy.deepcopy(account), sub)
+
+    def _get_resource_group(self, sub: str, rg: str) -> Response:
+        with self.lock:
+            self._check_group(sub, rg)
+            group = self.resource_groups[f"{sub}/{rg}".lower()]
+            subscription = self.subscriptions[sub.lower()]["subscriptionId"]
+            body = {
+                "id": f"/subscriptions/{subscription}/resourceGroups/{group['name']}",
+                "name": group["name"],
+                "type": "Microsoft.Resources/resourceGroups",
+                "location": group["location"],
+                "tags": dict(group["tags"]),
+                "properties": {"provisioningState": "Succeeded"},
+            }
+            return self._ok_read(None, body, sub)
+
+    def _list(self, groups: Mapping[str, str], request: Request, api_version: str, path: str) -> Response:
+        sub = groups["sub"]
+        rg = groups.get("rg")
+        with self.lock:
+            if rg is not None:
+                self._check_group(sub, rg)
+                prefix = f"/subscriptions/{sub}/resourcegroups/{rg}/".lower()
+            else:
+                self._subscription(sub)
+                prefix = f"/subscriptions/{sub}/".lower()
+            keys = sorted(k for k in self.accounts if k.startswith(prefix))
+            try:
+                start = int(request.query.get("$skiptoken", "0"))
+            except ValueError as exc:
+                raise ArmError(400, "InvalidSkipToken", "The skip token is not valid.") from exc
+            page = [copy.deepcopy(self.accounts[k]) for k in keys[start : start + self.page_size]]
+        body: dict[str, Any] = {"value": page}
+        if start + self.page_size < len(keys):
+            body["nextLink"] = (
+                f"{self.base_url}{path}?api-version={api_version}&$skipToken={start + self.page_size}"
+            )
+        return self._ok_read(None, body, sub)
+
+    def _parse_body(self, request: Request) -> dict[str, Any]:
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError as exc:
+            raise ArmError(400, "InvalidRequestContent", f"The request content was invalid: {exc}") from exc
+        if not isinstance(body, dict):
+            raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        return body
+
+    def _check_if_match(self, request: Request, account: Mapping[str, Any] | None, rid: str) -> None:
+        if_match = request.headers.get("if-match")
+        if if_match is not None:
+            if account is None:
+                raise ArmError(
+                    412, "PreconditionFailed", f"The resource '{rid}' does not exist (If-Match: {if_match})."
+                )
+            if if_match.strip() != "*" and if_match.strip() != account.get("etag"):
+                raise ArmError(
+                    412,
+                    "PreconditionFailed",
+                    f"The condition specified using HTTP conditional header(s) is not met: the etag of "
+                    f"'{rid}' is {account.get('etag')}, not {if_match}.",
+                )
+        if_none = request.headers.get("if-none-match")
+        if (
+            if_none is not None
+            and account is not None
+            and (if_none.strip() == "*" or if_none == account.get("etag"))
+        ):
+            raise ArmError(412, "PreconditionFailed", f"The resource '{rid}' already exists.")
+
+    def _validate_network(self, properties: Mapping[str, Any], rid: str) -> None:
+        acls = properties.get("networkAcls")
+        if acls is None:
+            return
+        if not isinstance(acls, dict):
+            raise ArmError(400, "InvalidNetworkAcls", "networkAcls must be an object.")
+        ip_rules = acls.get("ipRules") or []
+        vnet_rules = acls.get("virtualNetworkRules") or []
+        if not isinstance(ip_rules, list) or not isinstance(vnet_rules, list):
+            raise ArmError(400, "InvalidNetworkAcls", "ipRules and virtualNetworkRules must be arrays.")
+        if len(ip_rules) > MAX_IP_RULES:
+            raise ArmError(
+                400,
+                "MaxNumberOfIpRulesExceeded",
+                f"The number of IP rules ({len(ip_rules)}) exceeds the limit of {MAX_IP_RULES}.",
+            )
+        if len(vnet_rules) > MAX_VNET_RULES:
+            raise ArmError(
+                400,
+                "MaxNumberOfVirtualNetworkRulesExceeded",
+                f"The number of virtual network rules ({len(vnet_rules)}) exceeds the limit of "
+                f"{MAX_VNET_RULES}.",
+            )
+        default_action = acls.get("defaultAction")
+        if default_action is not None and default_action not in ("Allow", "Deny"):
+            raise ArmError(
+                400, "InvalidNetworkAcls", f"defaultAction '{default_action}' is not Allow or Deny."
+            )
+        for rule in ip_rules:
+            value = rule.get("value") if isinstance(rule, dict) else None
+            parsed = parse_rule(value)
+            if parsed is None:
+                raise ArmError(
+                    400,
+                    "InvalidIpRule",
+                    f"The IP rule '{value}' is not a valid IPv4 address or CIDR range "
+                    "(IPv6 is not supported).",
+                )
+            if parsed.has_prefix and parsed.prefix in (31, 32):
+                raise ArmError(
+                    400,
+                    "InvalidIpRule",
+                    f"The IP rule '{value}' uses a /{parsed.prefix} prefix, which is not supported; "
+                    "write single addresses instead.",
+                )
+            blocked = self._refused_block(parsed)
+            if blocked is not None:
+                raise ArmError(
+                    400,
+                    "InvalidIpRule",
+                    f"The IP rule '{value}' is in a private/non-public address range ({blocked}), "
+                    "which is not allowed in IP rules.",
+                )
+        if vnet_rules and ("*" in self.vnet_join_denied or rid.lower() in self.vnet_join_denied):
+            subnet = vnet_rules[0].get("id", "") if isinstance(vnet_rules[0], dict) else ""
+            raise ArmError(
+                403,
+                "LinkedAuthorizationFailed",
+                "The client has permission to perform action 'Microsoft.CognitiveServices/accounts/write' on "
+                f"scope '{rid}', however it does not have permission to perform action(s) "
+                "'Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action' on the linked "
+                f"scope(s) '{subnet}' (respectively) or the linked scope(s) are invalid.",
+            )
+
+    def _refused_block(self, parsed: Any) -> str | None:
+        if self.ip_refusal == "non-public":
+            return non_public_overlap(parsed)
+        for cidr in PRIVATE_BLOCKS:
+            block = parse_rule(cidr)
+            assert block is not None
+            if parsed.overlaps(block.first, block.last):
+                return cidr
+        return None
+
+    def _put(self, rid: str, request: Request, context: ev.WriteContext) -> Response:
+        sub, rg, _name = parse_account_id(rid)
+        body = self._parse_body(request)
+        with self.lock:
+            self._check_group(sub, rg)
+            key = rid.lower()
+            existing = self.accounts.get(key)
+            self._check_if_match(request, existing, rid)
+            if existing is not None and self._touch_busy(key) is not None:
+                raise self._conflict(existing["id"])
+            if not body.get("location") and existing is None:
+                raise ArmError(
+                    400, "LocationRequired", "The location property is required for this definition."
+                )
+            self._validate_network(body.get("properties") or {}, rid)
+            headers = self._write_gate(sub)
+            account = self.materialise(rid, body, existing=existing)
+            self.accounts[key] = account
+            result = copy.deepcopy(account)
+        self._emit_write(result, context, created=existing is None)
+        return Response(201 if existing is None else 200, result, headers)
+
+    def _patch(self, rid: str, request: Request, context: ev.WriteContext, fault: Fault | None) -> Response:
+        sub, _rg, _name = parse_account_id(rid)
+        body = self._parse_body(request)
+        fail = fault is not None and fault.action == "fail_provisioning"
+        with self.lock:
+            key = rid.lower()
+            existing = self.accounts.get(key)
+            if existing is None:
+                self._subscription(sub)
+                raise _not_found(rid)
+            self._check_if_match(request, existing, rid)
+            if self._touch_busy(key) is not None:
+                raise self._conflict(existing["id"])
+            properties = body.get("properties")
+            if properties is not None and not isinstance(properties, dict):
+                raise ArmError(400, "InvalidRequestContent", "properties must be an object.")
+            self._validate_network(properties or {}, existing["id"])
+            headers = self._write_gate(sub)
+            updated = copy.deepcopy(existing)
+            if not fail:
+                for prop, value in (properties or {}).items():
+                    if prop not in READ_ONLY_PROPERTIES:
+                        updated["properties"][prop] = copy.deepcopy(value)  # networkAcls and arrays: replaced
+                for top in ("tags", "sku", "identity"):
+                    if top in body:
+                        updated[top] = copy.deepcopy(body[top])
+            updated["etag"] = _new_etag()
+            if self.async_writes:
+                updated["properties"]["provisioningState"] = "Accepted"
+                self.accounts[key] = updated
+                operation = self._start_operation(updated, context, "Failed" if fail else "Succeeded")
+                headers.update(self._operation_headers(operation, context.api_version))
+                return Response(202, copy.deepcopy(updated), headers)
+            updated["properties"]["provisioningState"] = "Failed" if fail else "Succeeded"
+            self.accounts[key] = updated
+            result = copy.deepcopy(updated)
+        self._emit_write(result, context, created=False, failed=fail)
+        return Response(200, result, headers)
+
+    def _delete(self, rid: str, context: ev.WriteContext) -> Response:
+        sub, _rg, _ = parse_account_id(rid)
+        with self.lock:
+            self._subscription(sub)
+            key = rid.lower()
+            existing = self.accounts.get(key)
+            if existing is None:
+                return Response(204, None, {})
+            if self._touch_busy(key) is not None:
+                raise self._conflict(existing["id"])
+            headers = self._write_gate(sub)
+            del self.accounts[key]
+            for setting in [k for k in self.diagnostic_settings if k.startswith(key + "/")]:
+                del self.diagnostic_settings[setting]
+        self._emit_delete(existing["id"], context)
+        return Response(200, None, headers)
+
+    # ------------------------------------------------------------------ async operations
+
+    def _start_operation(
+        self, account: Mapping[str, Any], context: ev.WriteContext, final: Literal["Succeeded", "Failed"]
+    ) -> _Operation:
+        sub, _, _ = parse_account_id(account["id"])
+        operation = _Operation(
+            id=str(uuid.uuid4()),
+            resource_id=account["id"],
+            subscription=sub,
+            location=str(account.get("location", "westus")).replace(" ", "").lower(),
+            final_status=final,
+            remaining_polls=self.async_polls,
+            deadline=time.monotonic() + self.async_seconds,
+            started=_now_iso(),
+            context=context,
+        )
+        self.operations[operation.id] = operation
+        self._in_progress.add(operation.id)
+        self.busy[account["id"].lower()] = _Busy("Accepted", 1 << 30)
+        return operation
+
+    def _operation_headers(self, operation: _Operation, api_version: str) -> dict[str, str]:
+        base = (
+            f"{self.base_url}/subscriptions/{operation.subscription}/providers/Microsoft.CognitiveServices"
+            f"/locations/{operation.location}"
+        )
+        return {
+            "azure-AsyncOperation": f"{base}/operationStatuses/{operation.id}?api-version={api_version}",
+            "Location": f"{base}/operationResults/{operation.id}?api-version={api_version}",
+            "Retry-After": "0",
+        }
+
+    def _complete_due_operations(self) -> None:
+        if not self._in_progress:
+            return
+        now = time.monotonic()
+        with self.lock:
+            due = [op for op in map(self.operations.__getitem__, self._in_progress) if op.deadline <= now]
+        for operation in due:
+            self._finish(operation)
+
+    def _finish(self, operation: _Operation) -> None:
+        with self.lock:
+            if operation.status != "InProgress":
+                return
+            operation.status = operation.final_status
+            operation.ended = _now_iso()
+            self._in_progress.discard(operation.id)
+            key = operation.resource_id.lower()
+            self.busy.pop(key, None)
+            account = self.accounts.get(key)
+            if account is None:
+                return
+            account["properties"]["provisioningState"] = operation.final_status
+            account["etag"] = _new_etag()
+            result = copy.deepcopy(account)
+        self._emit_write(result, operation.context, created=False, failed=operation.final_status == "Failed")
+
+    def _operation(self, op_id: str, kind: str, api_version: str) -> Response:
+        with self.lock:
+            operation = self.operations.get(op_id)
+            if operation is None:
+                raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' could not be found.")
+            finish = False
+            if operation.status == "InProgress":
+                operation.remaining_polls -= 1
+                finish = operation.remaining_polls < 0
+        if finish:
+            self._finish(operation)
+        with self.lock:
+            links = self._operation_headers(operation, api_version)
+            body: dict[str, Any] = {
+                "id": links["azure-AsyncOperation"].split("?")[0][len(self.base_url) :],
+                "name": operation.id,
+                "status": operation.status,
+                "startTime": operation.started,
+            }
+            if operation.ended:
+                body["endTime"] = operation.ended
+            if operation.status == "Failed":
+                body["error"] = {
+                    "code": "ProvisioningFailed",
+                    "message": f"The update of '{operation.resource_id}' failed during provisioning.",
+                }
+            in_progress = operation.status == "InProgress"
+            account = copy.deepcopy(self.accounts.get(operation.resource_id.lower()))
+        if kind == "operationresults":
+            if in_progress:
+                return Response(202, None, {"Location": links["Location"], "Retry-After": "0"})
+            if account is None:
+                return Response(204, None, {})
+            return Response(200, account, {})
+        return Response(200, body, {"Retry-After": "0"} if in_progress else {})
+
+    # ------------------------------------------------------------------ diagnostic settings
+
+    def _diag_target(self, rid: str) -> dict[str, Any]:
+        account = self.accounts.get(rid.lower())
+        if account is None:
+            raise _not_found(rid)
+        return account
+
+    def _diag_list(self, rid: str, path: str) -> Response:
+        with self.lock:
+            account = self._diag_target(rid)
+            prefix = account["id"].lower() + "/providers/microsoft.insights/diagnosticsettings/"
+            value = [
+                copy.deepcopy(v) for k, v in sorted(self.diagnostic_settings.items()) if k.startswith(prefix)
+            ]
+        return Response(200, {"value": value}, {})
+
+    def _diag(self, request: Request, path: str, groups: Mapping[str, str]) -> Response:
+        rid = path[: len(groups["rid"])]
+        name = path[len(path) - len(groups["dname"]) :]
+        with self.lock:
+            account = self._diag_target(rid)
+            setting_id = f"{account['id']}/providers/microsoft.insights/diagnosticSettings/{name}"
+            key = setting_id.lower()
+            if request.method == "GET":
+                found = self.diagnostic_settings.get(key)
+                if found is None:
+                    raise ArmError(404, "ResourceNotFound", f"The diagnostic setting '{name}' doesn't exist.")
+                return Response(200, copy.deepcopy(found), {})
+            if request.method == "DELETE":
+                gone = self.diagnostic_settings.pop(key, None)
+                return Response(200 if gone is not None else 204, None, {})
+            if request.method == "PUT":
+                body = self._parse_body(request)
+                properties = body.get("properties")
+                if not isinstance(properties, dict):
+                    raise ArmError(400, "BadRequest", "properties is required.")
+                if not any(
+                    properties.get(k)
+                    for k in ("workspaceId", "storageAccountId", "eventHubAuthorizationRuleId")
+                ):
+                    raise ArmError(400, "BadRequest", "At least one destination must be specified.")
+                setting: dict[str, Any] = {
+                    "id": setting_id,
+                    "type": DIAG_TYPE,
+                    "name": name,
+                    "location": None,
+                    "properties": copy.deepcopy(properties),
+                }
+                setting["properties"].setdefault("logs", [])
+                setting["properties"].setdefault("metrics", [])
+                self.diagnostic_settings[key] = setting
+                return Response(200, copy.deepcopy(setting), {})
+        raise ArmError(405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed.")
+
+    # ------------------------------------------------------------------ events
+
+    def _emit_write(
+        self, account: Mapping[str, Any], context: ev.WriteContext, *, created: bool, failed: bool = False
+    ) -> None:
+        rid = str(account["id"])
+        published = [
+            ev.resource_event(
+                event_type="Microsoft.Resources.ResourceWriteFailure"
+                if failed
+                else "Microsoft.Resources.ResourceWriteSuccess",
+                resource_id=rid,
+                operation="write",
+                status="Failed" if failed else "Succeeded",
+                context=context,
+                include_http_request=not created,
+            )
+        ]
+        if not failed:
+            published.append(
+                ev.notification_event(
+                    resource=account, resource_id=rid, deleted=False, api_version=context.api_version
+                )
+            )
+        self.dispatcher.publish(published)
+
+    def _emit_delete(self, rid: str, context: ev.WriteContext) -> None:
+        self.dispatcher.publish(
+            [
+                ev.resource_event(
+                    event_type="Microsoft.Resources.ResourceDeleteSuccess",
+                    resource_id=rid,
+                    operation="delete",
+                    status="Succeeded",
+                    context=context,
+                    include_http_request=True,
+                ),
+                ev.notification_event(
+                    resource=None, resource_id=rid, deleted=True, api_version=context.api_version
+                ),
+            ]
+        )
+
+    # ------------------------------------------------------------------ seed / dump
+
+    def seed(self, data: Mapping[str, Any]) -> None:
+        """Load subscriptions, resource groups, accounts (and diagnostic settings) from a tenant document."""
+        with self.lock:
+            if "tenantId" in data:
+                self.tenant_id = str(data["tenantId"])
+            for sub in data.get("subscriptions", []):
+                sub_id = str(sub["subscriptionId"])
+                self.add_subscription(sub_id, sub.get("displayName"), sub.get("state", "Enabled"))
+                for group in sub.get("resourceGroups", []):
+                    self.add_resource_group(
+                        sub_id, group["name"], group.get("location", "westus"), group.get("tags")
+                    )
+                    for account in group.get("accounts", []):
+                        rid = account.get("id") or account_id(sub_id, group["name"], account["name"])
+                        self.put_account_direct(account, rid)
+                for account in sub.get("accounts", []):
+                    rid = account.get("id") or account_id(sub_id, account["resourceGroup"], account["name"])
+                    self.put_account_direct(account, rid)
+            for account in data.get("accounts", []):
+                self.put_account_direct(account)
+            for setting in data.get("diagnosticSettings", []):
+                self.diagnostic_settings[str(setting["id"]).lower()] = copy.deepcopy(dict(setting))
+
+    def dump(self) -> dict[str, Any]:
+        """The tenant as a document `seed` accepts (accounts nested under their resource groups)."""
+        with self.lock:
+            subs: list[dict[str, Any]] = []
+            for sub_key, sub in sorted(self.subscriptions.items()):
+                groups = []
+                for group_key, group in sorted(self.resource_groups.items()):
+                    if not group_key.startswith(sub_key + "/"):
+                        continue
+                    prefix = f"/subscriptions/{group_key.replace('/', '/resourcegroups/', 1)}/"
+                    accounts = [
+                        copy.deepcopy(a) for k, a in sorted(self.accounts.items()) if k.startswith(prefix)
+                    ]
+                    groups.append({**copy.deepcopy(group), "accounts": accounts})
+                subs.append({**dict(sub), "resourceGroups": groups})
+            return {
+                "tenantId": self.tenant_id,
+                "subscriptions": subs,
+                "diagnosticSettings": [copy.deepcopy(v) for _, v in sorted(self.diagnostic_settings.items())],
+            }
+
+    def iter_accounts(self) -> Iterator[dict[str, Any]]:
+        with self.lock:
+            snapshot = [copy.deepcopy(a) for a in self.accounts.values()]
+        yield from snapshot
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _not_found(rid: str) -> ArmError:
+    return ArmError(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{ACCOUNT_TYPE}/{rid.rstrip('/').rsplit('/', 1)[-1]}' under resource group "
+        f"'{rid.split('/')[4] if len(rid.split('/')) > 4 else ''}' was not found. "
+        "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
+
+
+def _default_message(code: str, path: str) -> str:
+    messages: dict[str, str] = {
+        "TooManyRequests": (
+            "The request is being throttled as the limit has been reached for operation type - Write."
+        ),
+        "RequestConflict": (
+            f"Cannot modify resource with id '{path}' because the resource entity provisioning state is not "
+            "terminal. Please wait for the provisioning state to become terminal and then retry the request."
+        ),
+        "InternalServerError": "Encountered internal server error. Diagnostic information: emulator fault.",
+        "ServiceUnavailable": "The service is temporarily unavailable. Please retry later.",
+        "LinkedAuthorizationFailed": (
+            "The client does not have permission to perform action "
+            "'Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action' "
+            "on the linked scope(s)."
+        ),
+    }
+    return messages.get(code, f"Emulated failure ({code}).")
+
+
+Callback = Callable[[dict[str, Any]], object]
