@@ -1,0 +1,168 @@
+"""Findings to Azure Monitor Logs through the Logs Ingestion API (a DCE + DCR).
+
+One `send(records)` per invocation uploads them all (the SDK gzips and chunks at 1 MiB).
+Failed chunks are retried a bounded number of times; records still undelivered are written to
+the `guardrail.findings` logger, one JSON line per record, so Application Insights keeps them.
+`send` never raises."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from guardrail.sinks._common import (
+    DeliveryResult,
+    RetrySettings,
+    StaticTokenCredential,
+    describe_error,
+    env_flag,
+    retry_after_of,
+    sleep_before_retry,
+)
+
+if TYPE_CHECKING:
+    from guardrail.findings import FindingRecord
+
+DEFAULT_STREAM: Final[str] = "Custom-GuardrailFindings_CL"
+MONITOR_SCOPE: Final[str] = "https://monitor.azure.com/.default"
+
+log = logging.getLogger("guardrail.sinks.monitor")
+findings_log = logging.getLogger("guardrail.findings")
+
+
+def log_undelivered(rows: Sequence[Mapping[str, Any]], *, sink: str, reason: str) -> None:
+    """Write each row to the `guardrail.findings` logger as one JSON line (ERROR level):
+    {"type": "guardrail.finding", "undelivered": sink, "reason": ..., "record": {...}}."""
+    for row in rows:
+        line = {"type": "guardrail.finding", "undelivered": sink, "reason": reason, "record": dict(row)}
+        findings_log.error(json.dumps(line, separators=(",", ":"), ensure_ascii=False, default=str))
+
+
+class MonitorSink:
+    """Uploads FindingRecords with azure.monitor.ingestion.LogsIngestionClient.
+
+    credential: None means DefaultAzureCredential (managed identity in Azure; set AZURE_CLIENT_ID
+    for a user-assigned identity); locally pass StaticTokenCredential and connection_verify=
+    the local CA bundle. The identity needs 'Monitoring Metrics Publisher' on the DCR."""
+
+    name = "monitor"
+
+    def __init__(
+        self,
+        endpoint: str,
+        rule_id: str,
+        *,
+        stream_name: str = DEFAULT_STREAM,
+        credential: Any = None,
+        connection_verify: str | bool | None = None,
+        retry: RetrySettings | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.rule_id = rule_id
+        self.stream_name = stream_name
+        self._credential = credential
+        self._verify = connection_verify
+        self.retry = retry or RetrySettings()
+        self._client: Any = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MonitorSink | None:
+        """MONITOR_DCE_ENDPOINT + MONITOR_DCR_IMMUTABLE_ID (+ MONITOR_STREAM_NAME). None when
+        not configured. Local only: GUARDRAIL_CA_BUNDLE (connection_verify) and
+        GUARDRAIL_LOCAL_BEARER_TOKEN (a static token instead of DefaultAzureCredential)."""
+        e = os.environ if env is None else env
+        endpoint = env_flag(e, "MONITOR_DCE_ENDPOINT")
+        rule_id = env_flag(e, "MONITOR_DCR_IMMUTABLE_ID")
+        if not endpoint or not rule_id:
+            return None
+        token = env_flag(e, "GUARDRAIL_LOCAL_BEARER_TOKEN")
+        return cls(
+            endpoint,
+            rule_id,
+            stream_name=env_flag(e, "MONITOR_STREAM_NAME") or DEFAULT_STREAM,
+            credential=StaticTokenCredential(token) if token else None,
+            connection_verify=env_flag(e, "GUARDRAIL_CA_BUNDLE"),
+            retry=RetrySettings.from_env(e),
+        )
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            from azure.monitor.ingestion import LogsIngestionClient
+
+            credential = self._credential
+            if credential is None:
+                from azure.identity import DefaultAzureCredential
+
+                credential = self._credential = DefaultAzureCredential()
+            kwargs: dict[str, Any] = {
+                "credential_scopes": [MONITOR_SCOPE],
+                # our own loop retries failed chunks; the pipeline must not multiply attempts
+                "retry_total": 0,
+                "connection_timeout": self.retry.timeout_s,
+                "read_timeout": self.retry.timeout_s,
+            }
+            if self._verify is not None:
+                kwargs["connection_verify"] = self._verify
+            self._client = LogsIngestionClient(self.endpoint, credential, **kwargs)
+        return self._client
+
+    def send(self, records: Sequence[FindingRecord]) -> DeliveryResult:
+        rows: list[dict[str, Any]] = [r.to_json() for r in records]
+        if not rows:
+            return DeliveryResult(self.name, True, 0, detail="nothing to send")
+        pending = rows
+        reason = "not attempted"
+        attempts = 0
+        for attempt in range(1, self.retry.attempts + 1):
+            attempts = attempt
+            failed: list[dict[str, Any]] = []
+            errors: list[BaseException] = []
+
+            def on_error(
+                err: Any, failed: list[dict[str, Any]] = failed, errors: list[BaseException] = errors
+            ) -> None:
+                errors.append(err.error)
+                failed.extend(dict(x) for x in err.failed_logs)
+
+            try:
+                self._get_client().upload(
+                    rule_id=self.rule_id, stream_name=self.stream_name, logs=pending, on_error=on_error
+                )
+            except Exception as err:  # client construction or anything not routed to on_error
+                errors.append(err)
+                failed = pending
+            if not errors:
+                pending = []
+                break
+            pending = failed
+            reason = describe_error(errors[-1])
+            log.warning(
+                "findings upload to Azure Monitor failed (attempt %d/%d, %d of %d records): %s",
+                attempt,
+                self.retry.attempts,
+                len(pending),
+                len(rows),
+                reason,
+            )
+            if attempt < self.retry.attempts:
+                sleep_before_retry(self.retry, attempt, retry_after_of(errors[-1]))
+        if not pending:
+            return DeliveryResult(self.name, True, attempts, count=len(rows), detail="ok")
+        log_undelivered(pending, sink=self.name, reason=reason)
+        log.error(
+            "gave up uploading %d findings to Azure Monitor after %d attempts (%s); written to the log",
+            len(pending),
+            attempts,
+            reason,
+        )
+        return DeliveryResult(
+            self.name, False, attempts, count=len(rows) - len(pending), failed=len(pending), detail=reason
+        )
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
