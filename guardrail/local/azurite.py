@@ -1,0 +1,274 @@
+"""Start and stop Azurite's Table service for the tests and the local demo.
+
+    with Azurite() as azurite:
+        store = open_state_store(azurite.connection_string)
+
+The launcher runs ``node_modules/.bin/azurite-table`` (installed by ``npm install`` in the
+repository root; falls back to ``azurite-table`` on PATH) on 127.0.0.1 with a free port, in-memory
+persistence, a throwaway working directory and telemetry disabled (Azurite otherwise reports usage to
+Application Insights; the guardrail's tests never send traffic beyond loopback).
+
+``python -m guardrail.local.azurite`` starts one, prints its connection string and runs until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+__all__ = [
+    "AZURITE_ACCOUNT_KEY",
+    "AZURITE_ACCOUNT_NAME",
+    "Azurite",
+    "AzuriteError",
+    "AzuriteNotInstalledError",
+    "find_azurite_table",
+]
+
+# The well-known development storage account (public; documented by Microsoft for Azurite).
+AZURITE_ACCOUNT_NAME = "devstoreaccount1"
+AZURITE_ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+_HOST = "127.0.0.1"
+_EXECUTABLE = "azurite-table"
+
+
+class AzuriteError(RuntimeError):
+    """Azurite could not be started (or stopped)."""
+
+
+class AzuriteNotInstalledError(AzuriteError):
+    """Neither node_modules/.bin/azurite-table nor azurite-table on PATH exists."""
+
+
+def _repo_root() -> Path:
+    # guardrail/local/azurite.py -> guardrail/local -> guardrail -> repository root
+    return Path(__file__).resolve().parent.parent.parent
+
+
+def find_azurite_table() -> Path:
+    """The azurite-table executable: the repository's node_modules first, then PATH."""
+    local = _repo_root() / "node_modules" / ".bin" / _EXECUTABLE
+    if local.exists():
+        return local
+    on_path = shutil.which(_EXECUTABLE)
+    if on_path is not None:
+        return Path(on_path)
+    raise AzuriteNotInstalledError(
+        f"Azurite is not installed: neither {local} nor '{_EXECUTABLE}' on PATH exists. "
+        f"Run `npm install` in {_repo_root()} (package.json pins Azurite)."
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((_HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _port_answers(port: int) -> bool:
+    try:
+        with socket.create_connection((_HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Azurite:
+    """Azurite's Table service on 127.0.0.1, in memory, for as long as the context lasts.
+
+    ``start()`` blocks until the port accepts connections (at most ``startup_timeout`` seconds)
+    and raises :class:`AzuriteError` with Azurite's own output if it does not come up.
+    ``stop()`` terminates the process group (SIGTERM, then SIGKILL) and removes the workspace;
+    it is idempotent and also runs at interpreter exit.
+    """
+
+    def __init__(
+        self,
+        *,
+        executable: str | os.PathLike[str] | None = None,
+        port: int | None = None,
+        startup_timeout: float = 20.0,
+    ) -> None:
+        self._executable = Path(executable) if executable is not None else None
+        self._requested_port = port
+        self._startup_timeout = startup_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workspace: Path | None = None
+        self._port: int | None = None
+
+    # -- public surface -------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise AzuriteError("Azurite is not running")
+        return self._port
+
+    @property
+    def table_endpoint(self) -> str:
+        return f"http://{_HOST}:{self.port}/{AZURITE_ACCOUNT_NAME}"
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            "DefaultEndpointsProtocol=http;"
+            f"AccountName={AZURITE_ACCOUNT_NAME};"
+            f"AccountKey={AZURITE_ACCOUNT_KEY};"
+            f"TableEndpoint={self.table_endpoint};"
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> Azurite:
+        if self.running:
+            return self
+        executable = self._executable or find_azurite_table()
+        if self._executable is not None and not executable.exists():
+            raise AzuriteNotInstalledError(f"Azurite executable {executable} does not exist")
+        # A port picked by binding to :0 can be taken by someone else before Azurite binds it;
+        # try a few fresh ports before giving up (unless the caller asked for a fixed one).
+        attempts = 1 if self._requested_port is not None else 3
+        last_error: AzuriteError | None = None
+        for _ in range(attempts):
+            port = self._requested_port if self._requested_port is not None else _free_port()
+            try:
+                self._launch(executable, port)
+                return self
+            except AzuriteError as error:
+                last_error = error
+                self.stop()
+        assert last_error is not None
+        raise last_error
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        self._port = None
+        if process is not None:
+            _terminate(process)
+            atexit.unregister(self.stop)
+        workspace, self._workspace = self._workspace, None
+        if workspace is not None:
+            shutil.rmtree(workspace, ignore_errors=True)
+
+    def __enter__(self) -> Azurite:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- internals ------------------------------------------------------------------------
+    def _launch(self, executable: Path, port: int) -> None:
+        self._workspace = Path(tempfile.mkdtemp(prefix="guardrail-azurite-"))
+        log_path = self._workspace / "azurite.log"
+        command = [
+            str(executable),
+            "--tableHost",
+            _HOST,
+            "--tablePort",
+            str(port),
+            # Azurite 3.37 refuses --location together with --inMemoryPersistence; the workspace
+            # (for anything it still writes) is its working directory instead.
+            "--inMemoryPersistence",
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--silent",
+        ]
+        with open(log_path, "wb") as log:
+            try:
+                self._process = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self._workspace,
+                    start_new_session=(os.name != "nt"),
+                )
+            except OSError as error:  # e.g. no `node` for the script's shebang
+                raise AzuriteError(
+                    f"could not run {executable}: {error} (is Node.js installed and on PATH?)"
+                ) from error
+        atexit.register(self.stop)
+        self._port = port
+        deadline = time.monotonic() + self._startup_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise AzuriteError(
+                    f"Azurite exited with code {self._process.returncode} on port {port}: {_tail(log_path)}"
+                )
+            if _port_answers(port):
+                return
+            time.sleep(0.05)
+        raise AzuriteError(
+            f"Azurite did not answer on {_HOST}:{port} within {self._startup_timeout:.0f} s: "
+            f"{_tail(log_path)}"
+        )
+
+
+def _tail(path: Path, limit: int = 2000) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no output)"
+    return text[-limit:].strip() or "(no output)"
+
+
+def _terminate(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    if process.poll() is not None:
+        return
+    if os.name == "nt":  # pragma: no cover - the team runs Linux/macOS; kept for completeness
+        process.terminate()
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        if os.name == "nt":  # pragma: no cover
+            process.kill()
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=grace)
+    else:
+        # The leader is gone; make sure nothing it spawned in its group survives it.
+        if os.name != "nt":
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def main() -> int:
+    """Run Azurite's Table service until interrupted; print the connection string."""
+    with Azurite() as azurite:
+        print(azurite.connection_string, flush=True)
+        print("Azurite Table service running; Ctrl-C to stop.", file=sys.stderr, flush=True)
+        try:
+            while azurite.running:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,735 @@
+"""The guardrail's memory: circuit breaker, event de-duplication and alert cool-down.
+
+Everything lives in Azure Table Storage on the Functions storage account (``AzureWebJobsStorage``),
+Azurite locally. Three questions are answered from it:
+
+* Is the guardrail fighting someone over an account? ``record_remediation`` counts remediations of
+  one account inside a sliding window; when more than ``max_remediations`` happen inside it, the
+  caller trips the breaker with ``trip_breaker`` (exactly one caller wins and raises the critical
+  alert) and stops remediating while ``breaker_state`` reports it open; it closes by itself after
+  ``window``.
+* Has this Event Grid event been handled already? ``claim_event`` (at-least-once delivery).
+* Was this alert (account + finding-set fingerprint) sent inside its cool-down? ``claim_alert``.
+
+Resource IDs are compared case-insensitively (as ARM does). Table keys are sha256 digests, the
+readable values are kept in properties. Claims are atomic across threads, processes and instances:
+they insert with ``create_entity`` (a second insert fails with 409) and re-claim an expired entity
+only with an etag-conditional replace (a concurrent re-claim fails with 412).
+
+When the store cannot be reached, :func:`open_state_store`'s :class:`ResilientStateStore` logs one
+warning ``running without memory: <reason>`` on the ``guardrail.state`` logger and answers as
+:class:`NullStateStore` does, so the guardrail still evaluates and remediates.
+
+azure.data.tables is imported lazily: importing this module costs nothing at a cold start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+__all__ = [
+    "DEFAULT_EVENT_TTL",
+    "DEFAULT_MAX_REMEDIATIONS",
+    "DEFAULT_TABLE_PREFIX",
+    "DEFAULT_WINDOW",
+    "BreakerState",
+    "NullStateStore",
+    "ResilientStateStore",
+    "StateStore",
+    "TableNames",
+    "TableStateStore",
+    "normalize_resource_id",
+    "open_state_store",
+]
+
+logger = logging.getLogger("guardrail.state")
+
+DEFAULT_WINDOW = timedelta(minutes=30)
+DEFAULT_MAX_REMEDIATIONS = 3
+DEFAULT_EVENT_TTL = timedelta(hours=24)
+DEFAULT_TABLE_PREFIX = "guardrail"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_TABLE_PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,50}$")
+_BREAKER_ROW = "breaker"
+_EVENT_ROW = "event"
+_MAX_TEXT = 1024  # readable copies of ids kept in properties are capped at this many characters
+_CLAIM_ATTEMPTS = 4
+
+
+# --------------------------------------------------------------------------------------------
+# Values and the interface
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BreakerState:
+    """An open circuit breaker: the guardrail stops remediating the account until ``until``."""
+
+    resource_id: str  # normalised (lower case)
+    tripped_at: datetime
+    until: datetime
+
+    def is_open(self, now: datetime) -> bool:
+        return _utc(now, "now") < self.until
+
+
+@dataclass(frozen=True)
+class TableNames:
+    """The tables one store uses; all share a prefix (default ``guardrail``)."""
+
+    remediations: str
+    breakers: str
+    events: str
+    alerts: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str = DEFAULT_TABLE_PREFIX) -> TableNames:
+        if not _TABLE_PREFIX_RE.match(prefix):
+            raise ValueError(
+                f"table prefix {prefix!r} must start with a letter and hold 1-51 letters or digits "
+                "(Azure table names are alphanumeric, 3-63 characters)"
+            )
+        return cls(
+            remediations=f"{prefix}remediations",
+            breakers=f"{prefix}breakers",
+            events=f"{prefix}events",
+            alerts=f"{prefix}alerts",
+        )
+
+    def all(self) -> tuple[str, ...]:
+        return (self.remediations, self.breakers, self.events, self.alerts)
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """What the guardrail remembers between invocations. All datetimes must be timezone-aware."""
+
+    @property
+    def window(self) -> timedelta:
+        """The fight-detection window; also how long a tripped breaker stays open."""
+        ...
+
+    @property
+    def max_remediations(self) -> int:
+        """More than this many remediations of one account inside ``window`` trips the breaker."""
+        ...
+
+    def record_remediation(self, resource_id: str, at: datetime) -> int:
+        """Store one remediation; return how many of the account's remediations (this one
+        included) happened inside ``(at - window, at]``."""
+        ...
+
+    def breaker_state(self, resource_id: str, now: datetime) -> BreakerState | None:
+        """The open breaker for the account, or None when it is closed (never tripped or expired)."""
+        ...
+
+    def trip_breaker(self, resource_id: str, now: datetime) -> bool:
+        """Open the breaker until ``now + window``. True only for the one caller that opened it
+        (raise the critical alert then); False when it is already open."""
+        ...
+
+    def claim_event(self, event_id: str, now: datetime) -> bool:
+        """True the first time an event id is seen (within the event TTL), False for repeats."""
+        ...
+
+    def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
+        """True (and recorded) when no alert with this fingerprint was sent for the account within
+        ``cooldown`` before ``now``; False otherwise. Different fingerprints are independent."""
+        ...
+
+    def purge(self, before: datetime) -> int:
+        """Delete records that expired at or before ``before``; return how many were deleted.
+        Purging never changes an answer: expired records are already ignored."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+def normalize_resource_id(resource_id: str) -> str:
+    """ARM resource IDs are case-insensitive: compare them in lower case, without a trailing '/'."""
+    normalized = resource_id.strip().rstrip("/").lower()
+    if not normalized:
+        raise ValueError("resource id must not be empty")
+    return normalized
+
+
+def _digest(text: str) -> str:
+    """A Table-key-safe stand-in for text (keys may not hold '/', '\\', '#', '?')."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware (use datetime.now(UTC)), got naive {value!r}")
+    return value.astimezone(UTC)
+
+
+def _plain_utc(value: Any) -> datetime:
+    """A stored Edm.DateTime (TablesEntityDatetime) as a plain aware datetime in UTC."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime property, got {type(value).__name__}")
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    v = aware.astimezone(UTC)
+    return datetime(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, tzinfo=UTC)
+
+
+def _epoch_key(at: datetime) -> str:
+    """Zero-padded microseconds since the epoch: sorts as text in time order."""
+    return f"{(at - _EPOCH) // _MICROSECOND:020d}"
+
+
+def _check_positive(value: timedelta, name: str) -> None:
+    if value <= timedelta(0):
+        raise ValueError(f"{name} must be positive, got {value}")
+
+
+# --------------------------------------------------------------------------------------------
+# No memory
+# --------------------------------------------------------------------------------------------
+class NullStateStore:
+    """No memory at all: the permissive answers.
+
+    Every claim is granted (better a duplicate alert than a lost one), a remediation is the only
+    one known (count 1) and no breaker is ever open, so the guardrail keeps evaluating and
+    remediating. Argument checks still apply, so a caller's bug shows up without a store too.
+    """
+
+    def __init__(
+        self,
+        *,
+        window: timedelta = DEFAULT_WINDOW,
+        max_remediations: int = DEFAULT_MAX_REMEDIATIONS,
+    ) -> None:
+        _check_positive(window, "window")
+        if max_remediations < 1:
+            raise ValueError(f"max_remediations must be at least 1, got {max_remediations}")
+        self._window = window
+        self._max_remediations = max_remediations
+
+    @property
+    def window(self) -> timedelta:
+        return self._window
+
+    @property
+    def max_remediations(self) -> int:
+        return self._max_remediations
+
+    def record_remediation(self, resource_id: str, at: datetime) -> int:
+        normalize_resource_id(resource_id)
+        _utc(at, "at")
+        return 1
+
+    def breaker_state(self, resource_id: str, now: datetime) -> BreakerState | None:
+        normalize_resource_id(resource_id)
+        _utc(now, "now")
+        return None
+
+    def trip_breaker(self, resource_id: str, now: datetime) -> bool:
+        normalize_resource_id(resource_id)
+        _utc(now, "now")
+        return True
+
+    def claim_event(self, event_id: str, now: datetime) -> bool:
+        if not event_id:
+            raise ValueError("event id must not be empty")
+        _utc(now, "now")
+        return True
+
+    def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
+        normalize_resource_id(resource_id)
+        _utc(now, "now")
+        _check_positive(cooldown, "cooldown")
+        return True
+
+    def purge(self, before: datetime) -> int:
+        _utc(before, "before")
+        return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Azure Table Storage
+# --------------------------------------------------------------------------------------------
+_created_tables: set[tuple[str, str]] = set()  # (account url, table): created by this process
+_created_lock = threading.Lock()
+
+
+class TableStateStore:
+    """The state store on Azure Table Storage (azure-data-tables).
+
+    Tables (``<prefix>`` defaults to ``guardrail``), created on first use, once per process:
+
+    ``<prefix>remediations``
+        PartitionKey sha256(account id), RowKey ``<µs since epoch:020d>-<uuid>``; one row per
+        remediation, counted with a RowKey range query over the window.
+    ``<prefix>breakers``
+        PartitionKey sha256(account id), RowKey ``breaker``; TrippedAt, Until.
+    ``<prefix>events``
+        PartitionKey sha256(event id), RowKey ``event``; SeenAt.
+    ``<prefix>alerts``
+        PartitionKey sha256(account id), RowKey sha256(fingerprint); SentAt, Fingerprint.
+
+    Every row keeps the readable id in a property and an ``ExpiresAt`` used by :meth:`purge`.
+    """
+
+    def __init__(
+        self,
+        service_client: Any,
+        *,
+        table_prefix: str = DEFAULT_TABLE_PREFIX,
+        window: timedelta = DEFAULT_WINDOW,
+        max_remediations: int = DEFAULT_MAX_REMEDIATIONS,
+        event_ttl: timedelta = DEFAULT_EVENT_TTL,
+    ) -> None:
+        """``service_client`` is an ``azure.data.tables.TableServiceClient``."""
+        _check_positive(window, "window")
+        _check_positive(event_ttl, "event_ttl")
+        if max_remediations < 1:
+            raise ValueError(f"max_remediations must be at least 1, got {max_remediations}")
+        from azure.core import MatchConditions
+        from azure.core.exceptions import (
+            ResourceExistsError,
+            ResourceModifiedError,
+            ResourceNotFoundError,
+        )
+        from azure.data.tables import UpdateMode
+
+        self._service = service_client
+        self._tables = TableNames.with_prefix(table_prefix)
+        self._window = window
+        self._max_remediations = max_remediations
+        self._event_ttl = event_ttl
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+        self._ResourceExistsError: type[Exception] = ResourceExistsError
+        self._ResourceModifiedError: type[Exception] = ResourceModifiedError
+        self._ResourceNotFoundError: type[Exception] = ResourceNotFoundError
+        self._if_not_modified = MatchConditions.IfNotModified
+        self._replace = UpdateMode.REPLACE
+
+    @classmethod
+    def from_connection_string(
+        cls,
+        connection_string: str,
+        *,
+        connection_timeout: float = 3.0,
+        read_timeout: float = 5.0,
+        retry_total: int = 1,
+        **options: Any,
+    ) -> TableStateStore:
+        """Connect with an account connection string (``UseDevelopmentStorage=true`` = Azurite).
+
+        ``options`` are the constructor's keyword arguments (table_prefix, window, ...)."""
+        from azure.data.tables import TableServiceClient
+
+        service = TableServiceClient.from_connection_string(
+            connection_string, **_transport_options(connection_timeout, read_timeout, retry_total)
+        )
+        return cls(service, **options)
+
+    @classmethod
+    def from_endpoint(
+        cls,
+        endpoint: str,
+        credential: Any,
+        *,
+        connection_timeout: float = 3.0,
+        read_timeout: float = 5.0,
+        retry_total: int = 1,
+        **options: Any,
+    ) -> TableStateStore:
+        """Connect to ``https://<account>.table.core.windows.net`` with a credential (for example
+        a managed identity's ``DefaultAzureCredential``, when shared-key access is disabled)."""
+        from azure.data.tables import TableServiceClient
+
+        service = TableServiceClient(
+            endpoint,
+            credential=credential,
+            **_transport_options(connection_timeout, read_timeout, retry_total),
+        )
+        return cls(service, **options)
+
+    @property
+    def window(self) -> timedelta:
+        return self._window
+
+    @property
+    def max_remediations(self) -> int:
+        return self._max_remediations
+
+    @property
+    def tables(self) -> TableNames:
+        return self._tables
+
+    # -- operations ------------------------------------------------------------------------
+    def record_remediation(self, resource_id: str, at: datetime) -> int:
+        rid = normalize_resource_id(resource_id)
+        at = _utc(at, "at")
+        pk = _digest(rid)
+        self._insert(
+            self._tables.remediations,
+            {
+                "PartitionKey": pk,
+                "RowKey": f"{_epoch_key(at)}-{uuid.uuid4().hex}",
+                "ResourceId": rid[:_MAX_TEXT],
+                "At": at,
+                "ExpiresAt": at + self._window,
+            },
+        )
+        # Window (at - window, at]: RowKeys sort by time; '-' < '~' so '<key>~' bounds all of a µs.
+        rows = self._client(self._tables.remediations).query_entities(
+            "PartitionKey eq @pk and RowKey gt @low and RowKey lt @high",
+            parameters={
+                "pk": pk,
+                "low": f"{_epoch_key(at - self._window)}~",
+                "high": f"{_epoch_key(at)}~",
+            },
+            select=["RowKey"],
+        )
+        return sum(1 for _ in rows)
+
+    def breaker_state(self, resource_id: str, now: datetime) -> BreakerState | None:
+        rid = normalize_resource_id(resource_id)
+        now = _utc(now, "now")
+        entity = self._get(self._tables.breakers, _digest(rid), _BREAKER_ROW)
+        if entity is None:
+            return None
+        state = BreakerState(
+            resource_id=rid,
+            tripped_at=_plain_utc(entity["TrippedAt"]),
+            until=_plain_utc(entity["Until"]),
+        )
+        return state if state.is_open(now) else None
+
+    def trip_breaker(self, resource_id: str, now: datetime) -> bool:
+        rid = normalize_resource_id(resource_id)
+        now = _utc(now, "now")
+        until = now + self._window
+        return self._claim(
+            self._tables.breakers,
+            {
+                "PartitionKey": _digest(rid),
+                "RowKey": _BREAKER_ROW,
+                "ResourceId": rid[:_MAX_TEXT],
+                "TrippedAt": now,
+                "Until": until,
+                "ExpiresAt": until,
+            },
+            still_held=lambda existing: now < _plain_utc(existing["Until"]),
+        )
+
+    def claim_event(self, event_id: str, now: datetime) -> bool:
+        if not event_id:
+            raise ValueError("event id must not be empty")
+        now = _utc(now, "now")
+        ttl = self._event_ttl
+        return self._claim(
+            self._tables.events,
+            {
+                "PartitionKey": _digest(event_id),
+                "RowKey": _EVENT_ROW,
+                "EventId": event_id[:_MAX_TEXT],
+                "SeenAt": now,
+                "ExpiresAt": now + ttl,
+            },
+            still_held=lambda existing: now < _plain_utc(existing["SeenAt"]) + ttl,
+        )
+
+    def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
+        rid = normalize_resource_id(resource_id)
+        now = _utc(now, "now")
+        _check_positive(cooldown, "cooldown")
+        return self._claim(
+            self._tables.alerts,
+            {
+                "PartitionKey": _digest(rid),
+                "RowKey": _digest(fingerprint),
+                "ResourceId": rid[:_MAX_TEXT],
+                "Fingerprint": fingerprint[:_MAX_TEXT],
+                "SentAt": now,
+                "ExpiresAt": now + cooldown,
+            },
+            # Judge by this call's cool-down, so changing the setting takes effect at once.
+            still_held=lambda existing: now < _plain_utc(existing["SentAt"]) + cooldown,
+        )
+
+    def purge(self, before: datetime) -> int:
+        before = _utc(before, "before")
+        deleted = 0
+        for table in self._tables.all():
+            client = self._client(table)
+            try:
+                expired = list(client.query_entities("ExpiresAt le @before", parameters={"before": before}))
+            except self._ResourceNotFoundError:
+                continue
+            for entity in expired:
+                try:
+                    # Conditional: a row re-claimed since the query is fresh again; keep it.
+                    client.delete_entity(
+                        entity["PartitionKey"],
+                        entity["RowKey"],
+                        etag=entity.metadata["etag"],
+                        match_condition=self._if_not_modified,
+                    )
+                    deleted += 1
+                except (self._ResourceModifiedError, self._ResourceNotFoundError):
+                    pass
+        return deleted
+
+    # -- table plumbing ----------------------------------------------------------------------
+    def _client(self, table: str) -> Any:
+        client = self._clients.get(table)
+        if client is not None:
+            return client
+        with self._clients_lock:
+            client = self._clients.get(table)
+            if client is None:
+                self._ensure_table(table, force=False)
+                client = self._service.get_table_client(table)
+                self._clients[table] = client
+            return client
+
+    def _ensure_table(self, table: str, *, force: bool) -> None:
+        key = (str(self._service.url), table)
+        with _created_lock:
+            if force or key not in _created_tables:
+                self._service.create_table_if_not_exists(table)
+                _created_tables.add(key)
+
+    def _insert(self, table: str, entity: Mapping[str, Any]) -> None:
+        """create_entity; recreates the table once if it vanished since this process created it."""
+        try:
+            self._client(table).create_entity(entity)
+        except self._ResourceNotFoundError:
+            self._ensure_table(table, force=True)
+            self._client(table).create_entity(entity)
+
+    def _get(self, table: str, pk: str, rk: str) -> Any:
+        try:
+            return self._client(table).get_entity(pk, rk)
+        except self._ResourceNotFoundError:
+            return None
+
+    def _claim(
+        self,
+        table: str,
+        entity: Mapping[str, Any],
+        *,
+        still_held: Callable[[Any], bool],
+    ) -> bool:
+        """Atomically take (PartitionKey, RowKey): True for exactly one of concurrent callers.
+
+        Insert wins if the row is new; otherwise an existing row that is no longer held (expired)
+        is replaced conditionally on the etag read, so only one of the racing re-claimers wins."""
+        for _ in range(_CLAIM_ATTEMPTS):
+            try:
+                self._insert(table, entity)
+                return True
+            except self._ResourceExistsError:
+                pass
+            existing = self._get(table, entity["PartitionKey"], entity["RowKey"])
+            if existing is None:  # purged between our insert and read: insert again
+                continue
+            if still_held(existing):
+                return False
+            try:
+                self._client(table).update_entity(
+                    entity,
+                    mode=self._replace,
+                    etag=existing.metadata["etag"],
+                    match_condition=self._if_not_modified,
+                )
+                return True
+            except self._ResourceModifiedError:
+                return False  # another caller re-claimed it first
+            except self._ResourceNotFoundError:
+                continue  # purged meanwhile
+        return False
+
+
+def _transport_options(connection_timeout: float, read_timeout: float, retry_total: int) -> dict[str, Any]:
+    return {
+        "connection_timeout": connection_timeout,
+        "read_timeout": read_timeout,
+        "retry_total": retry_total,
+        "retry_backoff_factor": 0.2,
+        "retry_backoff_max": 1,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Degrade instead of failing
+# --------------------------------------------------------------------------------------------
+_T = TypeVar("_T")
+
+
+class ResilientStateStore:
+    """Wraps a store; while it is unreachable, answers as :class:`NullStateStore`.
+
+    The first failure (connection refused, timeout, authentication, any Azure SDK error) logs one
+    warning ``running without memory: <reason>`` on ``guardrail.state``; calls then skip the store
+    for ``retry_after`` (so one invocation pays the timeout at most once) before trying it again.
+    When a retry succeeds, an info message says memory is back; a later failure warns again.
+    Programming errors (naive datetimes, empty ids) are not swallowed.
+    """
+
+    def __init__(
+        self,
+        inner: StateStore,
+        *,
+        retry_after: timedelta = timedelta(seconds=60),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        from azure.core.exceptions import AzureError
+
+        self._inner = inner
+        self._fallback = NullStateStore(window=inner.window, max_remediations=inner.max_remediations)
+        self._retry_after = retry_after.total_seconds()
+        self._clock = clock
+        self._unavailable_errors: tuple[type[BaseException], ...] = (AzureError, OSError)
+        self._lock = threading.Lock()
+        self._degraded_until: float | None = None  # monotonic time; None = healthy
+
+    @property
+    def inner(self) -> StateStore:
+        return self._inner
+
+    @property
+    def degraded(self) -> bool:
+        """True while answers come from the fallback (the store failed recently)."""
+        return self._degraded_until is not None
+
+    @property
+    def window(self) -> timedelta:
+        return self._inner.window
+
+    @property
+    def max_remediations(self) -> int:
+        return self._inner.max_remediations
+
+    def record_remediation(self, resource_id: str, at: datetime) -> int:
+        return self._call(
+            lambda s: s.record_remediation(resource_id, at),
+            lambda: self._fallback.record_remediation(resource_id, at),
+        )
+
+    def breaker_state(self, resource_id: str, now: datetime) -> BreakerState | None:
+        return self._call(
+            lambda s: s.breaker_state(resource_id, now),
+            lambda: self._fallback.breaker_state(resource_id, now),
+        )
+
+    def trip_breaker(self, resource_id: str, now: datetime) -> bool:
+        return self._call(
+            lambda s: s.trip_breaker(resource_id, now),
+            lambda: self._fallback.trip_breaker(resource_id, now),
+        )
+
+    def claim_event(self, event_id: str, now: datetime) -> bool:
+        return self._call(
+            lambda s: s.claim_event(event_id, now),
+            lambda: self._fallback.claim_event(event_id, now),
+        )
+
+    def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
+        return self._call(
+            lambda s: s.claim_alert(resource_id, fingerprint, now, cooldown),
+            lambda: self._fallback.claim_alert(resource_id, fingerprint, now, cooldown),
+        )
+
+    def purge(self, before: datetime) -> int:
+        return self._call(lambda s: s.purge(before), lambda: self._fallback.purge(before))
+
+    def _call(self, operation: Callable[[StateStore], _T], fallback: Callable[[], _T]) -> _T:
+        with self._lock:
+            skip = self._degraded_until is not None and self._clock() < self._degraded_until
+        if skip:
+            return fallback()
+        try:
+            result = operation(self._inner)
+        except self._unavailable_errors as error:
+            self._mark_degraded(error)
+            return fallback()
+        with self._lock:
+            recovered = self._degraded_until is not None
+            self._degraded_until = None
+        if recovered:
+            logger.info("memory is back: the state store answers again")
+        return result
+
+    def _mark_degraded(self, error: BaseException) -> None:
+        with self._lock:
+            first = self._degraded_until is None
+            self._degraded_until = self._clock() + self._retry_after
+        if first:
+            logger.warning("running without memory: %s", _reason(error))
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    first_line = text[0] if text else ""
+    if len(first_line) > 300:
+        first_line = first_line[:297] + "..."
+    return f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# Factory
+# --------------------------------------------------------------------------------------------
+def open_state_store(
+    connection_string: str | None,
+    *,
+    table_endpoint: str | None = None,
+    credential: Any = None,
+    table_prefix: str = DEFAULT_TABLE_PREFIX,
+    window: timedelta = DEFAULT_WINDOW,
+    max_remediations: int = DEFAULT_MAX_REMEDIATIONS,
+    event_ttl: timedelta = DEFAULT_EVENT_TTL,
+    connection_timeout: float = 3.0,
+    read_timeout: float = 5.0,
+    retry_total: int = 1,
+    retry_after: timedelta = timedelta(seconds=60),
+) -> StateStore:
+    """The guardrail's state store, never raising for an unreachable or misconfigured store.
+
+    ``connection_string`` is the ``AzureWebJobsStorage`` setting (``UseDevelopmentStorage=true``
+    for Azurite). For identity-based storage (shared keys disabled) pass ``connection_string=None``
+    with ``table_endpoint`` (``https://<account>.table.core.windows.net``) and ``credential``.
+    Without either, or with an unparsable connection string, a warning ``running without memory``
+    is logged and a :class:`NullStateStore` returned. Nothing touches the network until the first
+    call; see :class:`ResilientStateStore` for what happens when that fails.
+    """
+    options: dict[str, Any] = {
+        "table_prefix": table_prefix,
+        "window": window,
+        "max_remediations": max_remediations,
+        "event_ttl": event_ttl,
+    }
+    transport: dict[str, Any] = {
+        "connection_timeout": connection_timeout,
+        "read_timeout": read_timeout,
+        "retry_total": retry_total,
+    }
+    TableNames.with_prefix(table_prefix)  # configuration errors are the caller's: raise them
+    null = NullStateStore(window=window, max_remediations=max_remediations)
+    try:
+        if connection_string:
+            inner = TableStateStore.from_connection_string(connection_string, **transport, **options)
+        elif table_endpoint and credential is not None:
+            inner = TableStateStore.from_endpoint(table_endpoint, credential, **transport, **options)
+        else:
+            logger.warning("running without memory: no storage connection string (AzureWebJobsStorage)")
+            return null
+    except (ValueError, TypeError) as error:  # malformed connection string / endpoint
+        logger.warning("running without memory: unusable storage settings: %s", _reason(error))
+        return null
+    return ResilientStateStore(inner, retry_after=retry_after)

@@ -1,0 +1,205 @@
+"""Event de-duplication (claim_event), alert cool-down (claim_alert) and purge."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from guardrail.local.azurite import Azurite
+from guardrail.state import TableStateStore
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+US = timedelta(microseconds=1)
+COOLDOWN = timedelta(hours=1)
+
+StoreFactory = Callable[..., TableStateStore]
+Race = Callable[[int, Callable[[int], Any]], list[Any]]
+
+
+def account(name: str = "") -> str:
+    name = name or uuid.uuid4().hex[:10]
+    return (
+        "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ai"
+        f"/providers/Microsoft.CognitiveServices/accounts/{name}"
+    )
+
+
+# -- claim_event ---------------------------------------------------------------------------------
+def test_an_event_is_claimed_once(store: TableStateStore) -> None:
+    event_id = str(uuid.uuid4())
+    assert store.claim_event(event_id, T0) is True
+    assert [store.claim_event(event_id, T0 + timedelta(minutes=m)) for m in (0, 1, 60)] == [
+        False,
+        False,
+        False,
+    ]
+    assert store.claim_event(str(uuid.uuid4()), T0) is True
+
+
+def test_event_ids_with_key_unsafe_characters(store: TableStateStore) -> None:
+    for event_id in ("a/b\\c#d?e", "x" * 2000, "événement-☃", "A", "a"):
+        assert store.claim_event(event_id, T0) is True, event_id
+        assert store.claim_event(event_id, T0) is False, event_id
+
+
+def test_concurrent_deliveries_of_one_event_claim_it_once(make_store: StoreFactory, race: Race) -> None:
+    stores = [make_store() for _ in range(12)]
+    event_id = str(uuid.uuid4())
+    results = race(12, lambda i: stores[i].claim_event(event_id, T0))
+    assert results.count(True) == 1
+
+
+def test_an_event_older_than_its_ttl_can_be_claimed_again(make_store: StoreFactory) -> None:
+    store = make_store(event_ttl=timedelta(hours=24))
+    event_id = str(uuid.uuid4())
+    assert store.claim_event(event_id, T0)
+    assert store.claim_event(event_id, T0 + timedelta(hours=24) - US) is False
+    assert store.claim_event(event_id, T0 + timedelta(hours=24)) is True
+    assert store.claim_event(event_id, T0 + timedelta(hours=25)) is False
+
+
+def test_empty_event_id_is_a_caller_error(store: TableStateStore) -> None:
+    with pytest.raises(ValueError):
+        store.claim_event("", T0)
+
+
+# -- claim_alert ---------------------------------------------------------------------------------
+def test_an_alert_is_sent_once_per_cooldown(store: TableStateStore) -> None:
+    rid = account()
+    assert store.claim_alert(rid, "fp-1", T0, COOLDOWN) is True
+    assert store.claim_alert(rid, "fp-1", T0 + timedelta(minutes=1), COOLDOWN) is False
+    assert store.claim_alert(rid, "fp-1", T0 + COOLDOWN - US, COOLDOWN) is False
+    # After the cool-down it alerts again, and that send starts a new cool-down.
+    assert store.claim_alert(rid, "fp-1", T0 + COOLDOWN, COOLDOWN) is True
+    assert store.claim_alert(rid, "fp-1", T0 + COOLDOWN + timedelta(minutes=59), COOLDOWN) is False
+    assert store.claim_alert(rid, "fp-1", T0 + 2 * COOLDOWN, COOLDOWN) is True
+
+
+def test_a_new_fingerprint_alerts_at_once(store: TableStateStore) -> None:
+    rid = account()
+    assert store.claim_alert(rid, "fp-1", T0, COOLDOWN)
+    assert store.claim_alert(rid, "fp-2", T0 + timedelta(minutes=1), COOLDOWN) is True
+    assert store.claim_alert(rid, "fp-2", T0 + timedelta(minutes=2), COOLDOWN) is False
+    # The first fingerprint's cool-down is unaffected by the second.
+    assert store.claim_alert(rid, "fp-1", T0 + timedelta(minutes=3), COOLDOWN) is False
+
+
+def test_alert_cooldown_is_per_account_and_case_insensitive(store: TableStateStore) -> None:
+    rid = account("AlertMe")
+    assert store.claim_alert(rid, "fp", T0, COOLDOWN)
+    assert store.claim_alert(rid.upper(), "fp", T0, COOLDOWN) is False
+    assert store.claim_alert(account("other"), "fp", T0, COOLDOWN) is True
+
+
+def test_the_callers_cooldown_decides(store: TableStateStore) -> None:
+    rid = account()
+    assert store.claim_alert(rid, "fp", T0, timedelta(hours=4))
+    # The setting was shortened since: the shorter cool-down applies at once.
+    assert store.claim_alert(rid, "fp", T0 + timedelta(minutes=16), timedelta(minutes=15)) is True
+
+
+def test_fingerprints_with_key_unsafe_characters(store: TableStateStore) -> None:
+    rid = account()
+    for fingerprint in ("a/b", "a\\b", "#?", "☃" * 600, ""):
+        assert store.claim_alert(rid, fingerprint, T0, COOLDOWN) is True, fingerprint
+        assert store.claim_alert(rid, fingerprint, T0, COOLDOWN) is False, fingerprint
+
+
+def test_concurrent_alerts_claim_once(make_store: StoreFactory, race: Race) -> None:
+    stores = [make_store() for _ in range(12)]
+    rid = account()
+    results = race(12, lambda i: stores[i].claim_alert(rid, "fp", T0, COOLDOWN))
+    assert results.count(True) == 1
+    # ... and again once the cool-down is over (the etag-conditional re-claim).
+    later = T0 + COOLDOWN
+    results = race(12, lambda i: stores[i].claim_alert(rid, "fp", later, COOLDOWN))
+    assert results.count(True) == 1
+
+
+def test_concurrent_alerts_through_one_shared_store(store: TableStateStore, race: Race) -> None:
+    # The Functions worker runs invocations on threads that share one store.
+    rid = account()
+    results = race(12, lambda i: store.claim_alert(rid, "fp", T0, COOLDOWN))
+    assert results.count(True) == 1
+
+
+@pytest.mark.parametrize("bad", [timedelta(0), timedelta(seconds=-1)])
+def test_cooldown_must_be_positive(store: TableStateStore, bad: timedelta) -> None:
+    with pytest.raises(ValueError):
+        store.claim_alert(account(), "fp", T0, bad)
+
+
+def test_naive_datetimes_are_rejected(store: TableStateStore) -> None:
+    naive = datetime(2026, 11, 26, 12, 0)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.claim_event("e", naive)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.record_remediation(account(), naive)
+
+
+def test_other_timezones_are_converted(store: TableStateStore) -> None:
+    rid = account()
+    plus_two = timezone(timedelta(hours=2))
+    assert store.trip_breaker(rid, T0.astimezone(plus_two))
+    state = store.breaker_state(rid, T0)
+    assert state is not None
+    assert state.tripped_at == T0
+    assert state.tripped_at.utcoffset() == timedelta(0)
+
+
+# -- purge and table lifecycle -------------------------------------------------------------------
+def test_purge_deletes_only_expired_records_and_changes_no_answer(make_store: StoreFactory) -> None:
+    store = make_store(event_ttl=timedelta(hours=24))
+    rid = account()
+    store.record_remediation(rid, T0)  # expires T0 + 30 min
+    store.trip_breaker(rid, T0)  # expires T0 + 30 min
+    store.claim_alert(rid, "fp", T0, COOLDOWN)  # expires T0 + 1 h
+    store.claim_event("e-1", T0)  # expires T0 + 24 h
+
+    assert store.purge(T0) == 0
+    assert store.purge(T0 + timedelta(hours=2)) == 3
+    assert store.purge(T0 + timedelta(hours=2)) == 0
+    # The event is still remembered; the rest had expired anyway.
+    assert store.claim_event("e-1", T0 + timedelta(hours=2)) is False
+    assert store.breaker_state(rid, T0 + timedelta(hours=2)) is None
+    assert store.record_remediation(rid, T0 + timedelta(hours=2)) == 1
+    assert store.purge(T0 + timedelta(days=2)) == 2  # the event and the new remediation
+
+
+def test_a_deleted_table_is_created_again(azurite: Azurite, make_store: StoreFactory) -> None:
+    from azure.data.tables import TableServiceClient
+
+    store = make_store()
+    rid = account()
+    assert store.claim_alert(rid, "fp", T0, COOLDOWN)
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    service.delete_table(store.tables.alerts)
+    assert store.claim_alert(rid, "fp", T0, COOLDOWN) is True  # memory lost with the table, no crash
+    assert store.claim_alert(rid, "fp", T0, COOLDOWN) is False
+
+
+def test_table_names_use_the_prefix(make_store: StoreFactory, azurite: Azurite) -> None:
+    from azure.data.tables import TableServiceClient
+
+    store = make_store(table_prefix="guardrailx")
+    store.claim_event(str(uuid.uuid4()), T0)
+    store.record_remediation(account(), T0)
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    names = {t.name for t in service.list_tables()}
+    assert {"guardrailxevents", "guardrailxremediations"} <= names
+    assert store.tables.all() == (
+        "guardrailxremediations",
+        "guardrailxbreakers",
+        "guardrailxevents",
+        "guardrailxalerts",
+    )
+
+
+@pytest.mark.parametrize("prefix", ["", "1abc", "has-dash", "a" * 52])
+def test_bad_table_prefixes_are_refused(make_store: StoreFactory, prefix: str) -> None:
+    with pytest.raises(ValueError, match="prefix"):
+        make_store(table_prefix=prefix)
