@@ -1,0 +1,53 @@
+"""Azure Functions (Python v2) entry points. Thin: triggers and bindings, one call into `guardrail`.
+
+Only azure.functions is imported here; the guardrail loads on the first invocation, so the
+host's cold start pays as little as possible.
+"""
+
+import logging
+import os
+
+import azure.functions as func
+
+app = func.FunctionApp()
+
+SWEEP_SCHEDULE = os.environ.get("GUARDRAIL_SWEEP_SCHEDULE", "").strip() or "0 0 */6 * * *"
+
+
+@app.function_name("on_resource_write")
+@app.event_grid_trigger(arg_name="event")
+def on_resource_write(event: func.EventGridEvent) -> None:
+    """Microsoft.Resources.ResourceWriteSuccess from a subscription system topic (either schema)."""
+    from guardrail.functions import handle_function_event
+
+    handle_function_event(event)
+
+
+@app.function_name("on_resource_notification")
+@app.event_grid_trigger(arg_name="event")
+def on_resource_notification(event: func.EventGridEvent) -> None:
+    """Azure Resource Notifications (Microsoft.ResourceNotifications.Resources.CreatedOrUpdated)."""
+    from guardrail.functions import handle_function_event
+
+    handle_function_event(event)
+
+
+@app.function_name("reconcile_sweep")
+@app.timer_trigger(arg_name="timer", schedule=SWEEP_SCHEDULE, run_on_startup=False, use_monitor=True)
+def reconcile_sweep(timer: func.TimerRequest) -> None:
+    """The reconcile sweep: every account in the governed subscriptions, through the same path."""
+    from guardrail.functions import run_sweep
+
+    if timer.past_due:
+        logging.getLogger("guardrail").warning("reconcile sweep is running late")
+    run_sweep()
+
+
+@app.function_name("health")
+@app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    """Version and configuration problems (never secrets)."""
+    from guardrail.functions import health_report
+
+    status, body = health_report()
+    return func.HttpResponse(body, status_code=status, mimetype="application/json")

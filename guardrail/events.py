@@ -1,0 +1,176 @@
+"""Parsing Event Grid deliveries (Event Grid schema and CloudEvents 1.0) into what the guardrail needs.
+
+Pure: no I/O. Resource events (`Microsoft.Resources.ResourceWriteSuccess`, from a subscription
+system topic) name the resource and who changed it; Azure Resource Notifications
+(`...Resources.CreatedOrUpdated`) also carry the resource's full properties.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from azure.eventgrid import SystemEventNames
+
+WRITE_SUCCESS: Final = str(SystemEventNames.ResourceWriteSuccessEventName.value)
+NOTIFICATION_UPSERT: Final = str(
+    SystemEventNames.ResourceNotificationsResourceManagementCreatedOrUpdatedEventName.value
+)
+_ACCOUNT_RE: Final = re.compile(
+    r"(/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.CognitiveServices/accounts/[^/]+)"
+    r"(?:/.*)?",
+    re.IGNORECASE,
+)
+_UPN: Final = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
+_OID: Final = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+
+Schema = Literal["eventgrid", "cloudevents"]
+
+
+class MalformedEvent(ValueError):
+    """The delivery is not a well-formed event; the message says what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceEvent:
+    event_id: str
+    event_type: str
+    subject: str
+    schema: Schema
+    account_id: str | None  # the account the event is about (child resources mapped to it)
+    operation: str | None
+    status: str | None
+    actor: str | None
+    correlation_id: str | None
+    event_time: dt.datetime | None
+    resource: Mapping[str, Any] | None  # full account body from a Resource Notification
+
+    @property
+    def relevant(self) -> bool:
+        """A successful write to an account (or one of its children) that the guardrail must check."""
+        if self.account_id is None:
+            return False
+        if self.event_type == WRITE_SUCCESS:
+            return True
+        return self.event_type == NOTIFICATION_UPSERT
+
+    def ignore_reason(self) -> str:
+        if self.account_id is None:
+            return f"not a Microsoft.CognitiveServices account: {self.subject}"
+        return f"event type {self.event_type} needs no check"
+
+
+def account_id_of(resource_id: str) -> str | None:
+    """The account resource ID for an account or any of its child resources, else None."""
+    match = _ACCOUNT_RE.fullmatch(resource_id.rstrip("/"))
+    return match.group(1) if match else None
+
+
+def actor_of(data: Mapping[str, Any]) -> str | None:
+    """Who made the change: the UPN for users, the app id for service principals, else the principal."""
+    claims = data.get("claims")
+    claims = claims if isinstance(claims, Mapping) else {}
+    authorization = data.get("authorization")
+    evidence = authorization.get("evidence") if isinstance(authorization, Mapping) else None
+    evidence = evidence if isinstance(evidence, Mapping) else {}
+    upn = claims.get(_UPN) or claims.get("upn")
+    if isinstance(upn, str) and upn:
+        return upn
+    principal_type = evidence.get("principalType")
+    appid = claims.get("appid")
+    if principal_type == "ServicePrincipal" and isinstance(appid, str) and appid:
+        return f"app:{appid}"
+    principal = evidence.get("principalId") or claims.get(_OID)
+    if isinstance(principal, str) and principal:
+        return f"principal:{principal}"
+    if isinstance(appid, str) and appid:
+        return f"app:{appid}"
+    return None
+
+
+def _time(value: object) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str):
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    # Event Grid sends 7 fractional digits; fromisoformat takes at most 6.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def parse_event(payload: object) -> ResourceEvent:
+    """One event in either schema (a dict as delivered); raises MalformedEvent naming the problem."""
+    if not isinstance(payload, Mapping):
+        raise MalformedEvent(f"an event must be a JSON object, got {type(payload).__name__}")
+    schema: Schema = "cloudevents" if "specversion" in payload else "eventgrid"
+    type_key, time_key = ("type", "time") if schema == "cloudevents" else ("eventType", "eventTime")
+    event_id = payload.get("id")
+    event_type = payload.get(type_key)
+    subject = payload.get("subject")
+    problems = [
+        f"'{key}' must be a non-empty string"
+        for key, value in (("id", event_id), (type_key, event_type))
+        if not isinstance(value, str) or not value
+    ]
+    data = payload.get("data")
+    if not isinstance(data, Mapping):
+        problems.append("'data' must be an object")
+        data = {}
+    if problems:
+        shown = event_id if isinstance(event_id, str) else "?"
+        raise MalformedEvent(f"event {shown}: " + "; ".join(problems))
+    assert isinstance(event_id, str) and isinstance(event_type, str)
+    resource_info = data.get("resourceInfo")
+    resource = resource_info if isinstance(resource_info, Mapping) else None
+    target = data.get("resourceUri") or (resource.get("id") if resource else None) or subject
+    if not isinstance(target, str) or not target:
+        raise MalformedEvent(f"event {event_id}: no resource ID in 'subject' or 'data.resourceUri'")
+    account_id = account_id_of(target)
+    if resource is not None and account_id is not None and account_id_of(str(resource.get("id", ""))) is None:
+        resource = None
+    correlation = data.get("correlationId")
+    return ResourceEvent(
+        event_id=event_id,
+        event_type=event_type,
+        subject=subject if isinstance(subject, str) else target,
+        schema=schema,
+        account_id=account_id,
+        operation=data.get("operationName") if isinstance(data.get("operationName"), str) else None,
+        status=data.get("status") if isinstance(data.get("status"), str) else None,
+        actor=actor_of(data),
+        correlation_id=correlation if isinstance(correlation, str) else None,
+        event_time=_time(payload.get(time_key)),
+        resource=resource,
+    )
+
+
+def from_function_event(event: Any) -> dict[str, Any]:
+    """The delivered JSON of a `func.EventGridEvent` or `func.CloudEvent` (as the Functions
+    library hands them over), so that one parser serves both."""
+    if hasattr(event, "specversion"):
+        body: dict[str, Any] = {
+            "id": event.id,
+            "source": event.source,
+            "type": event.type,
+            "specversion": event.specversion,
+            "subject": event.subject,
+            "time": event.time.isoformat() if event.time else None,
+            "data": event.get_json(),
+        }
+        return body
+    return {
+        "id": event.id,
+        "topic": event.topic,
+        "subject": event.subject,
+        "eventType": event.event_type,
+        "eventTime": event.event_time.isoformat() if event.event_time else None,
+        "dataVersion": event.data_version,
+        "data": event.get_json(),
+    }

@@ -1,0 +1,391 @@
+"""The one path every caller takes: read → evaluate → remediate → verify → record → alert.
+
+Events, the reconcile sweep, the CLI and the demo all call `Guardrail.check_account`. The
+policy engine decides; the gateway reads and writes ARM; the state store remembers
+remediations, breakers and alerts; the sinks record findings and deliver alerts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from guardrail.engine import Evaluation, Finding, InvalidAccount, apply_patch, evaluate, widening
+from guardrail.events import MalformedEvent, ResourceEvent, parse_event
+from guardrail.findings import FindingRecord
+
+if TYPE_CHECKING:
+    from guardrail.alerts import Alert
+    from guardrail.settings import Settings
+    from guardrail.state import StateStore
+
+log = logging.getLogger("guardrail")
+
+
+class Gateway(Protocol):
+    def get(self, resource_id: str) -> dict[str, Any] | None: ...
+
+    def list_accounts(self, subscriptions: list[str] | None) -> Iterable[dict[str, Any]]: ...
+
+    def remediate(
+        self, resource_id: str, decide: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> Any: ...
+
+
+class FindingSink(Protocol):
+    def send(self, records: Sequence[FindingRecord]) -> Any: ...
+
+
+class AlertSink(Protocol):
+    def send_alert(self, alert: Alert) -> Any: ...
+
+
+@dataclass
+class Outcome:
+    """What happened to one account in one pass."""
+
+    resource_id: str
+    action: str  # compliant | remediated | failed | suspended | audit | reported | gone | invalid | skipped
+    records: list[FindingRecord] = field(default_factory=list)
+    alerted: bool = False
+    breaker_tripped: bool = False
+    detail: str = ""
+    started: float = 0.0
+    finished: float = 0.0
+    event_time: datetime | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+
+@dataclass
+class SweepReport:
+    listed: int = 0
+    compliant: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, action: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.action == action)
+
+
+class WriteRate:
+    """Spaces writes per subscription (ARM refills subscription writes at about 10 per second)."""
+
+    def __init__(self, per_second: float) -> None:
+        self._interval = 1.0 / per_second
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, subscription: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next.get(subscription.lower(), now))
+            self._next[subscription.lower()] = slot + self._interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+def _acls(account: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not account:
+        return None
+    props = account.get("properties")
+    acls = props.get("networkAcls") if isinstance(props, Mapping) else None
+    return dict(acls) if isinstance(acls, Mapping) else None
+
+
+def _alert_key(record: FindingRecord) -> str:
+    text = f"{record.rule}\x1f{record.value or ''}\x1f{record.status}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+class Guardrail:
+    def __init__(
+        self,
+        settings: Settings,
+        gateway: Gateway,
+        state: StateStore,
+        finding_sinks: Sequence[FindingSink] = (),
+        alert_sinks: Sequence[AlertSink] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.policy = settings.policy
+        self.gateway = gateway
+        self.state = state
+        self.finding_sinks = list(finding_sinks)
+        self.alert_sinks = list(alert_sinks)
+        self.clock = clock
+        self.write_rate = WriteRate(settings.writes_per_second)
+
+    # -- entry points -----------------------------------------------------------------------
+    def handle_event(self, payload: Mapping[str, Any]) -> Outcome | None:
+        """One delivered event. Malformed or irrelevant events are logged and dropped; transient
+        ARM failures raise so that Event Grid redelivers."""
+        try:
+            event = parse_event(payload)
+        except MalformedEvent as error:
+            log.error("dropping malformed event: %s", error)
+            return None
+        if not event.relevant or event.account_id is None:
+            log.debug("ignoring event %s: %s", event.event_id, event.ignore_reason())
+            return None
+        if event.resource is not None and self.policy.diagnostics is None:
+            # A Resource Notification carries the full properties: a compliant one needs no read.
+            quick = evaluate(event.resource, self.policy, self.clock())
+            if isinstance(quick, Evaluation) and not quick.findings:
+                log.info(
+                    "event %s: %s is compliant (from the notification)", event.event_id, event.account_id
+                )
+                now = time.monotonic()
+                return Outcome(event.account_id, "compliant", started=now, finished=now)
+        return self.check_account(event.account_id, trigger="event", event=event)
+
+    def check_account(
+        self,
+        resource_id: str,
+        *,
+        trigger: str,
+        event: ResourceEvent | None = None,
+        account: Mapping[str, Any] | None = None,
+    ) -> Outcome:
+        """Check one account through the whole path. `account` (a body just listed) saves a read
+        in audit mode only; every write decision is taken on a fresh read."""
+        started = time.monotonic()
+        outcome = self._check(resource_id, trigger, event, account)
+        outcome.started, outcome.finished = started, time.monotonic()
+        outcome.event_time = event.event_time if event else None
+        self._record(outcome.records)
+        self._alert(outcome, event)
+        log.info(
+            "%s %s: %s%s (%d finding records)",
+            trigger,
+            resource_id,
+            outcome.action,
+            f" ({outcome.detail})" if outcome.detail else "",
+            len(outcome.records),
+        )
+        return outcome
+
+    def sweep(self, subscriptions: Sequence[str] | None = None) -> SweepReport:
+        """Reconcile every account in the configured subscriptions (or every one visible)."""
+        started = time.monotonic()
+        report = SweepReport()
+        subs = list(subscriptions or self.settings.subscriptions) or None
+        now = self.clock()
+        pending: list[str] = []
+        for body in self.gateway.list_accounts(subs):
+            report.listed += 1
+            result = evaluate(body, self.policy, now)
+            if isinstance(result, Evaluation) and not result.findings and self.policy.diagnostics is None:
+                report.compliant += 1
+                continue
+            rid = body.get("id")
+            if isinstance(rid, str):
+                pending.append(rid)
+        with ThreadPoolExecutor(max_workers=self.settings.sweep_concurrency) as pool:
+            futures = {pool.submit(self.check_account, rid, trigger="sweep"): rid for rid in pending}
+            for future in as_completed(futures):
+                try:
+                    report.outcomes.append(future.result())
+                except Exception as error:  # one bad account must not stop the sweep
+                    message = f"{futures[future]}: {type(error).__name__}: {error}"
+                    log.warning("sweep: %s", message)
+                    report.errors.append(message)
+        report.seconds = time.monotonic() - started
+        log.info(
+            "sweep: %d listed, %d compliant, %d remediated, %d failed, %d suspended, %d errors in %.1fs",
+            report.listed,
+            report.compliant,
+            report.count("remediated"),
+            report.count("failed"),
+            report.count("suspended"),
+            len(report.errors),
+            report.seconds,
+        )
+        return report
+
+    # -- the path ---------------------------------------------------------------------------
+    def _check(
+        self,
+        resource_id: str,
+        trigger: str,
+        event: ResourceEvent | None,
+        listed: Mapping[str, Any] | None,
+    ) -> Outcome:
+        now = self.clock()
+        context = _RecordContext(
+            trigger=trigger,
+            mode=self.settings.mode,
+            actor=event.actor if event else None,
+            correlation_id=(event.correlation_id if event else None) or str(uuid.uuid4()),
+            event_id=event.event_id if event else None,
+            now=now,
+        )
+        account = dict(listed) if listed is not None and self.settings.mode == "audit" else None
+        if account is None:
+            account = self.gateway.get(resource_id)
+        if account is None:
+            return Outcome(resource_id, "gone", detail="the account no longer exists")
+        result = evaluate(account, self.policy, now)
+        if isinstance(result, InvalidAccount):
+            log.error("%s: cannot judge the account body: %s", resource_id, result.message)
+            return Outcome(resource_id, "invalid", detail=result.message)
+        if not result.findings:
+            return Outcome(resource_id, "compliant")
+        acls = _acls(account)
+        if self.settings.mode == "audit" or result.remediation is None:
+            records = context.records(result, lambda f: None, acls, None)
+            action = "audit" if self.settings.mode == "audit" else "reported"
+            return Outcome(resource_id, action, records)
+
+        widened = widening(account, apply_patch(account, result.remediation))
+        if widened:  # the engine guarantees this never happens; refuse rather than trust
+            cause = "refused: the remediation would widen access (" + "; ".join(widened) + ")"
+            log.critical("%s: %s", resource_id, cause)
+            records = context.records(result, lambda f: ("remediation-failed", cause), acls, None)
+            return Outcome(resource_id, "failed", records, detail=cause)
+
+        breaker = self.state.breaker_state(resource_id, now)
+        if breaker is not None:
+            cause = f"breaker open until {breaker.until.isoformat()}: not writing"
+            records = context.records(result, lambda f: ("remediation-suspended", cause), acls, None)
+            return Outcome(resource_id, "suspended", records, detail=cause)
+        count = self.state.record_remediation(resource_id, now)
+        if count > self.settings.breaker_max_remediations:
+            tripped = self.state.trip_breaker(resource_id, now)
+            minutes = int(self.settings.breaker_window.total_seconds() // 60)
+            cause = (
+                f"{count} remediations within {minutes} minutes: another actor keeps re-applying this "
+                f"configuration; the guardrail stops writing to this account for {minutes} minutes"
+            )
+            records = context.records(result, lambda f: ("remediation-suspended", cause), acls, None)
+            return Outcome(resource_id, "suspended", records, breaker_tripped=tripped, detail=cause)
+
+        self.write_rate.acquire(resource_id.split("/")[2])
+
+        def decide(current: dict[str, Any]) -> dict[str, Any] | None:
+            judged = evaluate(current, self.policy, self.clock())
+            return judged.remediation if isinstance(judged, Evaluation) else None
+
+        outcome = self.gateway.remediate(resource_id, decide)
+        status = outcome.status
+        before = outcome.before or account
+        judged = evaluate(before, self.policy, now)
+        final = judged if isinstance(judged, Evaluation) else result
+        before_acls, after_acls = _acls(before), _acls(outcome.after)
+        if status == "gone":
+            return Outcome(resource_id, "gone", detail="deleted before the write")
+        if status == "compliant":
+            # The fresh read showed nothing left to fix: record what remains (report-only).
+            records = context.records(final, lambda f: None, before_acls, None)
+            return Outcome(resource_id, "reported" if records else "compliant", records)
+        if status == "remediated":
+            records = context.records(final, lambda f: ("remediated", None), before_acls, after_acls)
+            return Outcome(resource_id, "remediated", records)
+        cause = f"{outcome.error_code or 'Failed'}: {outcome.error_message or 'the write did not succeed'}"
+        records = context.records(final, lambda f: ("remediation-failed", cause), before_acls, None)
+        return Outcome(resource_id, "failed", records, detail=cause)
+
+    # -- record and alert ---------------------------------------------------------------------
+    def _record(self, records: list[FindingRecord]) -> None:
+        if not records:
+            return
+        for sink in self.finding_sinks:
+            try:
+                sink.send(records)
+            except Exception:  # a sink must never undo or block a remediation
+                log.exception("finding sink %s failed; records follow", type(sink).__name__)
+                for record in records:
+                    log.error("undelivered finding: %s", record.to_json_line())
+
+    def _alert(self, outcome: Outcome, event: ResourceEvent | None) -> None:
+        from guardrail.alerts import compose_alert
+
+        active = [r for r in outcome.records if r.status != "exempted"]
+        if not active:
+            return
+        if not outcome.breaker_tripped:
+            now = self.clock()
+            if event is not None and not self.state.claim_event(event.event_id, now):
+                log.info("event %s was delivered before: no second alert", event.event_id)
+                return
+            cooldown = self.settings.alert_cooldown
+            fresh = [
+                self.state.claim_alert(outcome.resource_id, _alert_key(r), now, cooldown) for r in active
+            ]
+            if not any(fresh):
+                log.info("%s: findings already alerted within the cool-down", outcome.resource_id)
+                return
+        alert = compose_alert(outcome.records)
+        if alert is None:
+            return
+        outcome.alerted = True
+        for sink in self.alert_sinks:
+            try:
+                sink.send_alert(alert)
+            except Exception:
+                log.exception("alert sink %s failed", type(sink).__name__)
+
+
+@dataclass
+class _RecordContext:
+    trigger: str
+    mode: str
+    actor: str | None
+    correlation_id: str
+    event_id: str | None
+    now: datetime
+
+    def records(
+        self,
+        evaluation: Evaluation,
+        status_of_fixed: Callable[[Finding], tuple[str, str | None] | None],
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+    ) -> list[FindingRecord]:
+        records = []
+        for finding in evaluation.findings:
+            message = finding.message
+            if finding.exempted:
+                status = "exempted"
+            elif self.mode == "audit":
+                status = "audit"
+            else:
+                decided = status_of_fixed(finding) if finding.fixed else None
+                if decided is None:
+                    status = "violation"
+                else:
+                    status, cause = decided
+                    if cause:
+                        message = f"{message} — {cause}"
+            records.append(
+                FindingRecord.create(
+                    resource_id=evaluation.resource_id,
+                    rule=finding.rule,
+                    severity=finding.severity,  # type: ignore[arg-type]
+                    status=status,  # type: ignore[arg-type]
+                    message=message,
+                    correlation_id=self.correlation_id,
+                    trigger=self.trigger,  # type: ignore[arg-type]
+                    mode=self.mode,  # type: ignore[arg-type]
+                    kind=evaluation.kind,
+                    value=finding.value,
+                    before=before,
+                    after=after,
+                    actor=self.actor,
+                    event_id=self.event_id,
+                    time_generated=self.now,
+                )
+            )
+        return records
