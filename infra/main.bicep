@@ -1,0 +1,248 @@
+// AI Services Network Guardrail: one deployment for the whole solution (azd up, or
+// `az deployment sub create`). Subscription scope: creates the guardrail's resource group, the custom
+// roles, everything in modules/host.bicep, and loops modules/governed-subscription.bicep over every
+// governed subscription (`scope: subscription(id)`).
+targetScope = 'subscription'
+
+// ---- azd / placement ----
+@minLength(1)
+@maxLength(64)
+@description('Environment name (azd: AZURE_ENV_NAME); used in the resource group name, tags and the unique name token.')
+param environmentName string
+
+@minLength(1)
+@description('Region for the guardrail resources (azd: AZURE_LOCATION). Must offer the Flex Consumption plan.')
+param location string
+
+@description('Resource group for the guardrail; empty means rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Subscription IDs the guardrail governs (topic, event subscription and role assignment in each). Empty means only the deployment subscription.')
+param governedSubscriptionIds array = []
+
+@description('Resource group created in each governed subscription to hold its Event Grid system topics.')
+param eventsResourceGroupName string = 'rg-guardrail-events'
+
+@description('Create the Event Grid event subscriptions. Event Grid refuses an AzureFunction destination whose function is not deployed yet, so the first provision runs with false and the azd postdeploy hook re-provisions with true.')
+param wireEventSubscriptions bool = true
+
+@description('Also subscribe to Azure Resource Notifications (Microsoft.ResourceNotifications.Resources) and deliver to on_resource_notification.')
+param enableResourceNotifications bool = false
+
+// ---- guardrail behaviour (app settings) ----
+@description('GUARDRAIL_POLICY_PATH: path of the policy YAML inside the deployed package (used when guardrailPolicy is empty).')
+param guardrailPolicyPath string = ''
+
+@description('GUARDRAIL_POLICY: the policy as inline YAML (wins over the path when set).')
+param guardrailPolicy string = ''
+
+@allowed([
+  'audit'
+  'enforce'
+])
+@description('GUARDRAIL_MODE: audit reports only; enforce also remediates the rules the policy marks as remediating.')
+param guardrailMode string = 'audit'
+
+@description('GUARDRAIL_SWEEP_SCHEDULE: NCRONTAB (six fields) of the reconcile sweep.')
+param sweepSchedule string = '0 0 */6 * * *'
+
+@minValue(1)
+@description('GUARDRAIL_BREAKER_MAX_REMEDIATIONS: remediations of one account within the window before the circuit breaker suspends remediation.')
+param breakerMaxRemediations int = 3
+
+@minValue(1)
+@description('GUARDRAIL_BREAKER_WINDOW_MINUTES: circuit-breaker window.')
+param breakerWindowMinutes int = 30
+
+@minValue(0)
+@description('GUARDRAIL_ALERT_COOLDOWN_MINUTES: minimum time between two alerts for the same account and rule.')
+param alertCooldownMinutes int = 60
+
+@description('Grant diagnostic-settings read/write in the custom role. Set true only when the policy lets the diagnostics rule remediate.')
+param diagnosticsRemediation bool = false
+
+@description('Name of the guardrail custom role (unique in the tenant).')
+param guardrailRoleName string = 'AI Services Network Guardrail'
+
+// ---- alerting ----
+@secure()
+@description('Teams Workflows webhook URL; stored in Key Vault and referenced from TEAMS_WEBHOOK_URL. Empty disables Teams alerts.')
+param teamsWebhookUrl string = ''
+
+@description('ALERT_EMAIL_RECIPIENTS and the action group email receivers: list of addresses.')
+param alertEmailRecipients array = []
+
+@description('ALERT_EMAIL_SENDER: sender address (MailFrom) for ACS email; empty with createAcsEmail uses DoNotReply@<Azure-managed domain>.')
+param alertEmailSender string = ''
+
+@description('ACS_ENDPOINT of an existing Communication Services resource (https://<name>.communication.azure.com). Ignored when createAcsEmail is true.')
+param acsEndpoint string = ''
+
+@description('Create a Communication Service + Email Service with an Azure-managed domain for alert email.')
+param createAcsEmail bool = false
+
+@description('Data location of the created ACS resources.')
+param acsDataLocation string = 'United States'
+
+@description('Enable the scheduled query alert on new high-severity findings.')
+param findingsAlertEnabled bool = true
+
+// ---- sizing ----
+@minValue(1)
+@maxValue(1000)
+@description('Flex Consumption maximum instance count.')
+param maximumInstanceCount int = 40
+
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Flex Consumption instance memory (MB).')
+param instanceMemoryMB int = 2048
+
+@minValue(30)
+@maxValue(730)
+@description('Retention (days) of the workspace and GuardrailFindings_CL.')
+param logRetentionDays int = 90
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  application: 'ai-services-network-guardrail'
+}
+var governed = empty(governedSubscriptionIds) ? [
+  subscription().subscriptionId
+] : governedSubscriptionIds
+var governedScopes = [for id in governed: '/subscriptions/${id}']
+
+// Exactly what the guardrail calls; never listKeys, never a wildcard.
+var guardrailBaseActions = [
+  'Microsoft.CognitiveServices/accounts/read'
+  'Microsoft.CognitiveServices/accounts/write'
+  'Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action'
+  'Microsoft.Resources/subscriptions/read'
+]
+var guardrailDiagnosticsActions = [
+  'Microsoft.Insights/diagnosticSettings/read'
+  'Microsoft.Insights/diagnosticSettings/write'
+]
+var guardrailActions = diagnosticsRemediation ? concat(guardrailBaseActions, guardrailDiagnosticsActions) : guardrailBaseActions
+
+// Sending email through ACS with Entra ID: the actions Microsoft documents for an ACS email custom role
+// (narrower than Contributor; assigned on the Communication Services resource only).
+var acsEmailActions = [
+  'Microsoft.Communication/CommunicationServices/Read'
+  'Microsoft.Communication/CommunicationServices/Write'
+  'Microsoft.Communication/EmailServices/write'
+]
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+  location: location
+  tags: tags
+}
+
+resource guardrailRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, guardrailRoleName)
+  properties: {
+    roleName: guardrailRoleName
+    description: 'Least privilege for the AI Services Network Guardrail: read and patch Microsoft.CognitiveServices/accounts network settings.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: guardrailActions
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    // The deployment subscription stores the definition; every governed subscription can assign it.
+    assignableScopes: union([
+      subscription().id
+    ], governedScopes)
+  }
+}
+
+resource acsEmailRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (createAcsEmail) {
+  name: guid(subscription().id, '${guardrailRoleName} ACS email sender')
+  properties: {
+    roleName: '${guardrailRoleName} ACS email sender'
+    description: 'Send email through one Azure Communication Services resource with Entra ID.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: acsEmailActions
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      rg.id
+    ]
+  }
+}
+
+module host 'modules/host.bicep' = {
+  name: 'guardrail-host'
+  scope: rg
+  params: {
+    location: location
+    resourceToken: resourceToken
+    tags: tags
+    policyPath: guardrailPolicyPath
+    policyYaml: guardrailPolicy
+    mode: guardrailMode
+    governedSubscriptionIds: governed
+    sweepSchedule: sweepSchedule
+    breakerMaxRemediations: breakerMaxRemediations
+    breakerWindowMinutes: breakerWindowMinutes
+    alertCooldownMinutes: alertCooldownMinutes
+    teamsWebhookUrl: teamsWebhookUrl
+    alertEmailRecipients: alertEmailRecipients
+    alertEmailSender: alertEmailSender
+    acsEndpoint: acsEndpoint
+    createAcsEmail: createAcsEmail
+    acsDataLocation: acsDataLocation
+    acsEmailRoleDefinitionId: createAcsEmail ? acsEmailRole.id : ''
+    findingsAlertEnabled: findingsAlertEnabled
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    logRetentionDays: logRetentionDays
+  }
+}
+
+module governedSubscriptions 'modules/governed-subscription.bicep' = [for id in governed: {
+  name: 'guardrail-sub-${uniqueString(id, environmentName)}'
+  scope: subscription(id)
+  params: {
+    eventsResourceGroupName: eventsResourceGroupName
+    location: location
+    guardrailRoleDefinitionId: guardrailRole.id
+    guardrailPrincipalId: host.outputs.guardrailPrincipalId
+    functionAppResourceId: host.outputs.functionAppResourceId
+    eventGridIdentityResourceId: host.outputs.eventGridIdentityResourceId
+    deadLetterStorageAccountId: host.outputs.storageAccountId
+    deadLetterContainerName: host.outputs.deadLetterContainerName
+    wireEventSubscriptions: wireEventSubscriptions
+    enableResourceNotifications: enableResourceNotifications
+    tags: tags
+  }
+}]
+
+// azd reads these into the environment (.azure/<env>/.env).
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = host.outputs.functionAppName
+output GUARDRAIL_FUNCTION_APP_ID string = host.outputs.functionAppResourceId
+output GUARDRAIL_IDENTITY_CLIENT_ID string = host.outputs.guardrailClientId
+output GUARDRAIL_IDENTITY_PRINCIPAL_ID string = host.outputs.guardrailPrincipalId
+output GUARDRAIL_EVENTGRID_IDENTITY_ID string = host.outputs.eventGridIdentityResourceId
+output GUARDRAIL_STORAGE_ACCOUNT_ID string = host.outputs.storageAccountId
+output GUARDRAIL_DEADLETTER_CONTAINER string = host.outputs.deadLetterContainerName
+output GUARDRAIL_ROLE_DEFINITION_ID string = guardrailRole.id
+output MONITOR_DCE_ENDPOINT string = host.outputs.dceLogsIngestionEndpoint
+output MONITOR_DCR_IMMUTABLE_ID string = host.outputs.dcrImmutableId
+output GUARDRAIL_KEY_VAULT_NAME string = host.outputs.keyVaultName
