@@ -164,6 +164,14 @@ class Policy(_Strict):
     remediate: Mapping[str, bool] = Field(default_factory=dict)
     exemptions: list[Exemption] = Field(default_factory=list)
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> Any:
+        # Literal[1] alone lets `true` and `1.0` through, even in strict mode.
+        if type(value) is not int:
+            raise ValueError(f"version must be the integer 1 (got {value!r})")
+        return value
+
     @field_validator("remediate")
     @classmethod
     def _remediate(cls, value: Mapping[str, bool]) -> Mapping[str, bool]:
