@@ -273,8 +273,21 @@ def parse_policy(data: object, source: str = "<policy>") -> Policy:
 def parse_policy_text(text: str, source: str = "<policy>") -> Policy:
     import yaml
 
+    class _Loader(yaml.SafeLoader):
+        """SafeLoader whose timestamps that are not real dates (2027-02-30) are YAML errors
+        with a position, rather than a bare ValueError from `datetime`."""
+
+        def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+            try:
+                return super().construct_yaml_timestamp(node)
+            except ValueError as error:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{node.value!r} is not a valid date or timestamp: {error}", node.start_mark
+                ) from None
+
+    _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: safe
     except yaml.YAMLError as error:
         raise PolicyError(f"{source}: not valid YAML: {error}") from None
     return parse_policy(data, source)
@@ -286,6 +299,8 @@ def load_policy(path: str | Path) -> Policy:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise PolicyError(f"{path}: cannot read the policy file: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise PolicyError(f"{path}: the policy file is not UTF-8 text (byte {error.start})") from None
     return parse_policy_text(text, str(path))
 
 

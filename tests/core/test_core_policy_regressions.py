@@ -21,3 +21,32 @@ def _load(tmp_path: Path, text: str) -> tuple[str, PolicyError]:
 def test_version_must_be_the_integer_1(tmp_path: Path, version: str) -> None:
     path, error = _load(tmp_path, f"version: {version}\n")
     assert str(error).startswith(f"{path}: version: ")
+
+
+SCOPE = "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg-sandbox"
+
+
+@pytest.mark.parametrize("value", ["2027-02-30", "2027-13-01"])
+def test_impossible_calendar_date_is_a_policy_error(tmp_path: Path, value: str) -> None:
+    # PyYAML's timestamp constructor raised a bare ValueError: a traceback, not exit 2
+    path, error = _load(
+        tmp_path, f"version: 1\nexemptions:\n  - scope: {SCOPE}\n    rules: ['*']\n    expires: {value}\n"
+    )
+    assert str(error).startswith(f"{path}: ")
+    assert value in str(error)
+    assert "line 5" in str(error)
+
+
+def test_non_utf8_policy_is_a_policy_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"version: 1\n# caf\xe9\n")
+    with pytest.raises(PolicyError, match=r"latin1\.yaml: .*not UTF-8"):
+        load_policy(path)
+
+
+def test_valid_dates_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text(
+        f"version: 1\nexemptions:\n  - scope: {SCOPE}\n    rules: ['*']\n    expires: 2028-02-29\n"
+    )
+    assert str(load_policy(path).exemptions[0].expires) == "2028-02-29"
