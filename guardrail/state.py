@@ -143,7 +143,8 @@ class StateStore(Protocol):
 
     def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
         """True (and recorded) when no alert with this fingerprint was sent for the account within
-        ``cooldown`` before ``now``; False otherwise. Different fingerprints are independent."""
+        ``cooldown`` before ``now``; False otherwise. Different fingerprints are independent.
+        A zero cool-down always answers True (nothing recorded); a negative one is a ValueError."""
         ...
 
     def purge(self, before: datetime) -> int:
@@ -186,6 +187,11 @@ def _plain_utc(value: Any) -> datetime:
 def _epoch_key(at: datetime) -> str:
     """Zero-padded microseconds since the epoch: sorts as text in time order."""
     return f"{(at - _EPOCH) // _MICROSECOND:020d}"
+
+
+def _check_cooldown(cooldown: timedelta) -> None:
+    if cooldown < timedelta(0):
+        raise ValueError(f"cooldown must not be negative, got {cooldown}")
 
 
 def _check_positive(value: timedelta, name: str) -> None:
@@ -248,7 +254,7 @@ class NullStateStore:
     def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
         normalize_resource_id(resource_id)
         _utc(now, "now")
-        _check_positive(cooldown, "cooldown")
+        _check_cooldown(cooldown)
         return True
 
     def purge(self, before: datetime) -> int:
@@ -321,8 +327,8 @@ class TableStateStore:
         cls,
         connection_string: str,
         *,
-        connection_timeout: float = 3.0,
-        read_timeout: float = 5.0,
+        connection_timeout: float = 2.0,
+        read_timeout: float = 3.0,
         retry_total: int = 1,
         **options: Any,
     ) -> TableStateStore:
@@ -342,8 +348,8 @@ class TableStateStore:
         endpoint: str,
         credential: Any,
         *,
-        connection_timeout: float = 3.0,
-        read_timeout: float = 5.0,
+        connection_timeout: float = 2.0,
+        read_timeout: float = 3.0,
         retry_total: int = 1,
         **options: Any,
     ) -> TableStateStore:
@@ -447,7 +453,9 @@ class TableStateStore:
     def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
         rid = normalize_resource_id(resource_id)
         now = _utc(now, "now")
-        _check_positive(cooldown, "cooldown")
+        _check_cooldown(cooldown)
+        if not cooldown:
+            return True  # no cool-down configured: every alert goes out
         return self._claim(
             self._tables.alerts,
             {
@@ -694,8 +702,8 @@ def open_state_store(
     window: timedelta = DEFAULT_WINDOW,
     max_remediations: int = DEFAULT_MAX_REMEDIATIONS,
     event_ttl: timedelta = DEFAULT_EVENT_TTL,
-    connection_timeout: float = 3.0,
-    read_timeout: float = 5.0,
+    connection_timeout: float = 2.0,
+    read_timeout: float = 3.0,
     retry_total: int = 1,
     retry_after: timedelta = timedelta(seconds=60),
 ) -> StateStore:
