@@ -1,0 +1,264 @@
+"""`guardrail evaluate` and `guardrail policy validate`: output formats and exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guardrail.cli import main
+
+from ._factory import account, account_id, subnet_id
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "samples"
+SAMPLE_POLICY = str(SAMPLES / "policy.yaml")
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def write(tmp_path: Path, name: str, body: Any) -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(body), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def compliant(tmp_path: Path) -> str:
+    return write(tmp_path, "ok.json", account(ip=["52.1.1.1"]))
+
+
+@pytest.fixture
+def open_account(tmp_path: Path) -> str:
+    return write(tmp_path, "open.json", account(acls=None, rid=account_id(name="open")))
+
+
+def test_json_one_line_per_account_and_exit_1(compliant: str, open_account: str) -> None:
+    code, out, err = run("evaluate", "--format", "json", compliant, open_account)
+    assert code == 1
+    assert err == ""
+    lines = out.splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    for line in (first, second):
+        assert list(line) == ["resource_id", "compliant", "findings", "remediation"]
+    assert first == {"resource_id": account_id(), "compliant": True, "findings": [], "remediation": None}
+    assert second["resource_id"] == account_id(name="open")
+    assert second["compliant"] is False
+    assert len(second["findings"]) == 1
+    finding = second["findings"][0]
+    assert list(finding) == ["rule", "severity", "message", "value", "exempted"]
+    assert finding["rule"] == "default-action-deny"
+    assert finding["severity"] == "high"
+    assert finding["value"] == "absent"
+    assert finding["exempted"] is False
+    assert second["remediation"]["properties"]["networkAcls"]["defaultAction"] == "Deny"
+
+
+def test_all_compliant_exit_0(compliant: str) -> None:
+    code, out, _ = run("evaluate", "--format", "json", compliant)
+    assert code == 0
+    assert json.loads(out)["compliant"] is True
+
+
+def test_exempted_findings_are_marked_and_do_not_count(tmp_path: Path) -> None:
+    sandbox = str(SAMPLES / "accounts" / "sandbox-exempted.json")
+    code, out, _ = run(
+        "evaluate", "--policy", SAMPLE_POLICY, "--format", "json", "--now", "2027-03-31", sandbox
+    )
+    line = json.loads(out)
+    assert code == 0
+    assert line["compliant"] is True
+    assert [f["exempted"] for f in line["findings"]] == [True]
+    assert line["remediation"] is None
+    # the day after expiry the same account is not compliant
+    code, out, _ = run(
+        "evaluate", "--policy", SAMPLE_POLICY, "--format", "json", "--now", "2027-04-01", sandbox
+    )
+    assert code == 1
+    assert json.loads(out)["findings"][0]["exempted"] is False
+
+
+def test_text_format(compliant: str, open_account: str) -> None:
+    code, out, _ = run("evaluate", compliant, open_account)
+    assert code == 1
+    assert "default-action-deny" in out
+    assert "compliant" in out
+    assert "2 accounts: 1 compliant, 1 not compliant, 1 with a remediation" in out
+
+
+def test_samples_with_the_sample_policy() -> None:
+    files = sorted(str(p) for p in (SAMPLES / "accounts").glob("*.json"))
+    code, out, err = run(
+        "evaluate", "--policy", SAMPLE_POLICY, "--format", "json", "--now", "2026-11-26", *files
+    )
+    assert code == 1, err
+    by_name = {Path(f).stem: json.loads(line) for f, line in zip(files, out.splitlines(), strict=True)}
+    assert by_name["compliant-locked-down"]["compliant"]
+    assert by_name["private-endpoint-only"]["compliant"]
+    bad = by_name["aiservices-open-with-bad-rules"]
+    assert [f["rule"] for f in bad["findings"]] == [
+        "default-action-deny",
+        "ip-rule-not-public",
+        "ip-rule-prefix-unsupported",
+        "ip-rule-too-broad",
+        "ip-rule-prefix-unsupported",
+        "ip-rule-invalid",
+        "vnet-rule-not-allowed",
+        "bypass-not-allowed",
+    ]
+    assert bad["remediation"]["properties"]["networkAcls"]["ipRules"] == [
+        {"value": "52.10.20.30"},
+        {"value": "20.40.60.0"},
+        {"value": "20.40.60.1"},
+        {"value": "20.1.2.0/24"},
+    ]
+    oai = by_name["openai-no-network-rules"]
+    # OpenAI is in bypass_allowed_kinds; local auth is reported, not fixed (remediate false)
+    assert oai["remediation"] == {
+        "properties": {
+            "networkAcls": {
+                "defaultAction": "Deny",
+                "bypass": "AzureServices",
+                "ipRules": [],
+                "virtualNetworkRules": [],
+            }
+        }
+    }
+    assert [f["rule"] for f in oai["findings"]] == ["default-action-deny", "local-auth-enabled"]
+
+
+# -- bad input: exit 2, the message names the file and the problem ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("{not json", "not JSON"),
+        ("", "not JSON"),
+        ("[]", "not an account object"),
+        ('"text"', "not an account object"),
+        ('{"value": []}', "not a Microsoft.CognitiveServices/accounts body"),
+        (json.dumps({"account": account()}), "not a Microsoft.CognitiveServices/accounts body"),
+        (json.dumps({**account(), "type": "Microsoft.Storage/storageAccounts"}), "storageAccounts"),
+        (json.dumps({**account(), "id": "/subscriptions/x"}), "'id' is not an account resource ID"),
+        (json.dumps({**account(), "properties": []}), "'properties' must be an object"),
+        (json.dumps({**account(), "kind": 3}), "'kind' must be a string"),
+    ],
+)
+def test_bad_account_file_exit_2(tmp_path: Path, content: str, problem: str) -> None:
+    path = tmp_path / "input.json"
+    path.write_text(content, encoding="utf-8")
+    code, out, err = run("evaluate", "--format", "json", str(path))
+    assert code == 2
+    assert out == ""
+    assert f"{path}: " in err
+    assert problem in err
+
+
+def test_missing_and_directory_paths_exit_2(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.json"
+    code, _, err = run("evaluate", str(missing))
+    assert code == 2
+    assert f"{missing}: cannot read the file" in err
+    code, _, err = run("evaluate", str(tmp_path))
+    assert code == 2
+    assert f"{tmp_path}: cannot read the file" in err
+
+
+def test_bad_file_among_good_ones_still_reports_the_good_ones(tmp_path: Path, open_account: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("nope", encoding="utf-8")
+    code, out, err = run("evaluate", "--format", "json", open_account, str(bad))
+    assert code == 2
+    assert len(out.splitlines()) == 1
+    assert str(bad) in err
+    assert open_account not in err
+
+
+def test_bad_policy_exit_2(tmp_path: Path, compliant: str) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nnetwork:\n  allowed_ip_ranges: [300.0.0.0/8]\n", encoding="utf-8")
+    code, out, err = run("evaluate", "--policy", str(policy), compliant)
+    assert code == 2
+    assert out == ""
+    assert f"{policy}: network.allowed_ip_ranges: '300.0.0.0/8'" in err
+    code, _, err = run("evaluate", "--policy", str(tmp_path / "none.yaml"), compliant)
+    assert code == 2
+    assert "none.yaml: cannot read the policy file" in err
+
+
+def test_bad_now_exit_2(compliant: str) -> None:
+    code, _, err = run("evaluate", "--now", "yesterday", compliant)
+    assert code == 2
+    assert "--now" in err and "yesterday" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["evaluate", "--format", "xml", "x.json"], ["evaluate"], ["frobnicate"], [], ["policy"]],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = run(*argv)
+    assert code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_policy_validate() -> None:
+    code, out, err = run("policy", "validate", SAMPLE_POLICY)
+    assert code == 0, err
+    assert out.startswith(f"{SAMPLE_POLICY}: valid")
+    assert "1 exemption(s)" in out
+
+
+def test_policy_validate_bad(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("version: 1\nremediate:\n  no-such-rule: true\n", encoding="utf-8")
+    code, out, err = run("policy", "validate", str(path))
+    assert code == 2
+    assert out == ""
+    assert f"{path}: remediate: unknown rule 'no-such-rule'" in err
+
+
+def test_through_a_subprocess(tmp_path: Path, open_account: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "guardrail", "evaluate", "--format", "json", open_account],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["findings"][0]["rule"] == "default-action-deny"
+    done = subprocess.run(
+        [sys.executable, "-m", "guardrail", "evaluate", str(bad)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert f"{bad}: not JSON" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_vnet_account_text_row_shows_report_only(tmp_path: Path) -> None:
+    path = write(tmp_path, "v.json", account(vnets=[subnet_id()], subdomain=None))
+    code, out, _ = run("evaluate", path)
+    assert code == 1
+    assert "custom-subdomain-missing" in out and "report" in out
