@@ -47,10 +47,14 @@ def read_account_file(path: str) -> Any:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise InputProblem(f"{path}: cannot read the file: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise InputProblem(f"{path}: not JSON: not UTF-8 text (byte {error.start})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise InputProblem(f"{path}: not JSON: {error}") from None
+    except RecursionError:
+        raise InputProblem(f"{path}: not JSON: nested too deeply") from None
 
 
 def _format_text(results: list[tuple[str, Evaluation]], out: TextIO) -> None:
