@@ -127,6 +127,14 @@ class Guardrail:
         self.alert_sinks = list(alert_sinks)
         self.clock = clock
         self.write_rate = WriteRate(settings.writes_per_second)
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _account_lock(self, resource_id: str) -> threading.Lock:
+        """One check at a time per account in this worker: a write event and its Resource
+        Notification arrive together, and only one of them should write."""
+        with self._locks_guard:
+            return self._locks.setdefault(resource_id.lower(), threading.Lock())
 
     # -- entry points -----------------------------------------------------------------------
     def handle_event(self, payload: Mapping[str, Any]) -> Outcome | None:
@@ -162,11 +170,12 @@ class Guardrail:
         """Check one account through the whole path. `account` (a body just listed) saves a read
         in audit mode only; every write decision is taken on a fresh read."""
         started = time.monotonic()
-        outcome = self._check(resource_id, trigger, event, account)
-        outcome.started, outcome.finished = started, time.monotonic()
-        outcome.event_time = event.event_time if event else None
-        self._record(outcome.records)
-        self._alert(outcome, event)
+        with self._account_lock(resource_id):
+            outcome = self._check(resource_id, trigger, event, account)
+            outcome.started, outcome.finished = started, time.monotonic()
+            outcome.event_time = event.event_time if event else None
+            self._record(outcome.records)
+            self._alert(outcome, event)
         log.info(
             "%s %s: %s%s (%d finding records)",
             trigger,
@@ -249,34 +258,43 @@ class Guardrail:
             action = "audit" if self.settings.mode == "audit" else "reported"
             return Outcome(resource_id, action, records)
 
-        widened = widening(account, apply_patch(account, result.remediation))
-        if widened:  # the engine guarantees this never happens; refuse rather than trust
-            cause = "refused: the remediation would widen access (" + "; ".join(widened) + ")"
-            log.critical("%s: %s", resource_id, cause)
-            records = context.records(result, lambda f: ("remediation-failed", cause), acls, None)
-            return Outcome(resource_id, "failed", records, detail=cause)
-
-        breaker = self.state.breaker_state(resource_id, now)
-        if breaker is not None:
-            cause = f"breaker open until {breaker.until.isoformat()}: not writing"
-            records = context.records(result, lambda f: ("remediation-suspended", cause), acls, None)
-            return Outcome(resource_id, "suspended", records, detail=cause)
-        count = self.state.record_remediation(resource_id, now)
-        if count > self.settings.breaker_max_remediations:
-            tripped = self.state.trip_breaker(resource_id, now)
-            minutes = int(self.settings.breaker_window.total_seconds() // 60)
-            cause = (
-                f"{count} remediations within {minutes} minutes: another actor keeps re-applying this "
-                f"configuration; the guardrail stops writing to this account for {minutes} minutes"
-            )
-            records = context.records(result, lambda f: ("remediation-suspended", cause), acls, None)
-            return Outcome(resource_id, "suspended", records, breaker_tripped=tripped, detail=cause)
-
-        self.write_rate.acquire(resource_id.split("/")[2])
+        # The breaker is consulted at the last moment, on the gateway's fresh re-read, and only
+        # when that read still needs a write; a write it allows is counted once.
+        suspended: list[tuple[str, bool]] = []
+        refused: list[str] = []
+        counted = False
 
         def decide(current: dict[str, Any]) -> dict[str, Any] | None:
+            nonlocal counted
             judged = evaluate(current, self.policy, self.clock())
-            return judged.remediation if isinstance(judged, Evaluation) else None
+            body = judged.remediation if isinstance(judged, Evaluation) else None
+            if body is None or counted:
+                return body
+            counted = True
+            widened = widening(current, apply_patch(current, body))
+            if widened:  # the engine guarantees this never happens; refuse rather than trust
+                refused.append("refused: the remediation would widen access (" + "; ".join(widened) + ")")
+                log.critical("%s: %s", resource_id, refused[-1])
+                return None
+            breaker = self.state.breaker_state(resource_id, now)
+            if breaker is not None:
+                suspended.append((f"breaker open until {breaker.until.isoformat()}: not writing", False))
+                return None
+            count = self.state.record_remediation(resource_id, now)
+            if count > self.settings.breaker_max_remediations:
+                tripped = self.state.trip_breaker(resource_id, now)
+                minutes = int(self.settings.breaker_window.total_seconds() // 60)
+                suspended.append(
+                    (
+                        f"{count} remediations within {minutes} minutes: another actor keeps re-applying "
+                        f"this configuration; the guardrail stops writing to this account for {minutes} "
+                        "minutes",
+                        tripped,
+                    )
+                )
+                return None
+            self.write_rate.acquire(resource_id.split("/")[2])
+            return body
 
         outcome = self.gateway.remediate(resource_id, decide)
         status = outcome.status
@@ -286,6 +304,13 @@ class Guardrail:
         before_acls, after_acls = _acls(before), _acls(outcome.after)
         if status == "gone":
             return Outcome(resource_id, "gone", detail="deleted before the write")
+        if refused:
+            records = context.records(final, lambda f: ("remediation-failed", refused[0]), before_acls, None)
+            return Outcome(resource_id, "failed", records, detail=refused[0])
+        if suspended:
+            cause, tripped = suspended[0]
+            records = context.records(final, lambda f: ("remediation-suspended", cause), before_acls, None)
+            return Outcome(resource_id, "suspended", records, breaker_tripped=tripped, detail=cause)
         if status == "compliant":
             # The fresh read showed nothing left to fix: record what remains (report-only).
             records = context.records(final, lambda f: None, before_acls, None)
