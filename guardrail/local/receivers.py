@@ -81,9 +81,9 @@ class _Handler(BaseHTTPRequestHandler):
         rec_raw_path = self.path
         failure = owner._take_failure()
         if failure is not None and failure.status is None:
-            owner._stopping.wait(failure.delay)
-            rec.status = 0
+            rec.status = 0  # no answer
             owner._record(rec)
+            owner._stopping.wait(failure.delay)
             self.close_connection = True
             return
         if failure is not None and failure.status is not None:
@@ -353,8 +353,9 @@ class EmailReceiver(_Receiver):
     GET /emails/operations/{id}?api-version=... -> 200 {"id", "status", "error"}.
     Auth: HMAC-SHA256 (connection string; verified with the access key) or Bearer.
 
-    `pending_polls` makes each operation answer "Running" that many times before its final
-    `final_status`; `retry_after` adds a Retry-After header to the 202 and to running polls."""
+    The 202 always says "Running" (the message is queued); `pending_polls` makes each operation
+    answer "Running" to that many GETs before its final `final_status`;
+    `retry_after` adds a Retry-After header to the 202 and to running polls."""
 
     kind = "email"
     API_VERSIONS: ClassVar[frozenset[str]] = frozenset({"2023-03-31", "2024-07-01-preview", "2025-09-01"})
@@ -433,13 +434,13 @@ class EmailReceiver(_Receiver):
             return f"unknown message fields {sorted(unknown)}"
         return None
 
-    def _operation_reply(self, op: dict[str, Any], status: int) -> Reply:
+    def _operation_reply(self, op: dict[str, Any], status: int, *, queued: bool = False) -> Reply:
         headers = {
             "Operation-Location": f"{self.base_url}/emails/operations/{op['id']}?api-version={op['api']}",
             "operation-id": op["id"],
             "x-ms-request-id": str(uuid.uuid4()),
         }
-        state = "Running" if op["polls_left"] > 0 else op["final"]
+        state = "Running" if queued or op["polls_left"] > 0 else op["final"]
         if self.retry_after is not None and state == "Running":
             headers["Retry-After"] = self.retry_after
         body: dict[str, Any] = {"id": op["id"], "status": state}
@@ -477,7 +478,7 @@ class EmailReceiver(_Receiver):
                     }
                     self.operations[op_id] = op
                     self.messages.append(msg)
-            return self._operation_reply(op, 202)
+            return self._operation_reply(op, 202, queued=True)
         m = re.fullmatch(r"/emails/operations/([^/]+)", rec.path)
         if rec.method == "GET" and m:
             with self._lock:

@@ -60,7 +60,14 @@ class TeamsSink:
         url = env_flag(e, "TEAMS_WEBHOOK_URL")
         if not url:
             return None
-        return cls(url, ca_bundle=env_flag(e, "GUARDRAIL_CA_BUNDLE"), retry=RetrySettings.from_env(e))
+        if url.startswith("@Microsoft.KeyVault"):
+            log.error("TEAMS_WEBHOOK_URL is an unresolved Key Vault reference: Teams alerts are off")
+            return None
+        try:
+            return cls(url, ca_bundle=env_flag(e, "GUARDRAIL_CA_BUNDLE"), retry=RetrySettings.from_env(e))
+        except ValueError as err:
+            log.error("Teams alerts are off: %s", err)
+            return None
 
     def send_alert(self, alert: Alert) -> DeliveryResult:
         from guardrail.alerts import to_adaptive_card

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guardrail.alerts import CARD_MAX_BYTES, card_size, compose_alert, to_adaptive_card
+from guardrail.findings import FindingRecord
+
+from .cardcheck import validate_card, validate_teams_message
+from .conftest import RID
+
+MakeRecord = Callable[..., FindingRecord]
+VNETS = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks"
+# a copy of /work/shared/contracts/alerts/teams_workflow_adaptive_card.json
+SAMPLE = Path(__file__).parent / "data" / "teams_workflow_adaptive_card.json"
+
+
+def _worst_case_records(make_record: MakeRecord) -> list[FindingRecord]:
+    before: dict[str, Any] = {
+        "defaultAction": "Allow",
+        "bypass": "AzureServices",
+        "ipRules": [{"value": f"20.{i // 250}.{i % 250}.0/24"} for i in range(100)],
+        "virtualNetworkRules": [{"id": f"{VNETS}/vnet{i}/subnets/s"} for i in range(100)],
+    }
+    after = {"defaultAction": "Deny", "bypass": "None", "ipRules": [], "virtualNetworkRules": []}
+    return [
+        make_record(
+            rule="NET-IP-RULE",
+            value=rule["value"],
+            message="IP rule not allowed by policy: " + "x" * 300,
+            before=before,
+            after=after,
+        )
+        for rule in before["ipRules"]
+    ]
+
+
+def test_contract_sample_passes_the_validator() -> None:
+    with open(SAMPLE, encoding="utf-8") as fh:
+        assert validate_teams_message(json.load(fh)) == []
+
+
+def test_card_is_valid_adaptive_card_1_4(make_record: MakeRecord) -> None:
+    alert = compose_alert(
+        [make_record(), make_record(rule="NET-BYPASS", value="AzureServices", severity="medium")]
+    )
+    assert alert is not None
+    message = to_adaptive_card(alert)
+    assert validate_teams_message(message) == []
+    card = message["attachments"][0]["content"]
+    assert card["version"] == "1.4"
+    assert card["body"][0]["type"] == "TextBlock" and "Acct1" in card["body"][0]["text"]
+    facts = {f["title"]: f["value"] for f in card["body"][1]["facts"]}
+    assert facts["Resource"] == RID
+    assert facts["Changed by"] == "jane@contoso.example"
+    assert facts["Correlation"] == "9a8b7c6d-5e4f-3a2b-1c0d-ffeeddccbbaa"
+    assert card["actions"] == [
+        {
+            "type": "Action.OpenUrl",
+            "title": "Open in portal",
+            "url": "https://portal.azure.com/#resource" + RID,
+        }
+    ]
+    text = json.dumps(card, ensure_ascii=False)
+    assert "NET-BYPASS" in text and "defaultAction Allow → Deny" in text
+
+
+def test_card_stays_under_28kb_with_100_stripped_rules(make_record: MakeRecord) -> None:
+    records = _worst_case_records(make_record)
+    untruncated = sum(len(r.message) for r in records)
+    assert untruncated > CARD_MAX_BYTES  # the input really is too big to send as is
+    alert = compose_alert(records)
+    assert alert is not None
+    message = to_adaptive_card(alert)
+    assert card_size(message) < CARD_MAX_BYTES
+    assert validate_teams_message(message) == []
+    text = json.dumps(message, ensure_ascii=False)
+    assert "more" in text and "… and" in text
+    assert "removed ipRules" in text
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda c: c.update(version="1.6"), "version"),
+        (lambda c: c["body"].append({"type": "Table", "rows": []}), "Table"),
+        (lambda c: c["body"][0].pop("text"), "TextBlock.text"),
+        (lambda c: c["body"][0].update(size="Huge"), "size"),
+        (lambda c: c["body"][0].update(wrapp=True), "wrapp"),
+        (lambda c: c["body"][1]["facts"][0].pop("value"), "title and value"),
+        (lambda c: c["actions"][0].pop("url"), "url"),
+        (lambda c: c["actions"][0].update(url="/relative"), "absolute"),
+        (lambda c: c["actions"].append({"type": "Action.Http", "url": "https://x"}), "Action.Http"),
+    ],
+)
+def test_validator_rejects_broken_cards(
+    make_record: MakeRecord, mutate: Callable[[Any], Any], expected: str
+) -> None:
+    alert = compose_alert([make_record()])
+    assert alert is not None
+    card = copy.deepcopy(to_adaptive_card(alert)["attachments"][0]["content"])
+    assert validate_card(card) == []
+    mutate(card)
+    problems = validate_card(card)
+    assert problems and any(expected in p for p in problems), problems
+
+
+def test_validator_rejects_a_bad_envelope(make_record: MakeRecord) -> None:
+    alert = compose_alert([make_record()])
+    assert alert is not None
+    message = to_adaptive_card(alert)
+    wrong = copy.deepcopy(message)
+    wrong["attachments"][0]["contentType"] = "application/vnd.microsoft.card.hero"
+    assert validate_teams_message(wrong)
+    assert validate_teams_message({"type": "message", "attachments": []})
+    assert validate_teams_message(message["attachments"][0]["content"])

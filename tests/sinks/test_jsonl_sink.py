@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from guardrail.alerts import compose_alert
+from guardrail.findings import FindingRecord
+from guardrail.sinks.jsonl import JsonlSink, LogSink
+
+MakeRecord = Callable[..., FindingRecord]
+
+
+def test_jsonl_appends_one_line_per_record(tmp_path: Path, make_record: MakeRecord) -> None:
+    sink = JsonlSink(tmp_path / "out" / "findings.jsonl")
+    first = [make_record(rule="A"), make_record(rule="B")]
+    assert sink.send(first).count == 2
+    assert sink.send([make_record(rule="C")]).delivered
+    alert = compose_alert(first)
+    assert alert is not None and sink.send_alert(alert).delivered
+    lines = sink.path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 4
+    assert [json.loads(x)["Rule"] for x in lines[:3]] == ["A", "B", "C"]
+    assert json.loads(lines[3])["type"] == "guardrail.alert"
+    assert sink.read() == [*first, make_record(rule="C")]
+
+
+def test_jsonl_failure_is_reported_not_raised(tmp_path: Path, make_record: MakeRecord) -> None:
+    (tmp_path / "blocker").write_text("a file, not a directory")
+    result = JsonlSink(tmp_path / "blocker" / "findings.jsonl").send([make_record()])
+    assert not result.delivered and result.failed == 1
+
+
+def test_log_sink_writes_structured_lines(make_record: MakeRecord, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="guardrail.findings"):
+        LogSink().send([make_record(rule="A"), make_record(rule="B")])
+    rows = [json.loads(r.getMessage()) for r in caplog.records if r.name == "guardrail.findings"]
+    assert [r["record"]["Rule"] for r in rows] == ["A", "B"]
+    assert all(r["type"] == "guardrail.finding" for r in rows)
