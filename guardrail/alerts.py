@@ -311,7 +311,9 @@ def _card(alert: Alert, max_findings: int, max_items: int) -> dict[str, Any]:
     finding_lines = [f"- {_finding_line(f)}" for f in shown]
     if len(alert.findings) > len(shown):
         finding_lines.append(f"- … and {len(alert.findings) - len(shown)} more")
-    change_lines = [f"- {_clip(_truncate_phrase(c, max_items))}" for c in alert.changes] or ["- nothing"]
+    change_lines = [f"- {_clip(_truncate_phrase(c, max_items))}" for c in alert.changes] or [
+        f"- {_no_change(alert)}"
+    ]
     color = "Attention" if alert.severity in ("critical", "high") else "Warning"
     body: list[dict[str, Any]] = [
         {
@@ -335,6 +337,14 @@ def _card(alert: Alert, max_findings: int, max_items: int) -> dict[str, Any]:
         "body": body,
         "actions": [{"type": "Action.OpenUrl", "title": "Open in portal", "url": alert.portal_url}],
     }
+
+
+def _no_change(alert: Alert) -> str:
+    if alert.status_summary.startswith("remediation"):
+        return f"nothing: {alert.status_summary}"
+    if alert.mode == "audit":
+        return "nothing: audit mode"
+    return "nothing"
 
 
 def _truncate_phrase(phrase: str, max_items: int) -> str:
@@ -384,7 +394,7 @@ def to_email(alert: Alert, *, max_items: int = 25) -> tuple[str, str, str]:
     subject = f"[Guardrail] {alert.severity.upper()} {alert.account_name}: {alert.status_summary}"
     subject = " ".join(subject.split())[:200]
     facts = _facts(alert)
-    changes = [_truncate_phrase(c, max_items) for c in alert.changes] or ["nothing"]
+    changes = [_truncate_phrase(c, max_items) for c in alert.changes] or [_no_change(alert)]
     lines = [alert.title, ""]
     lines += [f"{k}: {v}" for k, v in facts]
     lines += ["", "What was wrong:"]

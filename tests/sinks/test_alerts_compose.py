@@ -171,3 +171,13 @@ def test_fingerprint_status_class_and_exemptions(make_record: MakeRecord) -> Non
     alert = compose_alert([make_record(status="violation")])
     assert alert is not None and alert.fingerprint == open_
     assert json.dumps(open_)  # a plain string key
+
+
+def test_failed_or_audit_alerts_say_nothing_changed(make_record: MakeRecord) -> None:
+    failed = compose_alert([make_record(status="remediation-failed", after=None)])
+    audit = compose_alert([make_record(status="audit", mode="audit", after=None)])
+    assert failed is not None and audit is not None
+    assert failed.changes == () and failed.severity == "high"
+    assert "nothing: remediation failed" in to_email(failed)[1]
+    assert "nothing: audit mode" in to_email(audit)[1]
+    assert audit.status_summary == "violation (audit mode)"
