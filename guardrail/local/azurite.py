@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -79,18 +80,25 @@ def _free_port() -> int:
         return port
 
 
-def _port_answers(port: int) -> bool:
+def _azurite_answers(port: int) -> bool:
+    """True when an Azurite Table service (by its Server header) answers HTTP on the port, so a
+    stranger that grabbed the port first is not mistaken for ours."""
+    connection = http.client.HTTPConnection(_HOST, port, timeout=1.0)
     try:
-        with socket.create_connection((_HOST, port), timeout=0.5):
-            return True
-    except OSError:
+        connection.request("GET", f"/{AZURITE_ACCOUNT_NAME}/Tables")
+        response = connection.getresponse()
+        response.read()
+        return (response.getheader("Server") or "").startswith("Azurite-Table")
+    except (OSError, http.client.HTTPException):
         return False
+    finally:
+        connection.close()
 
 
 class Azurite:
     """Azurite's Table service on 127.0.0.1, in memory, for as long as the context lasts.
 
-    ``start()`` blocks until the port accepts connections (at most ``startup_timeout`` seconds)
+    ``start()`` blocks until Azurite answers on the port (at most ``startup_timeout`` seconds)
     and raises :class:`AzuriteError` with Azurite's own output if it does not come up.
     ``stop()`` terminates the process group (SIGTERM, then SIGKILL) and removes the workspace;
     it is idempotent and also runs at interpreter exit.
@@ -216,7 +224,7 @@ class Azurite:
                 raise AzuriteError(
                     f"Azurite exited with code {self._process.returncode} on port {port}: {_tail(log_path)}"
                 )
-            if _port_answers(port):
+            if _azurite_answers(port):
                 return
             time.sleep(0.05)
         raise AzuriteError(
@@ -257,8 +265,19 @@ def _terminate(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
                 os.killpg(process.pid, signal.SIGKILL)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
-    """Run Azurite's Table service until interrupted; print the connection string."""
+    """Run Azurite's Table service until interrupted; print the connection string.
+
+    SIGINT, SIGTERM and SIGHUP all stop Azurite before exiting (Azurite runs in its own process
+    group, so a signal to this process alone would otherwise leave it behind)."""
+    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background (SIG_IGN)
+    signal.signal(signal.SIGTERM, _interrupt)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, _interrupt)
     with Azurite() as azurite:
         print(azurite.connection_string, flush=True)
         print("Azurite Table service running; Ctrl-C to stop.", file=sys.stderr, flush=True)

@@ -69,3 +69,14 @@ def test_an_azurite_that_dies_at_start_is_reported_with_its_output(tmp_path: Pat
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     with pytest.raises(AzuriteError, match="port in use, or something"):
         Azurite(executable=script, startup_timeout=5).start()
+
+
+def test_a_port_held_by_someone_else_is_not_mistaken_for_azurite() -> None:
+    with socket.socket() as stranger:
+        stranger.bind(("127.0.0.1", 0))
+        stranger.listen(8)
+        port = stranger.getsockname()[1]
+        instance = Azurite(port=port, startup_timeout=15)
+        with pytest.raises(AzuriteError, match=str(port)):
+            instance.start()
+        assert not instance.running
