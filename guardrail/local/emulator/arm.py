@@ -275,8 +275,17 @@ class ArmApp:
         for key in ("sku", "kind", "tags", "identity"):
             if key in body:
                 account[key] = copy.deepcopy(body[key])
+        self._fill_identity(account, existing)
         account["properties"] = {**server, **properties}
         return account
+
+    def _fill_identity(self, account: dict[str, Any], existing: Mapping[str, Any] | None) -> None:
+        managed = account.get("identity")
+        if not isinstance(managed, dict) or "SystemAssigned" not in str(managed.get("type", "")):
+            return
+        old = (existing or {}).get("identity") or {}
+        managed.setdefault("principalId", old.get("principalId") or str(uuid.uuid4()))
+        managed.setdefault("tenantId", old.get("tenantId") or self.tenant_id)
 
     def put_account_direct(self, body: Mapping[str, Any], resource_id: str | None = None) -> dict[str, Any]:
         """Store an account as given, without a request or events (seeding).
@@ -389,12 +398,12 @@ class ArmApp:
         context = self._context(request, caller, correlation, path, api_version)
         groups = match.groupdict()
         if route == "subscriptions" and request.method == "GET":
-            return self._ok_read(None, {"value": [dict(s) for s in self.subscriptions.values()]}, "")
+            with self.lock:
+                value = [self._subscription_body(s) for s in self.subscriptions.values()]
+            return self._ok_read(None, {"value": value}, "")
         if route == "subscription" and request.method == "GET":
             sub = self._subscription(groups["sub"])
-            return self._ok_read(
-                None, {"id": f"/subscriptions/{sub['subscriptionId']}", **sub}, sub["subscriptionId"]
-            )
+            return self._ok_read(None, self._subscription_body(sub), sub["subscriptionId"])
         if route == "resource_group" and request.method == "GET":
             return self._get_resource_group(groups["sub"], groups["rg"])
         if route in ("list_sub", "list_rg") and request.method == "GET":
@@ -487,6 +496,15 @@ class ArmApp:
         if found is None:
             raise ArmError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
         return found
+
+    def _subscription_body(self, sub: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "id": f"/subscriptions/{sub['subscriptionId']}",
+            "subscriptionId": sub["subscriptionId"],
+            "tenantId": self.tenant_id,
+            "displayName": sub["displayName"],
+            "state": sub["state"],
+        }
 
     def _check_group(self, sub: str, rg: str) -> None:
         self._subscription(sub)
@@ -749,6 +767,7 @@ class ArmApp:
                 for top in ("tags", "sku", "identity"):
                     if top in body:
                         updated[top] = copy.deepcopy(body[top])
+                self._fill_identity(updated, existing)
             updated["etag"] = _new_etag()
             if self.async_writes:
                 updated["properties"]["provisioningState"] = "Accepted"

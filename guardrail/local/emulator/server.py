@@ -29,6 +29,15 @@ class _Server(ThreadingHTTPServer):
     app: ArmApp
     tls_context: ssl.SSLContext
 
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN (a DNS lookup); loopback needs none.
+        import socketserver
+
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
     def get_request(self) -> tuple[Any, Any]:
         sock, address = super().get_request()
         # Handshake lazily in the handler thread, so a slow client cannot stall accept().
@@ -151,7 +160,7 @@ class Emulator:
         self.port = int(server.server_address[1])
         self.app.base_url = self.endpoint
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
         self._thread.name = f"arm-emulator-{self.port}"
         self._thread.start()

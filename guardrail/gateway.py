@@ -1,0 +1,649 @@
+"""The ARM gateway: the only code in the guardrail that talks to Azure Resource Manager.
+
+It reads accounts as the raw JSON ARM returns (camelCase, exactly what the policy engine reads),
+lists them across subscriptions, and remediates one account: re-read, decide, PATCH with
+`If-Match`, poll briefly, re-read and verify.
+
+Failure model:
+- transient trouble (429, 409 RequestConflict, 5xx, timeouts, connection errors, etag contention)
+  is retried a bounded number of times, then raised as `TransientArmError` so the caller can raise
+  and let Event Grid redeliver;
+- permanent trouble on a write (403 incl. LinkedAuthorizationFailed, 400 refusals, a write ending
+  `Failed`, a fix that does not verify) comes back as a `RemediationResult` with status "failed";
+- 404 anywhere is "gone".
+
+The Azure SDK is imported lazily (inside methods): the Functions host pays module imports on
+every cold start.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+API_VERSION = "2025-09-01"
+SUBSCRIPTIONS_API_VERSION = "2022-12-01"
+ACCOUNTS_PROVIDER = "Microsoft.CognitiveServices/accounts"
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+_ACCOUNT_ID_RE = re.compile(
+    r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
+    r"/providers/Microsoft\.CognitiveServices/accounts/(?P<name>[^/]+)/?",
+    re.IGNORECASE,
+)
+
+#: The guardrail's identity when running locally with ARM_CREDENTIAL=static and no token given.
+DEFAULT_LOCAL_CLAIMS: dict[str, str] = {
+    "appid": "9e5f3a27-6a3b-4c7e-9a55-6f1d0c0a1b2c",
+    "oid": "7a1c9d2e-3b4f-4a5b-8c6d-0e1f2a3b4c5d",
+    "name": "AI Services Network Guardrail (local)",
+    "idtyp": "app",
+}
+
+Decide = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+Status = Literal["compliant", "remediated", "failed", "gone"]
+
+
+class ArmGatewayError(Exception):
+    """A permanent ARM error on a read or a list (the caller should not expect a retry to help)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class TransientArmError(ArmGatewayError):
+    """ARM kept failing in a way that should heal (throttling, conflicts, 5xx, network): retry later."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RemediationResult:
+    status: Status
+    resource_id: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    body_sent: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    attempts: int = 0  # PATCH requests made (each one after a fresh read)
+    http_status: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    return float(raw) if raw else default
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class ArmSettings:
+    """How to reach ARM. Built from environment variables by `from_env`; nothing here needs code edits.
+
+    ARM_ENDPOINT        base URL (default: the public cloud's https://management.azure.com)
+    ARM_CA_BUNDLE       CA bundle file to verify ARM's TLS certificate (the local emulator's CA)
+    ARM_CREDENTIAL      default (DefaultAzureCredential) | static (a fixed bearer token; local only)
+    ARM_STATIC_TOKEN    the token for `static` (JWT-shaped tokens carry the caller's claims)
+    ARM_STATIC_CLAIMS   JSON claims to build a JWT-shaped token from when ARM_STATIC_TOKEN is unset
+    AZURE_CLIENT_ID     user-assigned managed identity for DefaultAzureCredential
+    ARM_RETRY_TOTAL, ARM_RETRY_BACKOFF, ARM_RETRY_BACKOFF_MAX, ARM_MAX_RETRY_AFTER,
+    ARM_CONFLICT_RETRIES, ARM_CONFLICT_BACKOFF, ARM_PRECONDITION_RETRIES, ARM_POLL_INTERVAL,
+    ARM_CONNECT_TIMEOUT, ARM_READ_TIMEOUT, ARM_LIST_CONCURRENCY   retry/timing knobs (see fields)
+    """
+
+    endpoint: str | None = None
+    ca_bundle: str | None = None
+    credential: Literal["default", "static"] = "default"
+    static_token: str | None = field(default=None, repr=False)
+    static_claims: Mapping[str, Any] | None = None
+    managed_identity_client_id: str | None = None
+    api_version: str = API_VERSION
+    retry_total: int = 4  # azure-core RetryPolicy: 429 with Retry-After, 408/5xx, connection errors
+    retry_backoff: float = 0.8  # seconds, exponential
+    retry_backoff_max: float = 30.0
+    max_retry_after: float = 60.0  # a longer Retry-After is not slept through: TransientArmError
+    conflict_retries: int = 4  # 409 RequestConflict (provisioning not terminal)
+    conflict_backoff: float = 2.0  # seconds, doubled per retry, capped at retry_backoff_max
+    precondition_retries: int = 3  # 412: re-read, recompute, retry
+    poll_interval: float = 1.0  # LRO polling when ARM sends no Retry-After (never the SDK's 30 s)
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    list_concurrency: int = 4  # subscriptions listed in parallel
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ArmSettings:
+        env = os.environ if env is None else env
+        mode = env.get("ARM_CREDENTIAL", "default").strip().lower() or "default"
+        if mode not in ("default", "static"):
+            raise ValueError(f"ARM_CREDENTIAL must be 'default' or 'static', not {mode!r}")
+        claims_raw = env.get("ARM_STATIC_CLAIMS", "").strip()
+        claims = json.loads(claims_raw) if claims_raw else None
+        if claims is not None and not isinstance(claims, dict):
+            raise ValueError("ARM_STATIC_CLAIMS must be a JSON object")
+        return cls(
+            endpoint=env.get("ARM_ENDPOINT", "").strip() or None,
+            ca_bundle=env.get("ARM_CA_BUNDLE", "").strip() or None,
+            credential="static" if mode == "static" else "default",
+            static_token=env.get("ARM_STATIC_TOKEN", "").strip() or None,
+            static_claims=claims,
+            managed_identity_client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
+            retry_total=_env_int(env, "ARM_RETRY_TOTAL", 4),
+            retry_backoff=_env_float(env, "ARM_RETRY_BACKOFF", 0.8),
+            retry_backoff_max=_env_float(env, "ARM_RETRY_BACKOFF_MAX", 30.0),
+            max_retry_after=_env_float(env, "ARM_MAX_RETRY_AFTER", 60.0),
+            conflict_retries=_env_int(env, "ARM_CONFLICT_RETRIES", 4),
+            conflict_backoff=_env_float(env, "ARM_CONFLICT_BACKOFF", 2.0),
+            precondition_retries=_env_int(env, "ARM_PRECONDITION_RETRIES", 3),
+            poll_interval=_env_float(env, "ARM_POLL_INTERVAL", 1.0),
+            connect_timeout=_env_float(env, "ARM_CONNECT_TIMEOUT", 10.0),
+            read_timeout=_env_float(env, "ARM_READ_TIMEOUT", 60.0),
+            list_concurrency=_env_int(env, "ARM_LIST_CONCURRENCY", 4),
+        )
+
+
+# ---------------------------------------------------------------------------- credentials
+
+
+def unsigned_token(claims: Mapping[str, Any]) -> str:
+    """A JWT-shaped token (no signature) carrying `claims`: what the local emulator reads callers from."""
+
+    def segment(value: Mapping[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(dict(value)).encode()).rstrip(b"=").decode("ascii")
+
+    return f"{segment({'alg': 'none', 'typ': 'JWT'})}.{segment(claims)}.local"
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT-shaped token ({} when it is not one). No signature check: for identification."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    padded = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+class StaticTokenCredential:
+    """A `TokenCredential` returning one fixed bearer token (local emulator only)."""
+
+    def __init__(self, token: str, lifetime: int = 3600) -> None:
+        self._token = token
+        self._lifetime = lifetime
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self._token, int(time.time()) + self._lifetime)
+
+    def close(self) -> None:
+        return None
+
+
+def build_credential(settings: ArmSettings) -> Any:
+    if settings.credential == "static":
+        token = settings.static_token or unsigned_token(settings.static_claims or DEFAULT_LOCAL_CLAIMS)
+        return StaticTokenCredential(token)
+    from azure.identity import DefaultAzureCredential
+
+    if settings.managed_identity_client_id:
+        return DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
+    return DefaultAzureCredential()
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def parse_account_id(resource_id: str) -> tuple[str, str, str]:
+    """(subscription, resource group, account name) of a Cognitive Services account ID."""
+    match = _ACCOUNT_ID_RE.fullmatch(resource_id.strip())
+    if match is None:
+        raise ValueError(f"not a Microsoft.CognitiveServices/accounts resource ID: {resource_id!r}")
+    return match["sub"], match["rg"], match["name"]
+
+
+def _error_details(exc: BaseException) -> tuple[int | None, str | None, str]:
+    """(HTTP status, ARM error code, message) of an azure-core HttpResponseError (or anything)."""
+    response = getattr(exc, "response", None)
+    status = getattr(exc, "status_code", None) or getattr(response, "status_code", None)
+    code: str | None = None
+    message = str(exc)
+    if response is not None:
+        try:
+            body = json.loads(response.text())
+            error = body.get("error") if isinstance(body, dict) else None
+            if isinstance(error, dict):
+                code = error.get("code")
+                message = str(error.get("message") or message)
+        except Exception:
+            pass
+    if code is None:
+        error_obj = getattr(exc, "error", None)
+        code = getattr(error_obj, "code", None)
+    return (int(status) if status is not None else None), code, message
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    raw = headers.get("Retry-After")
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def _provisioning_state(account: Mapping[str, Any] | None) -> str | None:
+    if not account:
+        return None
+    properties = account.get("properties")
+    return properties.get("provisioningState") if isinstance(properties, dict) else None
+
+
+def _raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
+    return pipeline_response.http_response.json()
+
+
+class _Retry(Exception):
+    """Internal: this remediation round should start again from a fresh read."""
+
+
+# ---------------------------------------------------------------------------- the gateway
+
+
+class ArmGateway:
+    """Reads, lists and remediates Cognitive Services accounts through the Azure SDK."""
+
+    def __init__(
+        self,
+        settings: ArmSettings | None = None,
+        credential: Any | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings or ArmSettings.from_env()
+        self._credential = credential
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._sleep = sleep
+
+    # ---------------------------------------------------------------- plumbing
+
+    @property
+    def credential(self) -> Any:
+        with self._lock:
+            if self._credential is None:
+                self._credential = build_credential(self.settings)
+            return self._credential
+
+    def caller_claims(self) -> dict[str, Any]:
+        """Claims of the identity the gateway writes as (appid, oid, ...), to recognise its own events."""
+        scope = "https://management.azure.com/.default"
+        return token_claims(self.credential.get_token(scope).token)
+
+    def _client(self, subscription_id: str) -> Any:
+        key = subscription_id.lower()
+        with self._lock:
+            client = self._clients.get(key)
+        if client is not None:
+            return client
+        from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+
+        s = self.settings
+        kwargs: dict[str, Any] = {
+            "retry_policy": _capped_retry_policy(s),
+            "polling_interval": s.poll_interval,
+            "connection_timeout": s.connect_timeout,
+            "read_timeout": s.read_timeout,
+            "api_version": s.api_version,
+        }
+        if s.ca_bundle:
+            kwargs["connection_verify"] = s.ca_bundle
+        if s.endpoint:
+            kwargs["base_url"] = s.endpoint
+        created = CognitiveServicesManagementClient(self.credential, subscription_id, **kwargs)
+        with self._lock:
+            return self._clients.setdefault(key, created)
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+    def __enter__(self) -> ArmGateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _transient(self, exc: BaseException, what: str) -> TransientArmError:
+        status, code, message = _error_details(exc)
+        return TransientArmError(
+            f"{what}: {message}",
+            status=status,
+            code=code or type(exc).__name__,
+            retry_after=_retry_after(exc),
+        )
+
+    def _send_get(self, subscription_id: str, url: str) -> dict[str, Any] | None:
+        """GET a URL through the subscription's pipeline: the JSON body, None on 404."""
+        from azure.core.exceptions import AzureError
+        from azure.core.rest import HttpRequest
+
+        client = self._client(subscription_id)
+        try:
+            response = client._send_request(HttpRequest("GET", url))
+        except AzureError as exc:
+            raise self._transient(exc, f"GET {url}") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            code, message = None, response.text()
+            try:
+                error = response.json().get("error", {})
+                code, message = error.get("code"), error.get("message", message)
+            except Exception:
+                pass
+            if response.status_code in TRANSIENT_STATUSES:
+                retry = response.headers.get("Retry-After")
+                raise TransientArmError(
+                    f"GET {url}: {message}",
+                    status=response.status_code,
+                    code=code,
+                    retry_after=float(retry) if retry else None,
+                )
+            raise ArmGatewayError(f"GET {url}: {message}", status=response.status_code, code=code)
+        body = response.json()
+        return body if isinstance(body, dict) else None
+
+    # ---------------------------------------------------------------- reads
+
+    def get(self, resource_id: str) -> dict[str, Any] | None:
+        """The account as ARM returns it (camelCase JSON), or None when it does not exist."""
+        from azure.core.exceptions import (
+            AzureError,
+            HttpResponseError,
+            ResourceNotFoundError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+
+        subscription, group, name = parse_account_id(resource_id)
+        client = self._client(subscription)
+        try:
+            account: dict[str, Any] = client.accounts.get(group, name, cls=_raw_json)
+            return account
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as exc:
+            status, code, message = _error_details(exc)
+            if status in TRANSIENT_STATUSES:
+                raise self._transient(exc, f"GET {resource_id}") from exc
+            raise ArmGatewayError(f"GET {resource_id}: {message}", status=status, code=code) from exc
+        except (ServiceRequestError, ServiceResponseError, AzureError) as exc:
+            raise self._transient(exc, f"GET {resource_id}") from exc
+
+    def list_subscriptions(self) -> list[str]:
+        """Every enabled subscription the identity can see (GET /subscriptions, all pages)."""
+        # Any subscription id works for the pipeline: /subscriptions has no subscription in its path.
+        anchor = "00000000-0000-0000-0000-000000000000"
+        url: str | None = f"/subscriptions?api-version={SUBSCRIPTIONS_API_VERSION}"
+        found: list[str] = []
+        while url:
+            page = self._send_get(anchor, url) or {}
+            for item in page.get("value", []):
+                if str(item.get("state", "Enabled")) in ("Enabled", "Warned", "PastDue"):
+                    found.append(str(item["subscriptionId"]))
+            url = page.get("nextLink")
+        return found
+
+    def _list_subscription(self, subscription_id: str) -> list[dict[str, Any]]:
+        url: str | None = (
+            f"/subscriptions/{subscription_id}/providers/{ACCOUNTS_PROVIDER}?api-version={self.settings.api_version}"
+        )
+        accounts: list[dict[str, Any]] = []
+        while url:
+            page = self._send_get(subscription_id, url)
+            if page is None:
+                raise ArmGatewayError(f"subscription {subscription_id} not found", status=404)
+            accounts.extend(a for a in page.get("value", []) if isinstance(a, dict))
+            url = page.get("nextLink")
+        return accounts
+
+    def list_accounts(self, subscriptions: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every account (raw JSON, every page) in `subscriptions` (None: all the identity can see).
+
+        Subscriptions are listed in parallel (at most `list_concurrency` at a time); the accounts of a
+        subscription are yielded once all its pages are read. A failing subscription raises after the
+        others have been yielded.
+        """
+        subs = list(subscriptions) if subscriptions is not None else self.list_subscriptions()
+        if not subs:
+            return
+        failure: BaseException | None = None
+        workers = max(1, min(self.settings.list_concurrency, len(subs)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="arm-list") as pool:
+            futures = [pool.submit(self._list_subscription, sub) for sub in subs]
+            for future in as_completed(futures):
+                try:
+                    accounts = future.result()
+                except BaseException as exc:
+                    failure = failure or exc
+                    continue
+                yield from accounts
+        if failure is not None:
+            raise failure
+
+    # ---------------------------------------------------------------- the write
+
+    def remediate(self, resource_id: str, decide: Decide) -> RemediationResult:
+        """Bring one account in line: re-read, `decide(account)` -> PATCH body or None, write, verify.
+
+        Raises TransientArmError when transient trouble outlasts the retries.
+        """
+        s = self.settings
+        attempts = 0
+        conflicts = 0
+        preconditions = 0
+        last_sent: dict[str, Any] | None = None
+        while True:
+            before = self.get(resource_id)
+            if before is None:
+                return RemediationResult("gone", resource_id, body_sent=last_sent, attempts=attempts)
+            body = decide(before)
+            if body is None:
+                return RemediationResult(
+                    "compliant", resource_id, before=before, after=before, attempts=attempts
+                )
+            last_sent = body
+            attempts += 1
+            try:
+                written = self._patch(resource_id, body, before.get("etag"))
+            except _Retry as retry:
+                reason = str(retry)
+                if reason == "precondition":
+                    preconditions += 1
+                    if preconditions > s.precondition_retries:
+                        raise TransientArmError(
+                            f"PATCH {resource_id}: the account kept changing (412 x{preconditions})",
+                            status=412,
+                            code="PreconditionFailed",
+                        ) from None
+                    continue
+                conflicts += 1
+                if conflicts > s.conflict_retries:
+                    raise TransientArmError(
+                        f"PATCH {resource_id}: provisioning not terminal (409 RequestConflict x{conflicts})",
+                        status=409,
+                        code="RequestConflict",
+                    ) from None
+                self._sleep(min(s.retry_backoff_max, s.conflict_backoff * 2 ** (conflicts - 1)))
+                continue
+            except _Gone:
+                return RemediationResult(
+                    "gone", resource_id, before=before, body_sent=body, attempts=attempts
+                )
+            except _Refused as refused:
+                return RemediationResult(
+                    "failed",
+                    resource_id,
+                    before=before,
+                    body_sent=body,
+                    error_code=refused.code,
+                    error_message=refused.message,
+                    attempts=attempts,
+                    http_status=refused.status,
+                )
+            if _provisioning_state(written) == "Failed":
+                after = self.get(resource_id)
+                return RemediationResult(
+                    "failed",
+                    resource_id,
+                    before=before,
+                    after=after if after is not None else written,
+                    body_sent=body,
+                    error_code="ProvisioningFailed",
+                    error_message="the write was accepted but provisioning ended Failed",
+                    attempts=attempts,
+                )
+            return self._verify(resource_id, decide, before, body, attempts)
+
+    def _verify(
+        self, resource_id: str, decide: Decide, before: dict[str, Any], body: dict[str, Any], attempts: int
+    ) -> RemediationResult:
+        after = self.get(resource_id)
+        if after is None:
+            return RemediationResult("gone", resource_id, before=before, body_sent=body, attempts=attempts)
+        state = _provisioning_state(after)
+        if state == "Failed":
+            return RemediationResult(
+                "failed",
+                resource_id,
+                before=before,
+                after=after,
+                body_sent=body,
+                error_code="ProvisioningFailed",
+                error_message="the account's provisioningState is Failed after the write",
+                attempts=attempts,
+            )
+        remaining = decide(after)
+        if remaining is not None:
+            return RemediationResult(
+                "failed",
+                resource_id,
+                before=before,
+                after=after,
+                body_sent=body,
+                error_code="VerificationFailed",
+                error_message=f"still needs {json.dumps(remaining, sort_keys=True)} after the write",
+                attempts=attempts,
+            )
+        return RemediationResult(
+            "remediated", resource_id, before=before, after=after, body_sent=body, attempts=attempts
+        )
+
+    def _patch(self, resource_id: str, body: Mapping[str, Any], etag: str | None) -> dict[str, Any]:
+        """PATCH and wait for the LRO; raises _Retry / _Gone / _Refused / TransientArmError."""
+        from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+
+        subscription, group, name = parse_account_id(resource_id)
+        client = self._client(subscription)
+        headers = {"If-Match": etag} if etag else {}
+        payload = json.dumps(body).encode()
+        try:
+            poller = client.accounts.begin_update(
+                group,
+                name,
+                payload,
+                content_type="application/json",
+                headers=headers,
+                polling_interval=self.settings.poll_interval,
+                cls=_raw_json,
+            )
+            result: dict[str, Any] = poller.result()
+            return result
+        except ResourceNotFoundError as exc:
+            raise _Gone() from exc
+        except HttpResponseError as exc:
+            status, code, message = _error_details(exc)
+            if status == 412:
+                raise _Retry("precondition") from exc
+            if status == 409 and code == "RequestConflict":
+                raise _Retry("conflict") from exc
+            if status in TRANSIENT_STATUSES:
+                raise self._transient(exc, f"PATCH {resource_id}") from exc
+            if status is not None and 200 <= status < 300:
+                # The poller raises for an operation that ended Failed/Canceled.
+                raise _Refused(status, code or "ProvisioningFailed", message) from exc
+            raise _Refused(status, code or f"Http{status}", message) from exc
+        except AzureError as exc:
+            raise self._transient(exc, f"PATCH {resource_id}") from exc
+
+
+class _Gone(Exception):
+    pass
+
+
+class _Refused(Exception):
+    def __init__(self, status: int | None, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _capped_retry_policy(settings: ArmSettings) -> Any:
+    """azure-core's RetryPolicy with our knobs, which also retries PATCH (safe: it carries If-Match) on
+    429/408/502 and connection errors, and gives up rather than sleep through a huge Retry-After."""
+    from azure.core.pipeline.policies import RetryPolicy
+
+    cap = settings.max_retry_after
+
+    class _CappedRetryPolicy(RetryPolicy):  # type: ignore[type-arg]
+        def is_retry(self, retry_settings: dict[str, Any], response: Any) -> bool:
+            retry_after = self.get_retry_after(response)
+            if retry_after is not None and retry_after > cap:
+                return False
+            return bool(super().is_retry(retry_settings, response))
+
+    policy = _CappedRetryPolicy(
+        retry_total=settings.retry_total,
+        retry_connect=settings.retry_total,
+        retry_read=settings.retry_total,
+        retry_status=settings.retry_total,
+        retry_backoff_factor=settings.retry_backoff,
+        retry_backoff_max=settings.retry_backoff_max,
+    )
+    policy._method_whitelist = frozenset(["HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"])
+    return policy
