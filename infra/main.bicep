@@ -23,6 +23,9 @@ param governedSubscriptionIds array = []
 @description('Resource group created in each governed subscription to hold its Event Grid system topics.')
 param eventsResourceGroupName string = 'rg-guardrail-events'
 
+@description('Wire each governed subscription from this template (custom role, role assignment, Event Grid). Set false when mg.bicep does it (management-group approach); the list still feeds GUARDRAIL_SUBSCRIPTIONS.')
+param wireGovernedSubscriptions bool = true
+
 @description('Create the Event Grid event subscriptions. Event Grid refuses an AzureFunction destination whose function is not deployed yet, so the first provision runs with false and the azd postdeploy hook re-provisions with true.')
 param wireEventSubscriptions bool = true
 
@@ -115,6 +118,8 @@ var governed = empty(governedSubscriptionIds) ? [
   subscription().subscriptionId
 ] : governedSubscriptionIds
 var governedScopes = [for id in governed: '/subscriptions/${id}']
+// Subscriptions this template wires itself (none when mg.bicep does it).
+var wiredSubscriptions = wireGovernedSubscriptions ? governed : []
 
 // Exactly what the guardrail calls; never listKeys, never a wildcard.
 var guardrailBaseActions = [
@@ -143,7 +148,7 @@ resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   tags: tags
 }
 
-resource guardrailRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+resource guardrailRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (wireGovernedSubscriptions) {
   name: guid(subscription().id, guardrailRoleName)
   properties: {
     roleName: guardrailRoleName
@@ -213,7 +218,7 @@ module host 'modules/host.bicep' = {
   }
 }
 
-module governedSubscriptions 'modules/governed-subscription.bicep' = [for id in governed: {
+module governedSubscriptions 'modules/governed-subscription.bicep' = [for id in wiredSubscriptions: {
   name: 'guardrail-sub-${uniqueString(id, environmentName)}'
   scope: subscription(id)
   params: {
@@ -242,7 +247,7 @@ output GUARDRAIL_IDENTITY_PRINCIPAL_ID string = host.outputs.guardrailPrincipalI
 output GUARDRAIL_EVENTGRID_IDENTITY_ID string = host.outputs.eventGridIdentityResourceId
 output GUARDRAIL_STORAGE_ACCOUNT_ID string = host.outputs.storageAccountId
 output GUARDRAIL_DEADLETTER_CONTAINER string = host.outputs.deadLetterContainerName
-output GUARDRAIL_ROLE_DEFINITION_ID string = guardrailRole.id
+output GUARDRAIL_ROLE_DEFINITION_ID string = wireGovernedSubscriptions ? guardrailRole.id : ''
 output MONITOR_DCE_ENDPOINT string = host.outputs.dceLogsIngestionEndpoint
 output MONITOR_DCR_IMMUTABLE_ID string = host.outputs.dcrImmutableId
 output GUARDRAIL_KEY_VAULT_NAME string = host.outputs.keyVaultName
