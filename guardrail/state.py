@@ -25,6 +25,7 @@ azure.data.tables is imported lazily: importing this module costs nothing at a c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -152,6 +153,10 @@ class StateStore(Protocol):
         Purging never changes an answer: expired records are already ignored."""
         ...
 
+    def close(self) -> None:
+        """Release connections. Safe to call more than once."""
+        ...
+
 
 # --------------------------------------------------------------------------------------------
 # Helpers
@@ -260,6 +265,9 @@ class NullStateStore:
     def purge(self, before: datetime) -> int:
         _utc(before, "before")
         return 0
+
+    def close(self) -> None:
+        pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,11 +417,15 @@ class TableStateStore:
         entity = self._get(self._tables.breakers, _digest(rid), _BREAKER_ROW)
         if entity is None:
             return None
-        state = BreakerState(
-            resource_id=rid,
-            tripped_at=_plain_utc(entity["TrippedAt"]),
-            until=_plain_utc(entity["Until"]),
-        )
+        try:
+            state = BreakerState(
+                resource_id=rid,
+                tripped_at=_plain_utc(entity["TrippedAt"]),
+                until=_plain_utc(entity["Until"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            logger.warning("ignoring a malformed breaker row for %s", rid)
+            return None  # the next trip_breaker replaces it
         return state if state.is_open(now) else None
 
     def trip_breaker(self, resource_id: str, now: datetime) -> bool:
@@ -493,6 +505,14 @@ class TableStateStore:
                     pass
         return deleted
 
+    def close(self) -> None:
+        """Close the HTTP sessions (the Functions host keeps one store for the process' life)."""
+        with self._clients_lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+        self._service.close()
+
     # -- table plumbing ----------------------------------------------------------------------
     def _client(self, table: str) -> Any:
         client = self._clients.get(table)
@@ -547,7 +567,12 @@ class TableStateStore:
             existing = self._get(table, entity["PartitionKey"], entity["RowKey"])
             if existing is None:  # purged between our insert and read: insert again
                 continue
-            if still_held(existing):
+            try:
+                held = still_held(existing)
+            except (KeyError, TypeError, ValueError):  # hand-edited or foreign row: take it over
+                logger.warning("replacing a malformed row in %s", table)
+                held = False
+            if held:
                 return False
             try:
                 self._client(table).update_entity(
@@ -656,6 +681,10 @@ class ResilientStateStore:
 
     def purge(self, before: datetime) -> int:
         return self._call(lambda s: s.purge(before), lambda: self._fallback.purge(before))
+
+    def close(self) -> None:
+        with contextlib.suppress(*self._unavailable_errors):
+            self._inner.close()
 
     def _call(self, operation: Callable[[StateStore], _T], fallback: Callable[[], _T]) -> _T:
         with self._lock:

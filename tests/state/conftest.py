@@ -34,17 +34,22 @@ def table_prefix() -> str:
 
 
 @pytest.fixture
-def make_store(azurite: Azurite, table_prefix: str) -> StoreFactory:
+def make_store(azurite: Azurite, table_prefix: str) -> Iterator[StoreFactory]:
     """Build TableStateStores on this test's tables (each call = a new client, as another instance
     of the Function App would have). Keyword arguments override the store's options."""
+    made: list[TableStateStore] = []
 
     def factory(**options: Any) -> TableStateStore:
         options.setdefault("table_prefix", table_prefix)
         options.setdefault("window", timedelta(minutes=30))
         options.setdefault("max_remediations", 3)
-        return TableStateStore.from_connection_string(azurite.connection_string, **options)
+        store = TableStateStore.from_connection_string(azurite.connection_string, **options)
+        made.append(store)
+        return store
 
-    return factory
+    yield factory
+    for store in made:
+        store.close()
 
 
 @pytest.fixture

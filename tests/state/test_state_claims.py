@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from guardrail.local.azurite import Azurite
 from guardrail.state import TableStateStore
@@ -213,3 +216,57 @@ def test_table_names_use_the_prefix(make_store: StoreFactory, azurite: Azurite) 
 def test_bad_table_prefixes_are_refused(make_store: StoreFactory, prefix: str) -> None:
     with pytest.raises(ValueError, match="prefix"):
         make_store(table_prefix=prefix)
+
+
+def test_malformed_rows_are_taken_over_not_fatal(azurite: Azurite, store: TableStateStore) -> None:
+    from azure.data.tables import TableServiceClient
+
+    from guardrail.state import normalize_resource_id
+
+    rid = account()
+    # Make sure the tables exist, then plant rows that lack the expected columns.
+    store.trip_breaker(account(), T0)
+    store.claim_alert(account(), "x", T0, COOLDOWN)
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    pk = hashlib.sha256(normalize_resource_id(rid).encode()).hexdigest()[:32]
+    service.get_table_client(store.tables.breakers).create_entity(
+        {"PartitionKey": pk, "RowKey": "breaker", "Until": "not a date"}
+    )
+    service.get_table_client(store.tables.alerts).create_entity(
+        {"PartitionKey": pk, "RowKey": hashlib.sha256(b"fp").hexdigest()[:32]}
+    )
+    assert store.breaker_state(rid, T0) is None
+    assert store.trip_breaker(rid, T0) is True
+    assert store.breaker_state(rid, T0) is not None
+    assert store.claim_alert(rid, "fp", T0, COOLDOWN) is True
+    assert store.claim_alert(rid, "fp", T0, COOLDOWN) is False
+
+
+def test_close_is_idempotent(make_store: StoreFactory) -> None:
+    store = make_store()
+    assert store.claim_event("e", T0)
+    store.close()
+    store.close()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["fp-a", "fp-b"]), st.integers(min_value=0, max_value=90)),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_alert_claims_follow_the_cooldown_model(store: TableStateStore, steps: list[tuple[str, int]]) -> None:
+    """With time moving forward by the given minutes, a claim is granted exactly when the last
+    granted claim of that fingerprint is at least one cool-down old (or there is none)."""
+    rid = account()  # fresh account per example
+    cooldown = timedelta(minutes=60)
+    now = T0
+    last_sent: dict[str, datetime] = {}
+    for fingerprint, minutes in steps:
+        now += timedelta(minutes=minutes)
+        expected = fingerprint not in last_sent or now - last_sent[fingerprint] >= cooldown
+        assert store.claim_alert(rid, fingerprint, now, cooldown) is expected
+        if expected:
+            last_sent[fingerprint] = now
