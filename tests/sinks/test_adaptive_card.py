@@ -119,3 +119,22 @@ def test_validator_rejects_a_bad_envelope(make_record: MakeRecord) -> None:
     assert validate_teams_message(wrong)
     assert validate_teams_message({"type": "message", "attachments": []})
     assert validate_teams_message(message["attachments"][0]["content"])
+
+
+def test_card_size_counts_utf8_bytes_and_shrinks_until_it_fits(make_record: MakeRecord) -> None:
+    # 400 CJK characters per message are 1,200 bytes each: the first cut (25 findings) is too big,
+    # so the card must shrink further; measured in UTF-8 bytes, as Teams counts them.
+    records = [
+        make_record(rule=f"RULE-{i:03d}", value=f"20.0.{i}.1", message="网络访问规则" * 70)
+        for i in range(100)
+    ]
+    alert = compose_alert(records)
+    assert alert is not None
+    message = to_adaptive_card(alert)
+    raw = json.dumps(message, ensure_ascii=False).encode("utf-8")
+    assert len(raw) < CARD_MAX_BYTES
+    assert validate_teams_message(message) == []
+    findings_text = message["attachments"][0]["content"]["body"][3]["text"]
+    shown = findings_text.count("RULE-")
+    assert 1 <= shown < 25
+    assert f"… and {100 - shown} more" in findings_text

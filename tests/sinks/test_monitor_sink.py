@@ -162,3 +162,22 @@ def test_nothing_to_send_makes_no_request(
     sink, _ = _sink(ingestion_rx, ca_bundle, fast_retry)
     assert sink.send([]).delivered
     assert ingestion_rx.requests == []
+
+
+def test_big_batch_is_chunked_and_only_the_failed_chunk_is_retried(
+    ingestion_rx: IngestionReceiver,
+    ca_bundle: str,
+    fast_retry: RetrySettings,
+    make_record: MakeRecord,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    before = {"defaultAction": "Allow", "ipRules": [{"value": f"20.0.{i}.1"} for i in range(100)]}
+    records = [make_record(rule=f"R{i}", before=before) for i in range(400)]  # about 1.2 MB of JSON
+    ingestion_rx.fail_next(1, status=503)  # the first chunk fails once
+    sink, _ = _sink(ingestion_rx, ca_bundle, fast_retry)
+    result = sink.send(records)
+    assert result.delivered and result.count == 400 and result.attempts == 2
+    assert len(ingestion_rx.batches) >= 2 and all(ingestion_rx.batches)
+    assert sorted(r["Rule"] for r in ingestion_rx.records) == sorted(r.rule for r in records)  # no duplicates
+    assert all(len(r.body) < 1024 * 1024 for r in ingestion_rx.requests)
+    assert _unsent(caplog) == []
