@@ -142,6 +142,11 @@ class StateStore(Protocol):
         """True the first time an event id is seen (within the event TTL), False for repeats."""
         ...
 
+    def release_event(self, event_id: str) -> None:
+        """Forget a claimed event id: call it when handling the event failed and the function is
+        about to fail, so Event Grid's redelivery is handled instead of skipped as a repeat."""
+        ...
+
     def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
         """True (and recorded) when no alert with this fingerprint was sent for the account within
         ``cooldown`` before ``now``; False otherwise. Different fingerprints are independent.
@@ -255,6 +260,10 @@ class NullStateStore:
             raise ValueError("event id must not be empty")
         _utc(now, "now")
         return True
+
+    def release_event(self, event_id: str) -> None:
+        if not event_id:
+            raise ValueError("event id must not be empty")
 
     def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
         normalize_resource_id(resource_id)
@@ -461,6 +470,11 @@ class TableStateStore:
             },
             still_held=lambda existing: now < _plain_utc(existing["SeenAt"]) + ttl,
         )
+
+    def release_event(self, event_id: str) -> None:
+        if not event_id:
+            raise ValueError("event id must not be empty")
+        self._client(self._tables.events).delete_entity(_digest(event_id), _EVENT_ROW)
 
     def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
         rid = normalize_resource_id(resource_id)
@@ -672,6 +686,9 @@ class ResilientStateStore:
             lambda s: s.claim_event(event_id, now),
             lambda: self._fallback.claim_event(event_id, now),
         )
+
+    def release_event(self, event_id: str) -> None:
+        self._call(lambda s: s.release_event(event_id), lambda: self._fallback.release_event(event_id))
 
     def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
         return self._call(

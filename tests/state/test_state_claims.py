@@ -65,6 +65,15 @@ def test_an_event_older_than_its_ttl_can_be_claimed_again(make_store: StoreFacto
     assert store.claim_event(event_id, T0 + timedelta(hours=25)) is False
 
 
+def test_a_released_event_can_be_claimed_again(store: TableStateStore) -> None:
+    event_id = str(uuid.uuid4())
+    assert store.claim_event(event_id, T0)
+    store.release_event(event_id)  # handling failed: let Event Grid's redelivery through
+    assert store.claim_event(event_id, T0 + timedelta(minutes=1)) is True
+    assert store.claim_event(event_id, T0 + timedelta(minutes=2)) is False
+    store.release_event(str(uuid.uuid4()))  # releasing an unknown id is harmless
+
+
 def test_empty_event_id_is_a_caller_error(store: TableStateStore) -> None:
     with pytest.raises(ValueError):
         store.claim_event("", T0)
