@@ -33,18 +33,19 @@ param wireEventSubscriptions bool = true
 param enableResourceNotifications bool = false
 
 // ---- guardrail behaviour (app settings) ----
-@description('GUARDRAIL_POLICY_PATH: path of the policy YAML inside the deployed package (used when guardrailPolicy is empty).')
+@description('GUARDRAIL_POLICY_PATH: path of the policy YAML inside the deployed package. Set this or guardrailPolicy, not both (empty both: the built-in default policy).')
 param guardrailPolicyPath string = ''
 
-@description('GUARDRAIL_POLICY: the policy as inline YAML (wins over the path when set).')
+@description('GUARDRAIL_POLICY: the policy as inline YAML. Set this or guardrailPolicyPath, not both.')
 param guardrailPolicy string = ''
 
 @allowed([
+  ''
   'audit'
   'enforce'
 ])
-@description('GUARDRAIL_MODE: audit reports only; enforce also remediates the rules the policy marks as remediating.')
-param guardrailMode string = 'audit'
+@description('GUARDRAIL_MODE: overrides the policy\'s mode; audit reports only, enforce also remediates the rules the policy marks as remediating; empty keeps the policy\'s mode.')
+param guardrailMode string = ''
 
 @description('GUARDRAIL_SWEEP_SCHEDULE: NCRONTAB (six fields) of the reconcile sweep.')
 param sweepSchedule string = '0 0 */6 * * *'

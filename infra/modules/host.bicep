@@ -17,7 +17,7 @@ param azdServiceName string = 'guardrail'
 // ---- guardrail settings (become app settings) ----
 param policyPath string = ''
 param policyYaml string = ''
-param mode string = 'audit'
+param mode string = ''
 param governedSubscriptionIds array
 param sweepSchedule string = '0 0 */6 * * *'
 param breakerMaxRemediations int = 3
@@ -39,10 +39,12 @@ param findingsAlertEnabled bool = true
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 param logRetentionDays int = 90
+// guardrail.state.TableNames with the default prefix "guardrail" (the store also creates them on first use).
 param stateTableNames array = [
-  'GuardrailState'
-  'GuardrailBreaker'
-  'GuardrailAlerts'
+  'guardrailremediations'
+  'guardrailbreakers'
+  'guardrailevents'
+  'guardrailalerts'
 ]
 
 var names = {
@@ -542,7 +544,7 @@ var workbookContent = {
       content: {
         version: 'KqlItem/1.0'
         title: 'Top accounts with violations'
-        query: 'GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| where Status in (\'violation\', \'remediation-failed\', \'remediation-suspended\')\n| summarize Findings = count(), Rules = make_set(Rule), LastSeen = max(TimeGenerated) by AccountName, ResourceGroup, SubscriptionId\n| top 20 by Findings desc'
+        query: 'GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| where Status in (\'violation\', \'audit\', \'remediation-failed\', \'remediation-suspended\')\n| summarize Findings = count(), Rules = make_set(Rule), LastSeen = max(TimeGenerated) by AccountName, ResourceGroup, SubscriptionId\n| top 20 by Findings desc'
         size: 0
         queryType: 0
         resourceType: 'microsoft.operationalinsights/workspaces'
@@ -555,7 +557,7 @@ var workbookContent = {
       content: {
         version: 'KqlItem/1.0'
         title: 'Top actors behind violating changes'
-        query: 'GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| where isnotempty(Actor) and Status == \'violation\'\n| summarize Changes = count(), Accounts = dcount(ResourceId) by Actor\n| top 20 by Changes desc'
+        query: 'GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| where isnotempty(Actor) and Status in (\'violation\', \'audit\')\n| summarize Changes = count(), Accounts = dcount(ResourceId) by Actor\n| top 20 by Changes desc'
         size: 0
         queryType: 0
         resourceType: 'microsoft.operationalinsights/workspaces'

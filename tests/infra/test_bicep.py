@@ -544,3 +544,52 @@ def test_docs_list_every_app_setting() -> None:
     documented = _documented_parameter_names()
     missing = APP_SETTINGS - documented
     assert not missing, f"app settings missing from the docs/infra.md tables: {sorted(missing)}"
+
+
+# --------------------------------------------------------------------------------------------------
+# The templates agree with the app
+# --------------------------------------------------------------------------------------------------
+def test_findings_table_columns_are_the_apps_columns() -> None:
+    from guardrail.findings import COLUMNS
+
+    assert tuple(name for name, _ in FINDINGS_COLUMNS) == COLUMNS
+
+
+def test_state_tables_are_the_stores_tables() -> None:
+    from guardrail.state import TableNames
+
+    doc = parse("modules/host.bicep")
+    assert tuple(doc["parameters"]["stateTableNames"]["default"]) == TableNames.with_prefix().all()
+
+
+def test_alert_and_workbook_use_only_statuses_and_severities_the_app_writes() -> None:
+    from guardrail.findings import SEVERITIES, STATUSES
+
+    doc = parse("modules/host.bicep")
+    texts = [resolve(doc, "highSeverityQuery")]
+    content = resolve(doc, "workbookContent")
+    texts += [item["content"]["query"].replace("\\'", "'") for item in content["items"] if item["type"] == 3]
+    for text in texts:
+        for clause in re.findall(r"(Status|Severity) (?:in \(([^)]*)\)|== '([^']*)')", text):
+            field, listed, single = clause
+            values = re.findall(r"'([^']*)'", listed) if listed else [single]
+            allowed = STATUSES if field == "Status" else SEVERITIES
+            assert set(values) <= set(allowed), f"{field} {values} not in {allowed}"
+
+
+def test_mode_values_are_the_apps_modes() -> None:
+    from guardrail.findings import MODES
+
+    decorators = parse("main.bicep")["parameters"]["guardrailMode"]["decorators"]
+    (allowed,) = [d["argument"] for d in decorators if d["type"] == "allowed"]
+    assert set(allowed) == {"", *MODES}
+
+
+def test_event_subscriptions_target_functions_the_app_defines() -> None:
+    source = (ROOT / "function_app.py").read_text()
+    defined = set(re.findall(r'@app\.function_name\("([^"]+)"\)', source))
+    targets = set()
+    for path in BICEP_FILES:
+        targets |= set(re.findall(r"/functions/([A-Za-z_]+)'", path.read_text()))
+    assert targets == {"on_resource_write", "on_resource_notification"}
+    assert targets <= defined, targets - defined
