@@ -104,6 +104,18 @@ def _acls(account: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return dict(acls) if isinstance(acls, Mapping) else None
 
 
+def last_modified_by(account: Mapping[str, Any]) -> str | None:
+    """Who last changed the account, from ARM's `systemData` (in the same form as events give)."""
+    system = account.get("systemData")
+    if not isinstance(system, Mapping):
+        return None
+    who, kind = system.get("lastModifiedBy"), system.get("lastModifiedByType")
+    if not isinstance(who, str) or not who:
+        return None
+    prefix = {"Application": "app:", "ManagedIdentity": "principal:", "Key": "key:"}.get(str(kind), "")
+    return prefix + who
+
+
 def _alert_key(record: FindingRecord) -> str:
     text = f"{record.rule}\x1f{record.value or ''}\x1f{record.status}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
@@ -246,6 +258,8 @@ class Guardrail:
             account = self.gateway.get(resource_id)
         if account is None:
             return Outcome(resource_id, "gone", detail="the account no longer exists")
+        if context.actor is None:  # Resource Notifications and the sweep name no caller
+            context.actor = last_modified_by(account)
         result = evaluate(account, self.policy, now)
         if isinstance(result, InvalidAccount):
             log.error("%s: cannot judge the account body: %s", resource_id, result.message)
@@ -340,18 +354,21 @@ class Guardrail:
         active = [r for r in outcome.records if r.status != "exempted"]
         if not active:
             return
-        if not outcome.breaker_tripped:
-            now = self.clock()
-            if event is not None and not self.state.claim_event(event.event_id, now):
-                log.info("event %s was delivered before: no second alert", event.event_id)
-                return
-            cooldown = self.settings.alert_cooldown
-            fresh = [
-                self.state.claim_alert(outcome.resource_id, _alert_key(r), now, cooldown) for r in active
-            ]
-            if not any(fresh):
-                log.info("%s: findings already alerted within the cool-down", outcome.resource_id)
-                return
+        now = self.clock()
+        if (
+            event is not None
+            and not self.state.claim_event(event.event_id, now)
+            and not outcome.breaker_tripped
+        ):
+            log.info("event %s was delivered before: no second alert", event.event_id)
+            return
+        # One claim per (rule, value, status): only what is new within the cool-down alerts, so the
+        # re-check after the guardrail's own write (a subset of what was alerted) stays quiet.
+        cooldown = self.settings.alert_cooldown
+        fresh = [self.state.claim_alert(outcome.resource_id, _alert_key(r), now, cooldown) for r in active]
+        if not any(fresh) and not outcome.breaker_tripped:
+            log.info("%s: findings already alerted within the cool-down", outcome.resource_id)
+            return
         alert = compose_alert(outcome.records)
         if alert is None:
             return
