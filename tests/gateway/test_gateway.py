@@ -1,0 +1,405 @@
+"""ArmGateway against the ARM emulator: the real azure-mgmt-cognitiveservices SDK over HTTPS, with
+every fault the emulator can inject and the outcome the gateway must give for it."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from guardrail.gateway import (
+    ArmGateway,
+    ArmGatewayError,
+    ArmSettings,
+    RemediationResult,
+    TransientArmError,
+    parse_account_id,
+    token_claims,
+)
+from guardrail.local.emulator import Emulator, account_id
+
+from .conftest import CLOSED, GUARDRAIL_CLAIMS, OPEN, RG, SUB1, SUB2
+
+Decide = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+def patches(emulator: Emulator, rid: str = OPEN) -> list[int]:
+    return [status for method, path, status in emulator.app.requests if method == "PATCH" and path == rid]
+
+
+# ---------------------------------------------------------------------------- settings and reads
+
+
+def test_settings_from_env() -> None:
+    settings = ArmSettings.from_env(
+        {
+            "ARM_ENDPOINT": "https://127.0.0.1:8443",
+            "ARM_CA_BUNDLE": "/tmp/ca.pem",
+            "ARM_CREDENTIAL": "static",
+            "ARM_STATIC_TOKEN": "tok",
+            "ARM_RETRY_TOTAL": "2",
+            "ARM_POLL_INTERVAL": "0.5",
+            "ARM_CONFLICT_RETRIES": "7",
+        }
+    )
+    assert settings.endpoint == "https://127.0.0.1:8443"
+    assert settings.ca_bundle == "/tmp/ca.pem"
+    assert settings.credential == "static" and settings.static_token == "tok"
+    assert settings.retry_total == 2 and settings.poll_interval == 0.5 and settings.conflict_retries == 7
+    assert "tok" not in repr(settings)
+    defaults = ArmSettings.from_env({})
+    assert defaults.endpoint is None and defaults.credential == "default"
+    assert defaults.poll_interval < 30
+    with pytest.raises(ValueError):
+        ArmSettings.from_env({"ARM_CREDENTIAL": "password"})
+
+
+def test_module_import_stays_light() -> None:
+    import subprocess
+
+    code = "import sys, guardrail.gateway; print(any(m.startswith('azure') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_parse_account_id() -> None:
+    assert parse_account_id(OPEN) == (SUB1, RG, "open1")
+    assert parse_account_id(OPEN.upper())[2] == "OPEN1"
+    with pytest.raises(ValueError):
+        parse_account_id("/subscriptions/x/resourceGroups/y/providers/Microsoft.Storage/storageAccounts/z")
+
+
+def test_get_returns_the_raw_camel_case_json(gateway: ArmGateway) -> None:
+    account = gateway.get(CLOSED)
+    assert account is not None
+    assert account["properties"]["networkAcls"]["ipRules"] == [{"value": "20.1.2.0/24"}]
+    assert account["properties"]["networkAcls"]["defaultAction"] == "Deny"
+    assert account["etag"]
+
+
+def test_get_keeps_fields_the_sdk_model_does_not_know(emulator: Emulator, gateway: ArmGateway) -> None:
+    body = emulator.account(CLOSED)
+    assert body is not None
+    body["properties"]["futureSetting"] = {"x": 1}
+    emulator.put_account(body)
+    account = gateway.get(CLOSED)
+    assert account is not None and account["properties"]["futureSetting"] == {"x": 1}
+
+
+def test_get_missing_is_none(gateway: ArmGateway) -> None:
+    assert gateway.get(account_id(SUB1, RG, "nope")) is None
+
+
+def test_get_401_is_a_permanent_error(emulator: Emulator, gateway: ArmGateway) -> None:
+    emulator.faults.add(method="GET", status=401, code="InvalidAuthenticationToken")
+    with pytest.raises(ArmGatewayError) as caught:
+        gateway.get(CLOSED)
+    assert not isinstance(caught.value, TransientArmError)
+    assert caught.value.status == 401
+
+
+def test_get_survives_transient_errors(emulator: Emulator, gateway: ArmGateway) -> None:
+    emulator.faults.add(method="GET", status=503, times=2)
+    assert gateway.get(CLOSED) is not None
+    emulator.faults.add(method="GET", status=500, times=None)
+    with pytest.raises(TransientArmError):
+        gateway.get(CLOSED)
+
+
+def test_list_accounts_every_page_across_subscriptions(emulator: Emulator, gateway: ArmGateway) -> None:
+    names = sorted(a["name"] for a in gateway.list_accounts([SUB1, SUB2]))
+    assert names == ["b0", "b1", "b2", "b3", "b4", "closed1", "closed2", "closed3", "open1", "open2"]
+    pages = [r for r in emulator.app.requests if r[1].endswith("/accounts")]
+    assert len(pages) == 6  # 5 accounts per subscription at 2 per page
+
+
+def test_list_accounts_discovers_subscriptions(emulator: Emulator, gateway: ArmGateway) -> None:
+    emulator.app.add_subscription("dddddddd-0000-0000-0000-000000000000", "Gone", state="Disabled")
+    assert sorted(gateway.list_subscriptions()) == sorted([SUB1, SUB2])
+    accounts = list(gateway.list_accounts())
+    assert len(accounts) == 10
+    assert all("properties" in a for a in accounts)
+
+
+def test_list_accounts_survives_a_throttled_page(emulator: Emulator, gateway: ArmGateway) -> None:
+    emulator.faults.add(method="GET", status=429, retry_after=0.01, times=2)
+    assert len(list(gateway.list_accounts([SUB1, SUB2]))) == 10
+
+
+def test_list_accounts_raises_when_a_subscription_keeps_failing(
+    emulator: Emulator, gateway: ArmGateway
+) -> None:
+    emulator.faults.add(resource_id=f"/subscriptions/{SUB2}", method="GET", status=503, times=None)
+    seen: list[str] = []
+    with pytest.raises(TransientArmError):
+        for item in gateway.list_accounts([SUB1, SUB2]):
+            seen.append(item["name"])
+    assert len(seen) == 5  # the healthy subscription was still yielded
+
+
+def test_one_client_per_subscription(gateway: ArmGateway) -> None:
+    assert gateway._client(SUB1) is gateway._client(SUB1.upper())
+    assert gateway._client(SUB1) is not gateway._client(SUB2)
+
+
+# ---------------------------------------------------------------------------- remediation outcomes
+
+
+def test_compliant_account_is_not_written(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+    result = gateway.remediate(CLOSED, decide)
+    assert result.status == "compliant"
+    assert result.attempts == 0 and result.body_sent is None
+    assert patches(emulator, CLOSED) == []
+
+
+def test_remediation_happy_path(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+    result = gateway.remediate(OPEN, decide)
+    assert result.status == "remediated", result
+    assert result.attempts == 1
+    assert result.body_sent == {
+        "properties": {
+            "networkAcls": {
+                "defaultAction": "Deny",
+                "bypass": "None",
+                "ipRules": [],
+                "virtualNetworkRules": [],
+            }
+        }
+    }
+    assert (
+        result.before is not None and result.before["properties"]["networkAcls"]["defaultAction"] == "Allow"
+    )
+    assert result.after is not None and result.after["properties"]["networkAcls"]["defaultAction"] == "Deny"
+    assert decide(result.after) is None
+    assert patches(emulator) == [200]
+
+
+def test_the_write_carries_the_guardrail_identity(
+    emulator: Emulator, gateway: ArmGateway, decide: Decide
+) -> None:
+    got: list[dict[str, Any]] = []
+    emulator.subscribe(got.append, kinds={"resources"})
+    before_etag = emulator.account(OPEN)["etag"]  # type: ignore[index]
+    assert gateway.remediate(OPEN, decide).status == "remediated"
+    assert emulator.wait_for_events()
+    [write] = got
+    assert write["data"]["claims"]["appid"] == GUARDRAIL_CLAIMS["appid"]
+    oid = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+    assert write["data"]["claims"][oid] == GUARDRAIL_CLAIMS["oid"]
+    assert gateway.caller_claims()["appid"] == GUARDRAIL_CLAIMS["appid"]
+    assert emulator.account(OPEN)["etag"] != before_etag  # type: ignore[index]
+
+
+def test_429_is_survived_honouring_retry_after(
+    emulator: Emulator, gateway: ArmGateway, decide: Decide
+) -> None:
+    emulator.faults.add(resource_id=OPEN, method="PATCH", status=429, retry_after=0.2, times=2)
+    started = time.monotonic()
+    result = gateway.remediate(OPEN, decide)
+    assert result.status == "remediated"
+    assert time.monotonic() - started >= 0.4  # slept Retry-After twice
+    assert patches(emulator) == [429, 429, 200]
+
+
+def test_429_with_a_huge_retry_after_is_transient_at_once(
+    emulator: Emulator, gateway: ArmGateway, decide: Decide
+) -> None:
+    emulator.faults.add(resource_id=OPEN, method="PATCH", status=429, retry_after=3600, times=None)
+    started = time.monotonic()
+    with pytest.raises(TransientArmError) as caught:
+        gateway.remediate(OPEN, decide)
+    assert time.monotonic() - started < 2
+    assert caught.value.status == 429 and caught.value.retry_after == 3600
+
+
+def test_409_request_conflict_is_survived(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+    emulator.faults.add(resource_id=OPEN, method="PATCH", status=409, code="RequestConflict", times=2)
+    result = gateway.remediate(OPEN, decide)
+    assert result.status == "remediated"
+    assert result.attempts == 3
+    assert patches(emulator) == [409, 409, 200]
+
+
+def test_busy_account_is_waited_for(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+    emulator.set_busy(OPEN, calls=3)  # GET, PATCH(409), GET, then terminal
+    result = gateway.remediate(OPEN, decide)
+    assert result.status == "remediated"
+    assert 409 in patches(emulator)
+
+
+def test_409_exhausted_is_transient(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+    emulator.faults.add(resource_id=OPEN, method="PATCH", status=409, code="RequestConflict", times=None)
+    with pytest.raises(TransientArmError) as caught:
+        gateway.remediate(OPEN, decide)
+    assert caught.value.status == 409 and caught.value.code == "RequestConflict"
+    assert len(patches(emulator)) == 4  # conflict_retries=3 plus the first
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_server_errors_are_survived(
+    emulator: Emulator, gateway: ArmGateway, decide: Decide, status: int
+) -> None:
+    emulator.faults.add(resource_id=OPEN, method="PATCH", status=status, times=2)
+    assert gateway.remediate(OPEN, decide).status == "remediated"
+    assert patches(emulator) == [status, status, 200]
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_transient_errors_exhausted_raise(
+    emulator: Emulator, gateway: ArmGateway, decide: Decide, status: int
+) -> None:
+    emulator.faults.add(resource_id=OPEN, method="PATCH", status=status, times=None, retry_after=0.01)
+    with pytest.raises(TransientArmError) as caught:
+        gateway.remediate(OPEN, decide)
+    assert caught.value.status == status
+    assert len(patches(emulator)) == 4  # retry_total=3 plus the first: bounded
+
+
+def test_linked_authorization_failed_is_a_failed_result(emulator: Emulator, gateway: ArmGateway) -> None:
+    subnet = (
+        f"/subscriptions/{SUB1}/resourceGroups/{RG}/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
+    )
+    body = {"properties": {"networkAcls": {"defaultAction": "Deny", "virtualNetworkRules": [{"id": subnet}]}}}
+    emulator.deny_vnet_join()
+    result = gateway.remediate(OPEN, lambda account: body)
+    assert result.status == "failed"
+    assert result.error_code == "LinkedAuthorizationFailed"
+    assert result.http_status == 403
+    assert result.body_sent == body
+    assert patches(emulator) == [403]  # permanent: not retried
+
+
+def test_refused_slash_32_is_a_failed_result(emulator: Emulator, gateway: ArmGateway) -> None:
+    body = {"properties": {"networkAcls": {"defaultAction": "Deny", "ipRules": [{"value": "20.1.2.3/32"}]}}}
+    result = gateway.remediate(OPEN, lambda account: body)
+    assert result.status == "failed"
+    assert result.http_status == 400
+    assert result.error_code and result.error_message and "20.1.2.3/32" in result.error_message
+    assert patches(emulator) == [400]
+
+
+def test_deleted_between_read_and_write_is_gone(
+    emulator: Emulator, gateway: ArmGateway, decide: Decide
+) -> None:
+    emulator.faults.add(resource_id=OPEN, method="PATCH", action="delete")
+    result = gateway.remediate(OPEN, decide)
+    assert result.status == "gone"
+    assert result.before is not None and result.body_sent is not None
+
+
+def test_missing_account_is_gone_without_a_write(
+    emulator: Emulator, gateway: ArmGateway, decide: Decide
+) -> None:
+    rid = account_id(SUB1, RG, "never-was")
+    result = gateway.remediate(rid, decide)
+    assert result == RemediationResult("gone", rid)
+    assert patches(emulator, rid) == []
+
+
+def test_failed_provisioning_is_a_failed_result(
+    emulator: Emulator, gateway: ArmGateway, decide: Decide
+) -> None:
+    emulator.faults.add(resource_id=OPEN, method="PATCH", action="fail_provisioning")
+    result = gateway.remediate(OPEN, decide)
+    assert result.status == "failed"
+    assert result.error_code == "ProvisioningFailed"
+    assert result.after is not None and result.after["properties"]["provisioningState"] == "Failed"
+
+
+def test_failed_provisioning_in_async_mode(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+    emulator.async_writes = True
+    emulator.faults.add(resource_id=OPEN, method="PATCH", action="fail_provisioning")
+    result = gateway.remediate(OPEN, decide)
+    assert result.status == "failed"
+    assert result.error_code == "ProvisioningFailed"
+
+
+def test_async_write_completes_quickly(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+    emulator.async_writes = True
+    started = time.monotonic()
+    result = gateway.remediate(OPEN, decide)
+    assert result.status == "remediated"
+    assert time.monotonic() - started < 3
+    assert patches(emulator) == [202]
+    assert any("operationStatuses" in path for _, path, _ in emulator.app.requests)
+    assert result.after is not None and result.after["properties"]["provisioningState"] == "Succeeded"
+
+
+def test_412_rereads_recomputes_and_succeeds(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+    emulator.faults.add(resource_id=OPEN, method="PATCH", action="touch")  # a concurrent writer
+    result = gateway.remediate(OPEN, decide)
+    assert result.status == "remediated"
+    assert result.attempts == 2
+    assert patches(emulator) == [412, 200]
+    assert result.after is not None and result.after["tags"] == {"touchedBy": "emulator-fault"}  # kept theirs
+
+
+def test_412_forever_is_transient(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+    emulator.faults.add(resource_id=OPEN, method="PATCH", action="touch", times=None)
+    with pytest.raises(TransientArmError) as caught:
+        gateway.remediate(OPEN, decide)
+    assert caught.value.status == 412
+    assert patches(emulator) == [412, 412, 412]  # precondition_retries=2 plus the first
+
+
+def test_a_fix_that_does_not_stick_fails_verification(emulator: Emulator, gateway: ArmGateway) -> None:
+    # endpoint is read-only: ARM ignores it, so the account never stops needing this body
+    result = gateway.remediate(CLOSED, lambda account: {"properties": {"endpoint": "https://elsewhere/"}})
+    assert result.status == "failed"
+    assert result.error_code == "VerificationFailed"
+
+
+def test_someone_else_fixed_it_meanwhile(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+    fixed = emulator.account(OPEN)
+    assert fixed is not None
+    del fixed["etag"]  # stored anew: a new etag
+    fixed["properties"]["networkAcls"] = {"defaultAction": "Deny", "ipRules": [], "virtualNetworkRules": []}
+    calls: list[int] = []
+
+    def owner_fixes_it_after_our_read(account: dict[str, Any]) -> dict[str, Any] | None:
+        if not calls:
+            emulator.put_account(fixed)
+        calls.append(1)
+        return decide(account)
+
+    result = gateway.remediate(OPEN, owner_fixes_it_after_our_read)
+    assert result.status == "compliant"  # our stale write was refused (412); the re-read needs nothing
+    assert patches(emulator) == [412]
+    assert result.attempts == 1
+
+
+def test_read_timeout_is_transient(emulator: Emulator, make_gateway: Callable[..., ArmGateway]) -> None:
+    gateway = make_gateway(read_timeout=0.2, retry_total=1)
+    emulator.faults.add(method="GET", action="latency", latency=0.6, times=None)
+    with pytest.raises(TransientArmError):
+        gateway.get(CLOSED)
+
+
+def test_connection_refused_is_transient(make_gateway: Callable[..., ArmGateway]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gateway = make_gateway(endpoint=f"https://127.0.0.1:{port}", retry_total=1)
+    with pytest.raises(TransientArmError):
+        gateway.get(CLOSED)
+
+
+def test_the_engine_fix_is_accepted_by_arm_for_every_seeded_account(
+    emulator: Emulator, gateway: ArmGateway, decide: Decide
+) -> None:
+    results = [gateway.remediate(a["id"], decide) for a in gateway.list_accounts([SUB1, SUB2])]
+    assert sorted(r.status for r in results).count("remediated") == 2
+    assert all(r.status in ("remediated", "compliant") for r in results)
+    for account in emulator.accounts():
+        assert decide(account) is None
+
+
+def test_token_claims_helper() -> None:
+    from guardrail.gateway import unsigned_token
+
+    assert token_claims(unsigned_token({"appid": "a"})) == {"appid": "a"}
+    assert token_claims("opaque") == {}
