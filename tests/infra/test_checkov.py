@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+VENV = ROOT / ".venv-checkov"
+CHECKOV = VENV / "bin" / "checkov"
 
 pytestmark = pytest.mark.skipif(
-    not CHECKOV.exists(),
+    not VENV.is_dir(),
     reason=(
         "checkov is not installed: create it with `python3 -m venv .venv-checkov && "
         ".venv-checkov/bin/pip install -r requirements-checkov.txt` (CI does)"
@@ -34,6 +35,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
+    # The venv exists but checkov does not: a failed install must fail, not skip.
+    assert CHECKOV.exists(), f"{VENV} exists but has no checkov: reinstall from requirements-checkov.txt"
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
     proc = subprocess.run(
         [
