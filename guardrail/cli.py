@@ -102,8 +102,8 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write(json.dumps(evaluation.to_json(), separators=(",", ":")) + "\n")
     else:
         _format_text(results, out)
-    for problem in problems:
-        err.write(f"guardrail: error: {problem}\n")
+    for message in problems:
+        err.write(f"guardrail: error: {message}\n")
     if problems:
         return EXIT_BAD_INPUT
     return EXIT_OK if all(e.compliant for _, e in results) else EXIT_NONCOMPLIANT
@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="guardrail",
-        description="AI Services Network Guardrail: keep Azure AI services accounts inside the network policy.",
+        description="AI Services Network Guardrail: keeps Azure AI services accounts inside the policy.",
     )
     parser.add_argument("--version", action="version", version=f"guardrail {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -147,13 +147,92 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file", metavar="FILE")
     validate.set_defaults(handler=cmd_policy_validate)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub)
+    check = sub.add_parser(
+        "check",
+        help="check accounts in ARM through the whole path (evaluate, remediate, verify, record, alert)",
+        description="Settings come from the environment, as for the function app (ARM_ENDPOINT, ...).",
+    )
+    check.add_argument("resource_ids", nargs="+", metavar="ACCOUNT_ID")
+    check.set_defaults(handler=cmd_check)
+
+    sweep = sub.add_parser("sweep", help="run the reconcile sweep once (settings from the environment)")
+    sweep.add_argument("--subscription", action="append", default=[], metavar="ID")
+    sweep.set_defaults(handler=cmd_sweep)
+
+    demo = sub.add_parser("demo", help="run the whole guardrail on a live local tenant (no Azure needed)")
+    demo.add_argument("--fast", action="store_true", help="a short timeline (under 30 seconds)")
+    demo.add_argument("--out", default="out/demo", help="folder for findings, cards and the HTML report")
+    demo.add_argument("--accounts", type=int, default=50, help="accounts in the seeded tenant")
+    demo.set_defaults(handler=cmd_demo)
+
+    emulator = sub.add_parser("emulator", help="run the local ARM emulator", add_help=False)
+    emulator.add_argument("emulator_args", nargs=argparse.REMAINDER)
+    emulator.set_defaults(handler=cmd_emulator)
     return parser
 
 
-# Sub-commands contributed by other modules: functions that add a parser to `sub`.
-_EXTRA_COMMANDS: list[Any] = []
+def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from guardrail.demo import cmd_demo as run
+
+    return run(args, out, err)
+
+
+def cmd_emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from guardrail.local.emulator import main as emulator_main
+
+    return int(emulator_main(list(args.emulator_args)) or 0)
+
+
+def _guardrail_from_env(err: TextIO) -> Any:
+    import logging
+
+    from guardrail.functions import get_guardrail
+    from guardrail.settings import SettingsError
+
+    logging.basicConfig(level=logging.INFO, stream=err, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    try:
+        return get_guardrail()
+    except SettingsError as error:
+        raise InputProblem(str(error)) from None
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    guardrail = _guardrail_from_env(err)
+    worst = EXIT_OK
+    for resource_id in args.resource_ids:
+        outcome = guardrail.check_account(resource_id, trigger="cli")
+        out.write(
+            json.dumps(
+                {
+                    "resource_id": outcome.resource_id,
+                    "action": outcome.action,
+                    "detail": outcome.detail,
+                    "findings": [record.to_json() for record in outcome.records],
+                },
+                separators=(",", ":"),
+            )
+            + "\n"
+        )
+        if outcome.action in ("failed", "suspended", "reported", "audit"):
+            worst = EXIT_NONCOMPLIANT
+    return worst
+
+
+def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    report = _guardrail_from_env(err).sweep(args.subscription or None)
+    summary = {
+        "listed": report.listed,
+        "compliant": report.compliant,
+        "remediated": report.count("remediated"),
+        "failed": report.count("failed"),
+        "suspended": report.count("suspended"),
+        "reported": report.count("reported"),
+        "errors": report.errors,
+        "seconds": round(report.seconds, 2),
+    }
+    out.write(json.dumps(summary) + "\n")
+    return EXIT_OK if not report.errors and not summary["failed"] else EXIT_NONCOMPLIANT
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -61,6 +61,8 @@ class Outcome:
     started: float = 0.0
     finished: float = 0.0
     event_time: datetime | None = None
+    trigger: str = ""
+    actor: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -139,6 +141,7 @@ class Guardrail:
         self.alert_sinks = list(alert_sinks)
         self.clock = clock
         self.write_rate = WriteRate(settings.writes_per_second)
+        self.observers: list[Callable[[Outcome], None]] = []  # told of every outcome (demo, CLI)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -186,8 +189,14 @@ class Guardrail:
             outcome = self._check(resource_id, trigger, event, account)
             outcome.started, outcome.finished = started, time.monotonic()
             outcome.event_time = event.event_time if event else None
+            outcome.trigger = trigger
+            outcome.actor = next(
+                (r.actor for r in outcome.records if r.actor), event.actor if event else None
+            )
             self._record(outcome.records)
             self._alert(outcome, event)
+        for observer in self.observers:
+            observer(outcome)
         log.info(
             "%s %s: %s%s (%d finding records)",
             trigger,

@@ -39,9 +39,18 @@ def pipeline_claims(appid: str, name: str) -> dict[str, Any]:
 
 def function_handlers() -> dict[str, Callable[..., Any]]:
     """The user functions of `function_app.app`, found through azure-functions' own indexing."""
-    return {
-        str(f.get_function_name()): f.get_user_function() for f in load_function_app().app.get_functions()
-    }
+    return {str(f.get_function_name()): f.get_user_function() for f in indexed_functions()}
+
+
+_INDEXED: list[Any] = []
+
+
+def indexed_functions() -> list[Any]:
+    """`function_app.app.get_functions()`, as the worker indexes them (once: the library refuses a
+    second indexing of the same app)."""
+    if not _INDEXED:
+        _INDEXED.extend(load_function_app().app.get_functions())
+    return list(_INDEXED)
 
 
 def load_function_app() -> Any:

@@ -109,7 +109,7 @@ def generate_tenant(
             "resourceGroups": [],
         }
         for g in range(groups_per_subscription):
-            group = {"name": f"rg-ai-{g + 1}", "location": "eastus", "accounts": []}
+            group: dict[str, Any] = {"name": f"rg-ai-{g + 1}", "location": "eastus", "accounts": []}
             entry["resourceGroups"].append(group)
             groups.append((sub, group))
         tenant["subscriptions"].append(entry)

@@ -1,0 +1,450 @@
+"""`guardrail demo`: the whole product on a live local tenant, no Azure needed.
+
+It starts the ARM emulator with a seeded tenant, Azurite, and local receivers standing in for
+Teams, email and Azure Monitor; delivers the emulator's events to the function app's own
+handlers; plays a timeline of changes by several people and one pipeline that keeps re-opening
+an account; shows each detection → remediation → verification live; and leaves the findings
+(JSON Lines), the Teams cards, the emails and an HTML report in the output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import html
+import json
+import logging
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from guardrail.local.stack import LocalStack, pipeline_claims, user_claims
+from guardrail.local.tenant import generate_tenant, make_account, subscription_ids
+from guardrail.service import Outcome
+
+SANDBOX_RG = "rg-sandbox"
+
+PEOPLE = {
+    "alice": user_claims("alice@contoso.example", "Alice Martin"),
+    "bob": user_claims("bob@contoso.example", "Bob Okafor"),
+    "carol": user_claims("carol@contoso.example", "Carol Nguyen"),
+    "erin": user_claims("erin@contoso.example", "Erin Walsh"),
+}
+PIPELINE = pipeline_claims("5e6f7a8b-0000-4000-8000-00000000d001", "legacy-deploy-pipeline")
+
+
+def demo_policy(subscriptions: list[str]) -> str:
+    subs = ", ".join(subscriptions)
+    return f"""# The demo's policy (see samples/policy.yaml for every key, commented).
+version: 1
+mode: enforce
+network:
+  require_default_deny: true
+  min_prefix_length: 16
+  allowed_vnet_subscriptions: [{subs}]
+  bypass_allowed_kinds: []
+auth:
+  require_local_auth_disabled: true
+exemptions:
+  - scope: /subscriptions/{subscriptions[0]}/resourceGroups/{SANDBOX_RG}
+    rules: ["*"]
+    expires: 2099-12-31
+    reason: "sandbox for the prompt-engineering course, ticket SEC-123"
+"""
+
+
+@dataclass
+class Step:
+    when: float  # seconds after the timeline starts
+    who: str
+    claims: dict[str, Any]
+    subscription: str
+    group: str
+    name: str
+    body: dict[str, Any]
+    what: str
+
+
+@dataclass
+class Recorder:
+    """Collects outcomes from the guardrail and prints them as they happen."""
+
+    out: TextIO
+    outcomes: list[Outcome] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, outcome: Outcome) -> None:
+        if outcome.action in ("compliant",) and not outcome.records:
+            return
+        latency = None
+        if outcome.event_time is not None:
+            latency = (dt.datetime.now(dt.UTC) - outcome.event_time).total_seconds()
+        with self.lock:
+            self.outcomes.append(outcome)
+            if latency is not None and outcome.action == "remediated":
+                self.latencies.append(latency)
+            self.out.write(self._line(outcome, latency) + "\n")
+            self.out.flush()
+
+    def _line(self, outcome: Outcome, latency: float | None) -> str:
+        name = outcome.resource_id.rsplit("/", 1)[-1]
+        active = [r for r in outcome.records if r.status != "exempted"]
+        rules = sorted({r.rule for r in active}) or sorted({r.rule for r in outcome.records})
+        symbol = {
+            "remediated": "FIXED ",
+            "failed": "FAILED",
+            "suspended": "BREAKR",
+            "reported": "REPORT",
+            "audit": "AUDIT ",
+        }.get(outcome.action, outcome.action.upper()[:6].ljust(6))
+        if outcome.records and all(r.status == "exempted" for r in outcome.records):
+            symbol = "EXEMPT"
+        timing = f"{latency * 1000:6.0f} ms after the change" if latency is not None else ""
+        if not timing:
+            timing = f"{outcome.seconds * 1000:6.0f} ms"
+        who = f" by {outcome.actor}" if outcome.actor else ""
+        detail = ", ".join(rules)
+        extra = " (verified)" if outcome.action == "remediated" else ""
+        if outcome.action == "suspended":
+            extra = " — breaker tripped, critical alert" if outcome.breaker_tripped else " — breaker open"
+        return f"  [{outcome.trigger:5}] {symbol} {name:<18} {detail}{extra}{who}  {timing}"
+
+
+def _timeline(subs: list[str], fast: bool) -> list[Step]:
+    import random
+
+    rng = random.Random(3)
+    gap = 0.15 if fast else 1.2
+    a, b, c = subs[0], subs[1], subs[2 % len(subs)]
+    steps = [
+        Step(
+            0,
+            "alice",
+            PEOPLE["alice"],
+            a,
+            "rg-ai-1",
+            "chat-prod",
+            _open("chat-prod", "OpenAI", rng),
+            "opens an Azure OpenAI account to every network, trusted services on",
+        ),
+        Step(
+            1,
+            "bob",
+            PEOPLE["bob"],
+            b,
+            "rg-ai-2",
+            "vision-api",
+            _with_rules("vision-api", rng, ["52.170.4.0/24", "40.112.8.0/12", "100.64.12.7"]),
+            "adds a too-broad range and a CGNAT address",
+        ),
+        Step(
+            2,
+            "carol",
+            PEOPLE["carol"],
+            c,
+            "rg-ai-3",
+            "speech-eu",
+            _with_subnet("speech-eu", rng, c),
+            "attaches a subnet from a subscription outside the policy",
+        ),
+        Step(
+            3,
+            "erin",
+            PEOPLE["erin"],
+            a,
+            SANDBOX_RG,
+            "sandbox-lab",
+            _open("sandbox-lab", "AIServices", rng),
+            "opens the exempted sandbox account",
+        ),
+    ]
+    t = 4.0
+    for attempt in range(5):  # the pipeline keeps re-applying its template
+        steps.append(
+            Step(
+                t,
+                "pipeline",
+                PIPELINE,
+                b,
+                "rg-ai-1",
+                "legacy-search",
+                _open("legacy-search", "AIServices", rng),
+                f"re-applies its open template (run {attempt + 1})",
+            )
+        )
+        t += 1.5
+    steps.append(
+        Step(
+            t,
+            "alice",
+            PEOPLE["alice"],
+            a,
+            "rg-ai-2",
+            "translator",
+            _open("translator", "TextTranslation", rng),
+            "creates a translator open to all networks",
+        )
+    )
+    for step in steps:
+        step.when *= gap
+    return steps
+
+
+def _open(name: str, kind: str, rng: Any) -> dict[str, Any]:
+    body = make_account(rng, name, "openai-bypass", "", "", kind=kind)
+    body["properties"]["disableLocalAuth"] = True
+    return body
+
+
+def _with_rules(name: str, rng: Any, rules: list[str]) -> dict[str, Any]:
+    body = make_account(rng, name, "compliant", "", "", kind="ComputerVision")
+    body["properties"]["disableLocalAuth"] = True
+    body["properties"]["networkAcls"]["ipRules"] = [{"value": r} for r in rules]
+    return body
+
+
+def _with_subnet(name: str, rng: Any, sub: str) -> dict[str, Any]:
+    body = make_account(
+        rng, name, "foreign-subnet", sub, "ffffffff-0000-4000-8000-00000000f0f0", kind="SpeechServices"
+    )
+    body["properties"]["disableLocalAuth"] = True
+    return body
+
+
+def _put(stack: LocalStack, step: Step) -> None:
+    client = stack.client_for(step.claims, step.subscription)
+    payload = {k: v for k, v in step.body.items() if k != "name"}
+    payload["properties"] = {
+        k: v for k, v in payload["properties"].items() if k not in ("provisioningState", "endpoint")
+    }
+    client.accounts.begin_create(step.group, step.name, payload).result()
+
+
+def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[str, Any]:
+    from guardrail import functions
+
+    started = time.monotonic()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("findings.jsonl",):
+        (out_dir / stale).unlink(missing_ok=True)
+    subs = subscription_ids(3, seed=5)
+    tenant = generate_tenant(accounts, 3, seed=5)
+    for entry in tenant["subscriptions"]:
+        entry["resourceGroups"].append({"name": SANDBOX_RG, "location": "eastus", "accounts": []})
+    policy_path = out_dir / "policy.yaml"
+    policy_path.write_text(demo_policy(subs), encoding="utf-8")
+    recorder = Recorder(out)
+    write = out.write
+    with LocalStack(
+        out_dir=out_dir,
+        policy_path=str(policy_path),
+        extra_env={"GUARDRAIL_WRITES_PER_SECOND": "50", "GUARDRAIL_SWEEP_CONCURRENCY": "8"},
+    ) as stack:
+        stack.emulator.seed(tenant)
+        stack.apply_env()
+        write(
+            f"Local tenant: {len(subs)} subscriptions, {accounts} AI services accounts "
+            f"(ARM emulator at {stack.emulator.endpoint})\n"
+        )
+        write(
+            "State: Azurite; Teams, email and Monitor: local HTTPS receivers; "
+            "events → the function app's handlers\n\n"
+        )
+        guardrail = functions.get_guardrail()
+        guardrail.observers.append(recorder)
+        stack.connect_function_app()
+
+        write("1. The reconcile sweep catches what was wrong before the guardrail was switched on:\n")
+        report = guardrail.sweep()
+        stack.wait_idle(60)
+        write(
+            f"   sweep: {report.listed} accounts listed, {report.compliant} already compliant, "
+            f"{report.count('remediated')} remediated, {report.count('failed')} failed, "
+            f"{report.seconds:.1f} s\n\n"
+        )
+
+        write("2. People and a pipeline change accounts; each change arrives as an event:\n")
+        timeline = _timeline(subs, fast)
+        t0 = time.monotonic()
+        for step in timeline:
+            delay = step.when - (time.monotonic() - t0)
+            if delay > 0:
+                time.sleep(delay)
+            write(f"  {step.who} {step.what} ({step.name})\n")
+            _put(stack, step)
+        stack.wait_idle(60)
+        time.sleep(0.2)
+        stack.wait_idle(60)
+        guardrail.observers.remove(recorder)
+        summary = _summary(recorder, stack, report.listed, time.monotonic() - started)
+        _write_artifacts(out_dir, stack, recorder, summary)
+    write("\n" + _summary_table(summary) + "\n")
+    write(f"Artifacts in {out_dir}: findings.jsonl, teams-cards.json, emails.json, report.html\n")
+    return summary
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _summary(recorder: Recorder, stack: LocalStack, accounts: int, seconds: float) -> dict[str, Any]:
+    from guardrail.findings import FindingRecord
+
+    rows = [
+        FindingRecord.from_json(json.loads(line))
+        for line in (stack.out_dir / "findings.jsonl").read_text().splitlines()
+        if line
+    ]
+    by_rule = Counter(r.rule for r in rows if r.status != "exempted")
+    by_status = Counter(r.status for r in rows)
+    actions = Counter(o.action for o in recorder.outcomes)
+    return {
+        "accounts": accounts,
+        "finding_records": len(rows),
+        "findings_by_rule": dict(sorted(by_rule.items())),
+        "records_by_status": dict(sorted(by_status.items())),
+        "remediated": actions.get("remediated", 0),
+        "failed": actions.get("failed", 0),
+        "suspended": actions.get("suspended", 0),
+        "breaker_trips": sum(1 for o in recorder.outcomes if o.breaker_tripped),
+        "exempted_accounts": len({r.resource_id for r in rows if r.status == "exempted"}),
+        "event_latency_p50_ms": round(_percentile(recorder.latencies, 0.5) * 1000, 1),
+        "event_latency_p99_ms": round(_percentile(recorder.latencies, 0.99) * 1000, 1),
+        "event_remediations": len(recorder.latencies),
+        "teams_cards": len(stack.teams.cards),
+        "emails": len(stack.email.messages),
+        "monitor_records": len(stack.ingestion.records),
+        "monitor_violations": list(stack.ingestion.violations),
+        "failed_deliveries": len(stack.failed_deliveries),
+        "seconds": round(seconds, 1),
+    }
+
+
+def _summary_table(summary: dict[str, Any]) -> str:
+    lines = ["Summary", "-------"]
+    rows = [
+        ("accounts", summary["accounts"]),
+        ("finding records", summary["finding_records"]),
+        ("remediated (verified)", summary["remediated"]),
+        ("remediation failed", summary["failed"]),
+        ("suspended by the breaker", summary["suspended"]),
+        ("breaker trips", summary["breaker_trips"]),
+        ("exempted accounts", summary["exempted_accounts"]),
+        ("event → verified fix p50", f"{summary['event_latency_p50_ms']} ms"),
+        ("event → verified fix p99", f"{summary['event_latency_p99_ms']} ms"),
+        ("Teams cards / emails", f"{summary['teams_cards']} / {summary['emails']}"),
+        ("records sent to Monitor", summary["monitor_records"]),
+        ("run time", f"{summary['seconds']} s"),
+    ]
+    lines += [f"  {k:<28} {v}" for k, v in rows]
+    lines.append("  findings by rule:")
+    lines += [f"    {rule:<28} {count}" for rule, count in summary["findings_by_rule"].items()]
+    return "\n".join(lines)
+
+
+def _write_artifacts(out_dir: Path, stack: LocalStack, recorder: Recorder, summary: dict[str, Any]) -> None:
+    (out_dir / "teams-cards.json").write_text(json.dumps(stack.teams.messages, indent=2), encoding="utf-8")
+    (out_dir / "emails.json").write_text(json.dumps(stack.email.messages, indent=2), encoding="utf-8")
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    (out_dir / "report.html").write_text(_report_html(stack, recorder, summary), encoding="utf-8")
+
+
+def _report_html(stack: LocalStack, recorder: Recorder, summary: dict[str, Any]) -> str:
+    esc = html.escape
+    rows = []
+    for line in (stack.out_dir / "findings.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{esc(str(r.get(k) or ''))}</td>"
+                for k in (
+                    "TimeGenerated",
+                    "AccountName",
+                    "Kind",
+                    "Rule",
+                    "Severity",
+                    "Status",
+                    "Value",
+                    "Actor",
+                    "Trigger",
+                )
+            )
+            + "</tr>"
+        )
+    stats = "".join(
+        f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>"
+        for k, v in summary.items()
+        if not isinstance(v, dict | list)
+    )
+    rules = "".join(f"<tr><td>{esc(k)}</td><td>{v}</td></tr>" for k, v in summary["findings_by_rule"].items())
+    cards = "".join(
+        "<li>"
+        + esc(
+            " — ".join(
+                str(b.get("text", ""))
+                for b in m["attachments"][0]["content"]["body"]
+                if b.get("type") == "TextBlock"
+            )
+        )
+        + "</li>"
+        for m in stack.teams.messages
+    )
+    generated = esc(dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    head = "<th>" + "</th><th>".join(_REPORT_COLUMNS) + "</th>"
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        "<title>AI Services Network Guardrail — demo report</title>"
+        f"<style>{_REPORT_CSS}</style></head><body>\n"
+        "<h1>AI Services Network Guardrail — demo report</h1>\n"
+        f"<p>Generated {generated} against a local tenant (ARM emulator, Azurite, local receivers).</p>\n"
+        f"<h2>Summary</h2><table>{stats}</table>\n"
+        f"<h2>Findings by rule</h2><table><tr><th>rule</th><th>records</th></tr>{rules}</table>\n"
+        f"<h2>Alerts sent to Teams ({len(stack.teams.messages)})</h2><ol>{cards}</ol>\n"
+        f"<h2>Finding records ({len(rows)})</h2>\n"
+        f"<table><tr>{head}</tr>\n{''.join(rows)}</table></body></html>\n"
+    )
+
+
+_REPORT_COLUMNS = (
+    "TimeGenerated",
+    "AccountName",
+    "Kind",
+    "Rule",
+    "Severity",
+    "Status",
+    "Value",
+    "Actor",
+    "Trigger",
+)
+_REPORT_CSS = (
+    "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}"
+    "table{border-collapse:collapse;margin:1rem 0}"
+    "td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;font-size:.85rem}"
+    "th{background:#f3f3f3}h1{font-size:1.4rem}"
+)
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    logging.basicConfig(level=logging.WARNING, stream=err, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("azure", "guardrail.findings"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    logging.getLogger("guardrail").setLevel(logging.WARNING)
+    summary = run_demo(Path(args.out), fast=args.fast, accounts=args.accounts, out=out)
+    ok = summary["remediated"] > 0 and summary["failed_deliveries"] == 0 and not summary["monitor_violations"]
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - convenience
+    from guardrail.cli import main as cli_main
+
+    return cli_main(["demo", *(argv or sys.argv[1:])])
