@@ -140,6 +140,26 @@ class _TokenBucket:
         return False, (1.0 - self.tokens) / self.rate, 0
 
 
+def _stamp_system_data(
+    account: dict[str, Any], existing: Mapping[str, Any] | None, context: ev.WriteContext
+) -> None:
+    """ARM's `systemData`: who created and who last modified the resource, and when."""
+    claims = context.claims
+    upn = claims.get(identity.UPN)
+    who, kind = (upn, "User") if upn else (claims.get("appid", ""), "Application")
+    now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    previous = existing.get("systemData") if existing is not None else None
+    created = dict(previous) if isinstance(previous, Mapping) else {}
+    account["systemData"] = {
+        "createdBy": created.get("createdBy", who),
+        "createdByType": created.get("createdByType", kind),
+        "createdAt": created.get("createdAt", now),
+        "lastModifiedBy": who,
+        "lastModifiedByType": kind,
+        "lastModifiedAt": now,
+    }
+
+
 def _new_etag() -> str:
     return f'"{uuid.uuid4()}"'
 
@@ -736,6 +756,7 @@ class ArmApp:
             self._validate_network(body.get("properties") or {}, rid)
             headers = self._write_gate(sub)
             account = self.materialise(rid, body, existing=existing)
+            _stamp_system_data(account, existing, context)
             self.accounts[key] = account
             result = copy.deepcopy(account)
         self._emit_write(result, context, created=existing is None)
@@ -768,6 +789,7 @@ class ArmApp:
                     if top in body:
                         updated[top] = copy.deepcopy(body[top])
                 self._fill_identity(updated, existing)
+                _stamp_system_data(updated, existing, context)
             updated["etag"] = _new_etag()
             if self.async_writes:
                 updated["properties"]["provisioningState"] = "Accepted"
