@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -97,6 +98,22 @@ def retry_after_of(err: BaseException) -> float | None:
         return None
 
 
+def log_undelivered_alert(alert: Any, *, sink: str, reason: str) -> None:
+    """One ERROR line on `guardrail.alerts` for an alert a sink gave up on (no secrets: the
+    alert's own fields only): {"type": "guardrail.alert", "undelivered": sink, ...}."""
+    line = {
+        "type": "guardrail.alert",
+        "undelivered": sink,
+        "reason": reason,
+        "title": alert.title,
+        "severity": alert.severity,
+        "resourceId": alert.resource_id,
+        "correlationIds": list(alert.correlation_ids),
+        "fingerprint": alert.fingerprint,
+    }
+    logging.getLogger("guardrail.alerts").error(json.dumps(line, separators=(",", ":"), ensure_ascii=False))
+
+
 class StaticTokenCredential:
     """A TokenCredential returning a fixed bearer token: for the local receivers only."""
 
@@ -127,6 +144,7 @@ __all__ = [
     "describe_error",
     "env_flag",
     "log",
+    "log_undelivered_alert",
     "retry_after_of",
     "sleep_before_retry",
 ]

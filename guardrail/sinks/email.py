@@ -19,6 +19,7 @@ from guardrail.sinks._common import (
     RetrySettings,
     describe_error,
     env_flag,
+    log_undelivered_alert,
     retry_after_of,
     sleep_before_retry,
 )
@@ -135,7 +136,10 @@ class EmailSink:
         from guardrail.alerts import to_email
 
         subject, plain, html = to_email(alert)
-        return self.send_email(subject, plain, html)
+        result = self.send_email(subject, plain, html)
+        if not result.delivered:
+            log_undelivered_alert(alert, sink=self.name, reason=result.detail)
+        return result
 
     def send_email(self, subject: str, plain: str, html: str) -> DeliveryResult:
         message = build_message(self.sender, self.recipients, subject, plain, html)

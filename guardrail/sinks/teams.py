@@ -19,6 +19,7 @@ from guardrail.sinks._common import (
     RetrySettings,
     describe_error,
     env_flag,
+    log_undelivered_alert,
     retry_after_of,
     sleep_before_retry,
 )
@@ -72,7 +73,10 @@ class TeamsSink:
     def send_alert(self, alert: Alert) -> DeliveryResult:
         from guardrail.alerts import to_adaptive_card
 
-        return self.send_message(to_adaptive_card(alert))
+        result = self.send_message(to_adaptive_card(alert))
+        if not result.delivered:
+            log_undelivered_alert(alert, sink=self.name, reason=result.detail)
+        return result
 
     def send_message(self, message: Mapping[str, Any]) -> DeliveryResult:
         body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

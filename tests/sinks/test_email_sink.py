@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -94,10 +95,17 @@ def test_bearer_auth_with_managed_identity_style_credential(
 
 
 def test_outage_is_retried_then_reported_without_raising(
-    email_rx: EmailReceiver, ca_bundle: str, fast_retry: RetrySettings, make_record: MakeRecord
+    email_rx: EmailReceiver,
+    ca_bundle: str,
+    fast_retry: RetrySettings,
+    make_record: MakeRecord,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     email_rx.fail_next(10, status=503)
-    result = _sink(email_rx, ca_bundle, fast_retry).send_alert(_alert(make_record))
+    with caplog.at_level(logging.INFO):
+        result = _sink(email_rx, ca_bundle, fast_retry).send_alert(_alert(make_record))
+    lost = [json.loads(r.getMessage()) for r in caplog.records if r.name == "guardrail.alerts"]
+    assert [x["undelivered"] for x in lost] == ["email"]
     assert not result.delivered and result.attempts == 3 and result.detail == "HTTP 503"
     assert len(email_rx.requests) == 3 and email_rx.messages == []
 

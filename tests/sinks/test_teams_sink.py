@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 
@@ -75,6 +76,8 @@ def test_failures_are_retried_then_reported_without_raising(
     assert any(
         r.levelno == logging.ERROR and "teams webhook (127.0.0.1)" in r.getMessage() for r in caplog.records
     )
+    (lost,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "guardrail.alerts"]
+    assert lost["undelivered"] == "teams" and lost["resourceId"].endswith("/accounts/Acct1")
 
 
 def test_transient_failure_then_success(
