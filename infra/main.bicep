@@ -73,6 +73,9 @@ param guardrailRoleName string = 'AI Services Network Guardrail'
 @description('Teams Workflows webhook URL; stored in Key Vault and referenced from TEAMS_WEBHOOK_URL. Empty disables Teams alerts.')
 param teamsWebhookUrl string = ''
 
+@description('The vault already holds the Teams webhook secret (an earlier deployment, or `az keyvault secret set`): keep TEAMS_WEBHOOK_URL pointing at it without passing teamsWebhookUrl again.')
+param teamsWebhookInVault bool = false
+
 @description('ALERT_EMAIL_RECIPIENTS and the action group email receivers: list of addresses.')
 param alertEmailRecipients array = []
 
@@ -206,6 +209,7 @@ module host 'modules/host.bicep' = {
     breakerWindowMinutes: breakerWindowMinutes
     alertCooldownMinutes: alertCooldownMinutes
     teamsWebhookUrl: teamsWebhookUrl
+    teamsWebhookInVault: teamsWebhookInVault
     alertEmailRecipients: alertEmailRecipients
     alertEmailSender: alertEmailSender
     acsEndpoint: acsEndpoint

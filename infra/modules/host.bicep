@@ -27,6 +27,7 @@ param alertCooldownMinutes int = 60
 // ---- alerts ----
 @secure()
 param teamsWebhookUrl string = ''
+param teamsWebhookInVault bool = false
 param alertEmailRecipients array = []
 param alertEmailSender string = ''
 param acsEndpoint string = ''
@@ -682,7 +683,7 @@ resource communicationService 'Microsoft.Communication/communicationServices@202
   }
 }
 
-resource acsEmailSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (createAcsEmail && !empty(acsEmailRoleDefinitionId)) {
+resource acsEmailSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (createAcsEmail && (!empty(acsEmailRoleDefinitionId))) {
   name: guid(names.communicationService, guardrailIdentity.id, acsEmailRoleDefinitionId)
   scope: communicationService
   properties: {
@@ -693,6 +694,9 @@ resource acsEmailSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = i
   }
 }
 
+// Versionless reference: follows `az keyvault secret set` rotation without a redeploy.
+var teamsAlertsEnabled = (!empty(teamsWebhookUrl)) || teamsWebhookInVault
+var teamsWebhookReference = '@Microsoft.KeyVault(SecretUri=${keyVault.properties.vaultUri}secrets/${teamsSecretName})'
 var effectiveAcsEndpoint = createAcsEmail ? 'https://${communicationService.properties.hostName}' : acsEndpoint
 var effectiveEmailSender = createAcsEmail && empty(alertEmailSender) ? 'DoNotReply@${emailDomain.properties.mailFromSenderDomain}' : alertEmailSender
 
@@ -800,7 +804,7 @@ resource functionAppSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     MONITOR_DCE_ENDPOINT: dce.properties.logsIngestion.endpoint
     MONITOR_DCR_IMMUTABLE_ID: dcr.properties.immutableId
     MONITOR_STREAM_NAME: findingsStreamName
-    TEAMS_WEBHOOK_URL: empty(teamsWebhookUrl) ? '' : '@Microsoft.KeyVault(SecretUri=${teamsWebhookSecret.outputs.secretUri})'
+    TEAMS_WEBHOOK_URL: teamsAlertsEnabled ? teamsWebhookReference : ''
     ACS_ENDPOINT: effectiveAcsEndpoint
     ALERT_EMAIL_SENDER: effectiveEmailSender
     ALERT_EMAIL_RECIPIENTS: join(alertEmailRecipients, ',')
@@ -808,6 +812,7 @@ resource functionAppSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   }
   dependsOn: [
     keyVaultSecretsUser
+    teamsWebhookSecret
     dcrPublisher
     appInsightsPublisher
   ]

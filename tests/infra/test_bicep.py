@@ -474,8 +474,12 @@ def test_app_settings_have_exactly_the_documented_names_and_identity_based_stora
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     }, "Flex Consumption rejects FUNCTIONS_WORKER_RUNTIME and friends; no key-based AzureWebJobsStorage"
     assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
-    teams = settings["TEAMS_WEBHOOK_URL"]["operator"]["operands"]["false_value"]
-    assert teams.startswith("@Microsoft.KeyVault(SecretUri=") and teams.endswith(")")
+    flag, reference, disabled = conditional_branches(doc, settings["TEAMS_WEBHOOK_URL"])
+    assert disabled == ""
+    teams = resolve(doc, reference)
+    assert teams.startswith("@Microsoft.KeyVault(SecretUri=${keyVault.properties.vaultUri}secrets/")
+    assert teams.endswith(")")
+    assert resolve(doc, flag)["operator"]["type"] == "or"
     client_id = settings["AZURE_CLIENT_ID"]["operator"]["operands"]
     assert client_id["operand_1"] == "guardrailIdentity"
     assert resolve(doc, settings["MONITOR_STREAM_NAME"]) == "Custom-GuardrailFindings_CL"
