@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
 from guardrail.local.tls import server_context
@@ -148,7 +148,7 @@ class _Receiver:
         return f"https://127.0.0.1:{self.port}"
 
     # -- lifecycle
-    def start(self) -> _Receiver:
+    def start(self) -> Self:
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -163,7 +163,7 @@ class _Receiver:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
