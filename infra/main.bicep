@@ -95,9 +95,9 @@ param acsDataLocation string = 'United States'
 param findingsAlertEnabled bool = true
 
 // ---- sizing ----
-@minValue(1)
+@minValue(40)
 @maxValue(1000)
-@description('Flex Consumption maximum instance count.')
+@description('Flex Consumption maximum instance count (the Azure Flex Consumption samples allow 40 to 1000).')
 param maximumInstanceCount int = 40
 
 @allowed([
