@@ -6,6 +6,7 @@ import gzip
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -121,3 +122,10 @@ def test_email_receiver_refuses_bad_auth_and_bad_messages() -> None:
         status, body = _post(url, json.dumps(message).encode(), bearer)
         assert status == 202 and body["status"] == "Running"
     assert len(rx.messages) == 1 and len(rx.violations) == 5
+
+
+def test_ingestion_receiver_accepts_the_contract_sample() -> None:
+    sample = (Path(__file__).parent / "data" / "logs_ingestion_body.json").read_bytes()
+    with IngestionReceiver() as rx:
+        status, _ = _post(_ingest_url(rx), gzip.compress(sample), GOOD_HEADERS)
+    assert status == 204 and rx.violations == [] and rx.records == json.loads(sample)
