@@ -49,6 +49,8 @@ network:
   bypass_allowed_kinds: []
 auth:
   require_local_auth_disabled: true
+remediate:
+  local-auth-enabled: true
 exemptions:
   - scope: /subscriptions/{subscriptions[0]}/resourceGroups/{SANDBOX_RG}
     rules: ["*"]
@@ -277,6 +279,8 @@ def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[s
                 time.sleep(delay)
             write(f"  {step.who} {step.what} ({step.name})\n")
             _put(stack, step)
+            if step.who == "pipeline":  # let each round of the fight play out before the next
+                stack.wait_idle(60)
         stack.wait_idle(60)
         time.sleep(0.2)
         stack.wait_idle(60)
