@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guardrail import ipv4
@@ -13,6 +13,7 @@ from guardrail import ipv4
 from ._factory import account, ip_values, judge, rules_of
 
 
+@settings(max_examples=500)
 @given(st.integers(0, 2**32 - 1), st.one_of(st.none(), st.integers(0, 32)))
 def test_parse_matches_ipaddress(address: int, prefix: int | None) -> None:
     text = str(ipaddress.IPv4Address(address)) + ("" if prefix is None else f"/{prefix}")
