@@ -473,3 +473,70 @@ def test_response_objects(raw: Callable[..., RawResponse]) -> None:
     assert response.headers["x-ms-correlation-request-id"]
     echoed = raw("GET", _path(ACCT1), headers={"x-ms-correlation-request-id": "abc"})
     assert echoed.headers["x-ms-correlation-request-id"] == "abc"
+
+
+def test_system_data_names_creator_and_last_modifier(raw: Any) -> None:
+    from guardrail.local.emulator import make_token
+
+    rid = account_id(SUB1, RG, "stamped")
+    assert raw("PUT", _path(rid), account_body("stamped")).status == 201  # Jane (the fixture's user token)
+    app = make_token({"appid": "pipeline-app", "oid": "pipeline-oid"})
+    after = raw("PATCH", _path(rid), {"properties": {}}, token=app).json()["systemData"]
+    assert (after["createdBy"], after["createdByType"]) == ("jane@contoso.example", "User")
+    assert (after["lastModifiedBy"], after["lastModifiedByType"]) == ("pipeline-app", "Application")
+    assert after["lastModifiedAt"] >= after["createdAt"]
+
+
+def test_main_serves_a_seeded_tenant_until_terminated(tmp_path: Any) -> None:
+    import os
+    import signal
+    import ssl
+    import subprocess
+    import sys
+    import urllib.request
+
+    from .conftest import REPO
+
+    dump = tmp_path / "dump.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "guardrail.local.emulator",
+            "--port",
+            "0",
+            "--page-size",
+            "2",
+            "--seed",
+            str(REPO / "samples" / "tenant.json"),
+            "--dump-on-exit",
+            str(dump),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("}"):
+                break
+        info = json.loads("".join(lines))
+        assert info["accounts"] == 6 and len(info["subscriptions"]) == 2
+        assert info["env"]["ARM_ENDPOINT"] == info["endpoint"]
+        request = urllib.request.Request(
+            info["endpoint"] + "/subscriptions?api-version=2022-12-01", headers={"Authorization": "Bearer x"}
+        )
+        # the CA is per process: the child's own bundle (printed) must verify its certificate
+        context = ssl.create_default_context(cafile=info["ca_bundle"])
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            listed = json.loads(response.read())
+        assert len(listed["value"]) == 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+    assert process.returncode == 0
+    assert len(json.loads(dump.read_text())["subscriptions"]) == 2

@@ -8,6 +8,7 @@ back into the emulator cannot deadlock it.
 
 from __future__ import annotations
 
+import collections
 import copy
 import json
 import logging
@@ -211,13 +212,14 @@ class Subscriber:
 class Dispatcher:
     """Queues events per subscriber and delivers them on background threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, history_limit: int = 100_000) -> None:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
         self._subscribers: dict[str, tuple[Subscriber, queue.Queue[dict[str, Any] | None]]] = {}
         self._threads: list[threading.Thread] = []
-        self.history: list[dict[str, Any]] = []  # every event emitted, Event Grid schema
+        # every event emitted (Event Grid schema), the most recent `history_limit` kept
+        self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=history_limit)
 
     def subscribe(self, subscriber: Subscriber) -> Subscriber:
         if subscriber.url is not None:

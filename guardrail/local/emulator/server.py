@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import socket
 import ssl
 import threading
 import urllib.parse
@@ -53,15 +54,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        with contextlib.suppress(OSError):  # small responses must not wait for Nagle / delayed ACKs
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._tls_ok = True
         try:
             self.connection.do_handshake()
-        except (ssl.SSLError, OSError):
+        except (ssl.SSLError, OSError) as exc:
+            _log.debug("TLS handshake with %s failed: %s", self.client_address, exc)
+            self._tls_ok = False
             self.close_connection = True
-            raise
 
     def handle(self) -> None:
+        if not self._tls_ok:
+            return
         with contextlib.suppress(ssl.SSLError, ConnectionError, TimeoutError):
             super().handle()
+
+    def finish(self) -> None:
+        with contextlib.suppress(ssl.SSLError, OSError):
+            super().finish()
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -97,16 +108,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, response: Response) -> None:
         payload = b"" if response.body is None else json.dumps(response.body).encode()
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
+        phrase = self.responses.get(response.status, ("",))[0]
+        head = [f"{self.protocol_version} {response.status} {phrase}", f"Date: {self.date_time_string()}"]
+        head.extend(f"{name}: {value}" for name, value in response.headers.items())
         if response.body is not None:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
-        if payload:
-            self.wfile.write(payload)
+            head.append("Content-Type: application/json; charset=utf-8")
+        head.append(f"Content-Length: {len(payload)}")
+        head.append("Cache-Control: no-cache")
+        self.log_request(response.status)
+        # status line, headers and body in one write: one TLS record, no Nagle/delayed-ACK stall
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
 
 
 class Emulator:
