@@ -1,0 +1,214 @@
+"""The reconcile sweep against ARM's write throttle: 10,000 accounts in 10 subscriptions, with the
+emulator refusing (429 + Retry-After) more than 10 writes per second per subscription.
+
+The sweep runs exactly as the function app runs it (`guardrail.functions.get_guardrail().sweep()`),
+through the real SDK over HTTPS to the emulator, with Azurite as the state store. The guardrail's own
+pacing and concurrency are its defaults unless given (GUARDRAIL_WRITES_PER_SECOND=10,
+GUARDRAIL_SWEEP_CONCURRENCY=16).
+
+The throttle-limited optimum: subscriptions are throttled independently, so the sweep cannot finish
+before the subscription with the most writes has had them all at 10 per second:
+    optimum = max over subscriptions (writes needed there) / 10 s
+The ratio sweep time / optimum is the figure; ~1 means the sweep keeps every subscription's write
+budget busy, ~(number of subscriptions) means it writes to one subscription at a time.
+
+    .venv/bin/python benchmarks/bench_sweep.py [--quick] [--accounts N] [--subscriptions N]
+        [--concurrency N] [--writes-per-second X]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from common import emulator_nodelay, machine, quiet_logs, write_result
+
+from guardrail import functions
+from guardrail.engine import Evaluation, evaluate
+from guardrail.local.emulator import Request, Response
+from guardrail.local.stack import LocalStack
+from guardrail.local.tenant import generate_tenant, policy_for
+from guardrail.policy import parse_policy_text
+from guardrail.service import Outcome
+
+THROTTLE = 10.0  # the emulator's writes per second per subscription (ARM's refill rate)
+
+
+def _process_cpu_seconds(pid: int) -> float | None:
+    """utime + stime of another process (Azurite), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class _Traffic:
+    """Counts the emulator's answers by (method, status) and times each successful PATCH per subscription."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.statuses: collections.Counter[str] = collections.Counter()
+        self.writes: dict[str, list[float]] = collections.defaultdict(list)
+
+    def wrap(self, app: Any) -> None:
+        handle = app.handle
+
+        def counted(request: Request) -> Response:
+            response: Response = handle(request)
+            now = time.monotonic()
+            with self.lock:
+                self.statuses[f"{request.method} {response.status}"] += 1
+                if request.method == "PATCH" and response.status < 300:
+                    self.writes[request.path.split("/")[2].lower()].append(now)
+            return response
+
+        app.handle = counted
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1,000 accounts in 10 subscriptions")
+    parser.add_argument("--accounts", type=int, default=None)
+    parser.add_argument("--subscriptions", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=None, help="GUARDRAIL_SWEEP_CONCURRENCY")
+    parser.add_argument("--writes-per-second", type=float, default=None, help="GUARDRAIL_WRITES_PER_SECOND")
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--emulator-as-is", action="store_true", help="keep Nagle's algorithm on the emulator's sockets"
+    )
+    args = parser.parse_args()
+    quiet_logs()
+    emulator_nodelay(not args.emulator_as_is)
+    accounts = args.accounts or (1000 if args.quick else 10_000)
+    tenant = generate_tenant(accounts, args.subscriptions, seed=args.seed)
+    policy_text = policy_for(tenant)
+    policy = parse_policy_text(policy_text)
+    now = dt.datetime.now(dt.UTC)
+
+    extra_env: dict[str, str] = {}
+    if args.concurrency is not None:
+        extra_env["GUARDRAIL_SWEEP_CONCURRENCY"] = str(args.concurrency)
+    if args.writes_per_second is not None:
+        extra_env["GUARDRAIL_WRITES_PER_SECOND"] = str(args.writes_per_second)
+
+    traffic = _Traffic()
+    first_check: list[float] = []
+
+    def observe(outcome: Outcome) -> None:
+        with traffic.lock:
+            if not first_check or outcome.started < first_check[0]:
+                first_check[:] = [outcome.started]
+
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as out:
+        policy_path = Path(out) / "policy.yaml"
+        policy_path.write_text(policy_text, encoding="utf-8")
+        load_before = machine()["load_average"]
+        with LocalStack(
+            out_dir=out,
+            policy_path=str(policy_path),
+            page_size=100,
+            write_rate=THROTTLE,
+            receivers=False,
+            extra_env=extra_env,
+        ) as stack:
+            stack.emulator.seed(tenant)
+            stack.emulator.app.keep_request_log = False
+            stack.apply_env()
+            needed: collections.Counter[str] = collections.Counter()
+            for body in stack.emulator.accounts():
+                judged = evaluate(body, policy, now)
+                if isinstance(judged, Evaluation) and judged.remediation is not None:
+                    needed[str(body["id"]).split("/")[2].lower()] += 1
+            guardrail = functions.get_guardrail()
+            settings = guardrail.settings
+            guardrail.observers.append(observe)
+            traffic.wrap(stack.emulator.app)
+            azurite_pid = stack.azurite._process.pid if stack.azurite is not None else None
+            azurite_cpu_before = _process_cpu_seconds(azurite_pid) if azurite_pid else None
+            cpu_before = time.process_time()
+            started = time.monotonic()
+            report = guardrail.sweep()
+            elapsed = time.monotonic() - started
+            cpu = time.process_time() - cpu_before
+            azurite_cpu_after = _process_cpu_seconds(azurite_pid) if azurite_pid else None
+            left = 0
+            for body in stack.emulator.accounts():
+                judged = evaluate(body, policy, now)
+                if not isinstance(judged, Evaluation) or judged.remediation is not None:
+                    left += 1
+    azurite_cpu = (
+        azurite_cpu_after - azurite_cpu_before
+        if azurite_cpu_after is not None and azurite_cpu_before is not None
+        else None
+    )
+    optimum = max(needed.values()) / THROTTLE if needed else 0.0
+    ratio = elapsed / optimum if optimum else float("nan")
+    listing = (first_check[0] - started) if first_check else elapsed
+    # How many subscriptions were being written at once: each subscription's write window.
+    windows = {
+        sub: (round(min(times) - started, 2), round(max(times) - started, 2), len(times))
+        for sub, times in traffic.writes.items()
+    }
+    busy_time = sum(end - start for start, end, _ in windows.values())
+    write_span = (
+        max(end for _, end, _ in windows.values()) - min(start for start, _, _ in windows.values())
+        if windows
+        else 0.0
+    )
+    overlap = busy_time / write_span if write_span else 0.0
+    throttled = sum(n for key, n in traffic.statuses.items() if key.endswith(" 429"))
+    remediated = report.count("remediated")
+    line = (
+        f"bench_sweep: {accounts:,} accounts in {args.subscriptions} subscriptions, "
+        f"{sum(needed.values()):,} writes: {elapsed:.1f} s against a throttle-limited optimum of "
+        f"{optimum:.1f} s (ratio {ratio:.2f}; {remediated:,} remediated, {len(report.errors)} errors, "
+        f"{throttled} x 429, {left} left non-compliant; concurrency {settings.sweep_concurrency}, "
+        f"pacing {settings.writes_per_second:g}/s/subscription; load {load_before[0]:.2f})"
+    )
+    write_result(
+        "bench_sweep",
+        {
+            "quick": args.quick,
+            "accounts": accounts,
+            "subscriptions": args.subscriptions,
+            "seed": args.seed,
+            "throttle_writes_per_second_per_subscription": THROTTLE,
+            "guardrail_writes_per_second": settings.writes_per_second,
+            "guardrail_sweep_concurrency": settings.sweep_concurrency,
+            "emulator_tcp_nodelay": not args.emulator_as_is,
+            "writes_needed_per_subscription": dict(needed),
+            "writes_needed": sum(needed.values()),
+            "optimum_seconds": round(optimum, 2),
+            "sweep_seconds": round(elapsed, 2),
+            "ratio": round(ratio, 3),
+            "list_and_evaluate_seconds": round(listing, 2),
+            "listed": report.listed,
+            "compliant_at_listing": report.compliant,
+            "outcomes": dict(collections.Counter(o.action for o in report.outcomes)),
+            "errors": len(report.errors),
+            "first_errors": report.errors[:5],
+            "left_non_compliant": left,
+            "http_statuses": dict(traffic.statuses),
+            "throttled_429": throttled,
+            "write_windows_seconds": windows,
+            "subscriptions_written_at_once": round(overlap, 2),
+            "process_cpu_seconds": round(cpu, 1),
+            "process_cpu_share_of_one_core": round(cpu / elapsed, 2) if elapsed else None,
+            "azurite_cpu_seconds": round(azurite_cpu, 1) if azurite_cpu is not None else None,
+            "load_average_before": load_before,
+        },
+        line,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""Shared helpers for the benchmark scripts: machine facts, percentiles, the JSON result files.
+
+Each benchmark prints one result line starting with its name and writes
+`out/benchmarks/<name>.json` (figures, conditions and the machine they ran on).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_DIR = ROOT / "out" / "benchmarks"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_average() -> tuple[float, float, float]:
+    try:
+        return os.getloadavg()
+    except OSError:
+        return (0.0, 0.0, 0.0)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": [round(x, 2) for x in load_average()],
+    }
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation between closest ranks."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = (len(ordered) - 1) * q / 100.0
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def write_result(name: str, result: dict[str, Any], line: str) -> Path:
+    """Print the one result line and write the JSON file (with the machine facts and the load)."""
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    document = {
+        "benchmark": name,
+        "summary": line,
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine(),
+        **result,
+    }
+    path = OUT_DIR / f"{name}.json"
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(line, flush=True)
+    return path
+
+
+def quiet_logs() -> None:
+    """The guardrail logs every outcome at INFO; a benchmark only wants warnings and worse."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("guardrail", "azure", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def emulator_nodelay(enabled: bool = True) -> None:
+    """Turn Nagle's algorithm off (TCP_NODELAY) on the sockets of the local HTTPS servers (the ARM
+    emulator and the Teams/email/Monitor receivers).
+
+    As shipped, those servers (http.server) write the headers and the body of a response as two TLS
+    records; with Nagle on, the second waits for the client's delayed ACK, about 40 ms on Linux
+    loopback, so every request costs about 40 ms of idle time that real ARM does not have.
+    `StreamRequestHandler.disable_nagle_algorithm` is the standard library's own switch for this.
+    """
+    from guardrail.local import receivers
+    from guardrail.local.emulator import server
+
+    server._Handler.disable_nagle_algorithm = enabled
+    receivers._Handler.disable_nagle_algorithm = enabled
