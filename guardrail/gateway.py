@@ -333,7 +333,10 @@ class ArmGateway:
             kwargs["base_url"] = s.endpoint
         created = CognitiveServicesManagementClient(self.credential, subscription_id, **kwargs)
         with self._lock:
-            return self._clients.setdefault(key, created)
+            client = self._clients.setdefault(key, created)
+        if client is not created:  # another thread won the race
+            created.close()
+        return client
 
     def close(self) -> None:
         with self._lock:
@@ -597,6 +600,8 @@ class ArmGateway:
             raise _Gone() from exc
         except HttpResponseError as exc:
             status, code, message = _error_details(exc)
+            if status == 404:  # deleted while the operation was being polled
+                raise _Gone() from exc
             if status == 412:
                 raise _Retry("precondition") from exc
             if status == 409 and code == "RequestConflict":
@@ -606,7 +611,9 @@ class ArmGateway:
             if status is not None and 200 <= status < 300:
                 # The poller raises for an operation that ended Failed/Canceled.
                 raise _Refused(status, code or "ProvisioningFailed", message) from exc
-            raise _Refused(status, code or f"Http{status}", message) from exc
+            raise _Refused(
+                status, code or (f"Http{status}" if status else type(exc).__name__), message
+            ) from exc
         except AzureError as exc:
             raise self._transient(exc, f"PATCH {resource_id}") from exc
 
