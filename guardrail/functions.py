@@ -23,10 +23,7 @@ _instance: Guardrail | None = None
 def build_guardrail(settings: Settings) -> Guardrail:
     """Wire the adapters named by the settings around the one path."""
     from guardrail.gateway import ArmGateway, ArmSettings
-    from guardrail.sinks.email import EmailSink
-    from guardrail.sinks.jsonl import JsonlSink, LogSink
-    from guardrail.sinks.monitor import MonitorSink
-    from guardrail.sinks.teams import TeamsSink
+    from guardrail.sinks import alert_sinks_from_env, finding_sinks_from_env
     from guardrail.state import open_state_store
 
     env = settings.env
@@ -37,13 +34,8 @@ def build_guardrail(settings: Settings) -> Guardrail:
         window=settings.breaker_window,
         max_remediations=settings.breaker_max_remediations,
     )
-    finding_sinks: list[Any] = [LogSink()]
-    if settings.findings_file:
-        finding_sinks.append(JsonlSink(settings.findings_file))
-    monitor = MonitorSink.from_env(env)
-    if monitor is not None:
-        finding_sinks.append(monitor)
-    alert_sinks: list[Any] = [sink for sink in (TeamsSink.from_env(env), EmailSink.from_env(env)) if sink]
+    finding_sinks = finding_sinks_from_env(env)
+    alert_sinks = alert_sinks_from_env(env)
     return Guardrail(settings, gateway, state, finding_sinks, alert_sinks)
 
 

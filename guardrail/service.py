@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import zip_longest
 from typing import TYPE_CHECKING, Any, Protocol
 
 from guardrail.engine import Evaluation, Finding, InvalidAccount, apply_patch, evaluate, widening
@@ -23,8 +24,8 @@ from guardrail.events import MalformedEvent, ResourceEvent, parse_event
 from guardrail.findings import FindingRecord
 
 if TYPE_CHECKING:
-    from guardrail.alerts import Alert
     from guardrail.settings import Settings
+    from guardrail.sinks import AlertSink, FindingSink
     from guardrail.state import StateStore
 
 log = logging.getLogger("guardrail")
@@ -38,14 +39,6 @@ class Gateway(Protocol):
     def remediate(
         self, resource_id: str, decide: Callable[[dict[str, Any]], dict[str, Any] | None]
     ) -> Any: ...
-
-
-class FindingSink(Protocol):
-    def send(self, records: Sequence[FindingRecord]) -> Any: ...
-
-
-class AlertSink(Protocol):
-    def send_alert(self, alert: Alert) -> Any: ...
 
 
 @dataclass
@@ -213,7 +206,7 @@ class Guardrail:
         report = SweepReport()
         subs = list(subscriptions or self.settings.subscriptions) or None
         now = self.clock()
-        pending: list[str] = []
+        pending: dict[str, list[str]] = {}  # by subscription, in listing order
         for body in self.gateway.list_accounts(subs):
             report.listed += 1
             result = evaluate(body, self.policy, now)
@@ -222,9 +215,13 @@ class Guardrail:
                 continue
             rid = body.get("id")
             if isinstance(rid, str):
-                pending.append(rid)
+                pending.setdefault(rid.split("/")[2].lower(), []).append(rid)
+        # Round-robin over subscriptions: writes are paced per subscription (`write_rate`), so a
+        # queue grouped by subscription would park every worker on one subscription's pacing and
+        # the sweep would take the sum, not the max, of the subscriptions' write times.
+        order = [rid for batch in zip_longest(*pending.values()) for rid in batch if rid is not None]
         with ThreadPoolExecutor(max_workers=self.settings.sweep_concurrency) as pool:
-            futures = {pool.submit(self.check_account, rid, trigger="sweep"): rid for rid in pending}
+            futures = {pool.submit(self.check_account, rid, trigger="sweep"): rid for rid in order}
             for future in as_completed(futures):
                 try:
                     report.outcomes.append(future.result())
@@ -347,18 +344,16 @@ class Guardrail:
 
     # -- record and alert ---------------------------------------------------------------------
     def _record(self, records: list[FindingRecord]) -> None:
-        if not records:
-            return
-        for sink in self.finding_sinks:
-            try:
-                sink.send(records)
-            except Exception:  # a sink must never undo or block a remediation
-                log.exception("finding sink %s failed; records follow", type(sink).__name__)
-                for record in records:
-                    log.error("undelivered finding: %s", record.to_json_line())
+        """Every sink gets the batch; a sink never blocks or undoes a remediation (undelivered
+        records go to the function log as JSON)."""
+        from guardrail.sinks import deliver_findings
+
+        if records:
+            deliver_findings(records, self.finding_sinks)
 
     def _alert(self, outcome: Outcome, event: ResourceEvent | None) -> None:
         from guardrail.alerts import compose_alert
+        from guardrail.sinks import deliver_alert
 
         active = [r for r in outcome.records if r.status != "exempted"]
         if not active:
@@ -382,11 +377,7 @@ class Guardrail:
         if alert is None:
             return
         outcome.alerted = True
-        for sink in self.alert_sinks:
-            try:
-                sink.send_alert(alert)
-            except Exception:
-                log.exception("alert sink %s failed", type(sink).__name__)
+        deliver_alert(alert, self.alert_sinks)
 
 
 @dataclass

@@ -14,7 +14,13 @@ DEFAULT_SWEEP_SCHEDULE = "0 0 */6 * * *"
 _NCRONTAB_RE = re.compile(r"^\s*(\S+\s+){5}\S+\s*$")
 # Settings whose values are secrets: never echoed in errors or the health check.
 SECRET_SETTINGS = frozenset(
-    {"TEAMS_WEBHOOK_URL", "ACS_CONNECTION_STRING", "AzureWebJobsStorage", "ARM_STATIC_TOKEN"}
+    {
+        "TEAMS_WEBHOOK_URL",
+        "ACS_CONNECTION_STRING",
+        "AzureWebJobsStorage",
+        "ARM_STATIC_TOKEN",
+        "GUARDRAIL_LOCAL_BEARER_TOKEN",
+    }
 )
 
 
