@@ -414,9 +414,13 @@ class ArmApp:
         fault = self.faults.take(request.method, path)
         if fault is not None:
             self._apply_fault(fault, request.method, path)
-        caller = self._identity(token)
-        context = self._context(request, caller, correlation, path, api_version)
         groups = match.groupdict()
+        if route == "account":  # ARM's canonical segment casing, the client's casing of the names
+            parts = path.split("/")
+            path = account_id(parts[2], parts[4], parts[8])
+        context: ev.WriteContext | None = None
+        if request.method in ("PUT", "PATCH", "DELETE"):
+            context = self._context(request, self._identity(token), correlation, path, api_version)
         if route == "subscriptions" and request.method == "GET":
             with self.lock:
                 value = [self._subscription_body(s) for s in self.subscriptions.values()]
@@ -429,15 +433,15 @@ class ArmApp:
         if route in ("list_sub", "list_rg") and request.method == "GET":
             return self._list(groups, request, api_version, path)
         if route == "account":
-            rid = path  # original casing as the client sent it
             if request.method == "GET":
-                return self._get(rid)
+                return self._get(path)
+            assert context is not None
             if request.method == "PUT":
-                return self._put(rid, request, context)
+                return self._put(path, request, context)
             if request.method == "PATCH":
-                return self._patch(rid, request, context, fault)
+                return self._patch(path, request, context, fault)
             if request.method == "DELETE":
-                return self._delete(rid, context)
+                return self._delete(path, context)
         if route == "diag_list" and request.method == "GET":
             return self._diag_list(groups["rid"], path)
         if route == "diag":
