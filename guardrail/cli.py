@@ -165,9 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--accounts", type=int, default=50, help="accounts in the seeded tenant")
     demo.set_defaults(handler=cmd_demo)
 
-    emulator = sub.add_parser("emulator", help="run the local ARM emulator", add_help=False)
-    emulator.add_argument("emulator_args", nargs=argparse.REMAINDER)
-    emulator.set_defaults(handler=cmd_emulator)
+    # Listed for --help; `main` hands `guardrail emulator ...` to the emulator's own parser.
+    sub.add_parser("emulator", help="run the local ARM emulator (HTTPS on 127.0.0.1); see --help")
     return parser
 
 
@@ -175,12 +174,6 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from guardrail.demo import cmd_demo as run
 
     return run(args, out, err)
-
-
-def cmd_emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from guardrail.local.emulator import main as emulator_main
-
-    return int(emulator_main(list(args.emulator_args)) or 0)
 
 
 def _guardrail_from_env(err: TextIO) -> Any:
@@ -238,9 +231,14 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["emulator"]:  # its own parser owns every flag, --help included
+        from guardrail.local.emulator import main as emulator_main
+
+        return int(emulator_main(args_list[1:]) or 0)
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(args_list)
     except SystemExit as exit_:
         return int(exit_.code) if isinstance(exit_.code, int) else EXIT_BAD_INPUT
     try:
