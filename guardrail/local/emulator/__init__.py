@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
@@ -64,12 +65,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--schema", choices=["eventgrid", "cloudevents"], default="eventgrid")
     parser.add_argument("--dump-on-exit", help="write the tenant to this JSON file when stopped")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log every request and its status")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`guardrail emulator [--port N] [--seed FILE] [--page-size N] [--async-writes] ...` (until Ctrl-C)."""
     args = _parser().parse_args(list(argv) if argv is not None else None)
+    if args.verbose:
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
+        logging.getLogger("guardrail.local.emulator").setLevel(logging.INFO)
     emulator = Emulator(
         port=args.port,
         page_size=args.page_size,

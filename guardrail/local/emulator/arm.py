@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import re
 import threading
@@ -23,6 +24,8 @@ from guardrail.ipv4 import non_public_overlap, parse_rule
 from . import events as ev
 from . import identity
 from .faults import DEFAULT_CODES, Fault, FaultPlan
+
+_log = logging.getLogger("guardrail.local.emulator")
 
 ACCOUNT_TYPE = "Microsoft.CognitiveServices/accounts"
 DIAG_TYPE = "Microsoft.Insights/diagnosticSettings"
@@ -366,6 +369,11 @@ class ArmApp:
         )
         if "x-ms-client-request-id" in request.headers:
             response.headers.setdefault("x-ms-client-request-id", request.headers["x-ms-client-request-id"])
+        if _log.isEnabledFor(logging.INFO):
+            code = response.body.get("error", {}).get("code") if isinstance(response.body, dict) else None
+            _log.info(
+                "%s %s -> %d%s", request.method, request.path, response.status, f" {code}" if code else ""
+            )
         with self.lock:
             self.request_count += 1
             if self.keep_request_log:
