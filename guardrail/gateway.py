@@ -115,7 +115,8 @@ class ArmSettings:
     AZURE_CLIENT_ID     user-assigned managed identity for DefaultAzureCredential
     ARM_RETRY_TOTAL, ARM_RETRY_BACKOFF, ARM_RETRY_BACKOFF_MAX, ARM_MAX_RETRY_AFTER,
     ARM_CONFLICT_RETRIES, ARM_CONFLICT_BACKOFF, ARM_PRECONDITION_RETRIES, ARM_POLL_INTERVAL,
-    ARM_CONNECT_TIMEOUT, ARM_READ_TIMEOUT, ARM_LIST_CONCURRENCY   retry/timing knobs (see fields)
+    ARM_CONNECT_TIMEOUT, ARM_READ_TIMEOUT, ARM_LIST_CONCURRENCY, ARM_CONNECTION_POOL_SIZE
+                        retry/timing/concurrency knobs (see the fields)
     """
 
     endpoint: str | None = None
@@ -136,6 +137,7 @@ class ArmSettings:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     list_concurrency: int = 4  # subscriptions listed in parallel
+    connection_pool_size: int = 32  # kept-alive connections per client (>= the sweep's worker count)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ArmSettings:
@@ -165,6 +167,7 @@ class ArmSettings:
             connect_timeout=_env_float(env, "ARM_CONNECT_TIMEOUT", 10.0),
             read_timeout=_env_float(env, "ARM_READ_TIMEOUT", 60.0),
             list_concurrency=_env_int(env, "ARM_LIST_CONCURRENCY", 4),
+            connection_pool_size=_env_int(env, "ARM_CONNECTION_POOL_SIZE", 32),
         )
 
 
@@ -322,13 +325,10 @@ class ArmGateway:
         s = self.settings
         kwargs: dict[str, Any] = {
             "retry_policy": _capped_retry_policy(s),
+            "transport": _pooled_transport(s),
             "polling_interval": s.poll_interval,
-            "connection_timeout": s.connect_timeout,
-            "read_timeout": s.read_timeout,
             "api_version": s.api_version,
         }
-        if s.ca_bundle:
-            kwargs["connection_verify"] = s.ca_bundle
         if s.endpoint:
             kwargs["base_url"] = s.endpoint
         created = CognitiveServicesManagementClient(self.credential, subscription_id, **kwargs)
@@ -467,6 +467,90 @@ class ArmGateway:
                 yield from accounts
         if failure is not None:
             raise failure
+
+    # ---------------------------------------------------------------- diagnostic settings
+
+    def _monitor_client(self, subscription_id: str) -> Any:
+        """azure-mgmt-monitor (6.0.2: the last with `diagnostic_settings`), one per subscription."""
+        key = "monitor:" + subscription_id.lower()
+        with self._lock:
+            client = self._clients.get(key)
+        if client is not None:
+            return client
+        from azure.mgmt.monitor import MonitorManagementClient
+
+        s = self.settings
+        kwargs: dict[str, Any] = {
+            "retry_policy": _capped_retry_policy(s),
+            "connection_timeout": s.connect_timeout,
+            "read_timeout": s.read_timeout,
+        }
+        if s.ca_bundle:
+            kwargs["connection_verify"] = s.ca_bundle
+        if s.endpoint:
+            kwargs["base_url"] = s.endpoint
+        created = MonitorManagementClient(self.credential, subscription_id, **kwargs)
+        with self._lock:
+            client = self._clients.setdefault(key, created)
+        if client is not created:
+            created.close()  # type: ignore[no-untyped-call]
+        return client
+
+    def diagnostic_settings(self, resource_id: str) -> list[dict[str, Any]] | None:
+        """The account's diagnostic settings as ARM lists them (JSON), or None when it is gone."""
+        from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+
+        subscription, _, _ = parse_account_id(resource_id)
+        client = self._monitor_client(subscription)
+        try:
+            return [
+                item.serialize(keep_readonly=True) for item in client.diagnostic_settings.list(resource_id)
+            ]
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as exc:
+            status, code, message = _error_details(exc)
+            if status in TRANSIENT_STATUSES:
+                raise self._transient(exc, f"GET diagnostic settings of {resource_id}") from exc
+            raise ArmGatewayError(
+                f"GET diagnostic settings of {resource_id}: {message}", status=status, code=code
+            ) from exc
+        except AzureError as exc:
+            raise self._transient(exc, f"GET diagnostic settings of {resource_id}") from exc
+
+    def put_diagnostic_setting(self, resource_id: str, setting: Mapping[str, Any]) -> RemediationResult:
+        """Create or replace one diagnostic setting (`{"name", "properties"}`) on the account, then
+        read the settings back; the result's `after` holds them (`{"value": [...]}`)."""
+        from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+
+        subscription, _, _ = parse_account_id(resource_id)
+        client = self._monitor_client(subscription)
+        body = {"properties": dict(setting.get("properties") or {})}
+        try:
+            client.diagnostic_settings.create_or_update(resource_id, str(setting["name"]), body)
+        except ResourceNotFoundError:
+            return RemediationResult(status="gone", resource_id=resource_id, body_sent=body)
+        except HttpResponseError as exc:
+            status, code, message = _error_details(exc)
+            if status in TRANSIENT_STATUSES:
+                raise self._transient(exc, f"PUT diagnostic setting on {resource_id}") from exc
+            return RemediationResult(
+                status="failed",
+                resource_id=resource_id,
+                body_sent=body,
+                error_code=code,
+                error_message=message,
+            )
+        except AzureError as exc:
+            raise self._transient(exc, f"PUT diagnostic setting on {resource_id}") from exc
+        after = self.diagnostic_settings(resource_id)
+        return RemediationResult(
+            status="remediated",
+            resource_id=resource_id,
+            after={"value": after or []},
+            body_sent=body,
+            attempts=1,
+        )
 
     # ---------------------------------------------------------------- the write
 
@@ -628,6 +712,30 @@ class _Refused(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+def _pooled_transport(settings: ArmSettings) -> Any:
+    """azure-core's requests transport with a connection pool as big as our concurrency (requests'
+    default of 10 would make a 16-worker sweep drop and re-handshake connections)."""
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+    from urllib3.util.retry import Retry
+
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(
+        pool_connections=4,
+        pool_maxsize=max(10, settings.connection_pool_size),
+        max_retries=Retry(total=False, redirect=False, raise_on_status=False),  # azure-core retries
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    options: dict[str, Any] = {
+        "connection_timeout": settings.connect_timeout,
+        "read_timeout": settings.read_timeout,
+    }
+    if settings.ca_bundle:
+        options["connection_verify"] = settings.ca_bundle
+    return RequestsTransport(session=session, session_owner=True, **options)
 
 
 def _capped_retry_policy(settings: ArmSettings) -> Any:

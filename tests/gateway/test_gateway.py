@@ -403,3 +403,19 @@ def test_token_claims_helper() -> None:
 
     assert token_claims(unsigned_token({"appid": "a"})) == {"appid": "a"}
     assert token_claims("opaque") == {}
+
+
+def test_many_workers_share_one_gateway(
+    emulator: Emulator, gateway: ArmGateway, decide: Decide, caplog: pytest.LogCaptureFixture
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .conftest import account
+
+    rids = [account_id(SUB2, "rg-b", f"w{i}") for i in range(40)]
+    for rid in rids:
+        emulator.put_account(account(rid.rsplit("/", 1)[-1]), rid)
+    with caplog.at_level("WARNING", logger="urllib3"), ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(lambda rid: gateway.remediate(rid, decide), rids))
+    assert [r.status for r in results] == ["remediated"] * 40
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
