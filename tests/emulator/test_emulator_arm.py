@@ -401,6 +401,29 @@ def test_async_operation_completes_on_its_own_after_a_while() -> None:
         assert arm.app.handle(get).body["properties"]["provisioningState"] == "Succeeded"
 
 
+def test_accepted_mode_200_then_the_sdk_polls_the_account(
+    emulator: Emulator, client: Callable[..., Any]
+) -> None:
+    emulator.accepted_writes = True
+    poller = client().accounts.begin_update(
+        RG, "acct1", b'{"properties": {"publicNetworkAccess": "Disabled"}}', polling_interval=0.01
+    )
+    assert poller.result().properties.provisioning_state == "Succeeded"
+    log = [(m, s) for m, p, s in emulator.app.requests if p == ACCT1]
+    assert log[0] == ("PATCH", 200)
+    assert log.count(("GET", 200)) >= 2  # Accepted, then Succeeded
+
+
+def test_accepted_mode_answers_accepted_then_turns_terminal(emulator: Emulator, raw: Any) -> None:
+    emulator.accepted_writes = True
+    emulator.faults.add(resource_id=ACCT1, method="PATCH", action="fail_provisioning")
+    response = raw("PATCH", _path(ACCT1), {"properties": {}})
+    assert response.status == 200
+    assert response.json()["properties"]["provisioningState"] == "Accepted"
+    assert raw("GET", _path(ACCT1)).json()["properties"]["provisioningState"] == "Accepted"
+    assert raw("GET", _path(ACCT1)).json()["properties"]["provisioningState"] == "Failed"
+
+
 # ---------------------------------------------------------------------------- SDK error mapping
 
 

@@ -329,6 +329,25 @@ def test_async_write_completes_quickly(emulator: Emulator, gateway: ArmGateway, 
     assert result.after is not None and result.after["properties"]["provisioningState"] == "Succeeded"
 
 
+def test_accepted_200_is_polled_to_the_end(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+    emulator.accepted_writes = True
+    started = time.monotonic()
+    result = gateway.remediate(OPEN, decide)
+    assert result.status == "remediated"
+    assert time.monotonic() - started < 3  # the poll interval, not the SDK's 30 s
+    assert result.after is not None and result.after["properties"]["provisioningState"] == "Succeeded"
+
+
+def test_accepted_200_ending_failed_is_a_failed_result(
+    emulator: Emulator, gateway: ArmGateway, decide: Decide
+) -> None:
+    emulator.accepted_writes = True
+    emulator.faults.add(resource_id=OPEN, method="PATCH", action="fail_provisioning")
+    result = gateway.remediate(OPEN, decide)
+    assert result.status == "failed"
+    assert result.error_code == "ProvisioningFailed"
+
+
 def test_412_rereads_recomputes_and_succeeds(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
     emulator.faults.add(resource_id=OPEN, method="PATCH", action="touch")  # a concurrent writer
     result = gateway.remediate(OPEN, decide)

@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--async-writes", action="store_true", help="answer PATCH with 202 + azure-AsyncOperation"
     )
+    parser.add_argument(
+        "--accepted-writes", action="store_true", help="answer PATCH with 200 and provisioningState Accepted"
+    )
     parser.add_argument("--write-rate", type=float, default=None, help="writes per second per subscription")
     parser.add_argument(
         "--ip-refusal",
@@ -79,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         page_size=args.page_size,
         async_writes=args.async_writes,
+        accepted_writes=args.accepted_writes,
         write_rate=args.write_rate,
         ip_refusal=args.ip_refusal,
     )

@@ -123,6 +123,7 @@ class _Operation:
 class _Busy:
     state: str
     calls: int
+    final: str = "Succeeded"
 
 
 class _TokenBucket:
@@ -194,6 +195,7 @@ class ArmApp:
         *,
         page_size: int = 100,
         async_writes: bool = False,
+        accepted_writes: bool = False,
         async_polls: int = 1,
         async_seconds: float = 5.0,
         write_rate: float | None = None,
@@ -204,6 +206,7 @@ class ArmApp:
         self.lock = threading.RLock()
         self.page_size = page_size
         self.async_writes = async_writes
+        self.accepted_writes = accepted_writes  # PATCH: 200 with provisioningState Accepted
         self.async_polls = async_polls
         self.async_seconds = async_seconds
         self.ip_refusal = ip_refusal
@@ -582,7 +585,7 @@ class ArmApp:
             del self.busy[key]
             account = self.accounts.get(key)
             if account is not None and account["properties"].get("provisioningState") == busy.state:
-                account["properties"]["provisioningState"] = "Succeeded"
+                account["properties"]["provisioningState"] = busy.final
             return None
         busy.calls -= 1
         return busy
@@ -809,7 +812,13 @@ class ArmApp:
                 operation = self._start_operation(updated, context, "Failed" if fail else "Succeeded")
                 headers.update(self._operation_headers(operation, context.api_version))
                 return Response(202, copy.deepcopy(updated), headers)
-            updated["properties"]["provisioningState"] = "Failed" if fail else "Succeeded"
+            final = "Failed" if fail else "Succeeded"
+            if self.accepted_writes:
+                # 200 whose body says Accepted: the SDK polls the account until the state is terminal
+                updated["properties"]["provisioningState"] = "Accepted"
+                self.busy[key] = _Busy("Accepted", self.async_polls, final)
+            else:
+                updated["properties"]["provisioningState"] = final
             self.accounts[key] = updated
             result = copy.deepcopy(updated)
         self._emit_write(result, context, created=False, failed=fail)

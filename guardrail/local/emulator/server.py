@@ -134,6 +134,7 @@ class Emulator:
         page_size: int = 100,
         *,
         async_writes: bool = False,
+        accepted_writes: bool = False,
         async_polls: int = 1,
         async_seconds: float = 5.0,
         write_rate: float | None = None,
@@ -149,6 +150,7 @@ class Emulator:
         self.app = ArmApp(
             page_size=page_size,
             async_writes=async_writes,
+            accepted_writes=accepted_writes,
             async_polls=async_polls,
             async_seconds=async_seconds,
             write_rate=write_rate,
@@ -224,6 +226,16 @@ class Emulator:
     @async_writes.setter
     def async_writes(self, value: bool) -> None:
         self.app.async_writes = value
+
+    @property
+    def accepted_writes(self) -> bool:
+        """PATCH answers 200 with provisioningState Accepted; the account turns terminal after
+        `async_polls` more requests (the SDK's poller GETs the account until then)."""
+        return self.app.accepted_writes
+
+    @accepted_writes.setter
+    def accepted_writes(self, value: bool) -> None:
+        self.app.accepted_writes = value
 
     @property
     def write_rate(self) -> float | None:
