@@ -7,6 +7,7 @@ remediations, breakers and alerts; the sinks record findings and deliver alerts.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from guardrail.engine import Evaluation, Finding, InvalidAccount, apply_patch, evaluate, widening
 from guardrail.events import MalformedEvent, ResourceEvent, parse_event
-from guardrail.findings import FindingRecord
+from guardrail.findings import FindingRecord, Status
 
 if TYPE_CHECKING:
     from guardrail.settings import Settings
@@ -39,6 +40,10 @@ class Gateway(Protocol):
     def remediate(
         self, resource_id: str, decide: Callable[[dict[str, Any]], dict[str, Any] | None]
     ) -> Any: ...
+
+    def diagnostic_settings(self, resource_id: str) -> list[dict[str, Any]] | None: ...
+
+    def put_diagnostic_setting(self, resource_id: str, setting: Mapping[str, Any]) -> Any: ...
 
 
 @dataclass
@@ -266,18 +271,76 @@ class Guardrail:
             return Outcome(resource_id, "gone", detail="the account no longer exists")
         if context.actor is None:  # Resource Notifications and the sweep name no caller
             context.actor = last_modified_by(account)
-        result = evaluate(account, self.policy, now)
+        diagnostics = self.gateway.diagnostic_settings(resource_id) if self.policy.diagnostics else None
+        result = evaluate(account, self.policy, now, diagnostic_settings=diagnostics)
         if isinstance(result, InvalidAccount):
             log.error("%s: cannot judge the account body: %s", resource_id, result.message)
             return Outcome(resource_id, "invalid", detail=result.message)
         if not result.findings:
             return Outcome(resource_id, "compliant")
         acls = _acls(account)
-        if self.settings.mode == "audit" or result.remediation is None:
+        if self.settings.mode == "audit" or (
+            result.remediation is None and result.diagnostic_setting is None
+        ):
             records = context.records(result, lambda f: None, acls, None)
             action = "audit" if self.settings.mode == "audit" else "reported"
             return Outcome(resource_id, action, records)
+        if result.remediation is not None:
+            outcome = self._write_account(resource_id, account, result, context, now, diagnostics)
+        else:
+            outcome = Outcome(resource_id, "reported", context.records(result, lambda f: None, acls, None))
+        if result.diagnostic_setting is not None and outcome.action not in ("gone", "suspended"):
+            outcome = self._write_diagnostics(resource_id, account, result.diagnostic_setting, outcome, now)
+        return outcome
 
+    def _write_diagnostics(
+        self,
+        resource_id: str,
+        account: Mapping[str, Any],
+        setting: dict[str, Any],
+        outcome: Outcome,
+        now: datetime,
+    ) -> Outcome:
+        """diagnostics-missing: create the setting, read the settings back, judge again."""
+        written = self.gateway.put_diagnostic_setting(resource_id, setting)
+        if written.status == "gone":
+            return Outcome(resource_id, "gone", detail="deleted before the write")
+        status: Status = "remediated"
+        cause = ""
+        if written.status != "remediated":
+            status = "remediation-failed"
+            cause = (
+                f"{written.error_code or 'Failed'}: {written.error_message or 'the write did not succeed'}"
+            )
+        else:
+            settings = list((written.after or {}).get("value") or [])
+            verified = evaluate(account, self.policy, now, diagnostic_settings=settings)
+            if not isinstance(verified, Evaluation) or any(
+                f.rule == "diagnostics-missing" for f in verified.findings
+            ):
+                status, cause = "remediation-failed", "the diagnostic setting did not verify on re-read"
+        records = [
+            dataclasses.replace(r, status=status, message=f"{r.message} — {cause}" if cause else r.message)
+            if r.rule == "diagnostics-missing" and r.status == "violation"
+            else r
+            for r in outcome.records
+        ]
+        action = outcome.action
+        if status == "remediation-failed":
+            action, outcome.detail = "failed", cause
+        elif action in ("reported", "compliant"):
+            action = "remediated"
+        return dataclasses.replace(outcome, action=action, records=records)
+
+    def _write_account(
+        self,
+        resource_id: str,
+        account: dict[str, Any],
+        result: Evaluation,
+        context: _RecordContext,
+        now: datetime,
+        diagnostics: list[dict[str, Any]] | None,
+    ) -> Outcome:
         # The breaker is consulted at the last moment, on the gateway's fresh re-read, and only
         # when that read still needs a write; a write it allows is counted once.
         suspended: list[tuple[str, bool]] = []
@@ -319,7 +382,7 @@ class Guardrail:
         outcome = self.gateway.remediate(resource_id, decide)
         status = outcome.status
         before = outcome.before or account
-        judged = evaluate(before, self.policy, now)
+        judged = evaluate(before, self.policy, now, diagnostic_settings=diagnostics)
         final = judged if isinstance(judged, Evaluation) else result
         before_acls, after_acls = _acls(before), _acls(outcome.after)
         if status == "gone":
