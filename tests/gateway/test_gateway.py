@@ -273,6 +273,14 @@ def test_linked_authorization_failed_is_a_failed_result(emulator: Emulator, gate
     assert patches(emulator) == [403]  # permanent: not retried
 
 
+def test_other_409s_are_permanent(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+    emulator.faults.add(resource_id=OPEN, method="PATCH", status=409, code="ScopeLocked", times=None)
+    result = gateway.remediate(OPEN, decide)  # a delete/read-only lock: retrying will not help
+    assert result.status == "failed"
+    assert (result.error_code, result.http_status) == ("ScopeLocked", 409)
+    assert patches(emulator) == [409]
+
+
 def test_refused_slash_32_is_a_failed_result(emulator: Emulator, gateway: ArmGateway) -> None:
     body = {"properties": {"networkAcls": {"defaultAction": "Deny", "ipRules": [{"value": "20.1.2.3/32"}]}}}
     result = gateway.remediate(OPEN, lambda account: body)
