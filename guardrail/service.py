@@ -234,6 +234,8 @@ class Guardrail:
                     message = f"{futures[future]}: {type(error).__name__}: {error}"
                     log.warning("sweep: %s", message)
                     report.errors.append(message)
+        # Table Storage has no TTL: the sweep clears remembered rows that have expired.
+        self.state.purge(self.clock())
         report.seconds = time.monotonic() - started
         log.info(
             "sweep: %d listed, %d compliant, %d remediated, %d failed, %d suspended, %d errors in %.1fs",
