@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
+import logging
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -43,11 +45,78 @@ THROTTLE = 10.0  # the emulator's writes per second per subscription (ARM's refi
 
 def _process_cpu_seconds(pid: int) -> float | None:
     """utime + stime of another process (Azurite), from /proc."""
+    return _process_cpu_seconds_path(f"/proc/{pid}/stat")
+
+
+def _process_cpu_seconds_path(path: str) -> float | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
+
+
+class _CpuByThread:
+    """CPU seconds by kind of thread in this process: the sweep's workers (the guardrail, its SDK
+    clients and state store client) and the in-process emulator's connection threads (TLS, HTTP and
+    the ARM logic). Workers are sampled as they report outcomes; connection threads when they end
+    and, for those still open, at `snapshot`."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.workers: dict[int, float] = {}
+        self.closed_connections = 0.0
+
+    def worker_sample(self) -> None:
+        with self.lock:
+            self.workers[threading.get_ident()] = time.thread_time()
+
+    def instrument_emulator(self) -> None:
+        from guardrail.local.emulator import server
+
+        finish = server._Handler.finish
+        meter = self
+
+        def finish_and_count(handler: Any) -> None:
+            try:
+                finish(handler)
+            finally:
+                with meter.lock:
+                    meter.closed_connections += time.thread_time()
+
+        server._Handler.finish = finish_and_count  # type: ignore[method-assign,assignment]
+
+    def snapshot(self) -> dict[str, float]:
+        live = 0.0
+        for thread in threading.enumerate():
+            if "process_request_thread" in thread.name and thread.native_id is not None:
+                live += _process_cpu_seconds_path(f"/proc/self/task/{thread.native_id}/stat") or 0.0
+        with self.lock:
+            return {
+                "sweep_workers": round(sum(self.workers.values()), 1),
+                "emulator_connections": round(self.closed_connections + live, 1),
+            }
+
+
+class _PoolFull(logging.Filter):
+    """Counts (and silences) urllib3's "Connection pool is full, discarding connection" warnings:
+    more threads share one client than its pool keeps connections, so connections get re-opened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        self.by_port: collections.Counter[int] = collections.Counter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "Connection pool is full" not in record.getMessage():
+            return True
+        self.count += 1
+        frame = sys._getframe()
+        while frame is not None and frame.f_code.co_name != "_put_conn":
+            frame = frame.f_back  # type: ignore[assignment]
+        if frame is not None:
+            self.by_port[int(getattr(frame.f_locals.get("self"), "port", 0) or 0)] += 1
+        return False
 
 
 class _Traffic:
@@ -81,11 +150,14 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=None, help="GUARDRAIL_SWEEP_CONCURRENCY")
     parser.add_argument("--writes-per-second", type=float, default=None, help="GUARDRAIL_WRITES_PER_SECOND")
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--no-azurite", action="store_true", help="no state store (diagnosis: its cost)")
     parser.add_argument(
         "--emulator-as-is", action="store_true", help="keep Nagle's algorithm on the emulator's sockets"
     )
     args = parser.parse_args()
     quiet_logs()
+    pool_full = _PoolFull()
+    logging.getLogger("urllib3.connectionpool").addFilter(pool_full)
     emulator_nodelay(not args.emulator_as_is)
     accounts = args.accounts or (1000 if args.quick else 10_000)
     tenant = generate_tenant(accounts, args.subscriptions, seed=args.seed)
@@ -102,7 +174,11 @@ def main() -> int:
     traffic = _Traffic()
     first_check: list[float] = []
 
+    meter = _CpuByThread()
+    meter.instrument_emulator()
+
     def observe(outcome: Outcome) -> None:
+        meter.worker_sample()
         with traffic.lock:
             if not first_check or outcome.started < first_check[0]:
                 first_check[:] = [outcome.started]
@@ -117,6 +193,7 @@ def main() -> int:
             page_size=100,
             write_rate=THROTTLE,
             receivers=False,
+            azurite=not args.no_azurite,
             extra_env=extra_env,
         ) as stack:
             stack.emulator.seed(tenant)
@@ -132,12 +209,15 @@ def main() -> int:
             guardrail.observers.append(observe)
             traffic.wrap(stack.emulator.app)
             azurite_pid = stack.azurite._process.pid if stack.azurite is not None else None
+            azurite_port = stack.azurite.port if stack.azurite is not None else None
+            emulator_port = stack.emulator.port
             azurite_cpu_before = _process_cpu_seconds(azurite_pid) if azurite_pid else None
             cpu_before = time.process_time()
             started = time.monotonic()
             report = guardrail.sweep()
             elapsed = time.monotonic() - started
             cpu = time.process_time() - cpu_before
+            threads_cpu = meter.snapshot()
             azurite_cpu_after = _process_cpu_seconds(azurite_pid) if azurite_pid else None
             left = 0
             for body in stack.emulator.accounts():
@@ -184,6 +264,7 @@ def main() -> int:
             "guardrail_writes_per_second": settings.writes_per_second,
             "guardrail_sweep_concurrency": settings.sweep_concurrency,
             "emulator_tcp_nodelay": not args.emulator_as_is,
+            "azurite": not args.no_azurite,
             "writes_needed_per_subscription": dict(needed),
             "writes_needed": sum(needed.values()),
             "optimum_seconds": round(optimum, 2),
@@ -202,6 +283,12 @@ def main() -> int:
             "subscriptions_written_at_once": round(overlap, 2),
             "process_cpu_seconds": round(cpu, 1),
             "process_cpu_share_of_one_core": round(cpu / elapsed, 2) if elapsed else None,
+            "cpu_seconds_by_thread": threads_cpu,
+            "urllib3_pool_full_discards": pool_full.count,
+            "urllib3_pool_full_discards_by_server": {
+                ("azurite" if port == azurite_port else "emulator" if port == emulator_port else str(port)): n
+                for port, n in pool_full.by_port.items()
+            },
             "azurite_cpu_seconds": round(azurite_cpu, 1) if azurite_cpu is not None else None,
             "load_average_before": load_before,
         },
