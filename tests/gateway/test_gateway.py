@@ -446,3 +446,49 @@ def test_many_workers_share_one_gateway(
         results = list(pool.map(lambda rid: gateway.remediate(rid, decide), rids))
     assert [r.status for r in results] == ["remediated"] * 40
     assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+# ---------------------------------------------------------------------------- diagnostic settings
+
+WORKSPACE = f"/subscriptions/{SUB1}/resourceGroups/{RG}/providers/Microsoft.OperationalInsights/workspaces/ws"
+SETTING = {
+    "name": "guardrail-audit",
+    "properties": {"workspaceId": WORKSPACE, "logs": [{"categoryGroup": "audit", "enabled": True}]},
+}
+
+
+def test_diagnostic_settings_round_trip(emulator: Emulator, gateway: ArmGateway) -> None:
+    assert gateway.diagnostic_settings(CLOSED) == []
+    result = gateway.put_diagnostic_setting(CLOSED, SETTING)
+    assert result.status == "remediated"
+    assert result.after is not None
+    [listed] = result.after["value"]
+    assert listed["name"] == "guardrail-audit"
+    assert listed["properties"]["workspaceId"] == WORKSPACE
+    assert {"categoryGroup": "audit", "enabled": True}.items() <= listed["properties"]["logs"][0].items()
+    stored = emulator.dump()["diagnosticSettings"]
+    assert [s["properties"]["workspaceId"] for s in stored] == [WORKSPACE]
+    assert gateway.diagnostic_settings(CLOSED) == result.after["value"]
+
+
+def test_diagnostic_settings_of_a_missing_account(gateway: ArmGateway) -> None:
+    rid = account_id(SUB1, RG, "never-was")
+    assert gateway.diagnostic_settings(rid) is None
+    assert gateway.put_diagnostic_setting(rid, SETTING).status == "gone"
+
+
+def test_diagnostic_setting_refused_is_a_failed_result(gateway: ArmGateway) -> None:
+    result = gateway.put_diagnostic_setting(
+        CLOSED, {"name": "x", "properties": {"logs": []}}
+    )  # no destination
+    assert result.status == "failed"
+    assert result.error_code == "BadRequest"
+
+
+def test_diagnostic_settings_transient_errors(emulator: Emulator, gateway: ArmGateway) -> None:
+    scope = CLOSED + "/providers/Microsoft.Insights/diagnosticSettings"
+    emulator.faults.add(resource_id=scope, method="PUT", status=503, times=2)
+    assert gateway.put_diagnostic_setting(CLOSED, SETTING).status == "remediated"
+    emulator.faults.add(resource_id=scope, method="GET", status=503, times=None)
+    with pytest.raises(TransientArmError):
+        gateway.diagnostic_settings(CLOSED)
