@@ -367,24 +367,8 @@ def _report_html(stack: LocalStack, recorder: Recorder, summary: dict[str, Any])
     rows = []
     for line in (stack.out_dir / "findings.jsonl").read_text().splitlines():
         r = json.loads(line)
-        rows.append(
-            "<tr>"
-            + "".join(
-                f"<td>{esc(str(r.get(k) or ''))}</td>"
-                for k in (
-                    "TimeGenerated",
-                    "AccountName",
-                    "Kind",
-                    "Rule",
-                    "Severity",
-                    "Status",
-                    "Value",
-                    "Actor",
-                    "Trigger",
-                )
-            )
-            + "</tr>"
-        )
+        cells = "".join(f"<td>{esc(str(r.get(k) or ''))}</td>" for k in _REPORT_COLUMNS)
+        rows.append(f"<tr>{cells}</tr>")
     stats = "".join(
         f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>"
         for k, v in summary.items()
