@@ -275,7 +275,11 @@ def _provisioning_state(account: Mapping[str, Any] | None) -> str | None:
 
 
 def _raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
-    return pipeline_response.http_response.json()
+    """The response body as ARM sent it (SDK models drop unknown properties and nulls)."""
+    try:
+        return pipeline_response.http_response.json()
+    except ValueError:  # an empty body (e.g. 204)
+        return None
 
 
 class _Retry(Exception):
