@@ -212,15 +212,19 @@ class Guardrail:
         subs = list(subscriptions or self.settings.subscriptions) or None
         now = self.clock()
         pending: dict[str, list[str]] = {}  # by subscription, in listing order
-        for body in self.gateway.list_accounts(subs):
-            report.listed += 1
-            result = evaluate(body, self.policy, now)
-            if isinstance(result, Evaluation) and not result.findings and self.policy.diagnostics is None:
-                report.compliant += 1
-                continue
-            rid = body.get("id")
-            if isinstance(rid, str):
-                pending.setdefault(rid.split("/")[2].lower(), []).append(rid)
+        try:
+            for body in self.gateway.list_accounts(subs):
+                report.listed += 1
+                result = evaluate(body, self.policy, now)
+                if isinstance(result, Evaluation) and not result.findings and self.policy.diagnostics is None:
+                    report.compliant += 1
+                    continue
+                rid = body.get("id")
+                if isinstance(rid, str):
+                    pending.setdefault(rid.split("/")[2].lower(), []).append(rid)
+        except Exception as error:  # a subscription that cannot be listed: check the others
+            log.error("sweep: listing failed: %s: %s", type(error).__name__, error)
+            report.errors.append(f"listing: {type(error).__name__}: {error}")
         # Round-robin over subscriptions: writes are paced per subscription (`write_rate`), so a
         # queue grouped by subscription would park every worker on one subscription's pacing and
         # the sweep would take the sum, not the max, of the subscriptions' write times.
@@ -266,14 +270,22 @@ class Guardrail:
             event_id=event.event_id if event else None,
             now=now,
         )
-        account = dict(listed) if listed is not None and self.settings.mode == "audit" else None
-        if account is None:
-            account = self.gateway.get(resource_id)
-        if account is None:
-            return Outcome(resource_id, "gone", detail="the account no longer exists")
+        from guardrail.gateway import ArmGatewayError, TransientArmError
+
+        try:
+            account = dict(listed) if listed is not None and self.settings.mode == "audit" else None
+            if account is None:
+                account = self.gateway.get(resource_id)
+            if account is None:
+                return Outcome(resource_id, "gone", detail="the account no longer exists")
+            diagnostics = self.gateway.diagnostic_settings(resource_id) if self.policy.diagnostics else None
+        except TransientArmError:
+            raise  # Event Grid redelivers; the sweep counts it as an error and goes on
+        except ArmGatewayError as error:  # e.g. 403 on read: retrying will not help
+            log.error("%s: cannot read the account: %s", resource_id, error)
+            return Outcome(resource_id, "failed", detail=f"cannot read the account: {error}")
         if context.actor is None:  # Resource Notifications and the sweep name no caller
             context.actor = last_modified_by(account)
-        diagnostics = self.gateway.diagnostic_settings(resource_id) if self.policy.diagnostics else None
         result = evaluate(account, self.policy, now, diagnostic_settings=diagnostics)
         if isinstance(result, InvalidAccount):
             log.error("%s: cannot judge the account body: %s", resource_id, result.message)

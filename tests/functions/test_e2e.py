@@ -213,3 +213,27 @@ def test_unreachable_state_store_still_remediates(
     finally:
         monkeypatch.undo()
         functions.reset()
+
+
+def test_a_permanent_read_failure_is_logged_not_retried_forever(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = unique("noread")
+    rid = account_id(name)
+    stack.emulator.put_account({"name": name, **open_account(name)}, rid)
+    fault = stack.emulator.faults.add(resource_id=rid, method="GET", status=403, code="AuthorizationFailed")
+    with caplog.at_level(logging.ERROR, logger="guardrail"):
+        outcome = functions.get_guardrail().check_account(rid, trigger="event")
+    assert fault.fired == 1
+    assert outcome.action == "failed" and "AuthorizationFailed" in outcome.detail
+    assert any("cannot read the account" in r.getMessage() for r in caplog.records)
+
+
+def test_sweep_goes_on_when_a_subscription_cannot_be_listed(stack: LocalStack) -> None:
+    name = unique("listed")
+    rid = account_id(name, sub=SUB_B)
+    stack.emulator.put_account({"name": name, **open_account(name)}, rid)
+    missing = "0d0d0d0d-4444-4444-8444-000000000004"  # not in the tenant: ARM answers 404
+    report = functions.get_guardrail().sweep([SUB_B, missing])
+    assert any(missing in error for error in report.errors)
+    assert _acls(stack, rid)["defaultAction"] == "Deny"
