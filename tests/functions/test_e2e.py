@@ -4,6 +4,7 @@ remembers in Azurite, records to the ingestion endpoint and alerts Teams and ema
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -237,3 +238,54 @@ def test_sweep_goes_on_when_a_subscription_cannot_be_listed(stack: LocalStack) -
     report = functions.get_guardrail().sweep([SUB_B, missing])
     assert any(missing in error for error in report.errors)
     assert _acls(stack, rid)["defaultAction"] == "Deny"
+
+
+def test_monitor_and_teams_outages_lose_no_record_and_do_not_block_the_fix(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = unique("outage")
+    rid = account_id(name)
+    stack.emulator.put_account({"name": name, **open_account(name)}, rid)
+    stack.ingestion.fail_next(50, status=503)
+    stack.teams.fail_next(50, status=500)
+    try:
+        with caplog.at_level(logging.INFO, logger="guardrail"):
+            outcome = functions.get_guardrail().check_account(rid, trigger="cli")
+    finally:  # the remaining scripted failures must not leak into other tests
+        stack.teams._failures.clear()
+        stack.ingestion._failures.clear()
+    assert outcome.action == "remediated"
+    assert _acls(stack, rid)["defaultAction"] == "Deny"  # the fix went through
+    assert records_for(stack, rid) == []  # Monitor never got them ...
+    logged = [
+        json.loads(r.getMessage())
+        for r in caplog.records
+        if r.name == "guardrail.findings" and '"undelivered":"monitor"' in r.getMessage()
+    ]
+    # ... but every record is in the function log, which Application Insights keeps.
+    assert {row["record"]["Rule"] for row in logged} == {r.rule for r in outcome.records}
+    assert len(logged) == len(outcome.records)
+    assert cards_for(stack, rid) == []
+    assert len(emails_for(stack, rid)) == 1  # the other alert sink still delivered
+
+
+def test_the_same_finding_set_alerts_once_per_cool_down(stack: LocalStack) -> None:
+    name = unique("again")
+    rid = account_id(name)
+    for _ in range(2):  # opened, fixed, opened again the same way
+        stack.emulator.put_account({"name": name, **open_account(name)}, rid)
+        functions.get_guardrail().check_account(rid, trigger="cli")
+        settle(stack)  # the events of the guardrail's own write are handled too
+    assert guardrail_writes(stack, rid) == 2
+    assert len(cards_for(stack, rid)) == 1
+    assert len(emails_for(stack, rid)) == 1
+    # A different finding is new: it alerts at once.
+    body = open_account(name)
+    body["properties"]["networkAcls"]["defaultAction"] = "Deny"
+    body["properties"]["networkAcls"]["bypass"] = "None"
+    body["properties"]["networkAcls"]["ipRules"] = [{"value": "4.0.0.0/8"}]  # broader than /16
+    stack.emulator.put_account({"name": name, **body}, rid)
+    functions.get_guardrail().check_account(rid, trigger="cli")
+    settle(stack)
+    assert guardrail_writes(stack, rid) == 3
+    assert len(cards_for(stack, rid)) == 2
