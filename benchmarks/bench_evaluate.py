@@ -19,6 +19,7 @@ import platform
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,12 @@ RGS = ["rg-ml", "rg-chat", "rg-sandbox", "rg-search", "rg-core"]
 
 def _address(rng: random.Random, first_octet: int) -> str:
     return f"{first_octet}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
+
+def pooled(rng: random.Random, size: int) -> Callable[[random.Random], str]:
+    """IP rule values drawn from a pool of `size` (an organisation's egress ranges recur)."""
+    pool = [ip_rule(rng) for _ in range(size)]
+    return lambda r: r.choice(pool)
 
 
 def ip_rule(rng: random.Random) -> str:
@@ -58,7 +65,9 @@ def ip_rule(rng: random.Random) -> str:
     return rng.choice(("2001:db8::1", "1.2.3.256", "52.1.2.3/33", "any"))  # invalid
 
 
-def make_account(rng: random.Random, index: int, rules: int) -> dict[str, Any]:
+def make_account(
+    rng: random.Random, index: int, rules: int, values: Callable[[random.Random], str] = ip_rule
+) -> dict[str, Any]:
     rg = rng.choice(RGS)
     name = f"acct-{index}"
     rid = f"/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{name}"
@@ -77,7 +86,7 @@ def make_account(rng: random.Random, index: int, rules: int) -> dict[str, Any]:
             "networkAcls": {
                 "defaultAction": "Deny" if rng.random() < 0.8 else "Allow",
                 "bypass": rng.choice(("None", "AzureServices")),
-                "ipRules": [{"value": ip_rule(rng)} for _ in range(rules)],
+                "ipRules": [{"value": values(rng)} for _ in range(rules)],
                 "virtualNetworkRules": [
                     {
                         "id": f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/"
@@ -110,13 +119,20 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5, help="timed passes; the best is reported")
     parser.add_argument("--policy", default=str(REPO / "samples" / "policy.yaml"))
     parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=0,
+        help="draw IP rule values from a pool of this many (0: every value fresh, the default)",
+    )
     args = parser.parse_args()
 
     if hasattr(os, "sched_setaffinity"):  # single core
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     policy = load_policy(args.policy)
     rng = random.Random(args.seed)
-    accounts = [make_account(rng, i, args.rules) for i in range(args.accounts)]
+    values = pooled(rng, args.pool) if args.pool else ip_rule
+    accounts = [make_account(rng, i, args.rules, values) for i in range(args.accounts)]
     now = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
 
     # sanity: every body is judged, and the mix produces work for the engine
@@ -125,22 +141,39 @@ def main() -> int:
     remediated = sum(1 for r in results if isinstance(r, Evaluation) and r.remediation is not None)
     findings = sum(len(r.findings) for r in results if isinstance(r, Evaluation))
 
-    best = float("inf")
+    # CPU time of this process, not wall time: shared CI machines are often busy, and the figure
+    # should measure the engine, not the neighbours. Wall time is printed alongside.
+    best_cpu = best_wall = float("inf")
     for _ in range(args.repeat):
-        start = time.perf_counter()
+        _clear_caches()  # cold: no IP rule value seen before this pass
+        wall, cpu = time.perf_counter(), time.process_time()
         for account in accounts:
             evaluate(account, policy, now)
-        best = min(best, time.perf_counter() - start)
-    rate = args.accounts / best
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+        best_wall = min(best_wall, time.perf_counter() - wall)
+    rate = args.accounts / best_cpu
     print(
-        f"evaluate: {rate:,.0f} accounts/s ({args.accounts} accounts x {args.rules} IP rules, "
+        f"evaluate: {rate:,.0f} accounts/s ({args.accounts} accounts x {args.rules} IP rules"
+        f"{f' from a pool of {args.pool} values' if args.pool else ''}, "
         f"python {platform.python_version()}, cpu {cpu_model()})"
     )
+    by_wall = args.accounts / best_wall
+    load = os.getloadavg()[0]
+    per_account = findings / args.accounts
     print(
-        f"  best of {args.repeat}: {best * 1e3:.0f} ms; {findings / args.accounts:.1f} findings/account, "
+        f"  best of {args.repeat}: {best_cpu * 1e3:.0f} ms CPU ({by_wall:,.0f}/s by wall clock, "
+        f"load average {load:.1f} on {os.cpu_count()} cpus); {per_account:.1f} findings/account, "
         f"{remediated / args.accounts:.0%} with a remediation"
     )
     return 0
+
+
+def _clear_caches() -> None:
+    from guardrail import ipv4
+
+    cache = getattr(ipv4, "_CACHE", None)
+    if cache is not None:
+        cache.clear()
 
 
 if __name__ == "__main__":

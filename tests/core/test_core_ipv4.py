@@ -94,8 +94,13 @@ near_ip = st.builds(
 @settings(max_examples=1500)
 @given(st.one_of(near_ip, st.text(max_size=20), st.none(), st.integers()))
 def test_parse_matches_the_reference(value: object) -> None:
-    parsed = ipv4.parse_rule(value)
-    assert (None if parsed is None else tuple(parsed)) == _reference_parse(value)
+    expected = _reference_parse(value)
+    if isinstance(value, str):  # both address parsers agree with the reference
+        head = value.partition("/")[0]
+        assert ipv4._address_by_regex(head) == ipv4._address_by_pton(head)
+    for _ in range(2):  # the second answer comes from parse_rule's cache
+        parsed = ipv4.parse_rule(value)
+        assert (None if parsed is None else tuple(parsed)) == expected
 
 
 @settings(max_examples=1000)
