@@ -275,7 +275,26 @@ def parse_policy_text(text: str, source: str = "<policy>") -> Policy:
 
     class _Loader(yaml.SafeLoader):
         """SafeLoader whose timestamps that are not real dates (2027-02-30) are YAML errors
-        with a position, rather than a bare ValueError from `datetime`."""
+        with a position, rather than a bare ValueError from `datetime`, and which refuses
+        duplicate keys (YAML forbids them; PyYAML keeps the last, silently dropping a setting)."""
+
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *base` then an explicit key is an override, not a duplicate
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                except TypeError:
+                    continue  # unhashable: the base class reports it
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark, f"duplicate key {key!r}",
+                        key_node.start_mark,
+                    )  # fmt: skip
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
 
         def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
             try:

@@ -50,3 +50,43 @@ def test_valid_dates_still_load(tmp_path: Path) -> None:
         f"version: 1\nexemptions:\n  - scope: {SCOPE}\n    rules: ['*']\n    expires: 2028-02-29\n"
     )
     assert str(load_policy(path).exemptions[0].expires) == "2028-02-29"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        # the second `network` silently replaced the first: min_prefix_length 24 was lost
+        (
+            "version: 1\nnetwork:\n  min_prefix_length: 24\nnetwork:\n  require_default_deny: true\n",
+            "network",
+        ),
+        (
+            "version: 1\nnetwork:\n  require_default_deny: true\n  require_default_deny: false\n",
+            "require_default_deny",
+        ),
+        (
+            "version: 1\nremediate:\n  bypass-not-allowed: true\n  'bypass-not-allowed': false\n",
+            "bypass-not-allowed",
+        ),
+    ],
+)
+def test_duplicate_keys_are_an_error(tmp_path: Path, text: str, key: str) -> None:
+    path, error = _load(tmp_path, text)
+    assert str(error).startswith(f"{path}: ")
+    assert f"duplicate key {key!r}" in str(error)
+
+
+def test_yaml_merge_keys_still_work(tmp_path: Path) -> None:
+    path = tmp_path / "merge.yaml"
+    path.write_text(
+        "version: 1\nbase: &b {require_default_deny: true, min_prefix_length: 16}\n", encoding="utf-8"
+    )
+    with pytest.raises(PolicyError, match="base: unknown key"):
+        load_policy(path)
+    path.write_text(
+        "version: 1\nnetwork:\n  <<: {min_prefix_length: 16, require_default_deny: false}\n"
+        "  min_prefix_length: 24\n",
+        encoding="utf-8",
+    )
+    network = load_policy(path).network
+    assert (network.min_prefix_length, network.require_default_deny) == (24, False)
