@@ -59,10 +59,16 @@ def test_settings_from_env() -> None:
 
 
 def test_module_import_stays_light() -> None:
+    import os
     import subprocess
+    from pathlib import Path
 
+    repo = Path(__file__).resolve().parents[2]
     code = "import sys, guardrail.gateway; print(any(m.startswith('azure') for m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo, env=env
+    ).stdout
     assert out.strip() == "False"
 
 
