@@ -19,7 +19,7 @@ from typing import Any
 
 from common import emulator_nodelay, machine, median, quiet_logs, write_result
 
-from guardrail.gateway import StaticTokenCredential
+from guardrail.credentials import StaticTokenCredential
 from guardrail.local.emulator import Emulator, make_token
 from guardrail.local.stack import GUARDRAIL_CLAIMS
 

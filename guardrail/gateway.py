@@ -18,7 +18,6 @@ every cold start.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -28,6 +27,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from guardrail.credentials import StaticTokenCredential, token_claims, unsigned_token
 
 API_VERSION = "2025-09-01"
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
@@ -174,44 +175,6 @@ class ArmSettings:
 # ---------------------------------------------------------------------------- credentials
 
 
-def unsigned_token(claims: Mapping[str, Any]) -> str:
-    """A JWT-shaped token (no signature) carrying `claims`: what the local emulator reads callers from."""
-
-    def segment(value: Mapping[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(dict(value)).encode()).rstrip(b"=").decode("ascii")
-
-    return f"{segment({'alg': 'none', 'typ': 'JWT'})}.{segment(claims)}.local"
-
-
-def token_claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT-shaped token ({} when it is not one). No signature check: for identification."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    padded = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return payload if isinstance(payload, dict) else {}
-
-
-class StaticTokenCredential:
-    """A `TokenCredential` returning one fixed bearer token (local emulator only)."""
-
-    def __init__(self, token: str, lifetime: int = 3600) -> None:
-        self._token = token
-        self._lifetime = lifetime
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        from azure.core.credentials import AccessToken
-
-        return AccessToken(self._token, int(time.time()) + self._lifetime)
-
-    def close(self) -> None:
-        return None
-
-
 def build_credential(settings: ArmSettings) -> Any:
     if settings.credential == "static":
         token = settings.static_token or unsigned_token(settings.static_claims or DEFAULT_LOCAL_CLAIMS)
@@ -316,7 +279,7 @@ class ArmGateway:
     def caller_claims(self) -> dict[str, Any]:
         """Claims of the identity the gateway writes as (appid, oid, ...), to recognise its own events."""
         scope = "https://management.azure.com/.default"
-        return token_claims(self.credential.get_token(scope).token)
+        return token_claims(self.credential.get_token(scope).token) or {}
 
     def _client(self, subscription_id: str) -> Any:
         key = subscription_id.lower()

@@ -258,7 +258,7 @@ class LocalStack:
         """A real CognitiveServicesManagementClient whose writes the emulator attributes to `claims`."""
         from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 
-        from guardrail.gateway import StaticTokenCredential
+        from guardrail.credentials import StaticTokenCredential
 
         return CognitiveServicesManagementClient(
             StaticTokenCredential(make_token(claims)),

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from guardrail.credentials import StaticTokenCredential
+
 log = logging.getLogger("guardrail.sinks")
 
 
@@ -112,24 +114,6 @@ def log_undelivered_alert(alert: Any, *, sink: str, reason: str) -> None:
         "fingerprint": alert.fingerprint,
     }
     logging.getLogger("guardrail.alerts").error(json.dumps(line, separators=(",", ":"), ensure_ascii=False))
-
-
-class StaticTokenCredential:
-    """A TokenCredential returning a fixed bearer token: for the local receivers only."""
-
-    def __init__(self, token: str = "local-test-token", lifetime_s: int = 3600) -> None:
-        self._token = token
-        self._lifetime = lifetime_s
-        self.scopes_requested: list[tuple[str, ...]] = []
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        from azure.core.credentials import AccessToken
-
-        self.scopes_requested.append(scopes)
-        return AccessToken(self._token, int(time.time()) + self._lifetime)
-
-    def close(self) -> None:
-        return None
 
 
 def env_flag(env: Mapping[str, str], name: str) -> str | None:

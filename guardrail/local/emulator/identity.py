@@ -8,12 +8,13 @@ identity (or whatever `register_token` said for that exact token).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import time
 from collections.abc import Mapping
 from typing import Any
+
+from guardrail.credentials import token_claims, unsigned_token
 
 UPN = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
 OID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
@@ -33,28 +34,9 @@ DEFAULT_IDENTITY: dict[str, str] = {
 _SHORT_TO_URI = {"upn": UPN, "unique_name": UPN, "oid": OID, "tid": TID}
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def make_token(claims: Mapping[str, Any]) -> str:
-    """An unsigned JWT-shaped token carrying `claims` (the emulator reads them back)."""
-    header = _b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
-    payload = _b64url(json.dumps(dict(claims)).encode())
-    return f"{header}.{payload}.emulator"
-
-
-def decode_token(token: str) -> dict[str, Any] | None:
-    """The payload of a JWT-shaped token, or None when the token is not one."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    segment = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(segment.encode("ascii")))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return payload if isinstance(payload, dict) else None
+# The emulator reads callers from the same JWT-shaped tokens the local credentials make.
+make_token = unsigned_token
+decode_token = token_claims
 
 
 def event_claims(raw: Mapping[str, Any], tenant_id: str, client_ip: str) -> dict[str, str]:

@@ -1,0 +1,52 @@
+"""Local credentials: a fixed bearer token, and JWT-shaped unsigned tokens that carry a caller's
+claims (the emulator reads callers from them). For the emulator and the local receivers only;
+in Azure every client uses DefaultAzureCredential."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+
+class StaticTokenCredential:
+    """A `TokenCredential` returning one fixed bearer token; remembers the scopes asked for."""
+
+    def __init__(self, token: str = "local-test-token", lifetime: int = 3600) -> None:
+        self._token = token
+        self._lifetime = lifetime
+        self.scopes_requested: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        self.scopes_requested.append(scopes)
+        return AccessToken(self._token, int(time.time()) + self._lifetime)
+
+    def close(self) -> None:
+        return None
+
+
+def _segment(value: Mapping[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(dict(value)).encode()).rstrip(b"=").decode("ascii")
+
+
+def unsigned_token(claims: Mapping[str, Any]) -> str:
+    """A JWT-shaped token (no signature) carrying `claims`."""
+    return f"{_segment({'alg': 'none', 'typ': 'JWT'})}.{_segment(claims)}.local"
+
+
+def token_claims(token: str) -> dict[str, Any] | None:
+    """The payload of a JWT-shaped token, or None when it is not one. No signature check:
+    for identification only."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    padded = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return payload if isinstance(payload, dict) else None
