@@ -282,23 +282,35 @@ class ArmGateway:
         return token_claims(self.credential.get_token(scope).token) or {}
 
     def _client(self, subscription_id: str) -> Any:
-        key = subscription_id.lower()
+        """The Cognitive Services management client for a subscription (one per subscription)."""
+        from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+
+        extra = {"polling_interval": self.settings.poll_interval, "api_version": self.settings.api_version}
+        return self._cached_client(CognitiveServicesManagementClient, subscription_id, extra)
+
+    def _monitor_client(self, subscription_id: str) -> Any:
+        """azure-mgmt-monitor (6.0.2: the last with `diagnostic_settings`), one per subscription."""
+        from azure.mgmt.monitor import MonitorManagementClient
+
+        return self._cached_client(MonitorManagementClient, subscription_id, {})
+
+    def _cached_client(self, client_type: Any, subscription_id: str, extra: dict[str, Any]) -> Any:
+        """One client of `client_type` per subscription, sharing retry policy, pooled transport
+        and endpoint; a client that loses a creation race is closed."""
+        key = f"{client_type.__name__}:{subscription_id.lower()}"
         with self._lock:
             client = self._clients.get(key)
         if client is not None:
             return client
-        from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
-
         s = self.settings
         kwargs: dict[str, Any] = {
             "retry_policy": _capped_retry_policy(s),
             "transport": _pooled_transport(s),
-            "polling_interval": s.poll_interval,
-            "api_version": s.api_version,
+            **extra,
         }
         if s.endpoint:
             kwargs["base_url"] = s.endpoint
-        created = CognitiveServicesManagementClient(self.credential, subscription_id, **kwargs)
+        created = client_type(self.credential, subscription_id, **kwargs)
         with self._lock:
             client = self._clients.setdefault(key, created)
         if client is not created:  # another thread won the race
@@ -436,32 +448,6 @@ class ArmGateway:
             raise failure
 
     # ---------------------------------------------------------------- diagnostic settings
-
-    def _monitor_client(self, subscription_id: str) -> Any:
-        """azure-mgmt-monitor (6.0.2: the last with `diagnostic_settings`), one per subscription."""
-        key = "monitor:" + subscription_id.lower()
-        with self._lock:
-            client = self._clients.get(key)
-        if client is not None:
-            return client
-        from azure.mgmt.monitor import MonitorManagementClient
-
-        s = self.settings
-        kwargs: dict[str, Any] = {
-            "retry_policy": _capped_retry_policy(s),
-            "connection_timeout": s.connect_timeout,
-            "read_timeout": s.read_timeout,
-        }
-        if s.ca_bundle:
-            kwargs["connection_verify"] = s.ca_bundle
-        if s.endpoint:
-            kwargs["base_url"] = s.endpoint
-        created = MonitorManagementClient(self.credential, subscription_id, **kwargs)
-        with self._lock:
-            client = self._clients.setdefault(key, created)
-        if client is not created:
-            created.close()  # type: ignore[no-untyped-call]
-        return client
 
     def diagnostic_settings(self, resource_id: str) -> list[dict[str, Any]] | None:
         """The account's diagnostic settings as ARM lists them (JSON), or None when it is gone."""
