@@ -198,6 +198,8 @@ def main() -> int:
         ) as stack:
             stack.emulator.seed(tenant)
             stack.emulator.app.keep_request_log = False
+            if args.arm_latency > 0:
+                stack.emulator.faults.add(action="latency", latency=args.arm_latency, times=None)
             stack.apply_env()
             needed: collections.Counter[str] = collections.Counter()
             for body in stack.emulator.accounts():
@@ -265,6 +267,7 @@ def main() -> int:
             "guardrail_sweep_concurrency": settings.sweep_concurrency,
             "emulator_tcp_nodelay": not args.emulator_as_is,
             "azurite": not args.no_azurite,
+            "arm_latency_seconds": args.arm_latency,
             "writes_needed_per_subscription": dict(needed),
             "writes_needed": sum(needed.values()),
             "optimum_seconds": round(optimum, 2),
