@@ -150,6 +150,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=None, help="GUARDRAIL_SWEEP_CONCURRENCY")
     parser.add_argument("--writes-per-second", type=float, default=None, help="GUARDRAIL_WRITES_PER_SECOND")
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--arm-latency",
+        type=float,
+        default=0.0,
+        help="seconds the emulator waits before answering each request (closer to real ARM's latency)",
+    )
     parser.add_argument("--no-azurite", action="store_true", help="no state store (diagnosis: its cost)")
     parser.add_argument(
         "--emulator-as-is", action="store_true", help="keep Nagle's algorithm on the emulator's sockets"
