@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -257,7 +257,7 @@ def evaluate(
     policy: Policy,
     now: dt.datetime,
     *,
-    diagnostic_settings: list[Mapping[str, Any]] | None = None,
+    diagnostic_settings: Sequence[Mapping[str, Any]] | None = None,
 ) -> Evaluation | InvalidAccount:
     """Judge one account body against the policy at time `now`.
 
@@ -278,7 +278,7 @@ def _evaluate(
     account: object,
     policy: Policy,
     now: dt.datetime,
-    diagnostic_settings: list[Mapping[str, Any]] | None,
+    diagnostic_settings: Sequence[Mapping[str, Any]] | None,
 ) -> Evaluation | InvalidAccount:
     shape = _check_shape(account)
     if isinstance(shape, InvalidAccount):
@@ -400,7 +400,7 @@ DIAGNOSTIC_SETTING_NAME: Final = "guardrail-audit"
 _AUDIT_GROUPS: Final = frozenset({"audit", "alllogs"})
 
 
-def _diagnostics(ctx: _Context, settings: list[Mapping[str, Any]]) -> dict[str, Any] | None:
+def _diagnostics(ctx: _Context, settings: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     """diagnostics-missing: some setting must send `audit` (or `allLogs`) to the policy's workspace."""
     assert ctx.policy.diagnostics is not None
     workspace = ctx.policy.diagnostics.workspace_id
