@@ -60,6 +60,8 @@ class Reply:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    # Small responses must not wait for Nagle's algorithm and the client's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     server: _Server
     protocol_version = "HTTP/1.1"
 
