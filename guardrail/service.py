@@ -261,6 +261,8 @@ class Guardrail:
         event: ResourceEvent | None,
         listed: Mapping[str, Any] | None,
     ) -> Outcome:
+        from guardrail.gateway import ArmGatewayError, TransientArmError
+
         now = self.clock()
         context = _RecordContext(
             trigger=trigger,
@@ -270,20 +272,24 @@ class Guardrail:
             event_id=event.event_id if event else None,
             now=now,
         )
-        from guardrail.gateway import ArmGatewayError, TransientArmError
-
+        decide = _Decide(self, resource_id, now)
+        written = None
         try:
-            account = dict(listed) if listed is not None and self.settings.mode == "audit" else None
-            if account is None:
-                account = self.gateway.get(resource_id)
-            if account is None:
-                return Outcome(resource_id, "gone", detail="the account no longer exists")
             diagnostics = self.gateway.diagnostic_settings(resource_id) if self.policy.diagnostics else None
+            if self.settings.mode == "audit":
+                account = dict(listed) if listed is not None else self.gateway.get(resource_id)
+            else:
+                # The gateway reads the account fresh, asks `decide` for the body, writes it with
+                # If-Match and reads again to verify: a single read when nothing needs fixing.
+                written = self.gateway.remediate(resource_id, decide)
+                account = written.before
         except TransientArmError:
             raise  # Event Grid redelivers; the sweep counts it as an error and goes on
         except ArmGatewayError as error:  # e.g. 403 on read: retrying will not help
             log.error("%s: cannot read the account: %s", resource_id, error)
             return Outcome(resource_id, "failed", detail=f"cannot read the account: {error}")
+        if account is None or (written is not None and written.status == "gone"):
+            return Outcome(resource_id, "gone", detail="the account no longer exists")
         if context.actor is None:  # Resource Notifications and the sweep name no caller
             context.actor = last_modified_by(account)
         result = evaluate(account, self.policy, now, diagnostic_settings=diagnostics)
@@ -292,20 +298,48 @@ class Guardrail:
             return Outcome(resource_id, "invalid", detail=result.message)
         if not result.findings:
             return Outcome(resource_id, "compliant")
-        acls = _acls(account)
-        if self.settings.mode == "audit" or (
-            result.remediation is None and result.diagnostic_setting is None
-        ):
-            records = context.records(result, lambda f: None, acls, None)
-            action = "audit" if self.settings.mode == "audit" else "reported"
-            return Outcome(resource_id, action, records)
-        if result.remediation is not None:
-            outcome = self._write_account(resource_id, account, result, context, now, diagnostics)
-        else:
-            outcome = Outcome(resource_id, "reported", context.records(result, lambda f: None, acls, None))
+        before = _acls(account)
+        if written is None:  # audit mode: report, never write
+            return Outcome(resource_id, "audit", context.records(result, lambda f: None, before, None))
+        outcome = self._account_outcome(resource_id, result, written, decide, context, before)
         if result.diagnostic_setting is not None and outcome.action not in ("gone", "suspended"):
             outcome = self._write_diagnostics(resource_id, account, result.diagnostic_setting, outcome, now)
         return outcome
+
+    def _account_outcome(
+        self,
+        resource_id: str,
+        result: Evaluation,
+        written: Any,
+        decide: _Decide,
+        context: _RecordContext,
+        before: dict[str, Any] | None,
+    ) -> Outcome:
+        """Findings and action after the gateway's remediate (the diagnostics rule is decided
+        separately, by its own write)."""
+
+        def status(
+            state: str, cause: str | None = None
+        ) -> Callable[[Finding], tuple[str, str | None] | None]:
+            return lambda f: None if f.rule == "diagnostics-missing" else (state, cause)
+
+        if decide.refused:
+            cause = decide.refused
+            records = context.records(result, status("remediation-failed", cause), before, None)
+            return Outcome(resource_id, "failed", records, detail=cause)
+        if decide.suspended:
+            cause = decide.suspended
+            records = context.records(result, status("remediation-suspended", cause), before, None)
+            return Outcome(resource_id, "suspended", records, breaker_tripped=decide.tripped, detail=cause)
+        if written.status == "compliant":  # nothing to write: record what remains (report-only)
+            records = context.records(result, lambda f: None, before, None)
+            return Outcome(resource_id, "reported", records)
+        if written.status == "remediated":
+            records = context.records(result, status("remediated"), before, _acls(written.after))
+            return Outcome(resource_id, "remediated", records)
+        cause = f"{written.error_code or 'Failed'}: {written.error_message or 'the write did not succeed'}"
+        records = context.records(result, status("remediation-failed", cause), before, None)
+        return Outcome(resource_id, "failed", records, detail=cause)
 
     def _write_diagnostics(
         self,
@@ -346,79 +380,6 @@ class Guardrail:
             action = "remediated"
         return dataclasses.replace(outcome, action=action, records=records)
 
-    def _write_account(
-        self,
-        resource_id: str,
-        account: dict[str, Any],
-        result: Evaluation,
-        context: _RecordContext,
-        now: datetime,
-        diagnostics: list[dict[str, Any]] | None,
-    ) -> Outcome:
-        # The breaker is consulted at the last moment, on the gateway's fresh re-read, and only
-        # when that read still needs a write; a write it allows is counted once.
-        suspended: list[tuple[str, bool]] = []
-        refused: list[str] = []
-        counted = False
-
-        def decide(current: dict[str, Any]) -> dict[str, Any] | None:
-            nonlocal counted
-            judged = evaluate(current, self.policy, self.clock())
-            body = judged.remediation if isinstance(judged, Evaluation) else None
-            if body is None or counted:
-                return body
-            counted = True
-            widened = widening(current, apply_patch(current, body))
-            if widened:  # the engine guarantees this never happens; refuse rather than trust
-                refused.append("refused: the remediation would widen access (" + "; ".join(widened) + ")")
-                log.critical("%s: %s", resource_id, refused[-1])
-                return None
-            breaker = self.state.breaker_state(resource_id, now)
-            if breaker is not None:
-                suspended.append((f"breaker open until {breaker.until.isoformat()}: not writing", False))
-                return None
-            count = self.state.record_remediation(resource_id, now)
-            if count > self.settings.breaker_max_remediations:
-                tripped = self.state.trip_breaker(resource_id, now)
-                minutes = int(self.settings.breaker_window.total_seconds() // 60)
-                suspended.append(
-                    (
-                        f"{count} remediations within {minutes} minutes: another actor keeps re-applying "
-                        f"this configuration; the guardrail stops writing to this account for {minutes} "
-                        "minutes",
-                        tripped,
-                    )
-                )
-                return None
-            self.write_rate.acquire(resource_id.split("/")[2])
-            return body
-
-        outcome = self.gateway.remediate(resource_id, decide)
-        status = outcome.status
-        before = outcome.before or account
-        judged = evaluate(before, self.policy, now, diagnostic_settings=diagnostics)
-        final = judged if isinstance(judged, Evaluation) else result
-        before_acls, after_acls = _acls(before), _acls(outcome.after)
-        if status == "gone":
-            return Outcome(resource_id, "gone", detail="deleted before the write")
-        if refused:
-            records = context.records(final, lambda f: ("remediation-failed", refused[0]), before_acls, None)
-            return Outcome(resource_id, "failed", records, detail=refused[0])
-        if suspended:
-            cause, tripped = suspended[0]
-            records = context.records(final, lambda f: ("remediation-suspended", cause), before_acls, None)
-            return Outcome(resource_id, "suspended", records, breaker_tripped=tripped, detail=cause)
-        if status == "compliant":
-            # The fresh read showed nothing left to fix: record what remains (report-only).
-            records = context.records(final, lambda f: None, before_acls, None)
-            return Outcome(resource_id, "reported" if records else "compliant", records)
-        if status == "remediated":
-            records = context.records(final, lambda f: ("remediated", None), before_acls, after_acls)
-            return Outcome(resource_id, "remediated", records)
-        cause = f"{outcome.error_code or 'Failed'}: {outcome.error_message or 'the write did not succeed'}"
-        records = context.records(final, lambda f: ("remediation-failed", cause), before_acls, None)
-        return Outcome(resource_id, "failed", records, detail=cause)
-
     # -- record and alert ---------------------------------------------------------------------
     def _record(self, records: list[FindingRecord]) -> None:
         """Every sink gets the batch; a sink never blocks or undoes a remediation (undelivered
@@ -455,6 +416,50 @@ class Guardrail:
             return
         outcome.alerted = True
         deliver_alert(alert, self.alert_sinks)
+
+
+class _Decide:
+    """What the gateway asks on its fresh read right before writing: the PATCH body, or None.
+
+    The breaker is consulted here, at the last moment and only when the fresh read still needs a
+    write, and a write it allows is counted once; a body that would widen access is refused."""
+
+    def __init__(self, guardrail: Guardrail, resource_id: str, now: datetime) -> None:
+        self.guardrail = guardrail
+        self.resource_id = resource_id
+        self.now = now
+        self.counted = False
+        self.refused = ""
+        self.suspended = ""
+        self.tripped = False
+
+    def __call__(self, current: dict[str, Any]) -> dict[str, Any] | None:
+        g = self.guardrail
+        judged = evaluate(current, g.policy, g.clock())
+        body = judged.remediation if isinstance(judged, Evaluation) else None
+        if body is None or self.counted:
+            return body
+        self.counted = True
+        widened = widening(current, apply_patch(current, body))
+        if widened:  # the engine guarantees this never happens; refuse rather than trust
+            self.refused = "refused: the remediation would widen access (" + "; ".join(widened) + ")"
+            log.critical("%s: %s", self.resource_id, self.refused)
+            return None
+        breaker = g.state.breaker_state(self.resource_id, self.now)
+        if breaker is not None:
+            self.suspended = f"breaker open until {breaker.until.isoformat()}: not writing"
+            return None
+        count = g.state.record_remediation(self.resource_id, self.now)
+        if count > g.settings.breaker_max_remediations:
+            self.tripped = g.state.trip_breaker(self.resource_id, self.now)
+            minutes = int(g.settings.breaker_window.total_seconds() // 60)
+            self.suspended = (
+                f"{count} remediations within {minutes} minutes: another actor keeps re-applying this "
+                f"configuration; the guardrail stops writing to this account for {minutes} minutes"
+            )
+            return None
+        g.write_rate.acquire(self.resource_id.split("/")[2])
+        return body
 
 
 @dataclass
