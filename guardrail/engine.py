@@ -359,15 +359,15 @@ def _evaluate(
                     None,
                 )
         bypass = acls.get("bypass")
+        # An unset bypass is taken as the wider AzureServices, as access_surface does.
         if (
-            isinstance(bypass, str)
-            and bypass.lower() == "azureservices"
+            (bypass is None or (isinstance(bypass, str) and bypass.lower() == "azureservices"))
             and not policy.bypass_allowed(kind, resource_id)
             and ctx.report(
                 "bypass-not-allowed",
-                f"trusted Azure services may bypass the network rules, and kind {kind or '(none)'} "
-                "is not allowed to",
-                bypass,
+                f"trusted Azure services may bypass the network rules"
+                f"{'' if bypass else ' (bypass is unset)'}, and kind {kind or '(none)'} is not allowed to",
+                bypass if isinstance(bypass, str) else "unset",
             )
         ):
             acls["bypass"] = "None"
@@ -391,7 +391,7 @@ def _evaluate(
         body = dict(patch)
         if acls is not None:
             # ARM replaces arrays, and OpenAI accounts refuse updates without networkAcls: send it whole.
-            body["networkAcls"] = acls
+            body["networkAcls"] = copy.deepcopy(acls)  # the body never shares objects with the account
         remediation = {"properties": body}
     return Evaluation(resource_id, kind, tuple(ctx.findings), remediation, diagnostic_setting)
 

@@ -58,8 +58,14 @@ class NetworkPolicy(_Strict):
     @classmethod
     def _cidrs(cls, values: list[str]) -> list[str]:
         for value in values:
-            if ipv4.parse_rule(value) is None:
+            parsed = ipv4.parse_rule(value)
+            if parsed is None:
                 raise ValueError(f"{value!r} is not an IPv4 address or CIDR")
+            if parsed.has_prefix and ipv4.format_rule(parsed) != value:
+                raise ValueError(
+                    f"{value!r} has host bits set; did you mean {ipv4.format_rule(parsed)!r}? "
+                    "(a typo in a range must not silently widen or narrow it)"
+                )
         return values
 
     @field_validator("allowed_vnet_subscriptions")
