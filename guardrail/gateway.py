@@ -668,27 +668,14 @@ class _Refused(Exception):
 
 
 def _pooled_transport(settings: ArmSettings) -> Any:
-    """azure-core's requests transport with a connection pool as big as our concurrency (requests'
-    default of 10 would make a 16-worker sweep drop and re-handshake connections)."""
-    import requests
-    from azure.core.pipeline.transport import RequestsTransport
-    from urllib3.util.retry import Retry
+    from guardrail.transport import pooled_transport
 
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(
-        pool_connections=4,
-        pool_maxsize=max(10, settings.connection_pool_size),
-        max_retries=Retry(total=False, redirect=False, raise_on_status=False),  # azure-core retries
+    return pooled_transport(
+        pool_size=settings.connection_pool_size,
+        connection_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        connection_verify=settings.ca_bundle,
     )
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    options: dict[str, Any] = {
-        "connection_timeout": settings.connect_timeout,
-        "read_timeout": settings.read_timeout,
-    }
-    if settings.ca_bundle:
-        options["connection_verify"] = settings.ca_bundle
-    return RequestsTransport(session=session, session_owner=True, **options)
 
 
 def _capped_retry_policy(settings: ArmSettings) -> Any:

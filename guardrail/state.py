@@ -604,9 +604,13 @@ class TableStateStore:
 
 
 def _transport_options(connection_timeout: float, read_timeout: float, retry_total: int) -> dict[str, Any]:
+    from guardrail.transport import pooled_transport
+
     return {
-        "connection_timeout": connection_timeout,
-        "read_timeout": read_timeout,
+        # One client serves every worker of a sweep: a pool as big as that concurrency.
+        "transport": pooled_transport(
+            pool_size=32, connection_timeout=connection_timeout, read_timeout=read_timeout
+        ),
         "retry_total": retry_total,
         "retry_backoff_factor": 0.2,
         "retry_backoff_max": 1,

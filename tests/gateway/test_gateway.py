@@ -390,7 +390,12 @@ def test_someone_else_fixed_it_meanwhile(emulator: Emulator, gateway: ArmGateway
     fixed = emulator.account(OPEN)
     assert fixed is not None
     del fixed["etag"]  # stored anew: a new etag
-    fixed["properties"]["networkAcls"] = {"defaultAction": "Deny", "ipRules": [], "virtualNetworkRules": []}
+    fixed["properties"]["networkAcls"] = {
+        "defaultAction": "Deny",
+        "bypass": "None",
+        "ipRules": [],
+        "virtualNetworkRules": [],
+    }
     calls: list[int] = []
 
     def owner_fixes_it_after_our_read(account: dict[str, Any]) -> dict[str, Any] | None:
