@@ -2,7 +2,7 @@
 `GuardrailFindings_CL`), to JSON Lines files and to the function log.
 
 `FindingRecord` is a public interface. Its attributes are snake_case; `to_json()` emits
-exactly the column names of the table (see docs/findings.md)."""
+exactly the column names of the table (see the README, "Findings")."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@
 //     --template-file infra/mg.bicep --parameters @infra/mg.parameters.json
 //
 // Bicep cannot enumerate the subscriptions under a management group, so pass them in
-// governedSubscriptionIds (docs/infra.md shows how to list them). Each one gets the same
+// governedSubscriptionIds (the README, "Management-group approach", shows how to list them). Each one gets the same
 // modules/governed-subscription.bicep as main.bicep uses (topic, event subscription, role assignment).
 targetScope = 'managementGroup'
 
