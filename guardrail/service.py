@@ -161,6 +161,9 @@ class Guardrail:
         if not event.relevant or event.account_id is None:
             log.debug("ignoring event %s: %s", event.event_id, event.ignore_reason())
             return None
+        identity = self.settings.identity
+        if identity and event.actor and identity.lower() in event.actor.lower():
+            log.info("event %s comes from the guardrail's own write: expecting a no-op", event.event_id)
         if event.resource is not None and self.policy.diagnostics is None:
             # A Resource Notification carries the full properties: a compliant one needs no read.
             quick = evaluate(event.resource, self.policy, self.clock())

@@ -43,7 +43,9 @@ def _acls(stack: LocalStack, rid: str) -> dict[str, Any]:
     return dict(account["properties"]["networkAcls"])
 
 
-def test_user_write_is_remediated_verified_recorded_and_alerted_once(stack: LocalStack) -> None:
+def test_user_write_is_remediated_verified_recorded_and_alerted_once(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
     name = unique("jane")
     rid = account_id(name)
     body = open_account(name)
@@ -52,8 +54,9 @@ def test_user_write_is_remediated_verified_recorded_and_alerted_once(stack: Loca
         {"value": "100.64.1.1"},  # shared address space (not public)
         {"value": "20.30.40.0/24"},
     ]
-    _create(stack, JANE, name, body)
-    settle(stack)
+    with caplog.at_level(logging.INFO, logger="guardrail"):
+        _create(stack, JANE, name, body)
+        settle(stack)
 
     acls = _acls(stack, rid)
     assert acls["defaultAction"] == "Deny"
@@ -61,6 +64,7 @@ def test_user_write_is_remediated_verified_recorded_and_alerted_once(stack: Loca
     assert acls["ipRules"] == [{"value": "20.30.40.0/24"}]
     # The guardrail wrote once; its own write's events came back and ended as no-ops.
     assert guardrail_writes(stack, rid) == 1
+    assert any("own write" in r.getMessage() for r in caplog.records)
     rows = records_for(stack, rid)
     remediated = {r["Rule"] for r in rows if r["Status"] == "remediated"}
     assert remediated == {
