@@ -214,7 +214,7 @@ class Guardrail:
         report = SweepReport()
         subs = list(subscriptions or self.settings.subscriptions) or None
         now = self.clock()
-        pending: dict[str, list[str]] = {}  # by subscription, in listing order
+        pending: dict[str, list[dict[str, Any]]] = {}  # by subscription, in listing order
         try:
             for body in self.gateway.list_accounts(subs):
                 report.listed += 1
@@ -224,16 +224,21 @@ class Guardrail:
                     continue
                 rid = body.get("id")
                 if isinstance(rid, str):
-                    pending.setdefault(rid.split("/")[2].lower(), []).append(rid)
+                    pending.setdefault(rid.split("/")[2].lower(), []).append(body)
         except Exception as error:  # a subscription that cannot be listed: check the others
             log.error("sweep: listing failed: %s: %s", type(error).__name__, error)
             report.errors.append(f"listing: {type(error).__name__}: {error}")
         # Round-robin over subscriptions: writes are paced per subscription (`write_rate`), so a
         # queue grouped by subscription would park every worker on one subscription's pacing and
         # the sweep would take the sum, not the max, of the subscriptions' write times.
-        order = [rid for batch in zip_longest(*pending.values()) for rid in batch if rid is not None]
+        order = [body for batch in zip_longest(*pending.values()) for body in batch if body is not None]
         with ThreadPoolExecutor(max_workers=self.settings.sweep_concurrency) as pool:
-            futures = {pool.submit(self.check_account, rid, trigger="sweep"): rid for rid in order}
+            # The listed body spares a read in audit mode; in enforce mode the write decision is
+            # taken on the gateway's fresh read.
+            futures = {
+                pool.submit(self.check_account, body["id"], trigger="sweep", account=body): body["id"]
+                for body in order
+            }
             for future in as_completed(futures):
                 try:
                     report.outcomes.append(future.result())

@@ -16,6 +16,7 @@ from tests.functions.conftest import (
     RG,
     SUB_A,
     SUB_B,
+    SUB_C,
     account_id,
     cards_for,
     emails_for,
@@ -293,3 +294,25 @@ def test_the_same_finding_set_alerts_once_per_cool_down(stack: LocalStack) -> No
     settle(stack)
     assert guardrail_writes(stack, rid) == 3
     assert len(cards_for(stack, rid)) == 2
+
+
+def test_audit_sweep_judges_the_listed_bodies_without_reading_each_account(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GUARDRAIL_MODE", "audit")
+    functions.reset()
+    try:
+        name = unique("auditsweep")
+        rid = account_id(name, sub=SUB_C)
+        stack.emulator.put_account({"name": name, **open_account(name)}, rid)
+        reads = stack.emulator.faults.add(resource_id=rid, method="GET", status=500, times=None)
+        try:
+            report = functions.get_guardrail().sweep([SUB_C])
+        finally:
+            reads.times = reads.fired
+        assert reads.fired == 0 and report.errors == []
+        assert guardrail_writes(stack, rid) == 0
+        assert {r["Status"] for r in records_for(stack, rid)} == {"audit"}
+    finally:
+        monkeypatch.undo()
+        functions.reset()
