@@ -375,18 +375,7 @@ def _report_html(stack: LocalStack, recorder: Recorder, summary: dict[str, Any])
         if not isinstance(v, dict | list)
     )
     rules = "".join(f"<tr><td>{esc(k)}</td><td>{v}</td></tr>" for k, v in summary["findings_by_rule"].items())
-    cards = "".join(
-        "<li>"
-        + esc(
-            " — ".join(
-                str(b.get("text", ""))
-                for b in m["attachments"][0]["content"]["body"]
-                if b.get("type") == "TextBlock"
-            )
-        )
-        + "</li>"
-        for m in stack.teams.messages
-    )
+    cards = "".join(_card_html(m, esc) for m in stack.teams.messages)
     generated = esc(dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     head = "<th>" + "</th><th>".join(_REPORT_COLUMNS) + "</th>"
     return (
@@ -401,6 +390,20 @@ def _report_html(stack: LocalStack, recorder: Recorder, summary: dict[str, Any])
         f"<h2>Finding records ({len(rows)})</h2>\n"
         f"<table><tr>{head}</tr>\n{''.join(rows)}</table></body></html>\n"
     )
+
+
+def _card_html(message: dict[str, Any], esc: Any) -> str:
+    """One Teams card as the report shows it: the title, then each text block's lines."""
+    blocks = [
+        str(b.get("text", ""))
+        for b in message["attachments"][0]["content"]["body"]
+        if b.get("type") == "TextBlock"
+    ]
+    if not blocks:
+        return ""
+    title, rest = blocks[0], blocks[1:]
+    lines = "<br>".join(esc(line) for block in rest for line in block.splitlines())
+    return f"<li><b>{esc(title)}</b><br>{lines}</li>"
 
 
 _REPORT_COLUMNS = (

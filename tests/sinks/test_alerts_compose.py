@@ -181,3 +181,20 @@ def test_failed_or_audit_alerts_say_nothing_changed(make_record: MakeRecord) -> 
     assert "nothing: remediation failed" in to_email(failed)[1]
     assert "nothing: audit mode" in to_email(audit)[1]
     assert audit.status_summary == "violation (audit mode)"
+
+
+def test_fixes_outside_network_acls_are_named_in_what_changed(make_record: MakeRecord) -> None:
+    same = {"defaultAction": "Deny", "bypass": "None", "ipRules": [], "virtualNetworkRules": []}
+    recs = [
+        make_record(
+            rule="local-auth-enabled", severity="medium", status="remediated", before=same, after=same
+        ),
+        make_record(
+            rule="public-network-access", severity="high", status="violation", before=same, after=None
+        ),
+    ]
+    alert = compose_alert(recs)
+    assert alert is not None
+    assert alert.changes == ("disableLocalAuth → true (keys no longer accepted)",)  # not the unfixed one
+    _, plain, html = to_email(alert)
+    assert "disableLocalAuth → true" in plain and "disableLocalAuth → true" in html
