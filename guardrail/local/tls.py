@@ -4,10 +4,12 @@ SDK clients can pass it as `connection_verify=`."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import ssl
 import tempfile
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import trustme
@@ -19,13 +21,26 @@ def _ca() -> trustme.CA:
 
 
 def ca_bundle_path(directory: str | os.PathLike[str] | None = None) -> str:
-    """Write the CA certificate as PEM (once per directory) and return its path."""
+    """Write this process's CA certificate as PEM (once per directory) and return its path."""
     folder = Path(directory) if directory is not None else Path(tempfile.gettempdir())
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"guardrail-local-ca-{os.getpid()}.pem"
-    if not path.exists():
-        _ca().cert_pem.write_to_path(str(path))
-    return str(path)
+    return _write_bundle(str(folder.resolve()))
+
+
+@cache
+def _write_bundle(folder: str) -> str:
+    # A fresh, unique file: a name made from the pid alone could be a stale bundle of an earlier
+    # process that had the same pid, and clients would then distrust this process's servers.
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    handle, path = tempfile.mkstemp(prefix=f"guardrail-local-ca-{os.getpid()}-", suffix=".pem", dir=folder)
+    os.close(handle)
+    _ca().cert_pem.write_to_path(path)
+    atexit.register(_remove, path)
+    return path
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
 
 
 def server_context() -> ssl.SSLContext:
