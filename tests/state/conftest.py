@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -89,3 +89,16 @@ def race() -> Race:
         return results
 
     return run
+
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+US = timedelta(microseconds=1)
+
+
+def account(name: str = "") -> str:
+    """An account resource ID (a fresh name unless one is given)."""
+    name = name or uuid.uuid4().hex[:10]
+    return (
+        "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ai"
+        f"/providers/Microsoft.CognitiveServices/accounts/{name}"
+    )

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guardrail.state import BreakerState, TableStateStore
+from tests.state.conftest import T0, US, Race, StoreFactory, account
 
-T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 WINDOW = timedelta(minutes=30)
-US = timedelta(microseconds=1)
-
-StoreFactory = Callable[..., TableStateStore]
-Race = Callable[[int, Callable[[int], Any]], list[Any]]
-
-
-def account(name: str = "") -> str:
-    name = name or uuid.uuid4().hex[:10]
-    return (
-        "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ai"
-        f"/providers/Microsoft.CognitiveServices/accounts/{name}"
-    )
 
 
 def trips(store: TableStateStore, count: int) -> bool:

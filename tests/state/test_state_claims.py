@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,21 +12,9 @@ from hypothesis import strategies as st
 
 from guardrail.local.azurite import Azurite
 from guardrail.state import TableStateStore
+from tests.state.conftest import T0, US, Race, StoreFactory, account
 
-T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-US = timedelta(microseconds=1)
 COOLDOWN = timedelta(hours=1)
-
-StoreFactory = Callable[..., TableStateStore]
-Race = Callable[[int, Callable[[int], Any]], list[Any]]
-
-
-def account(name: str = "") -> str:
-    name = name or uuid.uuid4().hex[:10]
-    return (
-        "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ai"
-        f"/providers/Microsoft.CognitiveServices/accounts/{name}"
-    )
 
 
 # -- claim_event ---------------------------------------------------------------------------------
