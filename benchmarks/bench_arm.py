@@ -20,8 +20,8 @@ from typing import Any
 from common import emulator_nodelay, machine, median, quiet_logs, write_result
 
 from guardrail.credentials import StaticTokenCredential
-from guardrail.local.emulator import Emulator, make_token
-from guardrail.local.stack import GUARDRAIL_CLAIMS
+from guardrail_workbench.emulator import Emulator, make_token
+from guardrail_workbench.stack import GUARDRAIL_CLAIMS
 
 SUB = "0a0a0a0a-1111-4111-8111-00000000be01"
 RG = "rg-bench"

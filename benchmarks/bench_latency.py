@@ -26,8 +26,8 @@ from typing import Any
 from common import emulator_nodelay, machine, percentile, quiet_logs, write_result
 
 from guardrail import functions
-from guardrail.local.stack import LocalStack, user_claims
 from guardrail.service import Outcome
+from guardrail_workbench.stack import LocalStack, user_claims
 
 SUB = "0a0a0a0a-1111-4111-8111-0000000001a1"
 RG = "rg-apps"

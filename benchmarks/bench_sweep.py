@@ -34,11 +34,11 @@ from common import emulator_nodelay, machine, quiet_logs, write_result
 
 from guardrail import functions
 from guardrail.engine import Evaluation, evaluate
-from guardrail.local.emulator import Request, Response
-from guardrail.local.stack import LocalStack
-from guardrail.local.tenant import generate_tenant, policy_for
 from guardrail.policy import parse_policy_text
 from guardrail.service import Outcome
+from guardrail_workbench.emulator import Request, Response
+from guardrail_workbench.stack import LocalStack
+from guardrail_workbench.tenant import generate_tenant, policy_for
 
 THROTTLE = 10.0  # the emulator's writes per second per subscription (ARM's refill rate)
 
@@ -72,7 +72,7 @@ class _CpuByThread:
             self.workers[threading.get_ident()] = time.thread_time()
 
     def instrument_emulator(self) -> None:
-        from guardrail.local.emulator import server
+        from guardrail_workbench.emulator import server
 
         finish = server._Handler.finish
         meter = self

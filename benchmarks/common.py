@@ -99,8 +99,8 @@ def emulator_nodelay(enabled: bool = True) -> None:
     loopback, so every request costs about 40 ms of idle time that real ARM does not have.
     `StreamRequestHandler.disable_nagle_algorithm` is the standard library's own switch for this.
     """
-    from guardrail.local import receivers
-    from guardrail.local.emulator import server
+    from guardrail_workbench import receivers
+    from guardrail_workbench.emulator import server
 
     server._Handler.disable_nagle_algorithm = enabled
     receivers._Handler.disable_nagle_algorithm = enabled

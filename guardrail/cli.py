@@ -170,10 +170,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from guardrail.demo import cmd_demo as run
+WORKBENCH_HINT = (
+    "the local workbench (emulator, Azurite launcher, local receivers, demo) is not installed: "
+    "run ./scripts/setup, or pip install -e '.[dev]' in a checkout"
+)
 
-    return run(args, out, err)
+
+def _workbench(module: str) -> Any:
+    """A module of the development-only `guardrail_workbench` package, or a one-line InputProblem."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"guardrail_workbench.{module}")
+    except ModuleNotFoundError as error:
+        if error.name and (error.name.startswith("guardrail_workbench") or error.name == "trustme"):
+            raise InputProblem(WORKBENCH_HINT) from None
+        raise
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    code: int = _workbench("demo").cmd_demo(args, out, err)
+    return code
 
 
 def _guardrail_from_env(err: TextIO) -> Any:
@@ -233,9 +250,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     err = err or sys.stderr
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["emulator"]:  # its own parser owns every flag, --help included
-        from guardrail.local.emulator import main as emulator_main
-
-        return int(emulator_main(args_list[1:]) or 0)
+        try:
+            emulator = _workbench("emulator")
+        except InputProblem as problem:
+            err.write(f"guardrail: error: {problem}\n")
+            return EXIT_BAD_INPUT
+        return int(emulator.main(args_list[1:]) or 0)
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)

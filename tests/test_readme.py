@@ -10,6 +10,8 @@ from guardrail.rules import RULE_IDS
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
+RULES_DOC = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+FINDINGS_DOC = (REPO / "docs" / "findings.md").read_text(encoding="utf-8")
 
 
 def _first_commands() -> list[str]:
@@ -32,10 +34,24 @@ def test_readme_opens_with_two_commands_and_ci_runs_the_second() -> None:
 
 
 def test_every_rule_id_is_in_the_rules_table() -> None:
-    table = {match for match in re.findall(r"^\| `([a-z-]+)` \|", README, re.M)}
+    table = {match for match in re.findall(r"^\| `([a-z-]+)` \|", RULES_DOC, re.M)}
     assert set(RULE_IDS) <= table
 
 
 def test_every_findings_column_is_documented() -> None:
-    documented = set(re.findall(r"^\| `([A-Za-z]+)` \| [a-z]", README, re.M))
+    documented = set(re.findall(r"^\| `([A-Za-z]+)` \| [a-z]", FINDINGS_DOC, re.M))
     assert set(COLUMNS) <= documented
+
+
+def test_readme_is_a_front_door_that_links_into_docs() -> None:
+    assert len(README.encode("utf-8")) <= 20 * 1024, "the README is the front door: at most 20 KB"
+    links = re.findall(r"\]\((docs/[^)#]+)", README)
+    assert links, "the README links into docs/"
+    for link in links:
+        assert (REPO / link).is_file(), f"the README links to a missing {link}"
+
+
+def test_docs_links_resolve() -> None:
+    for page in sorted((REPO / "docs").glob("*.md")):
+        for link in re.findall(r"\]\(([^)#:]+\.md)", page.read_text(encoding="utf-8")):
+            assert (page.parent / link).resolve().is_file(), f"{page.name} links to a missing {link}"

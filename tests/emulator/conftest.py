@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from guardrail.local import tls
-from guardrail.local.emulator import Emulator, account_id, make_token
+from guardrail_workbench import tls
+from guardrail_workbench.emulator import Emulator, account_id, make_token
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = (REPO / ".." / "shared" / "contracts").resolve()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from guardrail.local.emulator import Emulator, account_id
+from guardrail_workbench.emulator import Emulator, account_id
 
 from .conftest import ACCT1, API, RG, SUB1, SUB2, TENANT, RawResponse, account_body
 
@@ -207,7 +207,7 @@ def test_public_ip_rules_are_accepted(raw: Any, value: str) -> None:
 
 
 def test_non_public_mode_refuses_documentation_ranges() -> None:
-    from guardrail.local.emulator import ArmApp, Request
+    from guardrail_workbench.emulator import ArmApp, Request
 
     app = ArmApp(ip_refusal="non-public")
     app.seed(TENANT)
@@ -392,7 +392,7 @@ def test_async_failed_provisioning_makes_the_poller_fail(
 def test_async_operation_completes_on_its_own_after_a_while() -> None:
     with Emulator(async_writes=True, async_seconds=0.2) as arm:
         arm.seed(TENANT)
-        from guardrail.local.emulator import Request
+        from guardrail_workbench.emulator import Request
 
         request = Request("PATCH", ACCT1, {"api-version": API}, {"authorization": "Bearer t"}, b"{}")
         assert arm.app.handle(request).status == 202
@@ -501,7 +501,7 @@ def test_response_objects(raw: Callable[..., RawResponse]) -> None:
 
 
 def test_system_data_names_creator_and_last_modifier(raw: Any) -> None:
-    from guardrail.local.emulator import make_token
+    from guardrail_workbench.emulator import make_token
 
     rid = account_id(SUB1, RG, "stamped")
     assert raw("PUT", _path(rid), account_body("stamped")).status == 201  # Jane (the fixture's user token)
@@ -527,7 +527,7 @@ def test_main_serves_a_seeded_tenant_until_terminated(tmp_path: Any) -> None:
         [
             sys.executable,
             "-m",
-            "guardrail.local.emulator",
+            "guardrail_workbench.emulator",
             "--port",
             "0",
             "--page-size",

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from guardrail.local.emulator import Emulator, account_id, make_token
+from guardrail_workbench.emulator import Emulator, account_id, make_token
 
 from .conftest import ACCT1, API, OPEN_ACLS, RG, SUB1, key_shape
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from guardrail.local.stack import GUARDRAIL_CLAIMS, LocalStack, function_handlers
+from guardrail_workbench.stack import GUARDRAIL_CLAIMS, LocalStack, function_handlers
 
 SUB_A = "0a0a0a0a-1111-4111-8111-000000000001"
 SUB_B = "0b0b0b0b-2222-4222-8222-000000000002"

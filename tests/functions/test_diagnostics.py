@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from guardrail import functions
-from guardrail.local.stack import LocalStack
+from guardrail_workbench.stack import LocalStack
 from tests.functions.conftest import RG, SUB_A, account_id, unique
 
 WORKSPACE = (

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from guardrail import functions
-from guardrail.local.stack import LocalStack, pipeline_claims, user_claims
+from guardrail_workbench.stack import LocalStack, pipeline_claims, user_claims
 from tests.functions.conftest import (
     RG,
     SUB_A,

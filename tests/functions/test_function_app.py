@@ -15,7 +15,7 @@ import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
-from guardrail.local.stack import LocalStack, as_function_event, indexed_functions
+from guardrail_workbench.stack import LocalStack, as_function_event, indexed_functions
 from tests.conftest import load_contract
 from tests.functions.conftest import (
     RG,

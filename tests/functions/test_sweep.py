@@ -11,9 +11,9 @@ import pytest
 
 from guardrail import functions
 from guardrail.engine import Evaluation, evaluate
-from guardrail.local.stack import LocalStack
-from guardrail.local.tenant import generate_tenant, policy_for
 from guardrail.policy import parse_policy_text
+from guardrail_workbench.stack import LocalStack
+from guardrail_workbench.tenant import generate_tenant, policy_for
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from guardrail.gateway import ArmGateway, ArmSettings
-from guardrail.local.emulator import Emulator, account_id
+from guardrail_workbench.emulator import Emulator, account_id
 
 SUB1 = "00000000-1111-2222-3333-444444444444"
 SUB2 = "99999999-8888-7777-6666-555555555555"

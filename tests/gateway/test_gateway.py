@@ -20,7 +20,7 @@ from guardrail.gateway import (
     parse_account_id,
     token_claims,
 )
-from guardrail.local.emulator import Emulator, account_id
+from guardrail_workbench.emulator import Emulator, account_id
 
 from .conftest import CLOSED, GUARDRAIL_CLAIMS, OPEN, RG, SUB1, SUB2
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from guardrail.findings import FindingRecord
-from guardrail.local.receivers import EmailReceiver, IngestionReceiver, TeamsReceiver
-from guardrail.local.tls import ca_bundle_path
 from guardrail.sinks import RetrySettings
+from guardrail_workbench.receivers import EmailReceiver, IngestionReceiver, TeamsReceiver
+from guardrail_workbench.tls import ca_bundle_path
 
 RID = (
     "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg-Prod"

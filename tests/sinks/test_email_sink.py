@@ -11,9 +11,9 @@ import pytest
 
 from guardrail.alerts import Alert, compose_alert, to_email
 from guardrail.findings import FindingRecord
-from guardrail.local.receivers import EmailReceiver
 from guardrail.sinks import RetrySettings, StaticTokenCredential
 from guardrail.sinks.email import EmailSink
+from guardrail_workbench.receivers import EmailReceiver
 
 from .conftest import RID
 
@@ -124,7 +124,7 @@ def test_retry_after_a_lost_answer_sends_one_email(
     def flaky(rec, raw):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 2:  # the first GET of the operation
-            from guardrail.local.receivers import Reply
+            from guardrail_workbench.receivers import Reply
 
             return Reply(500, {"error": {"code": "Internal", "message": "boom"}})
         return original(rec, raw)

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from guardrail.findings import FindingRecord
-from guardrail.local.receivers import IngestionReceiver
 from guardrail.sinks import RetrySettings, StaticTokenCredential
 from guardrail.sinks.monitor import MONITOR_SCOPE, MonitorSink
+from guardrail_workbench.receivers import IngestionReceiver
 
 MakeRecord = Callable[..., FindingRecord]
 

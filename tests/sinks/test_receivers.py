@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from guardrail.local.receivers import EmailReceiver, IngestionReceiver, TeamsReceiver
-from guardrail.local.tls import client_context
+from guardrail_workbench.receivers import EmailReceiver, IngestionReceiver, TeamsReceiver
+from guardrail_workbench.tls import client_context
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], method: str = "POST") -> tuple[int, Any]:

@@ -10,9 +10,9 @@ import pytest
 
 from guardrail.alerts import Alert, compose_alert, to_adaptive_card
 from guardrail.findings import FindingRecord
-from guardrail.local.receivers import TeamsReceiver
 from guardrail.sinks import RetrySettings
 from guardrail.sinks.teams import TeamsSink
+from guardrail_workbench.receivers import TeamsReceiver
 
 from .cardcheck import validate_teams_message
 

@@ -13,7 +13,6 @@ import pytest
 
 from guardrail.alerts import compose_alert
 from guardrail.findings import COLUMNS, FindingRecord
-from guardrail.local.receivers import EmailReceiver
 from guardrail.sinks import (
     DeliveryResult,
     alert_sinks_from_env,
@@ -25,6 +24,7 @@ from guardrail.sinks.email import EmailSink, build_message
 from guardrail.sinks.jsonl import JsonlSink, LogSink
 from guardrail.sinks.monitor import MonitorSink
 from guardrail.sinks.teams import TeamsSink
+from guardrail_workbench.receivers import EmailReceiver
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[2]

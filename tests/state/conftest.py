@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from guardrail.local.azurite import Azurite
 from guardrail.state import TableStateStore
+from guardrail_workbench.azurite import Azurite
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from guardrail.local import azurite as azurite_module
-from guardrail.local.azurite import (
+from guardrail_workbench import azurite as azurite_module
+from guardrail_workbench.azurite import (
     AZURITE_ACCOUNT_KEY,
     Azurite,
     AzuriteError,

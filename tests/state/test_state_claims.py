@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guardrail.local.azurite import Azurite
 from guardrail.state import TableStateStore
+from guardrail_workbench.azurite import Azurite
 from tests.state.conftest import T0, US, Race, StoreFactory, account
 
 COOLDOWN = timedelta(hours=1)

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from guardrail.local.azurite import AZURITE_ACCOUNT_NAME, Azurite
 from guardrail.state import (
     BreakerState,
     NullStateStore,
@@ -20,6 +19,7 @@ from guardrail.state import (
     TableStateStore,
     open_state_store,
 )
+from guardrail_workbench.azurite import AZURITE_ACCOUNT_NAME, Azurite
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 RID = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/a"
@@ -176,7 +176,7 @@ def test_a_healthy_store_through_the_factory_remembers(
 def test_identity_style_endpoint_and_credential(azurite: Azurite, table_prefix: str) -> None:
     from azure.core.credentials import AzureNamedKeyCredential
 
-    from guardrail.local.azurite import AZURITE_ACCOUNT_KEY
+    from guardrail_workbench.azurite import AZURITE_ACCOUNT_KEY
 
     credential = AzureNamedKeyCredential(AZURITE_ACCOUNT_NAME, AZURITE_ACCOUNT_KEY)
     store = open_state_store(

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from guardrail.local import tls
+from guardrail_workbench import tls
 
 from . import events as ev
 from .arm import ArmApp, Request, Response

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from guardrail.local.stack import LocalStack, pipeline_claims, user_claims
-from guardrail.local.tenant import generate_tenant, make_account, subscription_ids
 from guardrail.service import Outcome
+from guardrail_workbench.stack import LocalStack, pipeline_claims, user_claims
+from guardrail_workbench.tenant import generate_tenant, make_account, subscription_ids
 
 SANDBOX_RG = "rg-sandbox"
 

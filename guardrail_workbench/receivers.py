@@ -1,6 +1,6 @@
 """Local HTTPS stand-ins for the services the sinks call: the Azure Monitor Logs Ingestion
 endpoint, a Teams Workflows webhook and the ACS Email REST API. Loopback only (127.0.0.1, a
-free port, TLS from guardrail.local.tls). Each records what it received, checks requests
+free port, TLS from guardrail_workbench.tls). Each records what it received, checks requests
 against the service contract (recording every violation in `.violations`), and can fail on
 demand: `fail_next(n, status=503)` or `timeout_next(n)`.
 
@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
-from guardrail.local.tls import server_context
+from guardrail_workbench.tls import server_context
 
 
 @dataclass

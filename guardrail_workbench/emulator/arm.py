@@ -25,7 +25,7 @@ from . import events as ev
 from . import identity
 from .faults import DEFAULT_CODES, Fault, FaultPlan
 
-_log = logging.getLogger("guardrail.local.emulator")
+_log = logging.getLogger("guardrail_workbench.emulator")
 
 ACCOUNT_TYPE = "Microsoft.CognitiveServices/accounts"
 DIAG_TYPE = "Microsoft.Insights/diagnosticSettings"

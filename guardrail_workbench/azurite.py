@@ -8,7 +8,7 @@ repository root; falls back to ``azurite-table`` on PATH) on 127.0.0.1 with a fr
 persistence, a throwaway working directory and telemetry disabled (Azurite otherwise reports usage to
 Application Insights; the guardrail's tests never send traffic beyond loopback).
 
-``python -m guardrail.local.azurite`` starts one, prints its connection string and runs until Ctrl-C.
+``python -m guardrail_workbench.azurite`` starts one, prints its connection string and runs until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class AzuriteNotInstalledError(AzuriteError):
 
 
 def _repo_root() -> Path:
-    # guardrail/local/azurite.py -> guardrail/local -> guardrail -> repository root
+    # guardrail_workbench/azurite.py -> guardrail_workbench -> guardrail -> repository root
     return Path(__file__).resolve().parent.parent.parent
 
 

@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(argv) if argv is not None else None)
     if args.verbose:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
-        logging.getLogger("guardrail.local.emulator").setLevel(logging.INFO)
+        logging.getLogger("guardrail_workbench.emulator").setLevel(logging.INFO)
     emulator = Emulator(
         port=args.port,
         page_size=args.page_size,

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from guardrail.local.emulator import Emulator, make_token
+from guardrail_workbench.emulator import Emulator, make_token
 
-log = logging.getLogger("guardrail.local")
+log = logging.getLogger("guardrail_workbench")
 
 GUARDRAIL_CLAIMS: dict[str, Any] = {
     "appid": "9f1c3a52-6b0e-4d7a-8c1e-5f2b7a9d0e11",
@@ -118,11 +118,11 @@ class LocalStack:
     def start(self) -> LocalStack:
         self.emulator.start()
         if self._want_azurite:
-            from guardrail.local.azurite import Azurite
+            from guardrail_workbench.azurite import Azurite
 
             self.azurite = Azurite().start()
         if self._want_receivers:
-            from guardrail.local.receivers import EmailReceiver, IngestionReceiver, TeamsReceiver
+            from guardrail_workbench.receivers import EmailReceiver, IngestionReceiver, TeamsReceiver
 
             self.teams = TeamsReceiver().start()
             self.email = EmailReceiver().start()

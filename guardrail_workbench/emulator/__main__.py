@@ -1,4 +1,4 @@
-"""`python -m guardrail.local.emulator` (same as `guardrail emulator`)."""
+"""`python -m guardrail_workbench.emulator` (same as `guardrail emulator`)."""
 
 from __future__ import annotations
 

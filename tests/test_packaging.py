@@ -1,0 +1,78 @@
+"""The deployed package is the product only: the Functions build (the tree less `.funcignore`) carries
+no workbench code, `requirements.txt` no dev-only package, and `pyproject.toml` declares the same
+runtime pins so `pip install .` gives a CLI that runs."""
+
+from __future__ import annotations
+
+import fnmatch
+import subprocess
+import tomllib
+from pathlib import Path
+
+from tests.conftest import REPO
+
+WORKBENCH_ONLY = ("trustme",)
+
+
+def _requirements(path: Path) -> list[str]:
+    lines = [line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [line for line in lines if line and not line.startswith("-r")]
+
+
+def _pyproject() -> dict[str, object]:
+    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def test_pyproject_declares_exactly_the_deployed_requirements() -> None:
+    project = _pyproject()["project"]
+    assert isinstance(project, dict)
+    assert sorted(project["dependencies"]) == sorted(_requirements(REPO / "requirements.txt"))
+
+
+def test_requirements_txt_has_no_dev_only_package() -> None:
+    names = {line.split("==")[0].lower() for line in _requirements(REPO / "requirements.txt")}
+    assert not names & set(WORKBENCH_ONLY)
+    project = _pyproject()["project"]
+    assert isinstance(project, dict)
+    dev = {pin.split("==")[0] for pin in project["optional-dependencies"]["dev"]}
+    assert set(WORKBENCH_ONLY) <= dev
+
+
+def _deployed_files() -> list[str]:
+    """What `func azure functionapp publish` would zip: tracked files not matched by .funcignore."""
+    patterns = [
+        line.strip()
+        for line in (REPO / ".funcignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.split()
+
+    def ignored(path: str) -> bool:
+        parts = path.split("/")
+        for pattern in patterns:
+            pattern = pattern.rstrip("/")
+            if fnmatch.fnmatch(path, pattern) or any(fnmatch.fnmatch(part, pattern) for part in parts):
+                return True
+        return False
+
+    return [path for path in tracked if not ignored(path)]
+
+
+def test_the_functions_deployment_carries_no_workbench_code() -> None:
+    deployed = _deployed_files()
+    assert "function_app.py" in deployed and "guardrail/service.py" in deployed
+    assert not [path for path in deployed if path.startswith("guardrail_workbench/")]
+    for path in deployed:
+        if path.endswith(".py"):
+            text = (REPO / path).read_text(encoding="utf-8")
+            assert "guardrail_workbench" not in text or path == "guardrail/cli.py", path
+            assert "import trustme" not in text, path
+
+
+def test_the_product_package_never_imports_the_workbench_at_module_level() -> None:
+    for path in sorted((REPO / "guardrail").rglob("*.py")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith(("import ", "from ")):
+                assert "guardrail_workbench" not in line, f"{path}: {line}"
