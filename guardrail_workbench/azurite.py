@@ -55,8 +55,8 @@ class AzuriteNotInstalledError(AzuriteError):
 
 
 def _repo_root() -> Path:
-    # guardrail_workbench/azurite.py -> guardrail_workbench -> guardrail -> repository root
-    return Path(__file__).resolve().parent.parent.parent
+    # guardrail_workbench/azurite.py -> guardrail_workbench -> repository root
+    return Path(__file__).resolve().parent.parent
 
 
 def find_azurite_table() -> Path:

@@ -60,7 +60,7 @@ def load_function_app() -> Any:
 
     if "function_app" in sys.modules:
         return sys.modules["function_app"]
-    path = Path(__file__).resolve().parents[2] / "function_app.py"
+    path = Path(__file__).resolve().parents[1] / "function_app.py"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run from a checkout of the guardrail repository")
     spec = importlib.util.spec_from_file_location("function_app", path)
