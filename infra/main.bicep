@@ -20,13 +20,13 @@ param resourceGroupName string = ''
 @description('Subscription IDs the guardrail governs (topic, event subscription and role assignment in each). Empty means only the deployment subscription.')
 param governedSubscriptionIds array = []
 
-@description('Resource group created in each governed subscription to hold its Event Grid system topics.')
+@description('Resource group in each governed subscription that holds its Event Grid system topics. Shared by every environment that governs the subscription (a subscription can hold only one system topic per source), so keep the same name in every environment.')
 param eventsResourceGroupName string = 'rg-guardrail-events'
 
 @description('Wire each governed subscription from this template (custom role, role assignment, Event Grid). Set false when mg.bicep does it (management-group approach); the list still feeds GUARDRAIL_SUBSCRIPTIONS.')
 param wireGovernedSubscriptions bool = true
 
-@description('Create the Event Grid event subscriptions. Event Grid refuses an AzureFunction destination whose function is not deployed yet, so the first provision runs with false and the azd postdeploy hook re-provisions with true.')
+@description('The wiring pass: create the Event Grid event subscriptions, the delivery alerts and the custom-role assignments. Event Grid refuses an AzureFunction destination whose function is not deployed yet, and a custom role assigned in the deployment that creates it can fail (RoleDefinitionDoesNotExist), so the first provision runs with false and the azd postdeploy hook re-provisions with true.')
 param wireEventSubscriptions bool = true
 
 @description('Also subscribe to Azure Resource Notifications (Microsoft.ResourceNotifications.Resources) and deliver to on_resource_notification.')
@@ -51,6 +51,11 @@ param guardrailMode string = ''
 param sweepSchedule string = '0 0 */6 * * *'
 
 @minValue(1)
+@maxValue(24)
+@description('Hours between two sweeps as sweepSchedule runs them (6 for the default); the heartbeat alert fires when no sweep completed for twice this.')
+param sweepIntervalHours int = 6
+
+@minValue(1)
 @description('GUARDRAIL_BREAKER_MAX_REMEDIATIONS: remediations of one account within the window before the circuit breaker suspends remediation.')
 param breakerMaxRemediations int = 3
 
@@ -62,15 +67,18 @@ param breakerWindowMinutes int = 30
 @description('GUARDRAIL_ALERT_COOLDOWN_MINUTES: minimum time between two alerts for the same account and rule.')
 param alertCooldownMinutes int = 60
 
-@description('Grant diagnostic-settings read/write in the custom role. Set true only when the policy lets the diagnostics rule remediate.')
+@description('Grant diagnostic-settings read/write in the custom role. Set true when the policy enables the diagnostics rule (it reads diagnostic settings, and writes one when it remediates).')
 param diagnosticsRemediation bool = false
 
-@description('Name of the guardrail custom role (unique in the tenant).')
+@description('Grant private endpoint connection read/write in the custom role, for the private-endpoint rule (it rejects connections the policy does not allow).')
+param privateEndpointRemediation bool = false
+
+@description('Prefix of the guardrail custom role name; the role is named "<prefix> (<environmentName>, <token>)", unique per environment in the tenant.')
 param guardrailRoleName string = 'AI Services Network Guardrail'
 
 // ---- alerting ----
 @secure()
-@description('Teams Workflows webhook URL; stored in Key Vault and referenced from TEAMS_WEBHOOK_URL. Empty disables Teams alerts.')
+@description('Teams Workflows webhook URL; stored in Key Vault and referenced from TEAMS_WEBHOOK_URL. Empty disables Teams alerts. With azd, set it with `azd env set-secret TEAMS_WEBHOOK_URL` (the .env then holds only a Key Vault reference that azd resolves for this @secure() parameter).')
 param teamsWebhookUrl string = ''
 
 @description('The vault already holds the Teams webhook secret (an earlier deployment, or `az keyvault secret set`): keep TEAMS_WEBHOOK_URL pointing at it without passing teamsWebhookUrl again.')
@@ -93,6 +101,12 @@ param acsDataLocation string = 'United States'
 
 @description('Enable the scheduled query alert on new high-severity findings.')
 param findingsAlertEnabled bool = true
+
+@description('Enable the alerts on the guardrail\'s own health (dead-lettered and failed deliveries, function failures, no heartbeat, lost role).')
+param healthAlertsEnabled bool = true
+
+@description('Recover the soft-deleted Key Vault of this environment instead of creating it (createMode recover). The azd preprovision hook sets GUARDRAIL_KEY_VAULT_RECOVER when it finds one; the postprovision hook clears it.')
+param keyVaultRecover bool = false
 
 // ---- sizing ----
 @minValue(40)
@@ -118,25 +132,43 @@ var tags = {
   'azd-env-name': environmentName
   application: 'ai-services-network-guardrail'
 }
+// Tags of what every environment governing a subscription shares (events resource group, system topic):
+// no azd-env-name, so no environment claims it.
+var sharedTags = {
+  application: 'ai-services-network-guardrail'
+  'guardrail-shared': 'per-subscription'
+}
 var governed = empty(governedSubscriptionIds) ? [
   subscription().subscriptionId
 ] : governedSubscriptionIds
 var governedScopes = [for id in governed: '/subscriptions/${id}']
+// The system topic of each governed subscription (shared by every environment; see modules/subscription-events.bicep).
+var systemTopicIds = [for id in governed: '/subscriptions/${id}/resourceGroups/${eventsResourceGroupName}/providers/Microsoft.EventGrid/systemTopics/evgt-guardrail-${id}']
 // Subscriptions this template wires itself (none when mg.bicep does it).
 var wiredSubscriptions = wireGovernedSubscriptions ? governed : []
 
-// Exactly what the guardrail calls; never listKeys, never a wildcard.
+// Exactly what the guardrail calls at run time: guardrail/permissions.py is the one list (method, path,
+// action, why); tests/infra/test_permissions.py holds these arrays to it. Never listKeys, never a wildcard.
 var guardrailBaseActions = [
+  'Microsoft.Resources/subscriptions/read'
   'Microsoft.CognitiveServices/accounts/read'
   'Microsoft.CognitiveServices/accounts/write'
   'Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action'
-  'Microsoft.Resources/subscriptions/read'
+  'Microsoft.CognitiveServices/locations/operationresults/read'
 ]
 var guardrailDiagnosticsActions = [
   'Microsoft.Insights/diagnosticSettings/read'
   'Microsoft.Insights/diagnosticSettings/write'
 ]
-var guardrailActions = diagnosticsRemediation ? concat(guardrailBaseActions, guardrailDiagnosticsActions) : guardrailBaseActions
+var guardrailPrivateEndpointActions = [
+  'Microsoft.CognitiveServices/accounts/privateEndpointConnections/read'
+  'Microsoft.CognitiveServices/accounts/privateEndpointConnections/write'
+]
+var guardrailActions = concat(guardrailBaseActions, diagnosticsRemediation ? guardrailDiagnosticsActions : [], privateEndpointRemediation ? guardrailPrivateEndpointActions : [])
+
+// Per-environment names: two environments in one subscription (or tenant) never share a role.
+var guardrailRoleDisplayName = '${guardrailRoleName} (${environmentName}, ${resourceToken})'
+var acsEmailRoleDisplayName = '${guardrailRoleName} ACS email sender (${environmentName}, ${resourceToken})'
 
 // Sending email through ACS with Entra ID: the actions Microsoft documents for an ACS email custom role
 // (narrower than Contributor; assigned on the Communication Services resource only).
@@ -152,10 +184,12 @@ resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   tags: tags
 }
 
+// The custom roles are created in the first pass (wireEventSubscriptions=false) and assigned only in the
+// wiring pass, a later deployment: no assignment races the definition's replication.
 resource guardrailRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (wireGovernedSubscriptions) {
-  name: guid(subscription().id, guardrailRoleName)
+  name: guid(subscription().id, resourceToken, 'guardrail-role')
   properties: {
-    roleName: guardrailRoleName
+    roleName: guardrailRoleDisplayName
     description: 'Least privilege for the AI Services Network Guardrail: read and patch Microsoft.CognitiveServices/accounts network settings.'
     type: 'CustomRole'
     permissions: [
@@ -174,9 +208,9 @@ resource guardrailRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if
 }
 
 resource acsEmailRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (createAcsEmail) {
-  name: guid(subscription().id, '${guardrailRoleName} ACS email sender')
+  name: guid(subscription().id, resourceToken, 'guardrail-acs-email-role')
   properties: {
-    roleName: '${guardrailRoleName} ACS email sender'
+    roleName: acsEmailRoleDisplayName
     description: 'Send email through one Azure Communication Services resource with Entra ID.'
     type: 'CustomRole'
     permissions: [
@@ -216,7 +250,12 @@ module host 'modules/host.bicep' = {
     createAcsEmail: createAcsEmail
     acsDataLocation: acsDataLocation
     acsEmailRoleDefinitionId: createAcsEmail ? acsEmailRole.id : ''
+    assignCustomRoles: wireEventSubscriptions
     findingsAlertEnabled: findingsAlertEnabled
+    healthAlertsEnabled: healthAlertsEnabled
+    sweepIntervalHours: sweepIntervalHours
+    systemTopicIds: systemTopicIds
+    keyVaultRecover: keyVaultRecover
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     logRetentionDays: logRetentionDays
@@ -229,15 +268,17 @@ module governedSubscriptions 'modules/governed-subscription.bicep' = [for id in 
   params: {
     eventsResourceGroupName: eventsResourceGroupName
     location: location
+    environmentToken: resourceToken
     guardrailRoleDefinitionId: guardrailRole.id
     guardrailPrincipalId: host.outputs.guardrailPrincipalId
     functionAppResourceId: host.outputs.functionAppResourceId
-    eventGridIdentityResourceId: host.outputs.eventGridIdentityResourceId
     deadLetterStorageAccountId: host.outputs.storageAccountId
     deadLetterContainerName: host.outputs.deadLetterContainerName
     wireEventSubscriptions: wireEventSubscriptions
     enableResourceNotifications: enableResourceNotifications
+    actionGroupId: healthAlertsEnabled ? host.outputs.actionGroupId : ''
     tags: tags
+    sharedTags: sharedTags
   }
 }]
 
@@ -249,7 +290,10 @@ output AZURE_FUNCTION_APP_NAME string = host.outputs.functionAppName
 output GUARDRAIL_FUNCTION_APP_ID string = host.outputs.functionAppResourceId
 output GUARDRAIL_IDENTITY_CLIENT_ID string = host.outputs.guardrailClientId
 output GUARDRAIL_IDENTITY_PRINCIPAL_ID string = host.outputs.guardrailPrincipalId
-output GUARDRAIL_EVENTGRID_IDENTITY_ID string = host.outputs.eventGridIdentityResourceId
+output GUARDRAIL_ENVIRONMENT_TOKEN string = resourceToken
+output GUARDRAIL_EVENTS_RESOURCE_GROUP string = eventsResourceGroupName
+output GUARDRAIL_GOVERNED_SUBSCRIPTIONS string = join(governed, ',')
+output GUARDRAIL_ACTION_GROUP_ID string = host.outputs.actionGroupId
 output GUARDRAIL_STORAGE_ACCOUNT_ID string = host.outputs.storageAccountId
 output GUARDRAIL_DEADLETTER_CONTAINER string = host.outputs.deadLetterContainerName
 output GUARDRAIL_ROLE_DEFINITION_ID string = wireGovernedSubscriptions ? guardrailRole.id : ''

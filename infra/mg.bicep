@@ -1,5 +1,7 @@
 // Management-group approach: govern many subscriptions with one custom role defined at a management
-// group. Run AFTER main.bicep has created the guardrail (its outputs feed the parameters below):
+// group. Run AFTER main.bicep has created the guardrail (its outputs feed the parameters below), twice
+// like main.bicep: first with wireEventSubscriptions=false (role definition, topics), then with true
+// (role assignments and event subscriptions, a later deployment than the role's creation):
 //
 //   az deployment mg create --management-group-id <mg> --location <region> \
 //     --template-file infra/mg.bicep --parameters @infra/mg.parameters.json
@@ -24,8 +26,11 @@ param guardrailPrincipalId string
 @description('main.bicep output GUARDRAIL_FUNCTION_APP_ID.')
 param functionAppResourceId string
 
-@description('main.bicep output GUARDRAIL_EVENTGRID_IDENTITY_ID.')
-param eventGridIdentityResourceId string
+@description('main.bicep output GUARDRAIL_ENVIRONMENT_TOKEN: in the names of the environment\'s event subscriptions and role.')
+param environmentToken string
+
+@description('main.bicep output GUARDRAIL_ACTION_GROUP_ID: action group of the delivery alerts (empty: none).')
+param actionGroupId string = ''
 
 @description('main.bicep output GUARDRAIL_STORAGE_ACCOUNT_ID.')
 param deadLetterStorageAccountId string
@@ -33,40 +38,52 @@ param deadLetterStorageAccountId string
 @description('main.bicep output GUARDRAIL_DEADLETTER_CONTAINER.')
 param deadLetterContainerName string = 'eventgrid-deadletter'
 
-@description('Create the event subscriptions (the function code must already be deployed).')
+@description('The wiring pass: role assignments and event subscriptions (the function code must be deployed, and the role definition created by an earlier run).')
 param wireEventSubscriptions bool = true
 
 @description('Also subscribe to Azure Resource Notifications.')
 param enableResourceNotifications bool = false
 
-@description('Grant diagnostic-settings read/write in the custom role (only when the diagnostics rule remediates).')
+@description('Grant diagnostic-settings read/write in the custom role (when the policy enables the diagnostics rule).')
 param diagnosticsRemediation bool = false
 
-@description('Name of the management-group custom role (unique in the tenant, so it differs from the subscription-scoped role of main.bicep).')
-param guardrailRoleName string = 'AI Services Network Guardrail (${managementGroup().name})'
+@description('Grant private endpoint connection read/write in the custom role (the private-endpoint rule).')
+param privateEndpointRemediation bool = false
 
-@description('Tags applied to the per-subscription resources.')
+@description('Prefix of the management-group custom role name; the role is named "<prefix> (<mg name>, <token>)", unique per environment in the tenant.')
+param guardrailRoleName string = 'AI Services Network Guardrail'
+
+@description('Tags applied to the environment\'s own per-subscription resources.')
 param tags object = {
   application: 'ai-services-network-guardrail'
 }
 
-// Same list as main.bicep: exactly what the guardrail calls; never listKeys, never a wildcard.
+// Same list as main.bicep (guardrail/permissions.py is the source; tests hold both to it).
 var guardrailBaseActions = [
+  'Microsoft.Resources/subscriptions/read'
   'Microsoft.CognitiveServices/accounts/read'
   'Microsoft.CognitiveServices/accounts/write'
   'Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action'
-  'Microsoft.Resources/subscriptions/read'
+  'Microsoft.CognitiveServices/locations/operationresults/read'
 ]
 var guardrailDiagnosticsActions = [
   'Microsoft.Insights/diagnosticSettings/read'
   'Microsoft.Insights/diagnosticSettings/write'
 ]
-var guardrailActions = diagnosticsRemediation ? concat(guardrailBaseActions, guardrailDiagnosticsActions) : guardrailBaseActions
+var guardrailPrivateEndpointActions = [
+  'Microsoft.CognitiveServices/accounts/privateEndpointConnections/read'
+  'Microsoft.CognitiveServices/accounts/privateEndpointConnections/write'
+]
+var guardrailActions = concat(guardrailBaseActions, diagnosticsRemediation ? guardrailDiagnosticsActions : [], privateEndpointRemediation ? guardrailPrivateEndpointActions : [])
+var sharedTags = {
+  application: 'ai-services-network-guardrail'
+  'guardrail-shared': 'per-subscription'
+}
 
 resource guardrailRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(managementGroup().id, guardrailRoleName)
+  name: guid(managementGroup().id, environmentToken, 'guardrail-role')
   properties: {
-    roleName: guardrailRoleName
+    roleName: '${guardrailRoleName} (${managementGroup().name}, ${environmentToken})'
     description: 'Least privilege for the AI Services Network Guardrail: read and patch Microsoft.CognitiveServices/accounts network settings.'
     type: 'CustomRole'
     permissions: [
@@ -84,20 +101,22 @@ resource guardrailRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
 }
 
 module governedSubscriptions 'modules/governed-subscription.bicep' = [for id in governedSubscriptionIds: {
-  name: 'guardrail-sub-${uniqueString(id, managementGroup().id)}'
+  name: 'guardrail-sub-${uniqueString(id, managementGroup().id, environmentToken)}'
   scope: subscription(id)
   params: {
     eventsResourceGroupName: eventsResourceGroupName
     location: location
+    environmentToken: environmentToken
     guardrailRoleDefinitionId: guardrailRole.id
     guardrailPrincipalId: guardrailPrincipalId
     functionAppResourceId: functionAppResourceId
-    eventGridIdentityResourceId: eventGridIdentityResourceId
     deadLetterStorageAccountId: deadLetterStorageAccountId
     deadLetterContainerName: deadLetterContainerName
     wireEventSubscriptions: wireEventSubscriptions
     enableResourceNotifications: enableResourceNotifications
+    actionGroupId: actionGroupId
     tags: tags
+    sharedTags: sharedTags
   }
 }]
 

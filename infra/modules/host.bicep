@@ -34,7 +34,16 @@ param acsEndpoint string = ''
 param createAcsEmail bool = false
 param acsDataLocation string = 'United States'
 param acsEmailRoleDefinitionId string = ''
+@description('The wiring pass: assign the custom (ACS email) role, created by an earlier deployment.')
+param assignCustomRoles bool = true
 param findingsAlertEnabled bool = true
+param healthAlertsEnabled bool = true
+@description('Hours between two sweeps; the heartbeat alert fires after twice this without a heartbeat.')
+param sweepIntervalHours int = 6
+@description('Resource IDs of the governed subscriptions\' system topics (the workbook\'s dead-letter chart).')
+param systemTopicIds array = []
+@description('Recover the soft-deleted vault of this environment (createMode recover) instead of creating it.')
+param keyVaultRecover bool = false
 
 // ---- sizing ----
 param maximumInstanceCount int = 40
@@ -50,7 +59,7 @@ param stateTableNames array = [
 
 var names = {
   identity: 'id-guardrail-${resourceToken}'
-  eventGridIdentity: 'id-guardrail-evg-${resourceToken}'
+  packageIdentity: 'id-guardrail-pkg-${resourceToken}'
   storage: take('stguard${resourceToken}', 24)
   workspace: 'log-guardrail-${resourceToken}'
   appInsights: 'appi-guardrail-${resourceToken}'
@@ -61,11 +70,21 @@ var names = {
   functionApp: 'func-guardrail-${resourceToken}'
   actionGroup: 'ag-guardrail-${resourceToken}'
   alert: 'alert-guardrail-findings-${resourceToken}'
+  functionFailuresAlert: 'alert-guardrail-function-failures-${resourceToken}'
+  heartbeatAlert: 'alert-guardrail-no-heartbeat-${resourceToken}'
+  authorizationAlert: 'alert-guardrail-authorization-failed-${resourceToken}'
   emailService: 'ecs-guardrail-${resourceToken}'
   communicationService: 'acs-guardrail-${resourceToken}'
 }
 var deploymentContainerName = 'app-package-${take(resourceToken, 13)}'
 var deadLetterContainerName = 'eventgrid-deadletter'
+// The Functions host's own containers under identity-based AzureWebJobsStorage (leases, timer schedule
+// status, function keys). Declared here because the runtime identity holds roles on these containers
+// only, so it cannot create them.
+var hostContainerNames = [
+  'azure-webjobs-hosts'
+  'azure-webjobs-secrets'
+]
 var findingsTableName = 'GuardrailFindings_CL'
 var findingsStreamName = 'Custom-GuardrailFindings_CL'
 var teamsSecretName = 'teams-webhook-url'
@@ -155,7 +174,6 @@ var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
-  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
 }
@@ -169,9 +187,10 @@ resource guardrailIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@202
   tags: tags
 }
 
-// Event Grid's own identity: only writes dead letters into one container.
-resource eventGridIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
-  name: names.eventGridIdentity
+// The Flex deployment package's identity: the platform writes and reads the package with it; the
+// runtime identity (AZURE_CLIENT_ID, AzureWebJobsStorage) holds no role on the package container.
+resource packageIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: names.packageIdentity
   location: location
   tags: tags
 }
@@ -259,6 +278,14 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+resource hostContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for name in hostContainerNames: {
+  parent: blobService
+  name: name
+  properties: {
+    publicAccess: 'None'
+  }
+}]
+
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -269,17 +296,33 @@ resource stateTables 'Microsoft.Storage/storageAccounts/tableServices/tables@202
   name: tableName
 }]
 
-resource storageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, guardrailIdentity.id, roles.storageBlobDataOwner)
-  scope: storage
+// Storage Blob Data Owner on the host's two containers only (not the account: it cannot touch the
+// deployment package or the dead letters).
+resource storageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in hostContainerNames: {
+  name: guid(hostContainers[i].id, guardrailIdentity.id, roles.storageBlobDataOwner)
+  scope: hostContainers[i]
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
     principalId: guardrailIdentity.properties.principalId
     principalType: 'ServicePrincipal'
-    description: 'Functions host (AzureWebJobsStorage: leases, timer schedule) and Flex deployment package'
+    description: 'Functions host (AzureWebJobsStorage): ${name}'
+  }
+}]
+
+// The Flex deployment package: its own identity, on its container only.
+resource packageWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(deploymentContainer.id, packageIdentity.id, roles.storageBlobDataContributor)
+  scope: deploymentContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: packageIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+    description: 'Flex Consumption deployment package (functionAppConfig.deployment.storage)'
   }
 }
 
+// Storage Table Data Contributor on the account: the four state tables, which the store also creates on
+// first use (creating a table needs the account scope).
 resource storageTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, guardrailIdentity.id, roles.storageTableDataContributor)
   scope: storage
@@ -291,28 +334,10 @@ resource storageTableContributor 'Microsoft.Authorization/roleAssignments@2022-0
   }
 }
 
-resource storageQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, guardrailIdentity.id, roles.storageQueueDataContributor)
-  scope: storage
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
-    principalId: guardrailIdentity.properties.principalId
-    principalType: 'ServicePrincipal'
-    description: 'Functions host queues (AzureWebJobsStorage)'
-  }
-}
-
-// Event Grid dead-lettering: blob write on the dead-letter container only.
-resource deadLetterWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(deadLetterContainer.id, eventGridIdentity.id, roles.storageBlobDataContributor)
-  scope: deadLetterContainer
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
-    principalId: eventGridIdentity.properties.principalId
-    principalType: 'ServicePrincipal'
-    description: 'Event Grid dead letters for the guardrail event subscriptions'
-  }
-}
+// No Storage Queue Data Contributor: nothing uses a queue (Event Grid, timer and HTTP triggers keep their
+// state in blobs). Grant it on the sweep's queue only when one is added.
+// Event Grid dead letters: each governed subscription's system topic identity gets blob write on the
+// dead-letter container (modules/deadletter-access.bicep, deployed from subscription-events.bicep).
 
 // ---------------------------------------------------------------------------------------------------
 // Monitoring: workspace, findings table, Application Insights, DCE + DCR for Logs Ingestion.
@@ -465,6 +490,9 @@ resource findingsAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
     enabled: findingsAlertEnabled
     evaluationFrequency: 'PT5M'
     windowSize: 'PT5M'
+    // GuardrailFindings_CL is created in this same deployment: the query would fail validation (SEM0100)
+    // until the table is known to the query service.
+    skipQueryValidation: true
     scopes: [
       workspace.id
     ]
@@ -493,6 +521,118 @@ resource findingsAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
     findingsTable
   ]
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Health alerts (issue 17): the guardrail's own failures, to the same action group. Each query is what
+// the alert counts; the delivery alerts on the system topics are in delivery-alerts.bicep.
+// ---------------------------------------------------------------------------------------------------
+// Failed invocations of any guardrail function (on_resource_write, on_resource_notification,
+// reconcile_sweep, health) as Application Insights records them in the workspace.
+var functionFailuresQuery = '''
+AppRequests
+| where Success == false
+| project TimeGenerated, Name, OperationName, ResultCode, DurationMs, AppRoleName
+'''
+
+// The sweep leaves one `guardrail-heartbeat` record per completed sweep; none for twice the sweep
+// interval means the sweep is not running or not finishing.
+var heartbeatWindowHours = 2 * sweepIntervalHours
+// (A '''multi-line''' string would not interpolate the window.)
+var heartbeatQuery = 'GuardrailFindings_CL\n| where Rule == \'guardrail-heartbeat\'\n| where TimeGenerated > ago(${heartbeatWindowHours}h)'
+
+// The identity lost its role (or the role lost an action): a remediation failed with 403
+// AuthorizationFailed or LinkedAuthorizationFailed.
+var authorizationQuery = '''
+GuardrailFindings_CL
+| where Status == 'remediation-failed'
+| where Message contains 'AuthorizationFailed'
+| project TimeGenerated, ResourceId, AccountName, Rule, Message, SubscriptionId
+'''
+
+var healthAlerts = [
+  {
+    name: names.functionFailuresAlert
+    displayName: 'Guardrail: function invocations failed'
+    description: 'A guardrail function failed (exception or non-success result): events are being retried, or the sweep did not finish.'
+    severity: 1
+    query: functionFailuresQuery
+    operator: 'GreaterThan'
+    threshold: 0
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    overrideQueryTimeRange: ''
+  }
+  {
+    name: names.heartbeatAlert
+    displayName: 'Guardrail: no sweep heartbeat'
+    description: 'No guardrail-heartbeat record for ${heartbeatWindowHours} hours (twice the sweep interval): the reconcile sweep is not completing.'
+    severity: 1
+    query: heartbeatQuery
+    operator: 'LessThan'
+    threshold: 1
+    evaluationFrequency: 'PT1H'
+    windowSize: 'PT1H'
+    overrideQueryTimeRange: 'PT${heartbeatWindowHours}H'
+  }
+  {
+    name: names.authorizationAlert
+    displayName: 'Guardrail: identity not authorized (role lost?)'
+    description: 'A remediation failed with AuthorizationFailed: the guardrail identity lost its role assignment, or the role lacks an action.'
+    severity: 1
+    query: authorizationQuery
+    operator: 'GreaterThan'
+    threshold: 0
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    overrideQueryTimeRange: ''
+  }
+]
+
+resource healthAlertRules 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for a in healthAlerts: {
+  name: a.name
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: union({
+    displayName: a.displayName
+    description: a.description
+    severity: a.severity
+    enabled: healthAlertsEnabled
+    evaluationFrequency: a.evaluationFrequency
+    windowSize: a.windowSize
+    // The custom table and the Application Insights tables are new in this deployment (SEM0100).
+    skipQueryValidation: true
+    scopes: [
+      workspace.id
+    ]
+    criteria: {
+      allOf: [
+        {
+          query: a.query
+          timeAggregation: 'Count'
+          operator: a.operator
+          threshold: a.threshold
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }, empty(a.overrideQueryTimeRange) ? {} : {
+    overrideQueryTimeRange: a.overrideQueryTimeRange
+  })
+  dependsOn: [
+    findingsTable
+    appInsights
+  ]
+}]
 
 var workbookContent = {
   version: 'Notebook/1.0'
@@ -527,55 +667,190 @@ var workbookContent = {
       }
     }
     {
-      type: 3
-      name: 'findings-over-time'
+      type: 11
+      name: 'tabs'
       content: {
-        version: 'KqlItem/1.0'
-        title: 'Findings over time by status'
-        query: 'GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| summarize Findings = count() by Status, bin(TimeGenerated, {TimeRange:grain})\n| render timechart'
-        size: 0
-        queryType: 0
-        resourceType: 'microsoft.operationalinsights/workspaces'
-        visualization: 'timechart'
+        version: 'LinkItem/1.0'
+        style: 'tabs'
+        links: [
+          {
+            id: 'tab-findings'
+            cellValue: 'selectedTab'
+            linkTarget: 'parameter'
+            linkLabel: 'Findings'
+            subTarget: 'findings'
+            style: 'link'
+          }
+          {
+            id: 'tab-health'
+            cellValue: 'selectedTab'
+            linkTarget: 'parameter'
+            linkLabel: 'Health'
+            subTarget: 'health'
+            style: 'link'
+          }
+        ]
       }
     }
     {
-      type: 3
-      name: 'top-accounts'
+      type: 12
+      name: 'findings'
+      conditionalVisibility: {
+        parameterName: 'selectedTab'
+        comparison: 'isNotEqualTo'
+        value: 'health'
+      }
       content: {
-        version: 'KqlItem/1.0'
-        title: 'Top accounts with violations'
-        query: 'GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| where Status in (\'violation\', \'audit\', \'remediation-failed\', \'remediation-suspended\')\n| summarize Findings = count(), Rules = make_set(Rule), LastSeen = max(TimeGenerated) by AccountName, ResourceGroup, SubscriptionId\n| top 20 by Findings desc'
-        size: 0
-        queryType: 0
-        resourceType: 'microsoft.operationalinsights/workspaces'
-        visualization: 'table'
+        version: 'NotebookGroup/1.0'
+        groupType: 'editable'
+        items: [
+          {
+            type: 3
+            name: 'findings-over-time'
+            content: {
+              version: 'KqlItem/1.0'
+              title: 'Findings over time by status'
+              query: 'GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| summarize Findings = count() by Status, bin(TimeGenerated, {TimeRange:grain})\n| render timechart'
+              size: 0
+              queryType: 0
+              resourceType: 'microsoft.operationalinsights/workspaces'
+              visualization: 'timechart'
+            }
+          }
+          {
+            type: 3
+            name: 'top-accounts'
+            content: {
+              version: 'KqlItem/1.0'
+              title: 'Top accounts with violations'
+              query: 'GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| where Status in (\'violation\', \'audit\', \'remediation-failed\', \'remediation-suspended\')\n| summarize Findings = count(), Rules = make_set(Rule), LastSeen = max(TimeGenerated) by AccountName, ResourceGroup, SubscriptionId\n| top 20 by Findings desc'
+              size: 0
+              queryType: 0
+              resourceType: 'microsoft.operationalinsights/workspaces'
+              visualization: 'table'
+            }
+          }
+          {
+            type: 3
+            name: 'top-actors'
+            content: {
+              version: 'KqlItem/1.0'
+              title: 'Top actors behind violating changes'
+              query: 'GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| where isnotempty(Actor) and Status in (\'violation\', \'audit\')\n| summarize Changes = count(), Accounts = dcount(ResourceId) by Actor\n| top 20 by Changes desc'
+              size: 0
+              queryType: 0
+              resourceType: 'microsoft.operationalinsights/workspaces'
+              visualization: 'table'
+            }
+          }
+          {
+            type: 3
+            name: 'time-to-remediate'
+            content: {
+              version: 'KqlItem/1.0'
+              title: 'Time to remediate (minutes from first violation to remediation)'
+              query: 'let detected = GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| where Status == \'violation\'\n| summarize Detected = min(TimeGenerated) by ResourceId, Rule;\nlet fixed = GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| where Status == \'remediated\'\n| summarize Remediated = min(TimeGenerated) by ResourceId, Rule;\ndetected\n| join kind=inner fixed on ResourceId, Rule\n| where Remediated >= Detected\n| extend Minutes = datetime_diff(\'second\', Remediated, Detected) / 60.0\n| summarize Remediations = count(), AvgMinutes = round(avg(Minutes), 1), P50 = round(percentile(Minutes, 50), 1), P95 = round(percentile(Minutes, 95), 1) by Rule'
+              size: 0
+              queryType: 0
+              resourceType: 'microsoft.operationalinsights/workspaces'
+              visualization: 'table'
+            }
+          }
+        ]
       }
     }
     {
-      type: 3
-      name: 'top-actors'
-      content: {
-        version: 'KqlItem/1.0'
-        title: 'Top actors behind violating changes'
-        query: 'GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| where isnotempty(Actor) and Status in (\'violation\', \'audit\')\n| summarize Changes = count(), Accounts = dcount(ResourceId) by Actor\n| top 20 by Changes desc'
-        size: 0
-        queryType: 0
-        resourceType: 'microsoft.operationalinsights/workspaces'
-        visualization: 'table'
+      type: 12
+      name: 'health'
+      conditionalVisibility: {
+        parameterName: 'selectedTab'
+        comparison: 'isEqualTo'
+        value: 'health'
       }
-    }
-    {
-      type: 3
-      name: 'time-to-remediate'
       content: {
-        version: 'KqlItem/1.0'
-        title: 'Time to remediate (minutes from first violation to remediation)'
-        query: 'let detected = GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| where Status == \'violation\'\n| summarize Detected = min(TimeGenerated) by ResourceId, Rule;\nlet fixed = GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| where Status == \'remediated\'\n| summarize Remediated = min(TimeGenerated) by ResourceId, Rule;\ndetected\n| join kind=inner fixed on ResourceId, Rule\n| where Remediated >= Detected\n| extend Minutes = datetime_diff(\'second\', Remediated, Detected) / 60.0\n| summarize Remediations = count(), AvgMinutes = round(avg(Minutes), 1), P50 = round(percentile(Minutes, 50), 1), P95 = round(percentile(Minutes, 95), 1) by Rule'
-        size: 0
-        queryType: 0
-        resourceType: 'microsoft.operationalinsights/workspaces'
-        visualization: 'table'
+        version: 'NotebookGroup/1.0'
+        groupType: 'editable'
+        items: [
+          {
+            type: 3
+            name: 'last-sweep'
+            content: {
+              version: 'KqlItem/1.0'
+              title: 'Last completed sweeps (guardrail-heartbeat records)'
+              query: 'GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| where Rule == \'guardrail-heartbeat\'\n| summarize LastSweep = max(TimeGenerated), Sweeps = count(), arg_max(TimeGenerated, Message, Value) by SubscriptionId\n| extend HoursAgo = round(datetime_diff(\'minute\', now(), LastSweep) / 60.0, 1)\n| project SubscriptionId, LastSweep, HoursAgo, Sweeps, Message, Value'
+              size: 0
+              queryType: 0
+              resourceType: 'microsoft.operationalinsights/workspaces'
+              visualization: 'table'
+            }
+          }
+          {
+            type: 3
+            name: 'function-failures'
+            content: {
+              version: 'KqlItem/1.0'
+              title: 'Function invocations and failures'
+              query: 'AppRequests\n| where TimeGenerated {TimeRange}\n| summarize Invocations = count(), Failures = countif(Success == false) by Name, bin(TimeGenerated, {TimeRange:grain})\n| render timechart'
+              size: 0
+              queryType: 0
+              resourceType: 'microsoft.operationalinsights/workspaces'
+              visualization: 'timechart'
+            }
+          }
+          {
+            type: 3
+            name: 'authorization-failures'
+            content: {
+              version: 'KqlItem/1.0'
+              title: 'Remediations refused for authorization (identity lost its role?)'
+              query: 'GuardrailFindings_CL\n| where TimeGenerated {TimeRange}\n| where Status == \'remediation-failed\'\n| where Message contains \'AuthorizationFailed\'\n| summarize Failures = count(), LastSeen = max(TimeGenerated) by SubscriptionId, Rule'
+              size: 0
+              queryType: 0
+              resourceType: 'microsoft.operationalinsights/workspaces'
+              visualization: 'table'
+            }
+          }
+          {
+            type: 10
+            name: 'dead-letters'
+            content: {
+              chartId: 'guardrail-dead-letters'
+              version: 'MetricsItem/2.0'
+              title: 'Dead-lettered and failed deliveries (system topics)'
+              size: 0
+              chartType: 2
+              resourceType: 'microsoft.eventgrid/systemtopics'
+              metricScope: 0
+              resourceIds: systemTopicIds
+              timeContextFromParameter: 'TimeRange'
+              metrics: [
+                {
+                  namespace: 'microsoft.eventgrid/systemtopics'
+                  metric: 'microsoft.eventgrid/systemtopics--DeadLetteredCount'
+                  aggregation: 1
+                }
+                {
+                  namespace: 'microsoft.eventgrid/systemtopics'
+                  metric: 'microsoft.eventgrid/systemtopics--DeliveryAttemptFailCount'
+                  aggregation: 1
+                }
+              ]
+            }
+          }
+          {
+            type: 3
+            name: 'latency'
+            content: {
+              version: 'KqlItem/1.0'
+              title: 'Invocation latency per function (ms)'
+              query: 'AppRequests\n| where TimeGenerated {TimeRange}\n| summarize Invocations = count(), P50 = percentile(DurationMs, 50), P95 = percentile(DurationMs, 95), P99 = percentile(DurationMs, 99) by Name'
+              size: 0
+              queryType: 0
+              resourceType: 'microsoft.operationalinsights/workspaces'
+              visualization: 'table'
+            }
+          }
+        ]
       }
     }
   ]
@@ -616,6 +891,9 @@ resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
       family: 'A'
       name: 'standard'
     }
+    // azd down cannot purge a purge-protected vault, and the name is the same on the next `azd up` of
+    // this environment: the preprovision hook finds the soft-deleted vault and sets keyVaultRecover.
+    createMode: keyVaultRecover ? 'recover' : 'default'
     enableRbacAuthorization: true
     enablePurgeProtection: true
     enableSoftDelete: true
@@ -683,7 +961,7 @@ resource communicationService 'Microsoft.Communication/communicationServices@202
   }
 }
 
-resource acsEmailSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (createAcsEmail && (!empty(acsEmailRoleDefinitionId))) {
+resource acsEmailSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (createAcsEmail && assignCustomRoles && (!empty(acsEmailRoleDefinitionId))) {
   name: guid(names.communicationService, guardrailIdentity.id, acsEmailRoleDefinitionId)
   scope: communicationService
   properties: {
@@ -733,6 +1011,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     type: 'UserAssigned'
     userAssignedIdentities: {
       '${guardrailIdentity.id}': {}
+      '${packageIdentity.id}': {}
     }
   }
   properties: {
@@ -753,7 +1032,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
           authentication: {
             type: 'UserAssignedIdentity'
-            userAssignedIdentityResourceId: guardrailIdentity.id
+            userAssignedIdentityResourceId: packageIdentity.id
           }
         }
       }
@@ -769,10 +1048,22 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
   dependsOn: [
     storageBlobOwner
-    storageQueueContributor
+    packageWriter
     storageTableContributor
   ]
 }
+
+// No basic (user name and password) publishing: azd and Core Tools deploy with Entra ID.
+resource basicPublishingCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = [for policy in [
+  'scm'
+  'ftp'
+]: {
+  parent: functionApp
+  name: policy
+  properties: {
+    allow: false
+  }
+}]
 
 resource functionAppSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   // This is the 'appsettings' config, not the 'web' config that checkov's Microsoft.Web/sites/config checks inspect:
@@ -823,7 +1114,7 @@ output functionAppResourceId string = functionApp.id
 output guardrailIdentityResourceId string = guardrailIdentity.id
 output guardrailPrincipalId string = guardrailIdentity.properties.principalId
 output guardrailClientId string = guardrailIdentity.properties.clientId
-output eventGridIdentityResourceId string = eventGridIdentity.id
+output actionGroupId string = actionGroup.id
 output storageAccountId string = storage.id
 output storageAccountName string = storage.name
 output deadLetterContainerName string = deadLetterContainerName
