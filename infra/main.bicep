@@ -297,6 +297,7 @@ output GUARDRAIL_ACTION_GROUP_ID string = host.outputs.actionGroupId
 output GUARDRAIL_STORAGE_ACCOUNT_ID string = host.outputs.storageAccountId
 output GUARDRAIL_DEADLETTER_CONTAINER string = host.outputs.deadLetterContainerName
 output GUARDRAIL_ROLE_DEFINITION_ID string = wireGovernedSubscriptions ? guardrailRole.id : ''
+output GUARDRAIL_ACS_ROLE_DEFINITION_ID string = createAcsEmail ? acsEmailRole.id : ''
 output MONITOR_DCE_ENDPOINT string = host.outputs.dceLogsIngestionEndpoint
 output MONITOR_DCR_IMMUTABLE_ID string = host.outputs.dcrImmutableId
 output GUARDRAIL_KEY_VAULT_NAME string = host.outputs.keyVaultName

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +17,19 @@ import pytest
 import yaml
 from pycep import BicepParser
 
-ROOT = Path(__file__).resolve().parents[2]
-INFRA = ROOT / "infra"
-BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
+from tests.infra.bicep import (
+    BICEP_FILES,
+    INFRA,
+    ROOT,
+    body,
+    condition,
+    evaluate_list,
+    parse,
+    resolve,
+    resources_of_type,
+)
+from tests.infra.bicep import code as _code
 
-GUARDRAIL_ACTIONS = [
-    "Microsoft.CognitiveServices/accounts/read",
-    "Microsoft.CognitiveServices/accounts/write",
-    "Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action",
-    "Microsoft.Resources/subscriptions/read",
-]
-DIAGNOSTICS_ACTIONS = [
-    "Microsoft.Insights/diagnosticSettings/read",
-    "Microsoft.Insights/diagnosticSettings/write",
-]
 FINDINGS_COLUMNS = [
     ("TimeGenerated", "datetime"),
     ("ResourceId", "string"),
@@ -74,37 +72,10 @@ APP_SETTINGS = {
 BUILTIN_ROLES = {
     "storageBlobDataOwner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
     "storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
-    "storageQueueDataContributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "storageBlobDataContributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
     "monitoringMetricsPublisher": "3913510d-42f4-4e42-8a64-420c390055eb",
     "keyVaultSecretsUser": "4633458b-17de-408a-b874-0445c86b69e6",
 }
-
-
-@cache
-def parse(relative: str) -> dict[str, Any]:
-    return BicepParser().parse(file_path=INFRA / relative)  # type: ignore[no-any-return]
-
-
-def body(resource: dict[str, Any]) -> dict[str, Any]:
-    """The resource's own properties, unwrapping `if (...)` conditions and `[for ...]` loops."""
-    config = resource["config"]
-    while "config" in config and ("condition" in config or "loop_type" in config):
-        config = config["config"]
-    return config  # type: ignore[no-any-return]
-
-
-def condition(resource: dict[str, Any]) -> Any:
-    return resource["config"].get("condition")
-
-
-def resolve(doc: dict[str, Any], value: Any) -> Any:
-    """Follow a bare reference to a variable (pycep keeps `foo` as the string "foo")."""
-    seen = set()
-    while isinstance(value, str) and value in doc.get("variables", {}) and value not in seen:
-        seen.add(value)
-        value = doc["variables"][value]["value"]
-    return value
 
 
 def conditional_branches(doc: dict[str, Any], value: Any) -> tuple[str, Any, Any]:
@@ -123,10 +94,6 @@ def concat_args(doc: dict[str, Any], value: Any) -> list[Any]:
     for arg in value["function"]["parameters"].values():
         out.extend(concat_args(doc, arg))
     return out
-
-
-def resources_of_type(doc: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
-    return {name: r for name, r in doc.get("resources", {}).items() if r["type"].lower() == rtype.lower()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -161,7 +128,8 @@ def test_local_modules_exist(path: Path) -> None:
 # Least privilege
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("template", ["main.bicep", "mg.bicep"])
-def test_guardrail_role_actions_are_exactly_the_documented_list(template: str) -> None:
+def test_guardrail_role_is_one_custom_permission_block_with_actions_only(template: str) -> None:
+    # Which actions: tests/infra/test_permissions.py (against guardrail/permissions.py).
     doc = parse(template)
     role = body(doc["resources"]["guardrailRole"])
     assert role["properties"]["type"] == "CustomRole"
@@ -169,12 +137,8 @@ def test_guardrail_role_actions_are_exactly_the_documented_list(template: str) -
     assert len(permissions) == 1
     perm = permissions[0]
     assert perm["notActions"] == [] and perm["dataActions"] == [] and perm["notDataActions"] == []
-
-    flag, with_diagnostics, without_diagnostics = conditional_branches(doc, perm["actions"])
-    assert flag == "diagnosticsRemediation"
-    assert doc["parameters"]["diagnosticsRemediation"]["default"] is False
-    assert concat_args(doc, without_diagnostics) == GUARDRAIL_ACTIONS
-    assert concat_args(doc, with_diagnostics) == GUARDRAIL_ACTIONS + DIAGNOSTICS_ACTIONS
+    for flag in ("diagnosticsRemediation", "privateEndpointRemediation"):
+        assert doc["parameters"][flag]["default"] is False, f"{flag} must be opt-in"
 
 
 def _all_role_actions() -> list[tuple[str, str, str]]:
@@ -184,14 +148,14 @@ def _all_role_actions() -> list[tuple[str, str, str]]:
         doc = parse(rel)
         for name, res in resources_of_type(doc, "Microsoft.Authorization/roleDefinitions").items():
             for perm in body(res)["properties"]["permissions"]:
-                value = resolve(doc, perm["actions"])
-                if isinstance(value, dict) and "operator" in value:
-                    _, a, b = conditional_branches(doc, value)
-                    actions = concat_args(doc, a) + concat_args(doc, b)
-                else:
-                    actions = concat_args(doc, value)
+                flags = {
+                    name: True
+                    for name in ("diagnosticsRemediation", "privateEndpointRemediation")
+                    if name in doc.get("parameters", {})
+                }
+                actions = evaluate_list(doc, perm["actions"], flags)
                 for key in ("dataActions", "notActions", "notDataActions"):
-                    actions += concat_args(doc, perm.get(key, []))
+                    actions += evaluate_list(doc, perm.get(key, []), flags)
                 found += [(rel, name, action) for action in actions]
     return found
 
@@ -206,11 +170,6 @@ def test_no_custom_role_grants_list_keys_or_wildcards() -> None:
         assert "*" not in action, f"{file}:{role} grants wildcard {action}"
         assert "listkeys" not in action.lower(), f"{file}:{role} grants {action}"
         assert "regeneratekey" not in action.lower(), f"{file}:{role} grants {action}"
-
-
-def _code(path: Path) -> str:
-    """The template without its // comments (which may name what is forbidden)."""
-    return re.sub(r"//[^\n]*", "", path.read_text())
 
 
 def test_no_template_reads_keys() -> None:
@@ -251,16 +210,18 @@ def test_host_role_assignments_are_the_documented_built_in_roles_on_single_resou
     scopes: dict[str, str] = {}
     for name, res in resources_of_type(doc, "Microsoft.Authorization/roleAssignments").items():
         cfg = body(res)
-        assert isinstance(cfg.get("scope"), str), f"{name} must be scoped to one resource, not the group"
+        scope = cfg.get("scope")
+        if isinstance(scope, dict):  # hostContainers[i]: the loop's own container
+            scope = scope["operator"]["operands"]["operand_1"] + "[]"
+        assert isinstance(scope, str), f"{name} must be scoped to one resource, not the group"
         role_ref = cfg["properties"]["roleDefinitionId"]
         if isinstance(role_ref, dict):
             key = role_ref["function"]["parameters"]["resource_name_1"]["operator"]["operands"]["operand_2"]
-            scopes[key + "@" + cfg["scope"]] = name
+            scopes[key + "@" + scope] = name
     assert {
-        "storageBlobDataOwner@storage",
+        "storageBlobDataOwner@hostContainers[]",
+        "storageBlobDataContributor@deploymentContainer",
         "storageTableDataContributor@storage",
-        "storageQueueDataContributor@storage",
-        "storageBlobDataContributor@deadLetterContainer",
         "monitoringMetricsPublisher@dcr",
         "monitoringMetricsPublisher@appInsights",
         "keyVaultSecretsUser@keyVault",
@@ -275,8 +236,7 @@ def test_subscription_system_topic_is_on_the_subscription() -> None:
     topic = body(doc["resources"]["subscriptionTopic"])
     assert topic["location"] == "global"
     assert topic["properties"]["topicType"] == "Microsoft.Resources.Subscriptions"
-    identity = resolve(doc, topic["identity"])
-    assert identity["type"] == "UserAssigned"
+    assert topic["identity"] == {"type": "SystemAssigned"}, "stable across environments' PUTs"
 
 
 def test_write_event_subscription_targets_the_function_with_filter_retry_and_dead_letter() -> None:
@@ -303,7 +263,7 @@ def test_write_event_subscription_targets_the_function_with_filter_retry_and_dea
 
     assert "deadLetterDestination" not in props, "dead-letter must use an identity, not a key"
     dead = resolve(doc, props["deadLetterWithResourceIdentity"])
-    assert dead["identity"]["type"] == "UserAssigned"
+    assert dead["identity"] == {"type": "SystemAssigned"}, "the topic's own identity"
     assert dead["deadLetterDestination"]["endpointType"] == "StorageBlob"
     assert set(dead["deadLetterDestination"]["properties"]) == {"resourceId", "blobContainerName"}
 
@@ -422,7 +382,8 @@ def test_workbook_covers_trend_top_accounts_actors_and_time_to_remediate() -> No
     serialized = workbook["properties"]["serializedData"]["function"]
     assert serialized["type"] == "string"
     content = resolve(doc, serialized["parameters"]["value_to_convert"])
-    queries = {item["name"]: item["content"]["query"] for item in content["items"] if item["type"] == 3}
+    (group,) = [item for item in content["items"] if item["name"] == "findings"]
+    queries = {item["name"]: item["content"]["query"] for item in group["content"]["items"] if item["type"] == 3}
     assert set(queries) == {"findings-over-time", "top-accounts", "top-actors", "time-to-remediate"}
     assert all("GuardrailFindings_CL" in q for q in queries.values())
     assert "timechart" in queries["findings-over-time"]
@@ -447,6 +408,10 @@ def test_function_app_is_flex_consumption_python_311_with_user_assigned_identity
     storage = config["deployment"]["storage"]
     assert storage["type"] == "blobContainer"
     assert storage["authentication"]["type"] == "UserAssignedIdentity"
+    package_identity = storage["authentication"]["userAssignedIdentityResourceId"]
+    assert package_identity["operator"]["operands"]["operand_1"] == "packageIdentity", (
+        "the runtime identity must not be able to rewrite its own package"
+    )
     assert props["keyVaultReferenceIdentity"]["operator"]["operands"]["operand_1"] == "guardrailIdentity"
 
 
@@ -456,7 +421,8 @@ def test_storage_is_identity_only_with_the_required_containers_and_tables() -> N
     assert storage["allowSharedKeyAccess"] is False
     assert storage["allowBlobPublicAccess"] is False
     containers = set(resources_of_type(doc, "Microsoft.Storage/storageAccounts/blobServices/containers"))
-    assert containers == {"deploymentContainer", "deadLetterContainer"}
+    assert containers == {"deploymentContainer", "deadLetterContainer", "hostContainers"}
+    assert resolve(doc, "hostContainerNames") == ["azure-webjobs-hosts", "azure-webjobs-secrets"]
     assert resources_of_type(doc, "Microsoft.Storage/storageAccounts/tableServices/tables")
 
 
@@ -570,9 +536,15 @@ def test_alert_and_workbook_use_only_statuses_and_severities_the_app_writes() ->
     from guardrail.findings import SEVERITIES, STATUSES
 
     doc = parse("modules/host.bicep")
-    texts = [resolve(doc, "highSeverityQuery")]
+    texts = [resolve(doc, "highSeverityQuery"), resolve(doc, "authorizationQuery")]
     content = resolve(doc, "workbookContent")
-    texts += [item["content"]["query"].replace("\\'", "'") for item in content["items"] if item["type"] == 3]
+    for group in content["items"]:
+        if group["type"] == 12:
+            texts += [
+                item["content"]["query"].replace("\\'", "'")
+                for item in group["content"]["items"]
+                if item["type"] == 3
+            ]
     for text in texts:
         for clause in re.findall(r"(Status|Severity) (?:in \(([^)]*)\)|== '([^']*)')", text):
             field, listed, single = clause
