@@ -1,0 +1,103 @@
+"""The guardrail's custom role grants exactly the ARM actions guardrail/permissions.py lists (issue 18,
+item 5): every call the gateway makes is covered, nothing broader, in main.bicep and mg.bicep, for
+every combination of the optional features; and docs/deploying.md's table is that same list."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+
+from guardrail.permissions import ARM_OPERATIONS, FEATURES, role_actions
+from tests.infra.bicep import ROOT, body, evaluate_list, parse
+
+FLAGS = {"diagnostics": "diagnosticsRemediation", "private-endpoints": "privateEndpointRemediation"}
+
+
+def expected_actions(enabled: dict[str, bool]) -> list[str]:
+    actions = list(role_actions("base"))
+    for feature, flag in FLAGS.items():
+        if enabled[flag]:
+            actions += role_actions(feature)  # type: ignore[arg-type]
+    return actions
+
+
+@pytest.mark.parametrize("template", ["main.bicep", "mg.bicep"])
+@pytest.mark.parametrize("diagnostics,private_endpoints", list(itertools.product([False, True], repeat=2)))
+def test_role_actions_are_exactly_the_permissions_list(template: str, diagnostics: bool, private_endpoints: bool) -> None:
+    doc = parse(template)
+    (permission,) = body(doc["resources"]["guardrailRole"])["properties"]["permissions"]
+    enabled = {"diagnosticsRemediation": diagnostics, "privateEndpointRemediation": private_endpoints}
+    granted = evaluate_list(doc, permission["actions"], enabled)
+    assert len(granted) == len(set(granted)), f"duplicate actions: {granted}"
+    assert sorted(granted) == sorted(expected_actions(enabled))
+
+
+def test_the_operation_status_read_the_lro_poller_needs_is_in_the_base_role() -> None:
+    # A 202 from the PATCH makes azure-core poll the operation: without this the poll is a 403 and an
+    # applied fix would be reported as failed.
+    assert "Microsoft.CognitiveServices/locations/operationresults/read" in role_actions("base")
+
+
+def test_every_feature_has_operations_and_unknown_features_are_refused() -> None:
+    for feature in FEATURES:
+        assert role_actions(feature)
+    with pytest.raises(ValueError, match="unknown feature"):
+        role_actions("everything")  # type: ignore[arg-type]
+
+
+def test_private_endpoint_actions_are_flagged_for_the_private_endpoint_rule() -> None:
+    flagged = [op for op in ARM_OPERATIONS if "privateEndpointConnections" in op.action]
+    assert {op.action for op in flagged} == {
+        "Microsoft.CognitiveServices/accounts/privateEndpointConnections/read",
+        "Microsoft.CognitiveServices/accounts/privateEndpointConnections/write",
+    }
+    assert all(op.feature == "private-endpoints" and "private-endpoint rule" in op.used_by for op in flagged)
+
+
+# What each Azure SDK call the gateway makes is, in ARM terms. A call the gateway starts making that is
+# not here fails the test below: add it to guardrail/permissions.py (and to this map) first.
+SDK_CALLS = {
+    "accounts.get": ("GET", "Microsoft.CognitiveServices/accounts/read"),
+    "accounts.begin_update": ("PATCH", "Microsoft.CognitiveServices/accounts/write"),
+    "diagnostic_settings.list": ("GET", "Microsoft.Insights/diagnosticSettings/read"),
+    "diagnostic_settings.create_or_update": ("PUT", "Microsoft.Insights/diagnosticSettings/write"),
+}
+RAW_PATHS = {
+    "/subscriptions?api-version": ("GET", "Microsoft.Resources/subscriptions/read"),
+    "/providers/{ACCOUNTS_PROVIDER}?api-version": ("GET", "Microsoft.CognitiveServices/accounts/read"),
+}
+
+
+def test_every_arm_call_in_the_gateway_is_in_the_permissions_list() -> None:
+    source = (ROOT / "guardrail" / "gateway.py").read_text()
+    listed = {(op.method, op.action) for op in ARM_OPERATIONS}
+    sdk_calls = set(re.findall(r"client\.(accounts|diagnostic_settings)\.(\w+)\(", source))
+    assert sdk_calls, "found no SDK calls in gateway.py: the scan no longer matches the code"
+    for group, method in sorted(sdk_calls):
+        key = f"{group}.{method}"
+        assert key in SDK_CALLS, f"gateway.py calls {key}: add its ARM operation to guardrail/permissions.py"
+        assert SDK_CALLS[key] in listed, f"{key} needs {SDK_CALLS[key]}, missing from guardrail/permissions.py"
+    raw = re.findall(r'f"([^"]*\?api-version)=', source)
+    assert raw, "found no raw ARM paths in gateway.py: the scan no longer matches the code"
+    for path in raw:
+        matches = [v for k, v in RAW_PATHS.items() if path.endswith(k)]
+        assert matches, f"gateway.py requests {path}: add its ARM operation to guardrail/permissions.py"
+        assert matches[0] in listed
+    if "begin_update" in source:  # an LRO: the poller reads the operation's status
+        assert ("GET", "Microsoft.CognitiveServices/locations/operationresults/read") in listed
+    # Writing virtualNetworkRules is authorized on each subnet too (403 LinkedAuthorizationFailed).
+    assert ("PATCH", "Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action") in listed
+
+
+def _documented_operations() -> list[tuple[str, str, str, str]]:
+    text = (ROOT / "docs" / "deploying.md").read_text()
+    section = text.split("## ARM calls and the actions they need", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(GET|PUT|PATCH|POST|DELETE)` \| `([^`]+)` \| `([^`]+)` \| ([a-z-]+) \|", section, re.M)
+    return rows
+
+
+def test_docs_list_every_arm_call_and_its_action_from_the_permissions_list() -> None:
+    documented = _documented_operations()
+    assert documented == [(op.method, op.path, op.action, op.feature) for op in ARM_OPERATIONS]
