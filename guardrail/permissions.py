@@ -22,8 +22,10 @@ from typing import Final, Literal, NamedTuple
 Feature = Literal["base", "diagnostics", "private-endpoints"]
 FEATURES: Final[tuple[Feature, ...]] = ("base", "diagnostics", "private-endpoints")
 
-_ACCOUNTS = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.CognitiveServices/accounts"
-_ACCOUNT = _ACCOUNTS + "/{accountName}"
+_ACCOUNT = (
+    "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}"
+    "/providers/Microsoft.CognitiveServices/accounts/{accountName}"
+)
 
 
 class ArmOperation(NamedTuple):
@@ -68,7 +70,8 @@ ARM_OPERATIONS: Final[tuple[ArmOperation, ...]] = (
         "PATCH",
         _ACCOUNT,
         "Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action",
-        "linked check on each subnet of virtualNetworkRules the PATCH writes (403 LinkedAuthorizationFailed without it)",
+        "linked check on each subnet of the virtualNetworkRules the PATCH writes"
+        " (403 LinkedAuthorizationFailed without it)",
         used_by="ArmGateway.remediate",
     ),
     ArmOperation(

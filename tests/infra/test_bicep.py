@@ -383,7 +383,9 @@ def test_workbook_covers_trend_top_accounts_actors_and_time_to_remediate() -> No
     assert serialized["type"] == "string"
     content = resolve(doc, serialized["parameters"]["value_to_convert"])
     (group,) = [item for item in content["items"] if item["name"] == "findings"]
-    queries = {item["name"]: item["content"]["query"] for item in group["content"]["items"] if item["type"] == 3}
+    queries = {
+        item["name"]: item["content"]["query"] for item in group["content"]["items"] if item["type"] == 3
+    }
     assert set(queries) == {"findings-over-time", "top-accounts", "top-actors", "time-to-remediate"}
     assert all("GuardrailFindings_CL" in q for q in queries.values())
     assert "timechart" in queries["findings-over-time"]

@@ -54,7 +54,9 @@ def test_heartbeat_alert_fires_after_twice_the_sweep_interval_without_a_heartbea
     window = resolve(host, "heartbeatWindowHours")["operator"]
     assert window["type"] == "multiply" and set(window["operands"].values()) == {2, "sweepIntervalHours"}
     assert (alert["operator"], alert["threshold"]) == ("LessThan", 1), "no heartbeat row at all"
-    assert alert["overrideQueryTimeRange"] == "PT${heartbeatWindowHours}H", "the query must see the whole window"
+    assert alert["overrideQueryTimeRange"] == "PT${heartbeatWindowHours}H", (
+        "the query must see the whole window"
+    )
 
 
 def test_sweep_interval_default_matches_the_sweep_schedule_default() -> None:
@@ -86,7 +88,11 @@ def test_delivery_alerts_watch_dead_letters_and_failed_deliveries_of_this_enviro
     (criterion,) = props["criteria"]["allOf"]
     assert props["criteria"]["'odata.type'"] == "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria"
     assert criterion["metricNamespace"] == "Microsoft.EventGrid/systemTopics"
-    assert (criterion["operator"], criterion["threshold"], criterion["timeAggregation"]) == ("GreaterThan", 0, "Total")
+    assert (criterion["operator"], criterion["threshold"], criterion["timeAggregation"]) == (
+        "GreaterThan",
+        0,
+        "Total",
+    )
     # The topic is shared with other environments: only this environment's event subscription counts.
     (dimension,) = criterion["dimensions"]
     assert (dimension["name"], dimension["operator"], dimension["values"]) == (
@@ -134,13 +140,19 @@ def _health_tab() -> dict[str, dict[str, Any]]:
 def test_workbook_health_tab_shows_last_sweep_failures_dead_letters_and_latency() -> None:
     items = _health_tab()
     assert {"last-sweep", "function-failures", "dead-letters", "latency"} <= set(items)
-    assert "guardrail-heartbeat" in items["last-sweep"]["query"] and "max(TimeGenerated)" in items["last-sweep"]["query"]
+    assert (
+        "guardrail-heartbeat" in items["last-sweep"]["query"]
+        and "max(TimeGenerated)" in items["last-sweep"]["query"]
+    )
     assert "countif(Success == false)" in items["function-failures"]["query"]
     assert "percentile(DurationMs, 95)" in items["latency"]["query"]
     dead = items["dead-letters"]
     assert dead["resourceType"] == "microsoft.eventgrid/systemtopics"
     assert dead["resourceIds"] == "systemTopicIds"
-    assert {m["metric"].split("--")[1] for m in dead["metrics"]} == {"DeadLetteredCount", "DeliveryAttemptFailCount"}
+    assert {m["metric"].split("--")[1] for m in dead["metrics"]} == {
+        "DeadLetteredCount",
+        "DeliveryAttemptFailCount",
+    }
 
 
 def test_workbook_topics_are_the_topics_the_governed_subscriptions_get() -> None:
@@ -153,4 +165,7 @@ def test_workbook_topics_are_the_topics_the_governed_subscriptions_get() -> None
     )
     assert main["modules"]["host"]["config"]["params"]["systemTopicIds"] == "systemTopicIds"
     events = parse("modules/subscription-events.bicep")
-    assert events["parameters"]["subscriptionTopicName"]["default"] == "evgt-guardrail-${subscription().subscriptionId}"
+    assert (
+        events["parameters"]["subscriptionTopicName"]["default"]
+        == "evgt-guardrail-${subscription().subscriptionId}"
+    )

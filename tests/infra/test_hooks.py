@@ -60,8 +60,14 @@ class Bench:
     tmp: Path
     env: dict[str, str]
 
-    def run(self, script: Path, *args: str, azd_env: dict[str, str], az: list[dict[str, Any]] | None = None,
-            cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        script: Path,
+        *args: str,
+        azd_env: dict[str, str],
+        az: list[dict[str, Any]] | None = None,
+        cwd: Path = ROOT,
+    ) -> subprocess.CompletedProcess[str]:
         (self.tmp / "azd-env.json").write_text(json.dumps(azd_env))
         (self.tmp / "az-rules.json").write_text(json.dumps(az or []))
         (self.tmp / "log.jsonl").write_text("")
@@ -139,8 +145,20 @@ def test_preprovision_with_an_app_that_lacks_the_function_goes_back_to_the_first
     assert result.returncode == 0, result.stderr
     assert bench.azd_env["GUARDRAIL_WIRE_EVENTS"] == "false"
     assert [
-        "az", "functionapp", "function", "show", "--resource-group", "rg-prod", "--name", "func-guardrail-abc",
-        "--function-name", "on_resource_write", "--query", "name", "--output", "tsv",
+        "az",
+        "functionapp",
+        "function",
+        "show",
+        "--resource-group",
+        "rg-prod",
+        "--name",
+        "func-guardrail-abc",
+        "--function-name",
+        "on_resource_write",
+        "--query",
+        "name",
+        "--output",
+        "tsv",
     ] in bench.calls
 
 
@@ -153,7 +171,9 @@ def test_preprovision_keeps_the_wiring_when_the_function_exists(bench: Bench) ->
     result = bench.run(HOOKS / "preprovision.sh", azd_env=azd_env, az=[])
     assert result.returncode == 0, result.stderr
     assert bench.azd_env["GUARDRAIL_WIRE_EVENTS"] == "true"
-    assert not any(call[:3] == ["azd", "env", "set"] and call[3] == "GUARDRAIL_WIRE_EVENTS" for call in bench.calls)
+    assert not any(
+        call[:3] == ["azd", "env", "set"] and call[3] == "GUARDRAIL_WIRE_EVENTS" for call in bench.calls
+    )
 
 
 def test_postdeploy_wires_once_and_then_goes_straight_through(bench: Bench) -> None:
@@ -171,7 +191,11 @@ def test_postdeploy_wires_once_and_then_goes_straight_through(bench: Bench) -> N
 
 
 def test_preprovision_recovers_this_environments_soft_deleted_vault(bench: Bench) -> None:
-    azd_env = {"AZURE_ENV_NAME": "guardrail-prod", "AZURE_LOCATION": "swedencentral", "AZURE_SUBSCRIPTION_ID": "s1"}
+    azd_env = {
+        "AZURE_ENV_NAME": "guardrail-prod",
+        "AZURE_LOCATION": "swedencentral",
+        "AZURE_SUBSCRIPTION_ID": "s1",
+    }
     rules = [{"match": ["keyvault", "list-deleted"], "stdout": "kv-guard-abc\n"}]
     result = bench.run(HOOKS / "preprovision.sh", azd_env=azd_env, az=rules)
     assert result.returncode == 0, result.stderr
@@ -185,7 +209,11 @@ def test_preprovision_recovers_this_environments_soft_deleted_vault(bench: Bench
 
 
 def test_preprovision_without_a_deleted_vault_does_not_ask_for_recovery(bench: Bench) -> None:
-    azd_env = {"AZURE_ENV_NAME": "guardrail-prod", "AZURE_LOCATION": "swedencentral", "AZURE_SUBSCRIPTION_ID": "s1"}
+    azd_env = {
+        "AZURE_ENV_NAME": "guardrail-prod",
+        "AZURE_LOCATION": "swedencentral",
+        "AZURE_SUBSCRIPTION_ID": "s1",
+    }
     result = bench.run(HOOKS / "preprovision.sh", azd_env=azd_env, az=[])
     assert result.returncode == 0, result.stderr
     assert "GUARDRAIL_KEY_VAULT_RECOVER" not in bench.azd_env
@@ -193,20 +221,23 @@ def test_preprovision_without_a_deleted_vault_does_not_ask_for_recovery(bench: B
 
 # ------------------------------------------------------------------ teardown of a shared subscription
 
+ROLE_ID = "/subscriptions/host/providers/Microsoft.Authorization/roleDefinitions/r1"
 DOWN_ENV = {
     "GUARDRAIL_GOVERNED_SUBSCRIPTIONS": "11111111-1111-1111-1111-111111111111",
     "GUARDRAIL_ENVIRONMENT_TOKEN": "tok1",
     "GUARDRAIL_EVENTS_RESOURCE_GROUP": "rg-guardrail-events",
     "GUARDRAIL_IDENTITY_PRINCIPAL_ID": "p-1",
-    "GUARDRAIL_ROLE_DEFINITION_ID": "/subscriptions/host/providers/Microsoft.Authorization/roleDefinitions/r1",
+    "GUARDRAIL_ROLE_DEFINITION_ID": ROLE_ID,
     "AZURE_RESOURCE_GROUP": "rg-prod",
 }
 
 
 def test_predown_refuses_when_another_environment_shares_the_events_group(bench: Bench) -> None:
     rules = [
-        {"match": ["event-subscription", "list", "evgt-guardrail-11111111-1111-1111-1111-111111111111"],
-         "stdout": "guardrail-writes-tok1\nguardrail-writes-tok2\n"},
+        {
+            "match": ["event-subscription", "list", "evgt-guardrail-11111111-1111-1111-1111-111111111111"],
+            "stdout": "guardrail-writes-tok1\nguardrail-writes-tok2\n",
+        },
     ]
     result = bench.run(HOOKS / "predown.sh", azd_env=DOWN_ENV, az=rules)
     assert result.returncode == 1
@@ -217,18 +248,35 @@ def test_predown_refuses_when_another_environment_shares_the_events_group(bench:
 def test_predown_alone_deletes_the_assignments_and_postdown_the_role_definition(bench: Bench) -> None:
     rules = [
         {"match": ["event-subscription", "list"], "stdout": "guardrail-writes-tok1\n"},
-        {"match": ["role", "assignment", "list"], "stdout": "/subscriptions/1111/providers/x/roleAssignments/a1\n"},
+        {
+            "match": ["role", "assignment", "list"],
+            "stdout": "/subscriptions/1111/providers/x/roleAssignments/a1\n",
+        },
     ]
     result = bench.run(HOOKS / "predown.sh", azd_env=DOWN_ENV, az=rules)
     assert result.returncode == 0, result.stderr
-    assert ["az", "role", "assignment", "delete", "--ids", "/subscriptions/1111/providers/x/roleAssignments/a1"] in bench.calls
+    assert [
+        "az",
+        "role",
+        "assignment",
+        "delete",
+        "--ids",
+        "/subscriptions/1111/providers/x/roleAssignments/a1",
+    ] in bench.calls
     recorded = bench.azd_env["GUARDRAIL_TEARDOWN_ROLE_IDS"]
     assert recorded == DOWN_ENV["GUARDRAIL_ROLE_DEFINITION_ID"]
 
     result = bench.run(HOOKS / "postdown.sh", azd_env=bench.azd_env, az=[])
     assert result.returncode == 0, result.stderr
     assert [
-        "az", "role", "definition", "delete", "--name", recorded, "--scope", "/subscriptions/host",
+        "az",
+        "role",
+        "definition",
+        "delete",
+        "--name",
+        recorded,
+        "--scope",
+        "/subscriptions/host",
     ] in bench.calls
     assert bench.azd_env["GUARDRAIL_TEARDOWN_ROLE_IDS"] == ""
 
@@ -257,17 +305,35 @@ def _repo_copy(tmp: Path, governed: list[str]) -> Path:
 
 def test_remove_subscription_deletes_the_assignment_before_it_shrinks_the_scopes(bench: Bench) -> None:
     repo = _repo_copy(bench.tmp, ["11111111-1111-1111-1111-111111111111", SUB])
-    rules = [{"match": ["role", "assignment", "list"], "stdout": f"/subscriptions/{SUB}/x/roleAssignments/a9\n"}]
-    result = bench.run(repo / "scripts" / "remove-subscription", "--provision", SUB, azd_env=DOWN_ENV, az=rules, cwd=bench.tmp)
+    rules = [
+        {"match": ["role", "assignment", "list"], "stdout": f"/subscriptions/{SUB}/x/roleAssignments/a9\n"}
+    ]
+    result = bench.run(
+        repo / "scripts" / "remove-subscription",
+        "--provision",
+        SUB,
+        azd_env=DOWN_ENV,
+        az=rules,
+        cwd=bench.tmp,
+    )
     assert result.returncode == 0, result.stderr
     calls = bench.calls
-    delete_assignment = calls.index(["az", "role", "assignment", "delete", "--ids", f"/subscriptions/{SUB}/x/roleAssignments/a9"])
+    delete_assignment = calls.index(
+        ["az", "role", "assignment", "delete", "--ids", f"/subscriptions/{SUB}/x/roleAssignments/a9"]
+    )
     provision = calls.index(["azd", "provision", "--no-prompt"])
     assert delete_assignment < provision
-    deleted_subscriptions = [c for c in calls if c[1:5] == ["eventgrid", "system-topic", "event-subscription", "delete"]]
-    assert {c[c.index("--name") + 1] for c in deleted_subscriptions} == {"guardrail-writes-tok1", "guardrail-notifications-tok1"}
+    deleted_subscriptions = [
+        c for c in calls if c[1:5] == ["eventgrid", "system-topic", "event-subscription", "delete"]
+    ]
+    assert {c[c.index("--name") + 1] for c in deleted_subscriptions} == {
+        "guardrail-writes-tok1",
+        "guardrail-notifications-tok1",
+    }
     params = json.loads((repo / "infra" / "main.parameters.json").read_text())
-    assert params["parameters"]["governedSubscriptionIds"]["value"] == ["11111111-1111-1111-1111-111111111111"]
+    assert params["parameters"]["governedSubscriptionIds"]["value"] == [
+        "11111111-1111-1111-1111-111111111111"
+    ]
 
 
 def test_remove_subscription_without_provision_changes_only_this_environments_wiring(bench: Bench) -> None:

@@ -31,17 +31,25 @@ def test_governed_subscription_module_gets_the_environment_token_from_both_entry
     assert params["environmentToken"] == "resourceToken"
     assert "'environmentName'" in json.dumps(resolve(main, "resourceToken")).replace('"', "'")
     mg = parse("mg.bicep")
-    assert mg["modules"]["governedSubscriptions"]["config"]["config"]["params"]["environmentToken"] == "environmentToken"
+    assert (
+        mg["modules"]["governedSubscriptions"]["config"]["config"]["params"]["environmentToken"]
+        == "environmentToken"
+    )
     inner = parse("modules/governed-subscription.bicep")
     assert inner["modules"]["events"]["config"]["params"]["environmentToken"] == "environmentToken"
 
 
 def test_role_ids_and_names_carry_the_environment_token() -> None:
     main = parse("main.bicep")
-    for resource, display in (("guardrailRole", "guardrailRoleDisplayName"), ("acsEmailRole", "acsEmailRoleDisplayName")):
+    for resource, display in (
+        ("guardrailRole", "guardrailRoleDisplayName"),
+        ("acsEmailRole", "acsEmailRoleDisplayName"),
+    ):
         role = body(main["resources"][resource])
         guid_args = role["name"]["function"]["parameters"]
-        assert "resourceToken" in guid_args.values(), f"{resource}: the definition ID must differ per environment"
+        assert "resourceToken" in guid_args.values(), (
+            f"{resource}: the definition ID must differ per environment"
+        )
         assert role["properties"]["roleName"] == display
         assert "${resourceToken}" in resolve(main, display) and "${environmentName}" in resolve(main, display)
     mg = body(parse("mg.bicep")["resources"]["guardrailRole"])
@@ -80,7 +88,10 @@ def test_each_environment_grants_the_topic_identity_write_on_its_own_dead_letter
     (assignment,) = resources_of_type(module, "Microsoft.Authorization/roleAssignments").values()
     scope = body(assignment)["scope"]["operator"]
     assert scope["type"] == "nested_resource_accessor" and scope["operands"]["operand_1"] == "storage"
-    assert scope["operands"]["operand_2"]["operator"]["operands"] == {"operand_1": "blobService", "operand_2": "container"}
+    assert scope["operands"]["operand_2"]["operator"]["operands"] == {
+        "operand_1": "blobService",
+        "operand_2": "container",
+    }
     role = body(assignment)["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
     assert resolve(module, role) == "ba92f5b4-2d11-453d-a403-e96b0029c9fe"  # Storage Blob Data Contributor
 
@@ -126,7 +137,11 @@ def test_key_vault_keeps_purge_protection_and_can_be_recovered() -> None:
     vault = body(host["resources"]["keyVault"])["properties"]
     assert vault["enablePurgeProtection"] is True
     mode = vault["createMode"]["operator"]["operands"]
-    assert (mode["condition"], mode["true_value"], mode["false_value"]) == ("keyVaultRecover", "recover", "default")
+    assert (mode["condition"], mode["true_value"], mode["false_value"]) == (
+        "keyVaultRecover",
+        "recover",
+        "default",
+    )
     params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     assert params["keyVaultRecover"]["value"] == "${GUARDRAIL_KEY_VAULT_RECOVER=false}"
 

@@ -25,7 +25,9 @@ def expected_actions(enabled: dict[str, bool]) -> list[str]:
 
 @pytest.mark.parametrize("template", ["main.bicep", "mg.bicep"])
 @pytest.mark.parametrize("diagnostics,private_endpoints", list(itertools.product([False, True], repeat=2)))
-def test_role_actions_are_exactly_the_permissions_list(template: str, diagnostics: bool, private_endpoints: bool) -> None:
+def test_role_actions_are_exactly_the_permissions_list(
+    template: str, diagnostics: bool, private_endpoints: bool
+) -> None:
     doc = parse(template)
     (permission,) = body(doc["resources"]["guardrailRole"])["properties"]["permissions"]
     enabled = {"diagnosticsRemediation": diagnostics, "privateEndpointRemediation": private_endpoints}
@@ -78,7 +80,9 @@ def test_every_arm_call_in_the_gateway_is_in_the_permissions_list() -> None:
     for group, method in sorted(sdk_calls):
         key = f"{group}.{method}"
         assert key in SDK_CALLS, f"gateway.py calls {key}: add its ARM operation to guardrail/permissions.py"
-        assert SDK_CALLS[key] in listed, f"{key} needs {SDK_CALLS[key]}, missing from guardrail/permissions.py"
+        assert SDK_CALLS[key] in listed, (
+            f"{key} needs {SDK_CALLS[key]}, missing from guardrail/permissions.py"
+        )
     raw = re.findall(r'f"([^"]*\?api-version)=', source)
     assert raw, "found no raw ARM paths in gateway.py: the scan no longer matches the code"
     for path in raw:
@@ -94,7 +98,9 @@ def test_every_arm_call_in_the_gateway_is_in_the_permissions_list() -> None:
 def _documented_operations() -> list[tuple[str, str, str, str]]:
     text = (ROOT / "docs" / "deploying.md").read_text()
     section = text.split("## ARM calls and the actions they need", 1)[1].split("\n## ", 1)[0]
-    rows = re.findall(r"^\| `(GET|PUT|PATCH|POST|DELETE)` \| `([^`]+)` \| `([^`]+)` \| ([a-z-]+) \|", section, re.M)
+    rows = re.findall(
+        r"^\| `(GET|PUT|PATCH|POST|DELETE)` \| `([^`]+)` \| `([^`]+)` \| ([a-z-]+) \|", section, re.M
+    )
     return rows
 
 
