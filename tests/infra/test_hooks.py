@@ -105,6 +105,16 @@ def bench(tmp_path: Path) -> Iterator[Bench]:
 
 NOT_SIGNED_IN = [{"match": ["account", "show"], "rc": 1}]
 NO_FUNCTION = [{"match": ["functionapp", "function", "show"], "rc": 3}]
+WIRED_APP = {
+    "GUARDRAIL_WIRE_EVENTS": "true",
+    "AZURE_FUNCTION_APP_NAME": "func-guardrail-abc",
+    "AZURE_RESOURCE_GROUP": "rg-prod",
+}
+VAULT_ENV = {
+    "AZURE_ENV_NAME": "guardrail-prod",
+    "AZURE_LOCATION": "swedencentral",
+    "AZURE_SUBSCRIPTION_ID": "s1",
+}
 
 
 def test_azure_yaml_runs_every_hook_script_that_exists() -> None:
@@ -136,12 +146,7 @@ def test_preprovision_without_a_recorded_app_goes_back_to_the_first_pass(bench: 
 
 def test_preprovision_with_an_app_that_lacks_the_function_goes_back_to_the_first_pass(bench: Bench) -> None:
     # A fresh resource group (deleted by hand) or a failed code deployment: the app has no function.
-    azd_env = {
-        "GUARDRAIL_WIRE_EVENTS": "true",
-        "AZURE_FUNCTION_APP_NAME": "func-guardrail-abc",
-        "AZURE_RESOURCE_GROUP": "rg-prod",
-    }
-    result = bench.run(HOOKS / "preprovision.sh", azd_env=azd_env, az=NO_FUNCTION)
+    result = bench.run(HOOKS / "preprovision.sh", azd_env=WIRED_APP, az=NO_FUNCTION)
     assert result.returncode == 0, result.stderr
     assert bench.azd_env["GUARDRAIL_WIRE_EVENTS"] == "false"
     assert [
@@ -163,12 +168,7 @@ def test_preprovision_with_an_app_that_lacks_the_function_goes_back_to_the_first
 
 
 def test_preprovision_keeps_the_wiring_when_the_function_exists(bench: Bench) -> None:
-    azd_env = {
-        "GUARDRAIL_WIRE_EVENTS": "true",
-        "AZURE_FUNCTION_APP_NAME": "func-guardrail-abc",
-        "AZURE_RESOURCE_GROUP": "rg-prod",
-    }
-    result = bench.run(HOOKS / "preprovision.sh", azd_env=azd_env, az=[])
+    result = bench.run(HOOKS / "preprovision.sh", azd_env=WIRED_APP, az=[])
     assert result.returncode == 0, result.stderr
     assert bench.azd_env["GUARDRAIL_WIRE_EVENTS"] == "true"
     assert not any(
@@ -191,13 +191,8 @@ def test_postdeploy_wires_once_and_then_goes_straight_through(bench: Bench) -> N
 
 
 def test_preprovision_recovers_this_environments_soft_deleted_vault(bench: Bench) -> None:
-    azd_env = {
-        "AZURE_ENV_NAME": "guardrail-prod",
-        "AZURE_LOCATION": "swedencentral",
-        "AZURE_SUBSCRIPTION_ID": "s1",
-    }
     rules = [{"match": ["keyvault", "list-deleted"], "stdout": "kv-guard-abc\n"}]
-    result = bench.run(HOOKS / "preprovision.sh", azd_env=azd_env, az=rules)
+    result = bench.run(HOOKS / "preprovision.sh", azd_env=VAULT_ENV, az=rules)
     assert result.returncode == 0, result.stderr
     assert bench.azd_env["GUARDRAIL_KEY_VAULT_RECOVER"] == "true"
     (query,) = [c for c in bench.calls if c[:3] == ["az", "keyvault", "list-deleted"]]
@@ -209,12 +204,7 @@ def test_preprovision_recovers_this_environments_soft_deleted_vault(bench: Bench
 
 
 def test_preprovision_without_a_deleted_vault_does_not_ask_for_recovery(bench: Bench) -> None:
-    azd_env = {
-        "AZURE_ENV_NAME": "guardrail-prod",
-        "AZURE_LOCATION": "swedencentral",
-        "AZURE_SUBSCRIPTION_ID": "s1",
-    }
-    result = bench.run(HOOKS / "preprovision.sh", azd_env=azd_env, az=[])
+    result = bench.run(HOOKS / "preprovision.sh", azd_env=VAULT_ENV, az=[])
     assert result.returncode == 0, result.stderr
     assert "GUARDRAIL_KEY_VAULT_RECOVER" not in bench.azd_env
 
