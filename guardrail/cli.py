@@ -69,8 +69,6 @@ def _read_text(path: str, stdin: TextIO | None = None) -> str:
         return (stdin or sys.stdin).read()
     try:
         return Path(path).read_text(encoding="utf-8")
-    except IsADirectoryError:
-        raise InputProblem(f"{path}: is a folder, not a JSON file") from None
     except OSError as error:
         raise InputProblem(f"{path}: cannot read the file: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
