@@ -274,7 +274,11 @@ def _card(message: Mapping[str, Any]) -> str:
     who = facts.get("Changed by", "—")
     when = facts.get("When", "")
     link = f' <a class="portal" href="{esc(str(part["link"]))}">Open in portal</a>' if part["link"] else ""
-    lines = "".join(f"<li>{esc(line.lstrip('- '))}</li>" for line in part["lines"] if line.strip())
+    lines = "".join(
+        f"<li>{esc(line[2:])}</li>" if line.startswith("- ") else f'<li class="h">{esc(line)}</li>'
+        for line in part["lines"]
+        if line.strip()
+    )
     return (
         f'<article class="card sev-{esc(severity)}"><header><span class="sev">{esc(severity)}</span> '
         f"<b>{esc(part['title'].removeprefix('Guardrail: '))}</b></header>"
@@ -391,6 +395,7 @@ CSS = (
     ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:.7rem}"
     ".card{border:1px solid #d0d7de;border-radius:6px;padding:.5rem .7rem;font-size:.85rem;min-width:0}"
     ".card header{overflow-wrap:anywhere}.card ul{margin:.3rem 0;padding-left:1.1rem}"
+    ".card li.h{list-style:none;margin-left:-1.1rem;font-weight:600;margin-top:.25rem}"
     ".card .meta{color:#57606a;margin:.2rem 0;overflow-wrap:anywhere}"
     ".sev{display:inline-block;border-radius:3px;padding:0 .35rem;color:#fff;background:#57606a;"
     "font-size:.75rem;text-transform:uppercase}"
