@@ -26,7 +26,8 @@ def clean_env(**extra: str) -> dict[str, str]:
     """The caller's environment without any Azure / guardrail setting, plus `extra`."""
     prefixes = ("ARM_", "GUARDRAIL_", "AZURE_", "TEAMS_", "ACS_", "ALERT_", "MONITOR_", "AzureWebJobs")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    env.update({"ARM_CREDENTIAL": "static", "ARM_RETRY_BACKOFF": "0.8", **extra})
+    # A loopback endpoint where nothing listens unless a test names one: never the public cloud.
+    env.update({"ARM_ENDPOINT": f"https://127.0.0.1:{free_port()}", "ARM_CREDENTIAL": "static", **extra})
     return env
 
 
