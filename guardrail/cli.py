@@ -289,17 +289,17 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 # ---------------------------------------------------------------------------- ARM and settings
 
 
-def arm_problem(error: BaseException, endpoint: str) -> str | None:
+def arm_problem(error: BaseException | str, endpoint: str) -> str | None:
     """What to do about an ARM failure that is clearly the caller's set-up (connection refused,
     certificate not trusted, host unknown, no credential), from the exception and its causes
-    (TransientArmError is raised `from` azure-core's error, which wraps requests' and ssl's); None
-    for anything else."""
+    (TransientArmError is raised `from` azure-core's error, which wraps requests' and ssl's), or from
+    an error already turned into text (the sweep's report); None for anything else."""
     import socket
     import ssl
 
     chain: list[BaseException] = []
     seen: set[int] = set()
-    todo: list[BaseException | None] = [error]
+    todo: list[BaseException | None] = [RuntimeError(error) if isinstance(error, str) else error]
     while todo:
         item = todo.pop()
         if item is None or id(item) in seen:
@@ -309,7 +309,6 @@ def arm_problem(error: BaseException, endpoint: str) -> str | None:
         todo += [item.__cause__, item.__context__, getattr(item, "inner_exception", None)]
         todo += [arg for arg in getattr(item, "args", ()) if isinstance(arg, BaseException)]
     text = " ".join(f"{type(e).__name__}: {e}" for e in chain)
-    names = {type(e).__name__ for e in chain}
     if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain) or "CERTIFICATE_VERIFY_FAILED" in text:
         return (
             f"ARM at {endpoint}: its TLS certificate is not trusted: set ARM_CA_BUNDLE to the CA bundle "
@@ -320,9 +319,10 @@ def arm_problem(error: BaseException, endpoint: str) -> str | None:
             f"ARM at {endpoint} refused the connection: start the emulator (guardrail emulator) or set "
             "ARM_ENDPOINT to a reachable ARM"
         )
-    if any(isinstance(e, socket.gaierror) for e in chain) or "Failed to resolve" in text:
+    unknown_host = ("Failed to resolve", "Name or service not known", "nodename nor servname")
+    if any(isinstance(e, socket.gaierror) for e in chain) or any(w in text for w in unknown_host):
         return f"ARM at {endpoint}: the host name does not resolve: check ARM_ENDPOINT"
-    if "ClientAuthenticationError" in names or "CredentialUnavailableError" in names:
+    if any(name in text for name in ("ClientAuthenticationError", "CredentialUnavailableError")):
         return (
             "no Azure credential for ARM: sign in with `az login` (or run where a managed identity is "
             "available); for the local emulator set ARM_CREDENTIAL=static"
@@ -583,7 +583,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "errors": report.errors,
         "seconds": round(report.seconds, 2),
     }
-    problems = [arm_problem(_Text(e), guardrail.gateway.settings.endpoint or "ARM") for e in report.errors]
+    problems = [arm_problem(e, guardrail.gateway.settings.endpoint or "ARM") for e in report.errors]
     if fmt == "json":
         out.write(json.dumps(summary) + "\n")
     else:
@@ -604,10 +604,6 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-
-
-class _Text(Exception):
-    """An error already turned into text (the sweep's report), for `arm_problem`."""
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
