@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -267,6 +268,17 @@ def card_parts(message: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+_TRAILING_VALUE = re.compile(r"\s*\[([^\[\]]*)\]$")
+
+
+def without_repeated_value(line: str) -> str:
+    """A card line less its trailing `[value]` when the message already says the value."""
+    found = _TRAILING_VALUE.search(line)
+    if found and found.group(1) and found.group(1) in line[: found.start()]:
+        return line[: found.start()]
+    return line
+
+
 def _card(message: Mapping[str, Any]) -> str:
     part = card_parts(message)
     facts = part["facts"]
@@ -275,7 +287,9 @@ def _card(message: Mapping[str, Any]) -> str:
     when = facts.get("When", "")
     link = f' <a class="portal" href="{esc(str(part["link"]))}">Open in portal</a>' if part["link"] else ""
     lines = "".join(
-        f"<li>{esc(line[2:])}</li>" if line.startswith("- ") else f'<li class="h">{esc(line)}</li>'
+        f"<li>{esc(without_repeated_value(line[2:]))}</li>"
+        if line.startswith("- ")
+        else f'<li class="h">{esc(line)}</li>'
         for line in part["lines"]
         if line.strip()
     )
