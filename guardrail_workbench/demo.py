@@ -308,6 +308,7 @@ def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[s
     policy_path.write_text(demo_policy(subs), encoding="utf-8")
     recorder = Recorder(out)
     write = recorder.write
+    write("Starting a local Azure: the ARM emulator, Azurite and the Teams, email and Monitor receivers...\n")
     with LocalStack(
         out_dir=out_dir,
         policy_path=str(policy_path),

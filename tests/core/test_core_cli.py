@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from guardrail.cli import main
 
@@ -320,3 +322,17 @@ def test_stdin_only_once(compliant: str) -> None:
     code, _, err = run("evaluate", "-", compliant, "-")
     assert code == 2
     assert "standard input (-) can be read only once" in err
+
+
+@given(st.lists(st.integers(min_value=0, max_value=999), max_size=6), st.sampled_from(["list", "arm"]))
+def test_every_body_of_a_list_is_evaluated_in_order(names: list[int], shape: str) -> None:
+    from guardrail.cli import account_bodies
+
+    bodies = [account(rid=account_id(name=f"a{n}")) for n in names]
+    document: Any = bodies if shape == "list" else {"value": bodies, "nextLink": None}
+    found = account_bodies("in.json", document)
+    assert [body for _, body in found] == bodies
+    assert len({label for label, _ in found}) == len(bodies)  # each body named by its place
+    assert account_bodies("in.json", bodies[0] if bodies else {}) == [
+        ("in.json", bodies[0] if bodies else {})
+    ]
