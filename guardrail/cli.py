@@ -345,15 +345,16 @@ def _arm_settings() -> Any:
     return settings
 
 
-def probe_arm(settings: Any) -> None:
+def probe_arm(settings: Any, credential: Any = None) -> None:
     """One request without retries (GET /subscriptions), so that a refused connection or an
-    untrusted certificate is one line at once rather than a traceback after every retry's backoff."""
+    untrusted certificate is one line at once rather than a traceback after every retry's backoff.
+    `credential` (the guardrail's own) saves a second token acquisition."""
     import dataclasses
 
     from guardrail.gateway import ArmGateway, ArmGatewayError
 
     endpoint = settings.endpoint or "https://management.azure.com"
-    with ArmGateway(dataclasses.replace(settings, retry_total=0)) as probe:
+    with ArmGateway(dataclasses.replace(settings, retry_total=0), credential=credential) as probe:
         try:
             probe.list_subscriptions()
         except ArmGatewayError as error:
@@ -400,8 +401,9 @@ def _guardrail_from_env(err: TextIO, level: int = logging.INFO) -> Any:
     except SettingsError as error:
         raise InputProblem(one_line(str(error))) from None
     arm = _arm_settings()
-    probe_arm(arm)
-    return get_guardrail()
+    guardrail = get_guardrail()
+    probe_arm(arm, getattr(guardrail.gateway, "credential", None))
+    return guardrail
 
 
 def _resource_ids(args: argparse.Namespace) -> list[str]:
