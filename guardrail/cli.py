@@ -1,24 +1,46 @@
-"""The `guardrail` command line. Sub-commands import what they need when they run."""
+"""The `guardrail` command line. Sub-commands import what they need when they run.
+
+A user's mistake (a bad argument, an unreadable file, an unreachable ARM, an untrusted certificate,
+missing local tooling) is one line on stderr naming what is wrong and what to do, and exit code 2;
+anything else is a bug and keeps its traceback."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import json
+import logging
+import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from guardrail.engine import Evaluation
     from guardrail.policy import Policy
+    from guardrail.service import Outcome
 
 EXIT_OK, EXIT_NONCOMPLIANT, EXIT_BAD_INPUT = 0, 1, 2
+ACCOUNT_ID_FORM = "/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.CognitiveServices/accounts/NAME"
+#: The command that gives a local state store (printed with "running without memory").
+LOCAL_STATE_HINT = (
+    "for a local state store run `python -m guardrail_workbench.azurite` and set AzureWebJobsStorage "
+    "to the connection string it prints"
+)
 
 
 class InputProblem(Exception):
     """Bad input: the message names the file and the problem (exit 2)."""
+
+
+def one_line(text: str) -> str:
+    """A multi-line message (e.g. every bad setting) as one line."""
+    parts = [part.strip() for part in str(text).splitlines() if part.strip()]
+    if len(parts) > 1 and parts[0].endswith(":"):
+        return f"{parts[0]} {'; '.join(parts[1:])}"
+    return "; ".join(parts)
 
 
 def _load_policy(path: str | None) -> Policy:
@@ -42,19 +64,47 @@ def _parse_now(text: str | None) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def read_account_file(path: str) -> Any:
+def _read_text(path: str, stdin: TextIO | None = None) -> str:
+    if path == "-":
+        return (stdin or sys.stdin).read()
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise InputProblem(f"{path}: cannot read the file: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise InputProblem(f"{path}: not JSON: not UTF-8 text (byte {error.start})") from None
+
+
+def read_account_file(path: str, stdin: TextIO | None = None) -> Any:
+    """The JSON in `path` (`-`: standard input); InputProblem names the file and the problem."""
+    text = _read_text(path, stdin)
+    if not text.strip():
+        raise InputProblem(f"{_label(path)}: the file is empty (expected an account body as JSON)")
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise InputProblem(f"{path}: not JSON: {error}") from None
+        raise InputProblem(f"{_label(path)}: not JSON: {error}") from None
     except RecursionError:
-        raise InputProblem(f"{path}: not JSON: nested too deeply") from None
+        raise InputProblem(f"{_label(path)}: not JSON: nested too deeply") from None
+
+
+def _label(path: str) -> str:
+    return "<stdin>" if path == "-" else path
+
+
+def account_bodies(path: str, document: Any) -> list[tuple[str, Any]]:
+    """The account bodies in one document, each with a label naming where it came from: a single
+    body, a JSON array of bodies (`az cognitiveservices account list`), or an ARM list body
+    (`{"value": [...]}`)."""
+    label = _label(path)
+    if isinstance(document, dict) and "value" in document and "properties" not in document:
+        items = document["value"]
+        if not isinstance(items, list):
+            raise InputProblem(f'{label}: "value" is not a list of account bodies')
+        return [(f"{label} value[{i}]", item) for i, item in enumerate(items)]
+    if isinstance(document, list):
+        return [(f"{label}[{i}]", item) for i, item in enumerate(document)]
+    return [(label, document)]
 
 
 def _format_text(results: list[tuple[str, Evaluation]], out: TextIO) -> None:
@@ -84,23 +134,28 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     policy = _load_policy(args.policy)
     now = _parse_now(args.now)
+    if args.accounts.count("-") > 1:
+        raise InputProblem("evaluate: standard input (-) can be read only once")
     results: list[tuple[str, Evaluation]] = []
     problems: list[str] = []
     for path in args.accounts:
         try:
-            body = read_account_file(path)
+            bodies = account_bodies(path, read_account_file(path))
         except InputProblem as problem:
             problems.append(str(problem))
             continue
-        evaluation = evaluate(body, policy, now)
-        if isinstance(evaluation, InvalidAccount):
-            problems.append(f"{path}: {evaluation.message}")
-            continue
-        results.append((path, evaluation))
+        if not bodies:
+            problems.append(f"{_label(path)}: the list is empty (no account bodies)")
+        for label, body in bodies:
+            evaluation = evaluate(body, policy, now)
+            if isinstance(evaluation, InvalidAccount):
+                problems.append(f"{label}: {evaluation.message}")
+                continue
+            results.append((label, evaluation))
     if args.format == "json":
         for _, evaluation in results:
             out.write(json.dumps(evaluation.to_json(), separators=(",", ":")) + "\n")
-    else:
+    elif results or not problems:
         _format_text(results, out)
     for message in problems:
         err.write(f"guardrail: error: {message}\n")
@@ -124,6 +179,17 @@ def _fixable() -> Sequence[str]:
     return FIXABLE_RULES
 
 
+def _positive(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from guardrail import __version__
 
@@ -134,11 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"guardrail {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    evaluate = sub.add_parser("evaluate", help="evaluate account JSON files (as ARM returns them)")
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="evaluate account JSON files (as ARM returns them)",
+        description="Each FILE holds one account body, a JSON array of bodies (as `az cognitiveservices "
+        'account list` prints) or an ARM list body ({"value": [...]}); `-` reads standard input.',
+    )
     evaluate.add_argument("--policy", metavar="FILE", help="policy YAML (default: the built-in default)")
     evaluate.add_argument("--format", choices=("text", "json"), default="text")
     evaluate.add_argument("--now", metavar="ISO", help="evaluate as of this time (exemption expiry)")
-    evaluate.add_argument("accounts", nargs="+", metavar="ACCOUNT.json")
+    evaluate.add_argument("accounts", nargs="+", metavar="FILE")
     evaluate.set_defaults(handler=cmd_evaluate)
 
     policy = sub.add_parser("policy", help="policy file tools")
@@ -150,19 +221,32 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check",
         help="check accounts in ARM through the whole path (evaluate, remediate, verify, record, alert)",
-        description="Settings come from the environment, as for the function app (ARM_ENDPOINT, ...).",
+        description="Settings come from the environment, as for the function app (ARM_ENDPOINT, ...). "
+        f"ACCOUNT is a resource ID ({ACCOUNT_ID_FORM}), or a bare account name with --subscription "
+        "and --resource-group.",
     )
-    check.add_argument("resource_ids", nargs="+", metavar="ACCOUNT_ID")
+    check.add_argument("resource_ids", nargs="+", metavar="ACCOUNT")
+    check.add_argument("--subscription", metavar="ID", help="subscription of bare account names")
+    check.add_argument("--resource-group", metavar="NAME", help="resource group of bare account names")
     check.set_defaults(handler=cmd_check)
 
-    sweep = sub.add_parser("sweep", help="run the reconcile sweep once (settings from the environment)")
+    sweep = sub.add_parser(
+        "sweep",
+        help="run the reconcile sweep once (settings from the environment)",
+        description="Shows progress (listed, checked, fixed, failed) on a terminal. --format json "
+        "(the default when standard output is not a terminal) prints one line per checked account, "
+        "then the summary line.",
+    )
     sweep.add_argument("--subscription", action="append", default=[], metavar="ID")
+    sweep.add_argument("--format", choices=("text", "json"), default=None)
     sweep.set_defaults(handler=cmd_sweep)
 
     demo = sub.add_parser("demo", help="run the whole guardrail on a live local tenant (no Azure needed)")
     demo.add_argument("--fast", action="store_true", help="a short timeline (under 30 seconds)")
     demo.add_argument("--out", default="out/demo", help="folder for findings, cards and the HTML report")
-    demo.add_argument("--accounts", type=int, default=50, help="accounts in the seeded tenant")
+    demo.add_argument(
+        "--accounts", type=_positive, default=50, help="accounts in the seeded tenant (at least 1)"
+    )
     demo.set_defaults(handler=cmd_demo)
 
     # Listed for --help; `main` hands `guardrail emulator ...` to the emulator's own parser.
@@ -174,6 +258,7 @@ WORKBENCH_HINT = (
     "the local workbench (emulator, Azurite launcher, local receivers, demo) is not installed: "
     "run ./scripts/setup, or pip install -e '.[dev]' in a checkout"
 )
+AZURITE_HINT = "Azurite is not installed: run ./scripts/setup (or npm ci in the repository root)"
 
 
 def _workbench(module: str) -> Any:
@@ -189,48 +274,307 @@ def _workbench(module: str) -> Any:
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    code: int = _workbench("demo").cmd_demo(args, out, err)
+    demo = _workbench("demo")
+    from guardrail_workbench.azurite import AzuriteError, AzuriteNotInstalledError
+
+    try:
+        code: int = demo.cmd_demo(args, out, err)
+    except AzuriteNotInstalledError:
+        raise InputProblem(AZURITE_HINT) from None
+    except AzuriteError as error:
+        raise InputProblem(f"Azurite did not start: {one_line(str(error))[:300]}") from None
     return code
 
 
-def _guardrail_from_env(err: TextIO) -> Any:
-    import logging
+# ---------------------------------------------------------------------------- ARM and settings
 
-    from guardrail.functions import get_guardrail
-    from guardrail.settings import SettingsError
 
-    logging.basicConfig(level=logging.INFO, stream=err, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("azure").setLevel(logging.WARNING)
+def arm_problem(error: BaseException | str, endpoint: str) -> str | None:
+    """What to do about an ARM failure that is clearly the caller's set-up (connection refused,
+    certificate not trusted, host unknown, no credential), from the exception and its causes
+    (TransientArmError is raised `from` azure-core's error, which wraps requests' and ssl's), or from
+    an error already turned into text (the sweep's report); None for anything else."""
+    import socket
+    import ssl
+
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [RuntimeError(error) if isinstance(error, str) else error]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        chain.append(item)
+        todo += [item.__cause__, item.__context__, getattr(item, "inner_exception", None)]
+        todo += [arg for arg in getattr(item, "args", ()) if isinstance(arg, BaseException)]
+    text = " ".join(f"{type(e).__name__}: {e}" for e in chain)
+    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain) or "CERTIFICATE_VERIFY_FAILED" in text:
+        return (
+            f"ARM at {endpoint}: its TLS certificate is not trusted: set ARM_CA_BUNDLE to the CA bundle "
+            "that signs it (the emulator prints its path as ca_bundle)"
+        )
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "Connection refused" in text:
+        return (
+            f"ARM at {endpoint} refused the connection: start the emulator (guardrail emulator) or set "
+            "ARM_ENDPOINT to a reachable ARM"
+        )
+    unknown_host = ("Failed to resolve", "Name or service not known", "nodename nor servname")
+    if any(isinstance(e, socket.gaierror) for e in chain) or any(w in text for w in unknown_host):
+        return f"ARM at {endpoint}: the host name does not resolve: check ARM_ENDPOINT"
+    if any(name in text for name in ("ClientAuthenticationError", "CredentialUnavailableError")):
+        return (
+            "no Azure credential for ARM: sign in with `az login` (or run where a managed identity is "
+            "available); for the local emulator set ARM_CREDENTIAL=static"
+        )
+    return None
+
+
+def _arm_settings() -> Any:
+    from guardrail.gateway import ArmSettings
+
     try:
-        return get_guardrail()
+        settings = ArmSettings.from_env()
+    except ValueError as error:  # a malformed ARM_* setting
+        raise InputProblem(f"ARM settings: {one_line(str(error))}") from None
+    if settings.ca_bundle and not Path(settings.ca_bundle).is_file():
+        raise InputProblem(
+            f"ARM_CA_BUNDLE: {settings.ca_bundle} is not a file: point it at the CA bundle "
+            "(the emulator prints its path as ca_bundle)"
+        )
+    return settings
+
+
+def probe_arm(settings: Any, credential: Any = None) -> None:
+    """One request without retries (GET /subscriptions), so that a refused connection or an
+    untrusted certificate is one line at once rather than a traceback after every retry's backoff.
+    `credential` (the guardrail's own) saves a second token acquisition."""
+    import dataclasses
+
+    from guardrail.gateway import ArmGateway, ArmGatewayError
+
+    endpoint = settings.endpoint or "https://management.azure.com"
+    with ArmGateway(dataclasses.replace(settings, retry_total=0), credential=credential) as probe:
+        try:
+            probe.list_subscriptions()
+        except ArmGatewayError as error:
+            problem = arm_problem(error, endpoint)
+            if problem:
+                raise InputProblem(problem) from None
+            # Anything else (throttling, 5xx, a refusal): the real path reports it in its own words.
+
+
+class _MemoryHint(logging.Filter):
+    """Adds the command for a local state store to "running without memory: no storage ..."."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("running without memory: no storage") and LOCAL_STATE_HINT not in message:
+            record.msg, record.args = f"{message}; {LOCAL_STATE_HINT}", None
+        return True
+
+
+class _CliLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The command's log lines on its stderr, with the local state store hint."""
+
+
+def _log_to(err: TextIO, level: int) -> None:
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _CliLogHandler)]:
+        root.removeHandler(old)
+    handler = _CliLogHandler(err)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_MemoryHint())
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)  # its chain of attempts: we say one line
+
+
+def _guardrail_from_env(err: TextIO, level: int = logging.INFO) -> Any:
+    from guardrail.functions import get_guardrail
+    from guardrail.settings import SettingsError, load_settings
+
+    _log_to(err, level)
+    try:
+        load_settings()  # checked first so that a bad setting is said once, not logged and raised
     except SettingsError as error:
-        raise InputProblem(str(error)) from None
+        raise InputProblem(one_line(str(error))) from None
+    arm = _arm_settings()
+    guardrail = get_guardrail()
+    probe_arm(arm, getattr(guardrail.gateway, "credential", None))
+    return guardrail
+
+
+def _resource_ids(args: argparse.Namespace) -> list[str]:
+    from guardrail.gateway import parse_account_id
+
+    ids: list[str] = []
+    for given in args.resource_ids:
+        text = given.strip()
+        if not text.startswith("/"):
+            if "/" in text or not text:
+                raise InputProblem(
+                    f"check: {given!r} is neither an account name nor a resource ID ({ACCOUNT_ID_FORM})"
+                )
+            if not (args.subscription and args.resource_group):
+                raise InputProblem(
+                    f"check: {given!r} is an account name: add --subscription SUB --resource-group RG, "
+                    f"or give its resource ID ({ACCOUNT_ID_FORM})"
+                )
+            text = (
+                f"/subscriptions/{args.subscription}/resourceGroups/{args.resource_group}"
+                f"/providers/Microsoft.CognitiveServices/accounts/{text}"
+            )
+        try:
+            parse_account_id(text)
+        except ValueError:
+            raise InputProblem(
+                f"check: {given!r} is not an account resource ID: expected {ACCOUNT_ID_FORM}"
+            ) from None
+        ids.append(text)
+    return ids
+
+
+def _transient_problem(error: BaseException) -> InputProblem:
+    endpoint = os.environ.get("ARM_ENDPOINT") or "https://management.azure.com"
+    problem = arm_problem(error, endpoint)
+    return InputProblem(
+        problem or f"ARM kept failing after its retries: {one_line(str(error))}: try again later"
+    )
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from guardrail.gateway import TransientArmError
+
+    resource_ids = _resource_ids(args)
     guardrail = _guardrail_from_env(err)
     worst = EXIT_OK
-    for resource_id in args.resource_ids:
-        outcome = guardrail.check_account(resource_id, trigger="cli")
-        out.write(
-            json.dumps(
-                {
-                    "resource_id": outcome.resource_id,
-                    "action": outcome.action,
-                    "detail": outcome.detail,
-                    "findings": [record.to_json() for record in outcome.records],
-                },
-                separators=(",", ":"),
-            )
-            + "\n"
-        )
+    for resource_id in resource_ids:
+        try:
+            outcome = guardrail.check_account(resource_id, trigger="cli")
+        except TransientArmError as error:
+            raise _transient_problem(error) from None
+        out.write(json.dumps(_outcome_json(outcome), separators=(",", ":")) + "\n")
         if outcome.action in ("failed", "suspended", "reported", "audit"):
             worst = EXIT_NONCOMPLIANT
     return worst
 
 
+def _outcome_json(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "resource_id": outcome.resource_id,
+        "action": outcome.action,
+        "detail": outcome.detail,
+        "findings": [record.to_json() for record in outcome.records],
+    }
+
+
+class SweepProgress:
+    """Counts a sweep as it goes: accounts listed (from the gateway), then each account's outcome
+    (from `Guardrail.observers`). On a terminal it keeps one tqdm status line on stderr; with
+    `json_out` it prints each outcome as one JSON line."""
+
+    FIXED, FAILED = ("remediated",), ("failed",)
+
+    def __init__(self, err: TextIO, *, json_out: TextIO | None, text_out: TextIO | None) -> None:
+        from tqdm import tqdm
+
+        self.listed = self.checked = self.fixed = self.failed = self.other = 0
+        self._json_out, self._text_out = json_out, text_out
+        self._lock = threading.Lock()
+        self._bar = tqdm(
+            file=err,
+            disable=not _isatty(err),  # the status line is for a terminal only
+            bar_format="{desc} [{elapsed}]",
+            desc=self._desc(),
+            mininterval=0.2,
+            leave=False,  # the summary line follows
+        )
+
+    def _desc(self) -> str:
+        return (
+            f"sweep: {self.listed} listed · {self.checked} checked · {self.fixed} fixed · "
+            f"{self.failed} failed"
+        )
+
+    def _refresh(self) -> None:
+        self._bar.set_description_str(self._desc(), refresh=False)
+        self._bar.update(0)  # redraws at most every mininterval
+
+    def listing(self, bodies: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for body in bodies:
+            with self._lock:
+                self.listed += 1
+                self._refresh()
+            yield body
+
+    def __call__(self, outcome: Outcome) -> None:
+        with self._lock:
+            self.checked += 1
+            if outcome.action == "remediated":
+                self.fixed += 1
+            elif outcome.action == "failed":
+                self.failed += 1
+            if self._json_out is not None:
+                try:
+                    self._json_out.write(json.dumps(_outcome_json(outcome), separators=(",", ":")) + "\n")
+                    self._json_out.flush()
+                except BrokenPipeError:  # `guardrail sweep | head`: the sweep itself goes on
+                    self._json_out = None
+            elif self._text_out is not None and outcome.action != "compliant":
+                rules = ", ".join(sorted({r.rule for r in outcome.records})) or outcome.detail
+                line = f"{outcome.action:<10} {outcome.resource_id.rsplit('/', 1)[-1]:<24} {rules}"
+                self._bar.write(line, file=self._text_out)
+            self._refresh()
+
+    def close(self) -> None:
+        with self._lock:
+            self._bar.set_description_str(self._desc(), refresh=True)
+            self._bar.close()
+
+
+def _isatty(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class _ListingCounter:
+    """The guardrail's gateway, with every listed account counted on its way to the sweep."""
+
+    def __init__(self, inner: Any, progress: SweepProgress) -> None:
+        self._inner, self._progress = inner, progress
+
+    def list_accounts(self, subscriptions: list[str] | None) -> Iterator[dict[str, Any]]:
+        return self._progress.listing(iter(self._inner.list_accounts(subscriptions)))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    report = _guardrail_from_env(err).sweep(args.subscription or None)
+    for sub in args.subscription:
+        from guardrail.policy import GUID_RE
+
+        if not GUID_RE.fullmatch(sub):
+            raise InputProblem(f"--subscription: {sub!r} is not a subscription ID (a GUID)")
+    guardrail = _guardrail_from_env(err, logging.WARNING)  # the progress line says what happens
+    fmt = args.format or ("text" if _isatty(out) else "json")
+    progress = SweepProgress(
+        err, json_out=out if fmt == "json" else None, text_out=out if fmt == "text" else None
+    )
+    gateway = guardrail.gateway
+    guardrail.gateway = _ListingCounter(gateway, progress)
+    guardrail.observers.append(progress)
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    try:
+        with logging_redirect_tqdm():  # warnings print above the status line, not through it
+            report = guardrail.sweep(args.subscription or None)
+    finally:
+        guardrail.observers.remove(progress)
+        guardrail.gateway = gateway
+        progress.close()
     summary = {
         "listed": report.listed,
         "compliant": report.compliant,
@@ -241,8 +585,27 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "errors": report.errors,
         "seconds": round(report.seconds, 2),
     }
-    out.write(json.dumps(summary) + "\n")
+    problems = [arm_problem(e, guardrail.gateway.settings.endpoint or "ARM") for e in report.errors]
+    if fmt == "json":
+        out.write(json.dumps(summary) + "\n")
+    else:
+        out.write(
+            f"sweep: {report.listed} listed, {report.compliant} already compliant, "
+            f"{summary['remediated']} remediated, {summary['failed']} failed, {summary['suspended']} "
+            f"suspended, {summary['reported']} reported, {len(report.errors)} errors, "
+            f"{report.seconds:.1f} s\n"
+        )
+    for problem in dict.fromkeys(p for p in problems if p):
+        err.write(f"guardrail: error: {problem}\n")
     return EXIT_OK if not report.errors and not summary["failed"] else EXIT_NONCOMPLIANT
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -266,6 +629,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except InputProblem as problem:
         err.write(f"guardrail: error: {problem}\n")
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        err.write("guardrail: interrupted\n")
+        return 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+        _silence_stdout()
+        return EXIT_OK
     return code
 
 

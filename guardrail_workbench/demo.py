@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import html
 import json
 import logging
 import sys
@@ -71,29 +70,66 @@ class Step:
     what: str
 
 
+#: The two deliveries of one change (Event Grid's resource write event, and Azure Resource
+#: Notifications, which carry the whole account), as the console and the report name them.
+WRITE_EVENT, NOTIFICATION = "write event", "notification"
+_delivery = threading.local()
+
+
+def delivery_of(payload: Any) -> str:
+    """Which delivery an event payload is (Event Grid or CloudEvents schema)."""
+    kind = str(payload.get("eventType") or payload.get("type") or "") if isinstance(payload, dict) else ""
+    return NOTIFICATION if "ResourceNotifications" in kind else WRITE_EVENT
+
+
+@dataclass
+class Entry:
+    """One outcome the demo saw: what happened, through which delivery, and how fast."""
+
+    outcome: Outcome
+    delivery: str  # sweep | write event | notification
+    latency: float | None  # seconds from the change (the event's time) to the verified outcome
+    step: int | None  # index of the timeline step it answers (None: the sweep)
+    at: dt.datetime
+
+
 @dataclass
 class Recorder:
-    """Collects outcomes from the guardrail and prints them as they happen."""
+    """Collects outcomes from the guardrail and prints them, with every other line of the demo,
+    through one lock: in order, whole lines."""
 
     out: TextIO
-    outcomes: list[Outcome] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+    step: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        return [entry.outcome for entry in self.entries]
+
+    @property
+    def latencies(self) -> list[float]:
+        return [e.latency for e in self.entries if e.latency is not None and e.outcome.action == "remediated"]
+
+    def write(self, text: str) -> None:
+        with self.lock:
+            self.out.write(text)
+            self.out.flush()
 
     def __call__(self, outcome: Outcome) -> None:
         if outcome.action in ("compliant",) and not outcome.records:
             return
-        latency = None
-        if outcome.event_time is not None:
-            latency = (dt.datetime.now(dt.UTC) - outcome.event_time).total_seconds()
+        now = dt.datetime.now(dt.UTC)
+        latency = (now - outcome.event_time).total_seconds() if outcome.event_time is not None else None
+        delivery = getattr(_delivery, "kind", None) or ("sweep" if outcome.trigger == "sweep" else "cli")
+        entry = Entry(outcome, delivery, latency, self.step, now)
         with self.lock:
-            self.outcomes.append(outcome)
-            if latency is not None and outcome.action == "remediated":
-                self.latencies.append(latency)
-            self.out.write(self._line(outcome, latency) + "\n")
+            self.entries.append(entry)
+            self.out.write(self._line(entry) + "\n")
             self.out.flush()
 
-    def _line(self, outcome: Outcome, latency: float | None) -> str:
+    def _line(self, entry: Entry) -> str:
+        outcome, latency = entry.outcome, entry.latency
         name = outcome.resource_id.rsplit("/", 1)[-1]
         active = [r for r in outcome.records if r.status != "exempted"]
         rules = sorted({r.rule for r in active}) or sorted({r.rule for r in outcome.records})
@@ -114,7 +150,7 @@ class Recorder:
         extra = " (verified)" if outcome.action == "remediated" else ""
         if outcome.action == "suspended":
             extra = " — breaker tripped, critical alert" if outcome.breaker_tripped else " — breaker open"
-        return f"  [{outcome.trigger:5}] {symbol} {name:<18} {detail}{extra}{who}  {timing}"
+        return f"  {'[' + entry.delivery + ']':<14} {symbol} {name:<18} {detail}{extra}{who}  {timing}"
 
 
 def _timeline(subs: list[str], fast: bool) -> list[Step]:
@@ -227,8 +263,38 @@ def _put(stack: LocalStack, step: Step) -> None:
     client.accounts.begin_create(step.group, step.name, payload).result()
 
 
+ARTIFACTS = (
+    "policy.yaml",
+    "findings.jsonl",
+    "teams-cards.json",
+    "emails.json",
+    "summary.json",
+    "report.html",
+)
+
+
+def _watch_deliveries(guardrail: Any) -> None:
+    """Tell the recorder which delivery each check answers: the function app's handlers call
+    `handle_event` on the worker's guardrail, in the thread that then tells the observers."""
+    handle = guardrail.handle_event
+
+    def handle_event(payload: Any) -> Any:
+        _delivery.kind = delivery_of(payload)
+        try:
+            return handle(payload)
+        finally:
+            _delivery.kind = None
+
+    guardrail.handle_event = handle_event
+
+
+def _snapshot(stack: LocalStack) -> dict[str, dict[str, Any]]:
+    return {str(a["id"]).lower(): a for a in stack.emulator.accounts()}
+
+
 def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[str, Any]:
     from guardrail import functions
+    from guardrail_workbench.report import DemoRun, StoryStep, report_html
 
     started = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -241,7 +307,8 @@ def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[s
     policy_path = out_dir / "policy.yaml"
     policy_path.write_text(demo_policy(subs), encoding="utf-8")
     recorder = Recorder(out)
-    write = out.write
+    write = recorder.write
+    write("Starting a local Azure: the ARM emulator, Azurite and the Teams, email and Monitor receivers...\n")
     with LocalStack(
         out_dir=out_dir,
         policy_path=str(policy_path),
@@ -258,38 +325,96 @@ def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[s
             "events → the function app's handlers\n\n"
         )
         guardrail = functions.get_guardrail()
+        _watch_deliveries(guardrail)
         guardrail.observers.append(recorder)
         stack.connect_function_app()
+        seeded = _snapshot(stack)
 
         write("1. The reconcile sweep catches what was wrong before the guardrail was switched on:\n")
         report = guardrail.sweep()
         stack.wait_idle(60)
+        swept = _snapshot(stack)
         write(
             f"   sweep: {report.listed} accounts listed, {report.compliant} already compliant, "
             f"{report.count('remediated')} remediated, {report.count('failed')} failed, "
             f"{report.seconds:.1f} s\n\n"
         )
 
-        write("2. People and a pipeline change accounts; each change arrives as an event:\n")
+        write("2. People and a pipeline change accounts; each change arrives twice, as Event Grid's\n")
+        write("   [write event] and as a Resource [notification] (which carries the whole account):\n")
         timeline = _timeline(subs, fast)
+        story: list[StoryStep] = []
         t0 = time.monotonic()
-        for step in timeline:
+        for index, step in enumerate(timeline):
             delay = step.when - (time.monotonic() - t0)
             if delay > 0:
                 time.sleep(delay)
+            stack.wait_idle(60)  # the previous change's lines first, even in --fast mode
+            recorder.step = index
             write(f"  {step.who} {step.what} ({step.name})\n")
+            changed_at = dt.datetime.now(dt.UTC)
             _put(stack, step)
-            if step.who == "pipeline":  # let each round of the fight play out before the next
-                stack.wait_idle(60)
+            stack.wait_idle(60)
+            rid = _account_id(step)
+            story.append(
+                StoryStep(
+                    index=index,
+                    who=str(step.claims.get("name") or step.who),
+                    principal=str(step.claims.get("upn") or f"app:{step.claims.get('appid', '')}"),
+                    what=step.what,
+                    account=step.name,
+                    resource_id=rid,
+                    at=changed_at,
+                    written=step.body,
+                    after=stack.emulator.account(rid),
+                )
+            )
         stack.wait_idle(60)
         time.sleep(0.2)
         stack.wait_idle(60)
+        recorder.step = None
         guardrail.observers.remove(recorder)
         summary = _summary(recorder, stack, report.listed, time.monotonic() - started)
-        _write_artifacts(out_dir, stack, recorder, summary)
+        run = DemoRun(
+            summary=summary,
+            entries=recorder.entries,
+            story=story,
+            seeded=seeded,
+            swept=swept,
+            cards=list(stack.teams.messages),
+            breaker_window=guardrail.settings.breaker_window,
+            breaker_until=_breaker_until(guardrail, recorder),
+            final=_snapshot(stack),
+            generated=dt.datetime.now(dt.UTC),
+            tenant=f"{len(subs)} subscriptions, {accounts} accounts",
+        )
+        _write_artifacts(out_dir, stack, summary, report_html(run))
     write("\n" + _summary_table(summary) + "\n")
-    write(f"Artifacts in {out_dir}: findings.jsonl, teams-cards.json, emails.json, report.html\n")
+    write(f"Files in {out_dir}: {', '.join(name for name in ARTIFACTS if (out_dir / name).exists())}\n")
     return summary
+
+
+def _account_id(step: Step) -> str:
+    return (
+        f"/subscriptions/{step.subscription}/resourceGroups/{step.group}"
+        f"/providers/Microsoft.CognitiveServices/accounts/{step.name}"
+    )
+
+
+def _breaker_until(guardrail: Any, recorder: Recorder) -> dict[str, dt.datetime]:
+    """When each tripped breaker closes, from the state store (the report says "suspended until")."""
+    until: dict[str, dt.datetime] = {}
+    now = dt.datetime.now(dt.UTC)
+    for outcome in recorder.outcomes:
+        if not outcome.breaker_tripped:
+            continue
+        try:
+            state = guardrail.state.breaker_state(outcome.resource_id, now)
+        except Exception:  # the store is optional: the report then says the window instead
+            state = None
+        if state is not None:
+            until[outcome.resource_id.lower()] = state.until
+    return until
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -334,95 +459,20 @@ def _summary(recorder: Recorder, stack: LocalStack, accounts: int, seconds: floa
 
 
 def _summary_table(summary: dict[str, Any]) -> str:
+    from guardrail_workbench.report import summary_rows
+
     lines = ["Summary", "-------"]
-    rows = [
-        ("accounts", summary["accounts"]),
-        ("finding records", summary["finding_records"]),
-        ("remediated (verified)", summary["remediated"]),
-        ("remediation failed", summary["failed"]),
-        ("suspended by the breaker", summary["suspended"]),
-        ("breaker trips", summary["breaker_trips"]),
-        ("exempted accounts", summary["exempted_accounts"]),
-        ("event → verified fix p50", f"{summary['event_latency_p50_ms']} ms"),
-        ("event → verified fix p99", f"{summary['event_latency_p99_ms']} ms"),
-        ("Teams cards / emails", f"{summary['teams_cards']} / {summary['emails']}"),
-        ("records sent to Monitor", summary["monitor_records"]),
-        ("run time", f"{summary['seconds']} s"),
-    ]
-    lines += [f"  {k:<28} {v}" for k, v in rows]
+    lines += [f"  {k:<28} {v}" for k, v in summary_rows(summary)]
     lines.append("  findings by rule:")
     lines += [f"    {rule:<28} {count}" for rule, count in summary["findings_by_rule"].items()]
     return "\n".join(lines)
 
 
-def _write_artifacts(out_dir: Path, stack: LocalStack, recorder: Recorder, summary: dict[str, Any]) -> None:
+def _write_artifacts(out_dir: Path, stack: LocalStack, summary: dict[str, Any], report: str) -> None:
     (out_dir / "teams-cards.json").write_text(json.dumps(stack.teams.messages, indent=2), encoding="utf-8")
     (out_dir / "emails.json").write_text(json.dumps(stack.email.messages, indent=2), encoding="utf-8")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    (out_dir / "report.html").write_text(_report_html(stack, recorder, summary), encoding="utf-8")
-
-
-def _report_html(stack: LocalStack, recorder: Recorder, summary: dict[str, Any]) -> str:
-    esc = html.escape
-    rows = []
-    for line in (stack.out_dir / "findings.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        cells = "".join(f"<td>{esc(str(r.get(k) or ''))}</td>" for k in _REPORT_COLUMNS)
-        rows.append(f"<tr>{cells}</tr>")
-    stats = "".join(
-        f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>"
-        for k, v in summary.items()
-        if not isinstance(v, dict | list)
-    )
-    rules = "".join(f"<tr><td>{esc(k)}</td><td>{v}</td></tr>" for k, v in summary["findings_by_rule"].items())
-    cards = "".join(_card_html(m, esc) for m in stack.teams.messages)
-    generated = esc(dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-    head = "<th>" + "</th><th>".join(_REPORT_COLUMNS) + "</th>"
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        "<title>AI Services Network Guardrail — demo report</title>"
-        f"<style>{_REPORT_CSS}</style></head><body>\n"
-        "<h1>AI Services Network Guardrail — demo report</h1>\n"
-        f"<p>Generated {generated} against a local tenant (ARM emulator, Azurite, local receivers).</p>\n"
-        f"<h2>Summary</h2><table>{stats}</table>\n"
-        f"<h2>Findings by rule</h2><table><tr><th>rule</th><th>records</th></tr>{rules}</table>\n"
-        f"<h2>Alerts sent to Teams ({len(stack.teams.messages)})</h2><ol>{cards}</ol>\n"
-        f"<h2>Finding records ({len(rows)})</h2>\n"
-        f"<table><tr>{head}</tr>\n{''.join(rows)}</table></body></html>\n"
-    )
-
-
-def _card_html(message: dict[str, Any], esc: Any) -> str:
-    """One Teams card as the report shows it: the title, then each text block's lines."""
-    blocks = [
-        str(b.get("text", ""))
-        for b in message["attachments"][0]["content"]["body"]
-        if b.get("type") == "TextBlock"
-    ]
-    if not blocks:
-        return ""
-    title, rest = blocks[0], blocks[1:]
-    lines = "<br>".join(esc(line) for block in rest for line in block.splitlines())
-    return f"<li><b>{esc(title)}</b><br>{lines}</li>"
-
-
-_REPORT_COLUMNS = (
-    "TimeGenerated",
-    "AccountName",
-    "Kind",
-    "Rule",
-    "Severity",
-    "Status",
-    "Value",
-    "Actor",
-    "Trigger",
-)
-_REPORT_CSS = (
-    "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}"
-    "table{border-collapse:collapse;margin:1rem 0}"
-    "td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;font-size:.85rem}"
-    "th{background:#f3f3f3}h1{font-size:1.4rem}"
-)
+    (out_dir / "report.html").write_text(report, encoding="utf-8")
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

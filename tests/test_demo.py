@@ -1,18 +1,33 @@
 """The README's first command: `guardrail demo --fast` runs the whole product on a local tenant.
-Run as a user would (a subprocess), then check the summary and the artifacts it leaves."""
+Run as a user would (a subprocess), then check the summary, the console and the artifacts it
+leaves, and render the HTML report in headless Chromium (Debian's `chromium`)."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
+ARTIFACTS = [
+    "policy.yaml",
+    "findings.jsonl",
+    "teams-cards.json",
+    "emails.json",
+    "summary.json",
+    "report.html",
+]
 
-def test_demo_fast_shows_the_whole_product_working(tmp_path: Path) -> None:
-    out = tmp_path / "demo"
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("demo") / "demo"
     run = subprocess.run(
         [sys.executable, "-m", "guardrail", "demo", "--fast", "--out", str(out)],
         cwd=REPO,
@@ -22,6 +37,13 @@ def test_demo_fast_shows_the_whole_product_working(tmp_path: Path) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return out, run
+
+
+def test_demo_fast_shows_the_whole_product_working(
+    demo: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    out, run = demo
     assert "Summary" in run.stdout
     assert "breaker tripped" in run.stdout
 
@@ -52,3 +74,126 @@ def test_demo_fast_shows_the_whole_product_working(tmp_path: Path) -> None:
     assert any("critical" in json.dumps(card).lower() for card in cards)
     report = (out / "report.html").read_text()
     assert report.startswith("<!doctype html>") and "legacy-search" in report
+
+
+def test_closing_line_lists_every_file_written(demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    out, run = demo
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(ARTIFACTS)
+    closing = run.stdout.strip().splitlines()[-1]
+    assert closing == f"Files in {out}: {', '.join(ARTIFACTS)}"
+
+
+def test_console_names_each_delivery_and_keeps_order(
+    demo: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    _, run = demo
+    lines = run.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("2. "))
+    timeline = lines[start + 2 : lines.index("Summary") - 1]
+    deliveries = [line for line in timeline if line.startswith("  [")]
+    assert deliveries and all(re.match(r"  \[(write event|notification)\] ", line) for line in deliveries)
+    assert not any(line.startswith("  [event]") for line in lines)
+    # Every detection line comes after the change it answers and before the next change.
+    current = None
+    for line in timeline:
+        if not line.startswith("  ["):
+            current = re.search(r"\(([\w-]+)\)$", line)
+            assert current, line
+        else:
+            assert current is not None and f" {current.group(1)} " in line, (current, line)
+    # The sandbox and the breaker-tripped account: two lines each, one per delivery, in words.
+    sandbox = [line for line in deliveries if " sandbox-lab " in line]
+    assert {line.split("]")[0] for line in sandbox} == {"  [write event", "  [notification"}
+
+
+def test_report_tells_the_story_first(demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    out, _ = demo
+    report = (out / "report.html").read_text()
+    assert "event_latency_p50_ms" not in report  # human labels, not JSON keys
+    assert report.index('id="story"') < report.index('id="alerts"') < report.index('id="sweep"')
+    assert "Alice Martin" in report and "legacy-deploy-pipeline" in report
+    assert re.search(
+        r"legacy-search</b>: still open to all networks; remediation suspended until \d\d:\d\d:\d\d UTC; "
+        r"owner alerted",
+        report,
+    )
+    assert "https://portal.azure.com/#resource/subscriptions/" in report
+    assert report.count("<svg") == 2 and "http://" not in report.replace(
+        'xmlns="http://www.w3.org/2000/svg"', ""
+    )
+    assert "<script" not in report and "<link" not in report  # self-contained: opens offline
+    assert "<s>Allow</s> → <b>Deny</b>" in report  # before → after
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+PROBE = """<script>
+addEventListener('load', () => {
+  const d = document.documentElement;
+  const wide = [...document.querySelectorAll('main *')]
+    .filter(e => e.getBoundingClientRect().right > d.clientWidth + 1);
+  const out = document.createElement('pre'); out.id = 'probe';
+  out.textContent = JSON.stringify({scrollWidth: d.scrollWidth, clientWidth: d.clientWidth, innerWidth,
+    wide: wide.slice(0, 5).map(e => e.tagName + '.' + e.className),
+    story: document.querySelectorAll('.story .step').length,
+    cards: document.querySelectorAll('.card').length,
+    charts: document.querySelectorAll('svg rect').length,
+    breaker: document.querySelectorAll('.breaker').length,
+    sweepRows: document.querySelectorAll('.sweep tr').length});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+@pytest.mark.skipif(
+    chromium() is None, reason="Debian's chromium is not installed (scripts/test installs it)"
+)
+def test_report_renders_in_headless_chromium_without_overflow(
+    demo: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    out, _ = demo
+    browser = chromium()
+    assert browser is not None
+    flags = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--window-size=1400,1000",
+    ]
+    shots = REPO / "out"
+    shots.mkdir(exist_ok=True)
+    shot = shots / "demo-report.png"
+    shot.unlink(missing_ok=True)
+    subprocess.run(
+        [*flags, f"--screenshot={shot}", (out / "report.html").as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert shot.exists() and shot.stat().st_size > 10_000
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    probed = tmp_path / "probed.html"
+    probed.write_text(
+        (out / "report.html").read_text().replace("</body>", PROBE + "</body>"), encoding="utf-8"
+    )
+    dom = subprocess.run(
+        [*flags, "--virtual-time-budget=5000", "--dump-dom", probed.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    ).stdout
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert found, dom[-2000:]
+    facts = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert facts["innerWidth"] == 1400
+    assert facts["scrollWidth"] <= facts["clientWidth"], facts  # no horizontal scrollbar at 1400 px
+    assert facts["wide"] == [], facts
+    assert facts["story"] == 10 and facts["breaker"] == 1 and facts["cards"] >= 6
+    assert facts["charts"] >= 7 and facts["sweepRows"] >= 31

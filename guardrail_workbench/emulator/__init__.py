@@ -72,6 +72,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+TENANT_KEYS = ("tenantId", "subscriptions", "accounts", "diagnosticSettings")
+
+
+def _seed_problem(path: str) -> tuple[str | None, dict[str, Any] | None]:
+    """(one-line problem, None) when `path` is not a readable tenant document, else (None, tenant)."""
+    try:
+        tenant = load_tenant(path)
+    except FileNotFoundError:
+        return f"--seed {path}: no such file (samples/tenant.json is an example tenant)", None
+    except (OSError, UnicodeDecodeError) as error:
+        return f"--seed {path}: cannot read the file: {getattr(error, 'strerror', None) or error}", None
+    except ValueError as error:  # json.JSONDecodeError, yaml.YAMLError is not one: below
+        return f"--seed {path}: not a tenant document: {str(error).splitlines()[0]}", None
+    except Exception as error:
+        if type(error).__module__.startswith("yaml"):
+            return f"--seed {path}: not YAML: {str(error).splitlines()[0]}", None
+        raise
+    if not tenant.get("subscriptions") and not tenant.get("accounts"):
+        keys = ", ".join(list(tenant)[:6]) or "nothing"
+        return (
+            f"--seed {path}: not a tenant document: expected a 'subscriptions' (or 'accounts') list, "
+            f"found {keys} (see samples/tenant.json)"
+        ), None
+    if not all(isinstance(tenant.get(k, []), list) for k in TENANT_KEYS[1:]):
+        return f"--seed {path}: 'subscriptions', 'accounts' and 'diagnosticSettings' must be lists", None
+    return None, tenant
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`guardrail emulator [--port N] [--seed FILE] [--page-size N] [--async-writes] ...` (until Ctrl-C)."""
     args = _parser().parse_args(list(argv) if argv is not None else None)
@@ -87,7 +115,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         ip_refusal=args.ip_refusal,
     )
     if args.seed:
-        emulator.seed_file(args.seed)
+        problem, tenant = _seed_problem(args.seed)
+        if tenant is not None:
+            try:
+                emulator.seed(tenant)
+            except (KeyError, TypeError, AttributeError, ValueError) as error:
+                problem = f"--seed {args.seed}: not a valid tenant document: {type(error).__name__}: {error}"
+        if problem:
+            print(f"guardrail emulator: error: {problem}", file=sys.stderr)
+            return 2
     for url in args.deliver:
         emulator.subscribe_http(url, schema=args.schema)
     stop = threading.Event()

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from guardrail.cli import main
 
@@ -145,10 +147,13 @@ def test_samples_with_the_sample_policy() -> None:
     ("content", "problem"),
     [
         ("{not json", "not JSON"),
-        ("", "not JSON"),
-        ("[]", "not an account object"),
+        ("", "the file is empty"),
+        (" \n", "the file is empty"),
+        ("[]", "the list is empty"),
+        ("[3]", "input.json[0]: the body is a JSON int, not an account object"),
         ('"text"', "not an account object"),
-        ('{"value": []}', "not a Microsoft.CognitiveServices/accounts body"),
+        ('{"value": []}', "the list is empty"),
+        ('{"value": {}}', '"value" is not a list of account bodies'),
         (json.dumps({"account": account()}), "not a Microsoft.CognitiveServices/accounts body"),
         (json.dumps({**account(), "type": "Microsoft.Storage/storageAccounts"}), "storageAccounts"),
         (json.dumps({**account(), "id": "/subscriptions/x"}), "'id' is not an account resource ID"),
@@ -162,7 +167,7 @@ def test_bad_account_file_exit_2(tmp_path: Path, content: str, problem: str) -> 
     code, out, err = run("evaluate", "--format", "json", str(path))
     assert code == 2
     assert out == ""
-    assert f"{path}: " in err
+    assert str(path) in err
     assert problem in err
 
 
@@ -262,3 +267,72 @@ def test_vnet_account_text_row_shows_report_only(tmp_path: Path) -> None:
     code, out, _ = run("evaluate", path)
     assert code == 1
     assert "custom-subdomain-missing" in out and "report" in out
+
+
+# -- the shapes users have at hand (issue 16) --------------------------------------------------
+
+
+def test_a_json_array_an_arm_list_body_and_stdin_in_any_mix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok, open_ = account(ip=["52.1.1.1"]), account(acls=None, rid=account_id(name="open"))
+    listed = write(tmp_path, "list.json", [ok, open_])  # what `az cognitiveservices account list` prints
+    arm = write(tmp_path, "arm.json", {"value": [account(rid=account_id(name="arm1"))], "nextLink": None})
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(account(rid=account_id(name="piped")))))
+    code, out, err = run("evaluate", "--format", "json", listed, arm, "-")
+    assert err == ""
+    assert code == 1  # `open` is not compliant
+    ids = [json.loads(line)["resource_id"] for line in out.splitlines()]
+    assert ids == [account_id(), account_id(name="open"), account_id(name="arm1"), account_id(name="piped")]
+
+
+def test_stdin_through_a_subprocess() -> None:
+    body = json.dumps([account(ip=["52.1.1.1"])])
+    done = subprocess.run(
+        [sys.executable, "-m", "guardrail", "evaluate", "--format", "json", "-"],
+        input=body,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["compliant"] is True
+
+
+def test_a_bad_element_of_a_list_is_named_and_the_others_evaluated(tmp_path: Path) -> None:
+    path = write(tmp_path, "list.json", [account(ip=["52.1.1.1"]), {"kind": "OpenAI"}])
+    code, out, err = run("evaluate", "--format", "json", path)
+    assert code == 2
+    assert len(out.splitlines()) == 1
+    assert f"{path}[1]: " in err and f"{path}[0]" not in err
+
+
+def test_empty_file_says_it_is_empty_and_prints_no_table(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_text("", encoding="utf-8")
+    code, out, err = run("evaluate", str(empty))
+    assert code == 2
+    assert out == ""  # no empty table before the error
+    assert err == f"guardrail: error: {empty}: the file is empty (expected an account body as JSON)\n"
+
+
+def test_stdin_only_once(compliant: str) -> None:
+    code, _, err = run("evaluate", "-", compliant, "-")
+    assert code == 2
+    assert "standard input (-) can be read only once" in err
+
+
+@given(st.lists(st.integers(min_value=0, max_value=999), max_size=6), st.sampled_from(["list", "arm"]))
+def test_every_body_of_a_list_is_evaluated_in_order(names: list[int], shape: str) -> None:
+    from guardrail.cli import account_bodies
+
+    bodies = [account(rid=account_id(name=f"a{n}")) for n in names]
+    document: Any = bodies if shape == "list" else {"value": bodies, "nextLink": None}
+    found = account_bodies("in.json", document)
+    assert [body for _, body in found] == bodies
+    assert len({label for label, _ in found}) == len(bodies)  # each body named by its place
+    assert account_bodies("in.json", bodies[0] if bodies else {}) == [
+        ("in.json", bodies[0] if bodies else {})
+    ]

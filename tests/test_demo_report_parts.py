@@ -1,0 +1,61 @@
+"""The demo report's pieces (issue 16): the properties shown before → after, "still open to all
+networks" for the breaker, and card lines that do not repeat their value."""
+
+from __future__ import annotations
+
+from guardrail_workbench.report import before_after, governed, is_open, summary_rows, without_repeated_value
+
+OPEN = {"properties": {"publicNetworkAccess": "Enabled", "disableLocalAuth": False}}
+FIXED = {
+    "properties": {
+        "publicNetworkAccess": "Enabled",
+        "disableLocalAuth": True,
+        "networkAcls": {"defaultAction": "Deny", "bypass": "None", "ipRules": [{"value": "52.1.1.0/24"}]},
+    }
+}
+
+
+def test_open_means_public_access_without_default_deny() -> None:
+    assert is_open(OPEN) and not is_open(FIXED)
+    assert not is_open({"properties": {"publicNetworkAccess": "Disabled"}})
+    allow = {"properties": {"networkAcls": {"defaultAction": "Allow"}}}
+    assert is_open(allow)
+
+
+def test_before_after_shows_network_acls_and_the_other_properties() -> None:
+    rows = dict(governed(FIXED))
+    assert rows["defaultAction"] == "Deny" and rows["ipRules"] == "52.1.1.0/24"
+    assert rows["local (key) auth"] == "disabled"
+    assert dict(governed(OPEN))["networkAcls"] == "absent: every network allowed"
+    table = before_after(OPEN, FIXED)
+    assert "<s>enabled</s> → <b>disabled</b>" in table
+    # networkAcls absent → its four fields, and local auth: every row but publicNetworkAccess changed
+    assert table.count("<tr") == 7 and table.count('class="changed"') == 6
+
+
+def test_a_card_line_does_not_repeat_its_value() -> None:
+    line = "default-action-deny (high, remediated): defaultAction Allow: every network is allowed [Allow]"
+    assert without_repeated_value(line).endswith("every network is allowed")
+    other = "vnet-rule-not-allowed (high): a subnet outside the policy [/subscriptions/x/subnets/s1]"
+    assert without_repeated_value(other) == other  # the value says something the message does not
+
+
+def test_summary_labels_are_words_not_json_keys() -> None:
+    summary = {
+        "accounts": 5,
+        "finding_records": 3,
+        "remediated": 2,
+        "failed": 0,
+        "suspended": 1,
+        "breaker_trips": 1,
+        "exempted_accounts": 0,
+        "event_latency_p50_ms": 50.0,
+        "event_latency_p99_ms": 90.0,
+        "teams_cards": 2,
+        "emails": 2,
+        "monitor_records": 3,
+        "seconds": 4.2,
+    }
+    labels = [label for label, _ in summary_rows(summary)]
+    assert all("_" not in label for label in labels)
+    assert ("event → verified fix, median", "50.0 ms") in summary_rows(summary)
