@@ -66,6 +66,9 @@ def get_guardrail() -> Guardrail:
                 log.critical("%s", error)
                 raise
             _instance = build_guardrail(settings)
+            from guardrail import telemetry
+
+            telemetry.setup(settings.env)
             log.info(
                 "guardrail %s ready: mode %s, policy %s", __version__, settings.mode, settings.policy_source
             )
@@ -88,6 +91,9 @@ def handle_function_event(event: Any) -> None:
         payload = from_function_event(event)
     except Exception as error:
         log.error("dropping malformed event %s: %s", getattr(event, "id", "?"), error)
+        from guardrail import observe
+
+        observe.event_ignored("malformed")
         return
     get_guardrail().handle_event(payload)
 
