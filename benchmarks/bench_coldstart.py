@@ -9,7 +9,8 @@ the app) that times, with perf_counter:
      (what `get_guardrail()` and the first ARM and Table calls load);
   3. with `--telemetry`: `guardrail.telemetry.setup` with an APPLICATIONINSIGHTS_CONNECTION_STRING
      (what `get_guardrail()` then does: the OpenTelemetry SDK and the Azure Monitor metric exporter;
-     the connection string points at 127.0.0.1:9 and statsbeat is off, so nothing leaves loopback);
+     the connection string points at 127.0.0.1:9; statsbeat, the SDK's configuration service and SDK
+     stats are off, so nothing leaves loopback);
 and reads its peak RSS (resource.getrusage ru_maxrss) after each step. Medians over the runs. "Cold"
 means a fresh interpreter; the OS page cache and the .pyc files are warm (one untimed run first).
 One extra run under `-X importtime` names the heaviest top-level imports.
@@ -45,7 +46,8 @@ TELEMETRY_CONNECTION = (
 CHILD = f"""
 import json, os, resource, sys, time, importlib
 telemetry_on = sys.argv[1:] == ["telemetry"]
-os.environ["APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL"] = "true"
+for name in ("STATSBEAT_DISABLED_ALL", "CONTROLPLANE_DISABLED", "SDKSTATS_DISABLED"):
+    os.environ["APPLICATIONINSIGHTS_" + name] = "true"  # the exporter's own calls to Microsoft
 t0 = time.perf_counter()
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 import function_app

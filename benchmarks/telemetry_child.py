@@ -7,8 +7,9 @@ off: the first invocation's imports (as bench_coldstart.py) and nothing else; ex
 `guardrail.telemetry.setup` with a connection string (the OpenTelemetry SDK and the Azure Monitor
 metric exporter, what the guardrail does); distro: plus `configure_azure_monitor()` (the
 azure-monitor-opentelemetry distro, with its default instrumentations). The connection string
-points at 127.0.0.1:9 and statsbeat and the Azure VM resource detector are switched off, so
-nothing leaves loopback; the process ends with os._exit, so no export is attempted.
+points at 127.0.0.1:9 and statsbeat, the SDK's configuration service, SDK stats and the Azure VM
+resource detector are switched off, so nothing leaves loopback; the process ends with os._exit, so
+no export is attempted.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ import sys
 from pathlib import Path
 
 CONNECTION = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/"
+# The exporter otherwise contacts Microsoft's endpoints on its own: statsbeat, the SDK's
+# configuration service ("control plane", settings.sdk.monitor.azure.com) and SDK stats.
+LOOPBACK_ONLY = (
+    "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL",
+    "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED",
+    "APPLICATIONINSIGHTS_SDKSTATS_DISABLED",
+)
 FIRST_INVOCATION = (
     "guardrail.functions",
     "guardrail.service",
@@ -32,7 +40,8 @@ FIRST_INVOCATION = (
 
 def main() -> None:
     mode = sys.argv[1] if len(sys.argv) > 1 else "off"
-    os.environ["APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL"] = "true"
+    for name in LOOPBACK_ONLY:
+        os.environ[name] = "true"
     os.environ["OTEL_EXPERIMENTAL_RESOURCE_DETECTORS"] = "otel"  # no IMDS call off loopback
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     importlib.import_module("function_app")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from guardrail import telemetry
@@ -43,18 +44,17 @@ def event_ignored(reason: str) -> None:
         log.warning("telemetry: %s: %s", type(error).__name__, error)
 
 
-def sweep_finished(guardrail: Guardrail, report: SweepReport) -> None:
+def sweep_finished(guardrail: Guardrail, report: SweepReport, subscriptions: Sequence[str] = ()) -> None:
     """The heartbeat records (through the guardrail's finding sinks), the health table's summary
-    and the sweep metrics."""
+    and the sweep metrics. `subscriptions`: the ones the sweep was asked to cover (empty: every
+    visible one)."""
     from guardrail import heartbeat
     from guardrail.sinks import deliver_findings
 
     settings = guardrail.settings
     now = guardrail.clock()
     correlation = str(uuid.uuid4())
-    counts = heartbeat.sweep_counts(
-        report, settings.subscriptions, getattr(report, "listed_by_subscription", {})
-    )
+    counts = heartbeat.sweep_counts(report, subscriptions, getattr(report, "listed_by_subscription", {}))
     try:
         records = heartbeat.heartbeat_records(
             counts,

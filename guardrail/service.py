@@ -278,7 +278,7 @@ class Guardrail:
             len(report.errors),
             report.seconds,
         )
-        observe.sweep_finished(self, report)
+        observe.sweep_finished(self, report, subs or ())
         return report
 
     # -- the path ---------------------------------------------------------------------------

@@ -16,9 +16,10 @@ Instruments (meter ``guardrail``; every name below is a public interface, see do
 Where they go is decided once per worker by `setup` (called when the guardrail is built):
 
 - ``APPLICATIONINSIGHTS_CONNECTION_STRING`` set: the Azure Monitor metric exporter
-  (``azure-monitor-opentelemetry-exporter``, through the distro package) every
-  ``GUARDRAIL_METRICS_EXPORT_SECONDS`` (default 60); they land in Application Insights'
-  ``customMetrics``;
+  (``azure-monitor-opentelemetry-exporter`` on the OpenTelemetry SDK) every
+  ``GUARDRAIL_METRICS_EXPORT_SECONDS`` (default 60), with the managed identity when
+  ``APPLICATIONINSIGHTS_AUTHENTICATION_STRING`` says ``Authorization=AAD`` (as the infrastructure
+  sets it: local auth is disabled); they land in Application Insights' ``customMetrics``;
 - else ``GUARDRAIL_METRICS_LOG`` set: each export is one INFO JSON line per data point on the
   logger ``guardrail.metrics`` (local runs);
 - else nothing: the hooks return at once and OpenTelemetry is never imported.
@@ -33,9 +34,10 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -46,6 +48,9 @@ metrics_log = logging.getLogger("guardrail.metrics")
 
 METER_NAME = "guardrail"
 CONNECTION_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+#: ``Authorization=AAD`` (and ``ClientId=<user-assigned identity>``): Application Insights with
+#: local auth disabled takes telemetry only with an Entra ID token, as the Functions host sends it.
+AUTH_SETTING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
 LOG_SETTING = "GUARDRAIL_METRICS_LOG"
 EXPORT_SETTING = "GUARDRAIL_METRICS_EXPORT_SECONDS"
 #: Seconds; event → verified spans a few seconds (a write and its poll) up to Event Grid's retries.
@@ -123,6 +128,17 @@ def reset() -> None:
         _instruments, _provider, _configured = None, None, False
 
 
+def shutdown() -> None:
+    """Export what is left, stop the exporter and stop recording (tests; a worker shuts down at exit)."""
+    provider = _provider
+    reset()
+    if provider is not None and hasattr(provider, "shutdown"):
+        try:
+            provider.shutdown()
+        except Exception as error:
+            log.warning("telemetry shutdown failed: %s", error)
+
+
 def enabled() -> bool:
     return _instruments is not None
 
@@ -142,7 +158,11 @@ def setup(env: Mapping[str, str]) -> str:
     except ValueError:
         interval = 60.0
     try:
-        provider = _azure_monitor_provider(connection, interval) if connection else _log_provider(interval)
+        if connection:
+            aad, client_id = entra_id_auth(env.get(AUTH_SETTING, ""))
+            provider = _azure_monitor_provider(connection, interval, aad=aad, client_id=client_id)
+        else:
+            provider = _log_provider(interval)
     except Exception as error:  # a broken exporter install or connection string
         log.error("telemetry disabled: %s: %s", type(error).__name__, error)
         return "off"
@@ -150,13 +170,35 @@ def setup(env: Mapping[str, str]) -> str:
     return "azure-monitor" if connection else "log"
 
 
-def _azure_monitor_provider(connection_string: str, interval: float) -> Any:
+def entra_id_auth(text: str) -> tuple[bool, str | None]:
+    """(use Entra ID, the managed identity's client id or None for the system-assigned one) from
+    the host's ``APPLICATIONINSIGHTS_AUTHENTICATION_STRING`` (``ClientId=...;Authorization=AAD``)."""
+    parts = {}
+    for item in text.split(";"):
+        key, sep, value = item.partition("=")
+        if sep:
+            parts[key.strip().lower()] = value.strip()
+    if parts.get("authorization", "").upper() != "AAD":
+        return False, None
+    return True, parts.get("clientid") or None
+
+
+def _azure_monitor_provider(
+    connection_string: str, interval: float, *, aad: bool = False, client_id: str | None = None
+) -> Any:
     from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
 
-    exporter = AzureMonitorMetricExporter(connection_string=connection_string)
+    options: dict[str, Any] = {"connection_string": connection_string}
+    if aad:
+        from azure.identity import ManagedIdentityCredential
+
+        options["credential"] = (
+            ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
+        )
+    exporter = AzureMonitorMetricExporter(**options)
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval * 1000)
     resource = Resource.create({"service.name": "ai-services-network-guardrail"})
     return MeterProvider(metric_readers=[reader], resource=resource)
@@ -246,7 +288,9 @@ def record_check(outcome: Outcome, now: datetime | None = None) -> None:
     if outcome.action == "remediated":
         instruments.remediations.add(1, {"trigger": trigger})
         if outcome.event_time is not None:
-            moment = now or datetime.now(UTC)
+            # When the outcome was finished (verified), not now: recording and alerting come after.
+            since_finished = time.monotonic() - outcome.finished if outcome.finished > 0 else 0.0
+            moment = now or datetime.now(UTC) - timedelta(seconds=max(0.0, since_finished))
             event_time = outcome.event_time
             if event_time.tzinfo is None:
                 event_time = event_time.replace(tzinfo=UTC)

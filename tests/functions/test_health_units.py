@@ -3,8 +3,13 @@ dead-letter blob format and --since, the failure causes."""
 
 from __future__ import annotations
 
+import gzip
+import http.server
 import json
+import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import given
@@ -139,3 +144,91 @@ def test_since() -> None:
 )
 def test_failure_causes_are_short_and_bounded(action: str, detail: str, cause: str) -> None:
     assert telemetry.failure_cause(Outcome("x", action, detail=detail)) == cause
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", (False, None)),
+        ("Authorization=AAD", (True, None)),
+        (
+            "ClientId=11111111-2222-3333-4444-555555555555;Authorization=AAD",
+            (True, "11111111-2222-3333-4444-555555555555"),
+        ),
+        ("clientid=abc; authorization=aad", (True, "abc")),
+        ("ClientId=abc", (False, None)),
+    ],
+)
+def test_entra_id_auth_follows_the_host_setting(text: str, expected: tuple[bool, str | None]) -> None:
+    assert telemetry.entra_id_auth(text) == expected
+
+
+class _Ingestion(http.server.BaseHTTPRequestHandler):
+    """Application Insights' ingestion endpoint on loopback: keeps every telemetry item posted."""
+
+    items: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        text = body.decode()
+        parsed = (
+            json.loads(text)
+            if text.lstrip().startswith("[")
+            else [json.loads(x) for x in text.splitlines() if x]
+        )
+        type(self).items.extend(parsed)
+        reply = json.dumps(
+            {"itemsReceived": len(parsed), "itemsAccepted": len(parsed), "errors": []}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_with_a_connection_string_the_metrics_reach_application_insights(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("STATSBEAT_DISABLED_ALL", "CONTROLPLANE_DISABLED", "SDKSTATS_DISABLED"):
+        # The exporter's own calls to Microsoft (statsbeat, its configuration service, SDK stats).
+        monkeypatch.setenv(f"APPLICATIONINSIGHTS_{name}", "true")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the exporter's offline storage
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ingestion)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Ingestion.items = []
+    telemetry.reset()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}/"
+        env = {
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": (
+                f"InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint={endpoint}"
+            ),
+            "GUARDRAIL_METRICS_EXPORT_SECONDS": "3600",
+        }
+        assert telemetry.setup(env) == "azure-monitor"
+        telemetry.record_check(Outcome(rid(SUBS[0], 1), "remediated", trigger="event"))
+        telemetry.record_ignored("event-type")
+        telemetry.flush()
+    finally:
+        telemetry.shutdown()
+        server.shutdown()
+    metrics = {
+        m["name"]: m
+        for item in _Ingestion.items
+        if item.get("data", {}).get("baseType") == "MetricData"
+        for m in item["data"]["baseData"]["metrics"]
+    }
+    assert {"guardrail.checks", "guardrail.remediations", "guardrail.events.ignored"} <= set(metrics)
+    dims = [
+        item["data"]["baseData"].get("properties", {})
+        for item in _Ingestion.items
+        if item["data"]["baseData"]["metrics"][0]["name"] == "guardrail.events.ignored"
+    ]
+    assert {"reason": "event-type"} in dims
