@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import http.server
 import json
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +22,7 @@ from guardrail.findings import FindingRecord
 from guardrail.service import Outcome, SweepReport
 from tests.conftest import load_contract
 
+REPO = Path(__file__).resolve().parents[2]
 SUBS = ["0a0a0a0a-1111-4111-8111-000000000001", "0b0b0b0b-2222-4222-8222-000000000002"]
 ACTIONS = ["compliant", "remediated", "failed", "suspended", "audit", "reported", "gone", "invalid"]
 NOW = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
@@ -232,3 +235,17 @@ def test_with_a_connection_string_the_metrics_reach_application_insights(
         if item["data"]["baseData"]["metrics"][0]["name"] == "guardrail.events.ignored"
     ]
     assert {"reason": "event-type"} in dims
+
+
+def test_the_first_invocation_does_not_import_telemetry_or_blob_sdks_unasked() -> None:
+    """Without a connection string the guardrail never imports OpenTelemetry, the exporter or the
+    Blob SDK (the replay imports it when it runs)."""
+    code = (
+        "import sys, function_app, guardrail.functions, guardrail.service, guardrail.observe;"
+        "from guardrail import telemetry; assert telemetry.setup({}) == 'off';"
+        "heavy = sorted(m for m in sys.modules"
+        " if m.startswith(('opentelemetry', 'azure.monitor.opentelemetry', 'azure.storage.blob')));"
+        "print(heavy); assert not heavy"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
