@@ -32,6 +32,7 @@ from tests.functions.conftest import POLICY, RG, account_id, open_account, uniqu
 SUB_D = "0d0d0d0d-4444-4444-8444-000000000004"
 SUB_E = "0e0e0e0e-5555-4555-8555-000000000005"
 SUB_F = "0f0f0f0f-6666-4666-8666-000000000006"  # governed, holds no account
+SUB_G = "01010101-7777-4777-8777-000000000007"  # not governed: the sweep leaves it alone
 JANE = user_claims("jane@contoso.example", "Jane Doe")
 WRITE = "Microsoft.Resources.ResourceWriteSuccess"
 
@@ -158,6 +159,19 @@ def test_metrics_for_a_remediation_a_failure_and_ignored_events(
     assert counter(reader, "guardrail.events.ignored", reason="not-an-account") == 1
     assert counter(reader, "guardrail.events.ignored", reason="event-type") == 1
     assert counter(reader, "guardrail.events.ignored", reason="malformed") == 1
+
+
+def test_a_breaker_trip_is_counted(stack: LocalStack, reader: InMemoryMetricReader) -> None:
+    rid = account_id(unique("fight"), SUB_G)
+    guardrail = functions.get_guardrail()
+    actions = []
+    for _ in range(guardrail.settings.breaker_max_remediations + 1):
+        # Another actor re-opens the account every time (written directly: no event).
+        stack.emulator.put_account({"name": rid.rsplit("/", 1)[-1], **open_account("x")}, rid)
+        actions.append(guardrail.check_account(rid, trigger="cli").action)
+    assert actions[-1] == "suspended" and set(actions[:-1]) == {"remediated"}
+    assert counter(reader, "guardrail.breaker.trips", trigger="cli") == 1
+    assert counter(reader, "guardrail.checks", trigger="cli", action="suspended") == 1
 
 
 def test_metrics_go_to_the_log_locally(caplog: pytest.LogCaptureFixture) -> None:
