@@ -9,6 +9,7 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from guardrail import __version__
@@ -149,6 +150,11 @@ def _last_sweep(settings: Settings, problems: list[str]) -> tuple[dict[str, Any]
         return None, identity
     if last is None:
         return None, identity
+    try:
+        completed = datetime.fromisoformat(str(last.get("completed")).replace("Z", "+00:00"))
+        last["age_seconds"] = max(0, round((datetime.now(UTC) - completed).total_seconds()))
+    except ValueError:
+        last["age_seconds"] = None
     subs = list(last.get("subscriptions") or [])
     unreadable = [
         {"subscription": row.get("subscription"), "error": row.get("error")}

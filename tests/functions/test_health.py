@@ -272,6 +272,7 @@ def test_sweep_leaves_its_heartbeat_per_subscription_and_the_health_endpoint_sho
     last = report["last_sweep"]
     completed = datetime.fromisoformat(last["completed"].replace("Z", "+00:00"))
     assert abs(datetime.now(UTC) - completed) < timedelta(minutes=5)
+    assert 0 <= last["age_seconds"] < 300
     total = len(in_d) + 4
     assert (last["listed"], last["checked"], last["fixed"], last["failed"]) == (total, total, 2 + d_fixes, 1)
     assert {s["subscription"] for s in last["subscriptions"]} == {SUB_D, SUB_E, SUB_F}
