@@ -7,11 +7,15 @@ the app) that times, with perf_counter:
   2. the first invocation's imports: `guardrail.functions`, `guardrail.service`, `guardrail.gateway`,
      `guardrail.state`, `guardrail.sinks`, `azure.mgmt.cognitiveservices`, `azure.data.tables`
      (what `get_guardrail()` and the first ARM and Table calls load);
+  3. with `--telemetry`: `guardrail.telemetry.setup` with an APPLICATIONINSIGHTS_CONNECTION_STRING
+     (what `get_guardrail()` then does: the OpenTelemetry SDK and the Azure Monitor metric exporter;
+     the connection string points at 127.0.0.1:9; statsbeat, the SDK's configuration service and SDK
+     stats are off, so nothing leaves loopback);
 and reads its peak RSS (resource.getrusage ru_maxrss) after each step. Medians over the runs. "Cold"
 means a fresh interpreter; the OS page cache and the .pyc files are warm (one untimed run first).
 One extra run under `-X importtime` names the heaviest top-level imports.
 
-    .venv/bin/python benchmarks/bench_coldstart.py [--quick] [--runs N]
+    .venv/bin/python benchmarks/bench_coldstart.py [--quick] [--runs N] [--telemetry]
 """
 
 from __future__ import annotations
@@ -35,8 +39,15 @@ FIRST_INVOCATION = (
     "azure.data.tables",
 )
 
+TELEMETRY_CONNECTION = (
+    "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/"
+)
+
 CHILD = f"""
-import json, resource, time, importlib
+import json, os, resource, sys, time, importlib
+telemetry_on = sys.argv[1:] == ["telemetry"]
+for name in ("STATSBEAT_DISABLED_ALL", "CONTROLPLANE_DISABLED", "SDKSTATS_DISABLED"):
+    os.environ["APPLICATIONINSIGHTS_" + name] = "true"  # the exporter's own calls to Microsoft
 t0 = time.perf_counter()
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 import function_app
@@ -46,15 +57,23 @@ for name in {FIRST_INVOCATION!r}:
     importlib.import_module(name)
 t2 = time.perf_counter()
 rss2 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"app": t1 - t0, "first": t2 - t1, "rss0": rss0, "rss1": rss1, "rss2": rss2}}))
+if telemetry_on:
+    from guardrail import telemetry
+    chosen = telemetry.setup({{"APPLICATIONINSIGHTS_CONNECTION_STRING": {TELEMETRY_CONNECTION!r}}})
+    assert chosen == "azure-monitor", chosen
+t3 = time.perf_counter()
+rss3 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"app": t1 - t0, "first": t2 - t1, "telemetry": t3 - t2, "rss0": rss0, "rss1": rss1,
+                  "rss2": rss2, "rss3": rss3}}), flush=True)
+os._exit(0)  # no exit-time export attempt
 """
 
 
-def _child(extra: list[str] | None = None) -> tuple[dict[str, Any], float, str]:
+def _child(extra: list[str] | None = None, telemetry: bool = False) -> tuple[dict[str, Any], float, str]:
     """(the child's figures, the parent's wall clock for the whole process, the child's stderr)."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, *(extra or []), "-c", CHILD],
+        [sys.executable, *(extra or []), "-c", CHILD, *(["telemetry"] if telemetry else [])],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -97,13 +116,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3 runs instead of 9")
     parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument(
+        "--telemetry",
+        action="store_true",
+        help="also time guardrail.telemetry.setup (Azure Monitor exporter)",
+    )
     args = parser.parse_args()
     runs = args.runs or (3 if args.quick else 9)
     load_before = machine()["load_average"]
-    _child()  # warm the page cache and the .pyc files
-    samples = [_child() for _ in range(runs)]
+    _child(telemetry=args.telemetry)  # warm the page cache and the .pyc files
+    samples = [_child(telemetry=args.telemetry) for _ in range(runs)]
     baselines = [_baseline() for _ in range(runs)]
-    _, _, importtime = _child(["-X", "importtime"])
+    _, _, importtime = _child(["-X", "importtime"], telemetry=args.telemetry)
     app_ms = median([s["app"] * 1000 for s, _, _ in samples])
     first_ms = median([s["first"] * 1000 for s, _, _ in samples])
     process_ms = median([wall * 1000 for _, wall, _ in samples])
@@ -111,17 +135,27 @@ def main() -> int:
     rss_bare = median([float(rss) for _, rss in baselines]) / 1024
     rss_app = median([float(s["rss1"]) for s, _, _ in samples]) / 1024
     rss_first = median([float(s["rss2"]) for s, _, _ in samples]) / 1024
+    telemetry_ms = median([s["telemetry"] * 1000 for s, _, _ in samples])
+    rss_telemetry = median([float(s["rss3"]) for s, _, _ in samples]) / 1024
     heaviest = _heaviest(importtime)
     line = (
         f"bench_coldstart: import function_app {app_ms:.0f} ms, peak RSS {rss_app:.0f} MiB; "
         f"+ first invocation's imports {first_ms:.0f} ms, peak RSS {rss_first:.0f} MiB "
-        f"(bare interpreter {bare_ms:.0f} ms, {rss_bare:.0f} MiB; median of {runs} fresh interpreters; "
+        + (
+            f"+ telemetry setup {telemetry_ms:.0f} ms, peak RSS {rss_telemetry:.0f} MiB "
+            if args.telemetry
+            else ""
+        )
+        + f"(bare interpreter {bare_ms:.0f} ms, {rss_bare:.0f} MiB; median of {runs} fresh interpreters; "
         f"load {load_before[0]:.2f})"
     )
     write_result(
-        "bench_coldstart",
+        "bench_coldstart_telemetry" if args.telemetry else "bench_coldstart",
         {
             "quick": args.quick,
+            "telemetry": args.telemetry,
+            "telemetry_setup_ms": round(telemetry_ms, 1) if args.telemetry else None,
+            "peak_rss_mib_after_telemetry_setup": round(rss_telemetry, 1) if args.telemetry else None,
             "runs": runs,
             "import_function_app_ms": round(app_ms, 1),
             "first_invocation_imports_ms": round(first_ms, 1),

@@ -241,6 +241,18 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--format", choices=("text", "json"), default=None)
     sweep.set_defaults(handler=cmd_sweep)
 
+    replay = sub.add_parser(
+        "replay-deadletter",
+        help="put events Event Grid dead-lettered back through the path (settings from the environment)",
+        description="Reads the dead-letter blobs (AzureWebJobsStorage), hands each event to the handler "
+        "the function uses and marks each blob it replayed (metadata guardrailreplayed), so a second "
+        "run does nothing.",
+    )
+    replay.add_argument("--dry-run", action="store_true", help="list what would be replayed; change nothing")
+    replay.add_argument("--since", metavar="WHEN", help="only blobs created since (ISO 8601, or 12h, 7d)")
+    replay.add_argument("--container", default="eventgrid-deadletter", metavar="NAME")
+    replay.set_defaults(handler=cmd_replay_deadletter)
+
     demo = sub.add_parser("demo", help="run the whole guardrail on a live local tenant (no Azure needed)")
     demo.add_argument("--fast", action="store_true", help="a short timeline (under 30 seconds)")
     demo.add_argument("--out", default="out/demo", help="folder for findings, cards and the HTML report")
@@ -606,6 +618,23 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
+
+
+def cmd_replay_deadletter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from guardrail import deadletter, telemetry
+
+    try:
+        since = deadletter.parse_since(args.since, dt.datetime.now(dt.UTC))
+        container = deadletter.open_container(os.environ, args.container)
+    except deadletter.DeadLetterError as error:
+        raise InputProblem(str(error)) from None
+    handler = (lambda event: None) if args.dry_run else _guardrail_from_env(err).handle_event
+    report = deadletter.replay(container, handler, since=since, dry_run=args.dry_run)
+    for row in report.events:
+        out.write(json.dumps(row, separators=(",", ":")) + "\n")
+    out.write(json.dumps(report.summary(), separators=(",", ":")) + "\n")
+    telemetry.flush()
+    return EXIT_OK if not report.errors else EXIT_NONCOMPLIANT
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -18,7 +18,7 @@ from guardrail import __version__
 
 Severity = Literal["critical", "high", "medium", "low"]
 Status = Literal[
-    "violation", "remediated", "remediation-failed", "remediation-suspended", "exempted", "audit"
+    "violation", "remediated", "remediation-failed", "remediation-suspended", "exempted", "audit", "heartbeat"
 ]
 Trigger = Literal["event", "sweep", "cli", "demo"]
 Mode = Literal["enforce", "audit"]

@@ -9,6 +9,7 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from guardrail import __version__
@@ -66,6 +67,9 @@ def get_guardrail() -> Guardrail:
                 log.critical("%s", error)
                 raise
             _instance = build_guardrail(settings)
+            from guardrail import telemetry
+
+            telemetry.setup(settings.env)
             log.info(
                 "guardrail %s ready: mode %s, policy %s", __version__, settings.mode, settings.policy_source
             )
@@ -88,6 +92,9 @@ def handle_function_event(event: Any) -> None:
         payload = from_function_event(event)
     except Exception as error:
         log.error("dropping malformed event %s: %s", getattr(event, "id", "?"), error)
+        from guardrail import observe
+
+        observe.event_ignored("malformed")
         return
     get_guardrail().handle_event(payload)
 
@@ -114,6 +121,7 @@ def health_report(env: Mapping[str, str] | None = None) -> tuple[int, str]:
     }
     if not any(alerting.values()):
         problems.append("no alert or Monitor sink is configured: findings go to the function log only")
+    last_sweep, identity = _last_sweep(settings, problems)
     body.update(
         status="ok" if not problems else "degraded",
         mode=settings.mode,
@@ -122,9 +130,51 @@ def health_report(env: Mapping[str, str] | None = None) -> tuple[int, str]:
         sweep_schedule=settings.sweep_schedule,
         sinks=alerting,
         secrets_configured=sorted(name for name in SECRET_SETTINGS if settings.env.get(name)),
+        last_sweep=last_sweep,
+        identity=identity,
         problems=problems,
     )
     return 200, json.dumps(body)
+
+
+def _last_sweep(settings: Settings, problems: list[str]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The last completed sweep (from the health table) and what it says of the identity's access."""
+    from guardrail.heartbeat import open_health_store
+
+    identity: dict[str, Any] = {"can_read_subscriptions": None, "checked_at": None, "unreadable": []}
+    try:
+        last = open_health_store(settings).last_sweep()
+    except Exception as error:  # the endpoint still answers with what it knows
+        problems.append(f"cannot read the last sweep from the health table: {type(error).__name__}")
+        log.warning("health: cannot read the health table: %s", error)
+        return None, identity
+    if last is None:
+        return None, identity
+    try:
+        completed = datetime.fromisoformat(str(last.get("completed")).replace("Z", "+00:00"))
+        last["age_seconds"] = max(0, round((datetime.now(UTC) - completed).total_seconds()))
+    except ValueError:
+        last["age_seconds"] = None
+    subs = list(last.get("subscriptions") or [])
+    unreadable = [
+        {"subscription": row.get("subscription"), "error": row.get("error")}
+        for row in subs
+        if row.get("readable") is False
+    ]
+    unknown = [row.get("subscription") for row in subs if row.get("readable") is None]
+    identity.update(
+        checked_at=last.get("completed"),
+        can_read_subscriptions=False if unreadable else (None if unknown or not subs else True),
+        unreadable=unreadable,
+    )
+    for row in unreadable:
+        problems.append(
+            f"the identity could not list subscription {row['subscription']} on the last sweep: "
+            f"{row['error']}"
+        )
+    if unknown:
+        problems.append(f"the last sweep's listing failed; unknown access to: {', '.join(map(str, unknown))}")
+    return last, identity
 
 
 def _has_identity_storage(env: Mapping[str, str]) -> bool:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from itertools import zip_longest
 from typing import TYPE_CHECKING, Any, Protocol
 
+from guardrail import observe
 from guardrail.engine import Evaluation, Finding, InvalidAccount, apply_patch, evaluate, widening
 from guardrail.events import MalformedEvent, ResourceEvent, parse_event
 from guardrail.findings import FindingRecord, Status
@@ -74,9 +75,16 @@ class SweepReport:
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    listed_by_subscription: dict[str, int] = field(default_factory=dict)  # lower-case id -> count
 
     def count(self, action: str) -> int:
         return sum(1 for outcome in self.outcomes if outcome.action == action)
+
+    def note_listed(self, body: Mapping[str, Any]) -> None:
+        rid = body.get("id")
+        if isinstance(rid, str) and rid.count("/") > 2:
+            sub = rid.split("/")[2].lower()
+            self.listed_by_subscription[sub] = self.listed_by_subscription.get(sub, 0) + 1
 
 
 class WriteRate:
@@ -157,9 +165,11 @@ class Guardrail:
             event = parse_event(payload)
         except MalformedEvent as error:
             log.error("dropping malformed event: %s", error)
+            observe.event_ignored("malformed")
             return None
         if not event.relevant or event.account_id is None:
             log.debug("ignoring event %s: %s", event.event_id, event.ignore_reason())
+            observe.event_ignored("not-an-account" if event.account_id is None else "event-type")
             return None
         identity = self.settings.identity
         if identity and event.actor and identity.lower() in event.actor.lower():
@@ -172,7 +182,10 @@ class Guardrail:
                     "event %s: %s is compliant (from the notification)", event.event_id, event.account_id
                 )
                 now = time.monotonic()
-                return Outcome(event.account_id, "compliant", started=now, finished=now)
+                quick_outcome = Outcome(event.account_id, "compliant", started=now, finished=now)
+                quick_outcome.trigger = "event"
+                observe.check_finished(quick_outcome)
+                return quick_outcome
         return self.check_account(event.account_id, trigger="event", event=event)
 
     def check_account(
@@ -187,7 +200,11 @@ class Guardrail:
         in audit mode only; every write decision is taken on a fresh read."""
         started = time.monotonic()
         with self._account_lock(resource_id):
-            outcome = self._check(resource_id, trigger, event, account)
+            try:
+                outcome = self._check(resource_id, trigger, event, account)
+            except Exception as error:
+                observe.check_raised(trigger, error)
+                raise
             outcome.started, outcome.finished = started, time.monotonic()
             outcome.event_time = event.event_time if event else None
             outcome.trigger = trigger
@@ -196,6 +213,7 @@ class Guardrail:
             )
             self._record(outcome.records)
             self._alert(outcome, event)
+        observe.check_finished(outcome)
         for observer in self.observers:
             observer(outcome)
         log.info(
@@ -218,6 +236,7 @@ class Guardrail:
         try:
             for body in self.gateway.list_accounts(subs):
                 report.listed += 1
+                report.note_listed(body)
                 result = evaluate(body, self.policy, now)
                 if isinstance(result, Evaluation) and not result.findings and self.policy.diagnostics is None:
                     report.compliant += 1
@@ -259,6 +278,7 @@ class Guardrail:
             len(report.errors),
             report.seconds,
         )
+        observe.sweep_finished(self, report, subs or ())
         return report
 
     # -- the path ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ SECRET_SETTINGS = frozenset(
         "AzureWebJobsStorage",
         "ARM_STATIC_TOKEN",
         "GUARDRAIL_LOCAL_BEARER_TOKEN",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
     }
 )
 

@@ -1,4 +1,5 @@
-"""Start and stop Azurite's Table service for the tests and the local demo.
+"""Start and stop Azurite's Table service (and, with ``blob=True``, its Blob service) for the tests
+and the local demo.
 
     with Azurite() as azurite:
         store = open_state_store(azurite.connection_string)
@@ -7,6 +8,10 @@ The launcher runs ``node_modules/.bin/azurite-table`` (installed by ``npm instal
 repository root; falls back to ``azurite-table`` on PATH) on 127.0.0.1 with a free port, in-memory
 persistence, a throwaway working directory and telemetry disabled (Azurite otherwise reports usage to
 Application Insights; the guardrail's tests never send traffic beyond loopback).
+
+``Azurite(blob=True)`` also runs ``azurite-blob`` (the same package) on another free port and adds
+``BlobEndpoint`` to the connection string (the dead-letter replay reads Event Grid's dead-letter
+container there).
 
 ``python -m guardrail_workbench.azurite`` starts one, prints its connection string and runs until Ctrl-C.
 """
@@ -44,6 +49,7 @@ AZURITE_ACCOUNT_KEY = (
 
 _HOST = "127.0.0.1"
 _EXECUTABLE = "azurite-table"
+_BLOB_EXECUTABLE = "azurite-blob"
 
 
 class AzuriteError(RuntimeError):
@@ -59,16 +65,17 @@ def _repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def find_azurite_table() -> Path:
-    """The azurite-table executable: the repository's node_modules first, then PATH."""
-    local = _repo_root() / "node_modules" / ".bin" / _EXECUTABLE
+def find_azurite_table(name: str = _EXECUTABLE) -> Path:
+    """The azurite-table (or another Azurite service's) executable: the repository's
+    node_modules first, then PATH."""
+    local = _repo_root() / "node_modules" / ".bin" / name
     if local.exists():
         return local
-    on_path = shutil.which(_EXECUTABLE)
+    on_path = shutil.which(name)
     if on_path is not None:
         return Path(on_path)
     raise AzuriteNotInstalledError(
-        f"Azurite is not installed: neither {local} nor '{_EXECUTABLE}' on PATH exists. "
+        f"Azurite is not installed: neither {local} nor '{name}' on PATH exists. "
         f"Run `npm install` in {_repo_root()} (package.json pins Azurite)."
     )
 
@@ -80,15 +87,16 @@ def _free_port() -> int:
         return port
 
 
-def _azurite_answers(port: int) -> bool:
-    """True when an Azurite Table service (by its Server header) answers HTTP on the port, so a
-    stranger that grabbed the port first is not mistaken for ours."""
+def _azurite_answers(port: int, service: str = "Table") -> bool:
+    """True when an Azurite Table (or Blob) service (by its Server header) answers HTTP on the
+    port, so a stranger that grabbed the port first is not mistaken for ours."""
     connection = http.client.HTTPConnection(_HOST, port, timeout=1.0)
+    path = f"/{AZURITE_ACCOUNT_NAME}/Tables" if service == "Table" else f"/{AZURITE_ACCOUNT_NAME}?comp=list"
     try:
-        connection.request("GET", f"/{AZURITE_ACCOUNT_NAME}/Tables")
+        connection.request("GET", path)
         response = connection.getresponse()
         response.read()
-        return (response.getheader("Server") or "").startswith("Azurite-Table")
+        return (response.getheader("Server") or "").startswith(f"Azurite-{service}")
     except (OSError, http.client.HTTPException):
         return False
     finally:
@@ -110,8 +118,12 @@ class Azurite:
         executable: str | os.PathLike[str] | None = None,
         port: int | None = None,
         startup_timeout: float = 20.0,
+        blob: bool = False,
     ) -> None:
         self._executable = Path(executable) if executable is not None else None
+        self._want_blob = blob
+        self._blob_process: subprocess.Popen[bytes] | None = None
+        self._blob_port: int | None = None
         self._requested_port = port
         self._startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
@@ -130,12 +142,19 @@ class Azurite:
         return f"http://{_HOST}:{self.port}/{AZURITE_ACCOUNT_NAME}"
 
     @property
+    def blob_endpoint(self) -> str:
+        if self._blob_port is None:
+            raise AzuriteError("Azurite's Blob service is not running (start it with blob=True)")
+        return f"http://{_HOST}:{self._blob_port}/{AZURITE_ACCOUNT_NAME}"
+
+    @property
     def connection_string(self) -> str:
+        blob = f"BlobEndpoint={self.blob_endpoint};" if self._blob_port is not None else ""
         return (
             "DefaultEndpointsProtocol=http;"
             f"AccountName={AZURITE_ACCOUNT_NAME};"
             f"AccountKey={AZURITE_ACCOUNT_KEY};"
-            f"TableEndpoint={self.table_endpoint};"
+            f"TableEndpoint={self.table_endpoint};" + blob
         )
 
     @property
@@ -156,6 +175,8 @@ class Azurite:
             port = self._requested_port if self._requested_port is not None else _free_port()
             try:
                 self._launch(executable, port)
+                if self._want_blob:
+                    self._launch_blob(find_azurite_table(_BLOB_EXECUTABLE), _free_port())
                 return self
             except AzuriteError as error:
                 last_error = error
@@ -165,7 +186,10 @@ class Azurite:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        self._port = None
+        blob, self._blob_process = self._blob_process, None
+        self._port = self._blob_port = None
+        if blob is not None:
+            _terminate(blob)
         if process is not None:
             _terminate(process)
             atexit.unregister(self.stop)
@@ -229,6 +253,49 @@ class Azurite:
             time.sleep(0.05)
         raise AzuriteError(
             f"Azurite did not answer on {_HOST}:{port} within {self._startup_timeout:.0f} s: "
+            f"{_tail(log_path)}"
+        )
+
+    def _launch_blob(self, executable: Path, port: int) -> None:
+        assert self._workspace is not None
+        log_path = self._workspace / "azurite-blob.log"
+        command = [
+            str(executable),
+            "--blobHost",
+            _HOST,
+            "--blobPort",
+            str(port),
+            "--inMemoryPersistence",
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--silent",
+        ]
+        with open(log_path, "wb") as log:
+            try:
+                self._blob_process = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self._workspace,
+                    start_new_session=(os.name != "nt"),
+                )
+            except OSError as error:
+                raise AzuriteError(f"could not run {executable}: {error}") from error
+        deadline = time.monotonic() + self._startup_timeout
+        while time.monotonic() < deadline:
+            if self._blob_process.poll() is not None:
+                raise AzuriteError(
+                    f"Azurite Blob exited with code {self._blob_process.returncode} on port {port}: "
+                    f"{_tail(log_path)}"
+                )
+            if _azurite_answers(port, "Blob"):
+                self._blob_port = port
+                return
+            time.sleep(0.05)
+        raise AzuriteError(
+            f"Azurite Blob did not answer on {_HOST}:{port} within {self._startup_timeout:.0f} s: "
             f"{_tail(log_path)}"
         )
 

@@ -94,6 +94,7 @@ class LocalStack:
         page_size: int = 100,
         write_rate: float | None = None,
         azurite: bool = True,
+        blob: bool = False,
         receivers: bool = True,
         extra_env: Mapping[str, str] | None = None,
     ) -> None:
@@ -102,6 +103,7 @@ class LocalStack:
         self.policy_path = policy_path
         self.emulator = Emulator(page_size=page_size, write_rate=write_rate)
         self._want_azurite = azurite
+        self._want_blob = blob
         self._want_receivers = receivers
         self.extra_env = dict(extra_env or {})
         self.azurite: Any = None
@@ -120,7 +122,7 @@ class LocalStack:
         if self._want_azurite:
             from guardrail_workbench.azurite import Azurite
 
-            self.azurite = Azurite().start()
+            self.azurite = Azurite(blob=self._want_blob).start()
         if self._want_receivers:
             from guardrail_workbench.receivers import EmailReceiver, IngestionReceiver, TeamsReceiver
 

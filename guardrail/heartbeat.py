@@ -1,0 +1,267 @@
+"""The sweep's heartbeat: what every completed reconcile sweep leaves behind.
+
+- One findings record per subscription (``Rule`` = ``guardrail-heartbeat``, ``Status`` =
+  ``heartbeat``, ``Severity`` = ``low``) through the same finding sinks as the findings, saying
+  how many accounts the sweep listed, checked, fixed and failed there (``Value`` holds the counts
+  as JSON; see docs/findings.md). An alert on the *absence* of these rows tells that the sweep
+  stopped.
+- The sweep's summary in the health table (``guardrailhealth``, row ``sweep``/``last``), which the
+  health endpoint reads: when the last sweep completed, its counts, and whether the identity could
+  list each governed subscription.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from guardrail.findings import FindingRecord, format_time
+
+if TYPE_CHECKING:
+    from guardrail.service import SweepReport
+    from guardrail.settings import Settings
+
+log = logging.getLogger("guardrail")
+
+HEARTBEAT_RULE = "guardrail-heartbeat"
+HEALTH_TABLE = "guardrailhealth"
+TENANT_SCOPE = "/"  # the heartbeat's ResourceId when the sweep saw no subscription at all
+
+
+@dataclass
+class SubscriptionCounts:
+    subscription: str
+    listed: int = 0
+    checked: int = 0
+    fixed: int = 0
+    failed: int = 0
+    readable: bool | None = True  # None: the listing failed without saying for which subscription
+    error: str | None = None
+
+    def value(self) -> str:
+        body = {
+            "listed": self.listed,
+            "checked": self.checked,
+            "fixed": self.fixed,
+            "failed": self.failed,
+            "readable": self.readable,
+        }
+        return json.dumps(body, separators=(",", ":"))
+
+
+def _subscription_of(resource_id: str) -> str:
+    parts = resource_id.split("/")
+    return parts[2].lower() if len(parts) > 2 else ""
+
+
+def sweep_counts(
+    report: SweepReport, governed: Sequence[str], listed: Mapping[str, int]
+) -> list[SubscriptionCounts]:
+    """Per subscription (the governed ones, else every one seen): listed = accounts the listing
+    returned; checked = those judged (compliant at listing, or taken through the whole path);
+    fixed = remediated; failed = checks that failed, were invalid, or raised."""
+    rows: dict[str, SubscriptionCounts] = {}
+    for sub in governed:
+        rows.setdefault(sub.lower(), SubscriptionCounts(sub.lower()))
+    for sub, count in listed.items():
+        rows.setdefault(sub.lower(), SubscriptionCounts(sub.lower())).listed += count
+    raised: dict[str, int] = {}
+    listing_errors: list[str] = []
+    for message in report.errors:
+        if message.startswith("listing:"):
+            listing_errors.append(message)
+            continue
+        sub = _subscription_of(message.split(":", 1)[0])
+        raised[sub] = raised.get(sub, 0) + 1
+    for outcome in report.outcomes:
+        row = rows.setdefault(_subscription_of(outcome.resource_id), SubscriptionCounts(""))
+        if outcome.action == "remediated":
+            row.fixed += 1
+        elif outcome.action in ("failed", "invalid"):
+            row.failed += 1
+    for sub, row in rows.items():
+        row.subscription = row.subscription or sub
+        row.failed += raised.get(sub, 0)
+        row.checked = max(0, row.listed - raised.get(sub, 0))
+        for message in listing_errors:
+            if sub and sub in message.lower():
+                row.readable, row.error = False, message.removeprefix("listing: ")
+            elif row.readable and row.listed == 0:
+                row.readable, row.error = None, message.removeprefix("listing: ")
+    return [rows[sub] for sub in sorted(rows)]
+
+
+def heartbeat_records(
+    counts: Sequence[SubscriptionCounts],
+    *,
+    mode: str,
+    seconds: float,
+    now: datetime,
+    correlation_id: str | None = None,
+    identity: str | None = None,
+) -> list[FindingRecord]:
+    """One record per subscription (one tenant-wide record when the sweep saw none)."""
+    correlation = correlation_id or str(uuid.uuid4())
+    rows = list(counts) or [SubscriptionCounts("", readable=None, error="no subscription was visible")]
+    records = []
+    for row in rows:
+        message = (
+            f"reconcile sweep completed in {seconds:.1f} s: {row.listed} listed, {row.checked} checked, "
+            f"{row.fixed} fixed, {row.failed} failed"
+        )
+        if row.error:
+            message += f"; listing: {row.error}"
+        records.append(
+            FindingRecord(
+                time_generated=format_time(now),
+                resource_id=f"/subscriptions/{row.subscription}" if row.subscription else TENANT_SCOPE,
+                subscription_id=row.subscription,
+                resource_group="",
+                account_name="",
+                kind="",
+                rule=HEARTBEAT_RULE,
+                severity="low",
+                status="heartbeat",
+                message=message,
+                value=row.value(),
+                before=None,
+                after=None,
+                actor=identity,
+                correlation_id=correlation,
+                event_id=None,
+                trigger="sweep",
+                mode=mode,  # type: ignore[arg-type]
+            )
+        )
+    return records
+
+
+def summary(
+    counts: Sequence[SubscriptionCounts], report: SweepReport, now: datetime, correlation_id: str
+) -> dict[str, Any]:
+    """What the health table keeps of the last completed sweep (and the health endpoint shows)."""
+    return {
+        "completed": format_time(now),
+        "seconds": round(report.seconds, 3),
+        "correlation_id": correlation_id,
+        "listed": sum(row.listed for row in counts),
+        "checked": sum(row.checked for row in counts),
+        "fixed": sum(row.fixed for row in counts),
+        "failed": sum(row.failed for row in counts),
+        "errors": len(report.errors),
+        "subscriptions": [asdict(row) for row in counts],
+    }
+
+
+# -- the health table ------------------------------------------------------------------------
+class HealthStore(Protocol):
+    def save_sweep(self, summary: Mapping[str, Any]) -> None: ...
+
+    def last_sweep(self) -> dict[str, Any] | None: ...
+
+
+class MemoryHealthStore:
+    """Without storage: the worker remembers its own last sweep (lost on restart)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def save_sweep(self, summary: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._last = json.loads(json.dumps(dict(summary)))
+
+    def last_sweep(self) -> dict[str, Any] | None:
+        with self._lock:
+            return json.loads(json.dumps(self._last)) if self._last is not None else None
+
+
+class TableHealthStore:
+    """One row (PartitionKey ``sweep``, RowKey ``last``) in the ``guardrailhealth`` table, the
+    summary as JSON in ``Summary`` (and ``Completed`` as a typed column for readers)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._created = False
+
+    @classmethod
+    def open(
+        cls, connection_string: str | None, table_endpoint: str | None, credential: Any
+    ) -> TableHealthStore:
+        from azure.data.tables import TableClient
+
+        transport: dict[str, Any] = {"connection_timeout": 2.0, "read_timeout": 3.0, "retry_total": 1}
+        if connection_string:
+            client = TableClient.from_connection_string(connection_string, HEALTH_TABLE, **transport)
+        else:
+            client = TableClient(str(table_endpoint), HEALTH_TABLE, credential=credential, **transport)
+        return cls(client)
+
+    def save_sweep(self, summary: Mapping[str, Any]) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        if not self._created:
+            with contextlib.suppress(ResourceExistsError):
+                self._client.create_table()
+            self._created = True
+        self._client.upsert_entity(
+            {
+                "PartitionKey": "sweep",
+                "RowKey": "last",
+                "Completed": str(summary.get("completed", "")),
+                "Summary": json.dumps(dict(summary), separators=(",", ":")),
+            }
+        )
+
+    def last_sweep(self) -> dict[str, Any] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = self._client.get_entity("sweep", "last")
+        except ResourceNotFoundError:  # no table yet, or no sweep yet
+            return None
+        value: dict[str, Any] = json.loads(entity["Summary"])
+        return value
+
+
+_stores: dict[str, HealthStore] = {}
+_stores_lock = threading.Lock()
+
+
+def open_health_store(settings: Settings) -> HealthStore:
+    """The health table in the guardrail's storage (AzureWebJobsStorage, by connection string or
+    identity), or the worker's memory when no storage is configured. One per storage per worker."""
+    env = settings.env
+    connection = settings.storage_connection
+    endpoint = env.get("AzureWebJobsStorage__tableServiceUri")
+    account = env.get("AzureWebJobsStorage__accountName")
+    if not connection and not endpoint and account:
+        endpoint = f"https://{account}.table.core.windows.net"
+    key = connection or endpoint or ""
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None:
+            if connection or endpoint:
+                credential = None
+                if not connection:
+                    from azure.identity import DefaultAzureCredential
+
+                    credential = DefaultAzureCredential()
+                store = TableHealthStore.open(connection, endpoint, credential)
+            else:
+                store = MemoryHealthStore()
+            _stores[key] = store
+        return store
+
+
+def forget_stores() -> None:
+    """Tests: drop the cached stores (a new Azurite per module)."""
+    with _stores_lock:
+        _stores.clear()
