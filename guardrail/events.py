@@ -133,8 +133,15 @@ def parse_event(payload: object) -> ResourceEvent:
     if not isinstance(target, str) or not target:
         raise MalformedEvent(f"event {event_id}: no resource ID in 'subject' or 'data.resourceUri'")
     account_id = account_id_of(target)
-    if resource is not None and account_id is not None and account_id_of(str(resource.get("id", ""))) is None:
-        resource = None
+    named = {
+        found.lower()
+        for found in (account_id, account_id_of(subject) if isinstance(subject, str) else None)
+        if found is not None
+    }
+    if resource is not None and (
+        account_id is None or named != {str(resource.get("id", "")).rstrip("/").lower()}
+    ):
+        resource = None  # the body is evidence only of the account the event names
     correlation = data.get("correlationId")
     return ResourceEvent(
         event_id=event_id,
