@@ -185,8 +185,9 @@ class StateStore(Protocol):
         ...
 
     def advance(self, entry: JournalEntry, state: JournalState, now: datetime) -> JournalEntry | None:
-        """Move ``entry`` to ``state`` if nobody changed it since it was read (etag-conditional);
-        ``written``/``verified`` stamp ``written_at`` when unset. None: someone else moved it."""
+        """Move ``entry`` forward to ``state`` if nobody changed it since it was read
+        (etag-conditional); ``written``/``verified`` stamp ``written_at`` when unset. None: someone
+        else moved it, or it is already there (exactly one caller wins each step)."""
         ...
 
     def mark_unreadable(self, resource_id: str, cause: str, now: datetime) -> None:
@@ -315,7 +316,7 @@ class NullStateStore:
         return entry, True
 
     def advance(self, entry: JournalEntry, state: JournalState, now: datetime) -> JournalEntry | None:
-        return _advanced(entry, state, _utc(now, "now"))
+        return _advanced(entry, state, _utc(now, "now")) if _forward(entry.state, state) else None
 
     def mark_unreadable(self, resource_id: str, cause: str, now: datetime) -> None:
         normalize_resource_id(resource_id)
@@ -502,6 +503,8 @@ class TableStateStore:
         raise RuntimeError(f"journal entry {entry.key} for {entry.resource_id} kept vanishing")
 
     def advance(self, entry: JournalEntry, state: JournalState, now: datetime) -> JournalEntry | None:
+        if not _forward(entry.state, state):
+            return None
         updated = _advanced(entry, state, _utc(now, "now"))
         row = _entry_to_row(updated)
         client = self._client(self._tables.remediations)
@@ -725,6 +728,17 @@ class TableStateStore:
             except self._ResourceNotFoundError:
                 continue  # purged meanwhile
         return False
+
+
+_RANK: dict[str, int] = {"intent": 0, "abandoned": 0, "written": 1, "verified": 2}
+
+
+def _forward(current: JournalState, target: JournalState) -> bool:
+    """Entries only move forward (intent → written → verified); an unfinished one may be
+    abandoned; an abandoned one may still be found written by the one who wrote it."""
+    if target == "abandoned":
+        return current in UNFINISHED
+    return _RANK.get(target, -1) > _RANK.get(current, 3)
 
 
 def _advanced(entry: JournalEntry, state: JournalState, now: datetime) -> JournalEntry:
