@@ -129,7 +129,8 @@ def parse_event(payload: object) -> ResourceEvent:
     assert isinstance(event_id, str) and isinstance(event_type, str)
     resource_info = data.get("resourceInfo")
     resource = resource_info if isinstance(resource_info, Mapping) else None
-    target = data.get("resourceUri") or (resource.get("id") if resource else None) or subject
+    named_subject = subject if isinstance(subject, str) and account_id_of(subject) else None
+    target = data.get("resourceUri") or named_subject or (resource.get("id") if resource else None) or subject
     if not isinstance(target, str) or not target:
         raise MalformedEvent(f"event {event_id}: no resource ID in 'subject' or 'data.resourceUri'")
     account_id = account_id_of(target)
