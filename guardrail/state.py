@@ -74,7 +74,8 @@ _MICROSECOND = timedelta(microseconds=1)
 _TABLE_PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,50}$")
 _BREAKER_ROW = "breaker"
 _UNREADABLE_ROW = "unreadable"
-#: How long a journal entry is kept (the sweep purges it after): Event Grid retries for 24 hours.
+#: How long a journal entry is kept (the sweep purges it after): Event Grid retries for 24 hours;
+#: longer when the breaker window is longer (its count is read from the journal).
 JOURNAL_TTL = timedelta(hours=24)
 _EVENT_ROW = "event"
 _MAX_TEXT = 1024  # readable copies of ids kept in properties are capped at this many characters
@@ -490,7 +491,7 @@ class TableStateStore:
 
     def begin(self, entry: JournalEntry) -> tuple[JournalEntry, bool]:
         table = self._tables.remediations
-        row = _entry_to_row(entry)
+        row = _entry_to_row(entry, max(JOURNAL_TTL, self._window))
         for _ in range(_CLAIM_ATTEMPTS):
             try:
                 metadata = self._insert(table, row)
@@ -506,7 +507,7 @@ class TableStateStore:
         if not _forward(entry.state, state):
             return None
         updated = _advanced(entry, state, _utc(now, "now"))
-        row = _entry_to_row(updated)
+        row = _entry_to_row(updated, max(JOURNAL_TTL, self._window))
         client = self._client(self._tables.remediations)
         try:
             if entry.etag is None:
@@ -753,7 +754,7 @@ def _etag_of(metadata: Any) -> str | None:
     return str(etag) if etag else None
 
 
-def _entry_to_row(entry: JournalEntry) -> dict[str, Any]:
+def _entry_to_row(entry: JournalEntry, ttl: timedelta = JOURNAL_TTL) -> dict[str, Any]:
     created = entry.created_at
     row: dict[str, Any] = {
         "PartitionKey": _digest(entry.resource_id),
@@ -772,7 +773,7 @@ def _entry_to_row(entry: JournalEntry) -> dict[str, Any]:
         "Findings": json.dumps(list(entry.findings), separators=(",", ":")),
         "Cause": entry.cause[:_MAX_TEXT],
         "CreatedAt": created,
-        "ExpiresAt": created + JOURNAL_TTL,
+        "ExpiresAt": created + ttl,
     }
     if entry.written_at is not None:
         row["WrittenAt"] = entry.written_at
