@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import zip_longest
@@ -218,6 +218,14 @@ class Guardrail:
         self.observers: list[Callable[[Outcome], None]] = []  # told of every outcome (demo, CLI)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _background(self) -> ThreadPoolExecutor:
+        """Threads for state-store reads made while ARM answers (never for ARM calls)."""
+        with self._locks_guard:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="guardrail-state")
+            return self._pool
 
     def _account_lock(self, resource_id: str) -> threading.Lock:
         """One check at a time per account in this worker (across workers, the journal's
@@ -378,14 +386,22 @@ class Guardrail:
                 return account
             return self._judge_only(resource_id, account, event, context, diagnostics)
 
-        journal = self.state.journal(resource_id)  # one query: unfinished entries, confirmed writes
+        # One query (unfinished entries, confirmed writes), made while ARM answers the read.
+        pending = self._background().submit(self.state.journal, resource_id)
+        journal: list[JournalEntry] | None = None
         completed: list[FindingRecord] = []
         mine: JournalEntry | None = None
         for _ in range(self.precondition_retries + 1):
             # -- read
-            account = self._read(resource_id, context, journal)
+            try:
+                account = self._read(resource_id, context)
+            finally:
+                journal = pending.result() if journal is None else journal
             if isinstance(account, Outcome):
                 return account
+            if any(entry.state == "unreadable" for entry in journal):
+                self.state.clear_unreadable(resource_id)
+                journal = [entry for entry in journal if entry.state != "unreadable"]
             # -- complete what earlier checks left unfinished (a lost response, a failed re-read)
             journal, done = self._complete(journal, account, now)
             completed += done
@@ -409,14 +425,21 @@ class Guardrail:
                 cause = "refused: the remediation would widen access (" + "; ".join(refused) + ")"
                 log.critical("%s: %s", resource_id, cause)
                 return self._unwritten(resource_id, result, context, before, "failed", cause, completed)
-            suspended = self._breaker(resource_id, journal, now)
+            # The breaker row is read while the intent is written (an open breaker abandons it).
+            breaker = self._background().submit(self.state.breaker_state, resource_id, now)
+            suspended = self._fight(resource_id, journal, now, breaker)
+            if suspended is None:
+                # -- journal
+                mine, created = self.state.begin(self._intent(resource_id, account, result, context, now))
+                if breaker.result() is not None:
+                    self.state.advance(mine, "abandoned", now)
+                    suspended = self._fight(resource_id, journal, now, breaker)
             if suspended is not None:
                 cause, tripped = suspended
                 outcome = self._unwritten(resource_id, result, context, before, "suspended", cause, completed)
                 outcome.breaker_tripped = tripped
                 return outcome
-            # -- journal
-            mine, created = self.state.begin(self._intent(resource_id, account, result, context, now))
+            assert mine is not None
             if not created:
                 log.info(
                     "%s: joining journal entry %s (same change, another delivery)", resource_id, mine.key
@@ -451,9 +474,7 @@ class Guardrail:
             code="PreconditionFailed",
         )
 
-    def _read(
-        self, resource_id: str, context: _RecordContext, journal: Sequence[JournalEntry] = ()
-    ) -> dict[str, Any] | Outcome:
+    def _read(self, resource_id: str, context: _RecordContext) -> dict[str, Any] | Outcome:
         """The fresh read: the account, or the outcome when it is gone or cannot be read (a
         `remediation-failed` record naming the cause; the sweep retries it)."""
         from guardrail.gateway import ArmGatewayError, TransientArmError
@@ -471,8 +492,6 @@ class Guardrail:
             return Outcome(resource_id, "failed", [record], detail=cause)
         if account is None:
             return Outcome(resource_id, "gone", detail="the account no longer exists")
-        if any(entry.state == "unreadable" for entry in journal):
-            self.state.clear_unreadable(resource_id)
         return account
 
     def _evaluate(
@@ -514,17 +533,20 @@ class Guardrail:
             return Outcome(resource_id, "compliant")
         return Outcome(resource_id, "audit", context.records(judged, lambda f: None, _props(account), None))
 
-    def _breaker(
-        self, resource_id: str, journal: Sequence[JournalEntry], now: datetime
+    def _fight(
+        self, resource_id: str, journal: Sequence[JournalEntry], now: datetime, breaker: Future[Any]
     ) -> tuple[str, bool] | None:
-        """(cause, tripped by this call) when the guardrail must not write; None to go ahead.
-        Counts confirmed writes (journal entries written inside the window), never attempts."""
-        breaker = self.state.breaker_state(resource_id, now)
-        if breaker is not None:
-            return f"breaker open until {breaker.until.isoformat()}: not writing", False
+        """(cause, tripped by this call) when the guardrail must not write; None to go ahead
+        (as far as the journal tells: `breaker` is the breaker row being read meanwhile). Counts
+        confirmed writes (journal entries written inside the window), never attempts."""
         window = self.settings.breaker_window
         limit = self.settings.breaker_max_remediations
         confirmed = sum(1 for entry in journal if entry.confirmed_at(now, window))
+        if confirmed < limit and not breaker.done():
+            return None
+        state = breaker.result()
+        if state is not None:
+            return f"breaker open until {state.until.isoformat()}: not writing", False
         if confirmed < limit:
             return None
         tripped = self.state.trip_breaker(resource_id, now)
