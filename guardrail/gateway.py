@@ -514,17 +514,10 @@ class ArmGateway:
             except _Gone:
                 return WriteResult("gone", resource_id)
             except _Refused as refused:
-                if refused.status is not None and 200 <= refused.status < 300:
-                    # The poller raises for an operation that ended Failed/Canceled.
-                    return WriteResult(
-                        "provisioning-failed",
-                        resource_id,
-                        error_code=refused.code,
-                        error_message=refused.message,
-                        http_status=refused.status,
-                    )
+                # The poller raises with a 2xx status for an operation that ended Failed/Canceled.
+                failed = refused.status is not None and 200 <= refused.status < 300
                 return WriteResult(
-                    "refused",
+                    "provisioning-failed" if failed else "refused",
                     resource_id,
                     error_code=refused.code,
                     error_message=refused.message,
