@@ -234,7 +234,8 @@ def compose_alert(
         for r in ordered
     )
     # All findings of one remediation share one PATCH: take the first Before/After given.
-    before_rec = next((r for r in active if r.after is not None), None)
+    outside = {rule for rule, _ in _OTHER_FIXES}
+    before_rec = next((r for r in active if r.after is not None and r.rule not in outside), None)
     changes: tuple[str, ...] = ()
     if before_rec is not None:
         changes = tuple(summarize_acl_change(before_rec.before, before_rec.after))

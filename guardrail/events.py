@@ -129,12 +129,20 @@ def parse_event(payload: object) -> ResourceEvent:
     assert isinstance(event_id, str) and isinstance(event_type, str)
     resource_info = data.get("resourceInfo")
     resource = resource_info if isinstance(resource_info, Mapping) else None
-    target = data.get("resourceUri") or (resource.get("id") if resource else None) or subject
+    named_subject = subject if isinstance(subject, str) and account_id_of(subject) else None
+    target = data.get("resourceUri") or named_subject or (resource.get("id") if resource else None) or subject
     if not isinstance(target, str) or not target:
         raise MalformedEvent(f"event {event_id}: no resource ID in 'subject' or 'data.resourceUri'")
     account_id = account_id_of(target)
-    if resource is not None and account_id is not None and account_id_of(str(resource.get("id", ""))) is None:
-        resource = None
+    named = {
+        found.lower()
+        for found in (account_id, account_id_of(subject) if isinstance(subject, str) else None)
+        if found is not None
+    }
+    if resource is not None and (
+        account_id is None or named != {str(resource.get("id", "")).rstrip("/").lower()}
+    ):
+        resource = None  # the body is evidence only of the account the event names
     correlation = data.get("correlationId")
     return ResourceEvent(
         event_id=event_id,

@@ -22,11 +22,15 @@ Status = Literal[
 ]
 Trigger = Literal["event", "sweep", "cli", "demo"]
 Mode = Literal["enforce", "audit"]
+#: Where `Actor` comes from: ARM's systemData.lastModifiedBy on the fresh read, the event's
+#: claims (only when systemData is absent or agrees), or nobody known.
+ActorSource = Literal["systemData", "event-claims", "none"]
 
 SEVERITIES: Final[tuple[str, ...]] = get_args(Severity)
 STATUSES: Final[tuple[str, ...]] = get_args(Status)
 TRIGGERS: Final[tuple[str, ...]] = get_args(Trigger)
 MODES: Final[tuple[str, ...]] = get_args(Mode)
+ACTOR_SOURCES: Final[tuple[str, ...]] = get_args(ActorSource)
 
 #: Higher is worse.
 SEVERITY_RANK: Final[Mapping[str, int]] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -47,6 +51,7 @@ COLUMNS: Final[tuple[str, ...]] = (
     "Before",
     "After",
     "Actor",
+    "ActorSource",
     "CorrelationId",
     "EventId",
     "Trigger",
@@ -112,8 +117,10 @@ class FindingRecord:
     """One finding about one account. Build it with `FindingRecord.create(...)` (fills in the
     time, the resource ID parts and the version) or directly with every field.
 
-    `before` / `after` are networkAcls objects (JSON) and are deep-copied on creation; do not
-    hash a record (it holds dicts)."""
+    `before` / `after` are JSON objects, deep-copied on creation: the networkAcls object for the
+    rules fixed inside it, `{"disableLocalAuth": ...}` / `{"publicNetworkAccess": ...}` for the
+    rules fixed outside it; `after` is null when nothing was written. Do not hash a record (it
+    holds dicts)."""
 
     time_generated: str
     resource_id: str
@@ -134,12 +141,14 @@ class FindingRecord:
     trigger: Trigger
     mode: Mode
     guardrail_version: str = field(default=__version__)
+    actor_source: ActorSource = "none"
 
     def __post_init__(self) -> None:
         _check("Severity", self.severity, SEVERITIES)
         _check("Status", self.status, STATUSES)
         _check("Trigger", self.trigger, TRIGGERS)
         _check("Mode", self.mode, MODES)
+        _check("ActorSource", self.actor_source, ACTOR_SOURCES)
         if not _ISO_Z.match(self.time_generated):
             raise ValueError(f"TimeGenerated must be ISO 8601 UTC ending in 'Z': {self.time_generated!r}")
         for name in ("resource_id", "rule", "correlation_id"):
@@ -151,7 +160,7 @@ class FindingRecord:
             acl = getattr(self, name)
             if acl is not None:
                 if not isinstance(acl, Mapping):
-                    raise ValueError(f"{name} must be a networkAcls object or None")
+                    raise ValueError(f"{name} must be a JSON object or None")
                 object.__setattr__(self, name, copy.deepcopy(dict(acl)))
 
     @classmethod
@@ -171,6 +180,7 @@ class FindingRecord:
         before: Mapping[str, Any] | None = None,
         after: Mapping[str, Any] | None = None,
         actor: str | None = None,
+        actor_source: ActorSource | None = None,
         event_id: str | None = None,
         time_generated: datetime | str | None = None,
     ) -> FindingRecord:
@@ -191,6 +201,7 @@ class FindingRecord:
             before=dict(before) if before is not None else None,
             after=dict(after) if after is not None else None,
             actor=actor,
+            actor_source=actor_source or ("event-claims" if actor else "none"),
             correlation_id=correlation_id,
             event_id=event_id,
             trigger=trigger,
@@ -214,6 +225,7 @@ class FindingRecord:
             "Before": copy.deepcopy(self.before),
             "After": copy.deepcopy(self.after),
             "Actor": self.actor,
+            "ActorSource": self.actor_source,
             "CorrelationId": self.correlation_id,
             "EventId": self.event_id,
             "Trigger": self.trigger,
@@ -227,9 +239,10 @@ class FindingRecord:
 
     @classmethod
     def from_json(cls, row: Mapping[str, Any]) -> FindingRecord:
-        """Inverse of to_json (used to read JSON Lines back); unknown keys are refused."""
+        """Inverse of to_json (used to read JSON Lines back); unknown keys are refused. Rows
+        written before `ActorSource` existed read back with "none"."""
         unknown = set(row) - set(COLUMNS)
-        missing = set(COLUMNS) - set(row)
+        missing = set(COLUMNS) - set(row) - {"ActorSource"}
         if unknown or missing:
             raise ValueError(f"not a finding row: unknown={sorted(unknown)} missing={sorted(missing)}")
         return cls(
@@ -247,6 +260,7 @@ class FindingRecord:
             before=row["Before"],
             after=row["After"],
             actor=row["Actor"],
+            actor_source=row.get("ActorSource", "none"),
             correlation_id=row["CorrelationId"],
             event_id=row["EventId"],
             trigger=row["Trigger"],

@@ -28,7 +28,8 @@ def build_guardrail(settings: Settings) -> Guardrail:
     from guardrail.state import open_state_store
 
     env = settings.env
-    gateway = ArmGateway(ArmSettings.from_env(env))
+    arm = ArmSettings.from_env(env)
+    gateway = ArmGateway(arm)
     state = open_state_store(
         settings.storage_connection,
         **_identity_storage(env),
@@ -37,7 +38,14 @@ def build_guardrail(settings: Settings) -> Guardrail:
     )
     finding_sinks = finding_sinks_from_env(env)
     alert_sinks = alert_sinks_from_env(env)
-    return Guardrail(settings, gateway, state, finding_sinks, alert_sinks)
+    return Guardrail(
+        settings,
+        gateway,
+        state,
+        finding_sinks,
+        alert_sinks,
+        precondition_retries=arm.precondition_retries,
+    )
 
 
 def _identity_storage(env: Mapping[str, str]) -> dict[str, Any]:

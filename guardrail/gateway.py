@@ -1,15 +1,19 @@
 """The ARM gateway: the only code in the guardrail that talks to Azure Resource Manager.
 
-It reads accounts as the raw JSON ARM returns (camelCase, exactly what the policy engine reads),
-lists them across subscriptions, and remediates one account: re-read, decide, PATCH with
-`If-Match`, poll briefly, re-read and verify.
+Primitives only; it decides nothing and never calls back into the service:
+- `get`: the account as the raw JSON ARM returned (camelCase, etag included, no SDK model in
+  between), or None when it is gone;
+- `patch`: one PATCH with `If-Match`, waiting for the operation, as a typed `WriteResult`;
+- `list_accounts`, `diagnostic_settings`, `put_diagnostic_setting`.
 
 Failure model:
-- transient trouble (429, 409 RequestConflict, 5xx, timeouts, connection errors, etag contention)
-  is retried a bounded number of times, then raised as `TransientArmError` so the caller can raise
-  and let Event Grid redeliver;
+- transient trouble (429, 409 RequestConflict, 5xx, timeouts, connection errors) is retried a
+  bounded number of times, then raised as `TransientArmError` so the caller can raise and let
+  Event Grid redeliver;
+- a 412 on a write is "precondition-failed": the caller re-reads and recomputes;
 - permanent trouble on a write (403 incl. LinkedAuthorizationFailed, 400 refusals, a write ending
-  `Failed`, a fix that does not verify) comes back as a `RemediationResult` with status "failed";
+  `Failed`) comes back as "refused" / "provisioning-failed"; on a read it raises ArmGatewayError
+  with the HTTP status and ARM's error code;
 - 404 anywhere is "gone".
 
 The Azure SDK is imported lazily (inside methods): the Functions host pays module imports on
@@ -28,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from guardrail.credentials import StaticTokenCredential, token_claims, unsigned_token
+from guardrail.credentials import StaticTokenCredential, unsigned_token
 
 API_VERSION = "2025-09-01"
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
@@ -48,9 +52,6 @@ DEFAULT_LOCAL_CLAIMS: dict[str, str] = {
     "name": "AI Services Network Guardrail (local)",
     "idtyp": "app",
 }
-
-Decide = Callable[[dict[str, Any]], "dict[str, Any] | None"]
-Status = Literal["compliant", "remediated", "failed", "gone"]
 
 
 class ArmGatewayError(Exception):
@@ -77,21 +78,20 @@ class TransientArmError(ArmGatewayError):
         self.retry_after = retry_after
 
 
+WriteStatus = Literal["written", "precondition-failed", "gone", "refused", "provisioning-failed"]
+
+
 @dataclass(frozen=True)
-class RemediationResult:
-    status: Status
+class WriteResult:
+    """What one write came to (the gateway decides nothing: the service reads, judges and
+    verifies). `after` is the body ARM returned for a write, when it returned one."""
+
+    status: WriteStatus
     resource_id: str
-    before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
-    body_sent: dict[str, Any] | None = None
     error_code: str | None = None
     error_message: str | None = None
-    attempts: int = 0  # PATCH requests made (each one after a fresh read)
     http_status: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "failed"
 
 
 def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -245,10 +245,6 @@ def _raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
         return None
 
 
-class _Retry(Exception):
-    """Internal: this remediation round should start again from a fresh read."""
-
-
 # ---------------------------------------------------------------------------- the gateway
 
 
@@ -275,11 +271,6 @@ class ArmGateway:
             if self._credential is None:
                 self._credential = build_credential(self.settings)
             return self._credential
-
-    def caller_claims(self) -> dict[str, Any]:
-        """Claims of the identity the gateway writes as (appid, oid, ...), to recognise its own events."""
-        scope = "https://management.azure.com/.default"
-        return token_claims(self.credential.get_token(scope).token) or {}
 
     def _client(self, subscription_id: str) -> Any:
         """The Cognitive Services management client for a subscription (one per subscription)."""
@@ -366,35 +357,34 @@ class ArmGateway:
                     retry_after=float(retry) if retry else None,
                 )
             raise ArmGatewayError(f"GET {url}: {message}", status=response.status_code, code=code)
-        body = response.json()
-        return body if isinstance(body, dict) else None
+        try:
+            body = response.json()
+        except ValueError:
+            raise ArmGatewayError(
+                f"GET {url}: the response is not JSON", status=response.status_code, code="InvalidResponse"
+            ) from None
+        if not isinstance(body, dict):
+            raise ArmGatewayError(
+                f"GET {url}: the response is a JSON {type(body).__name__}, not an object",
+                status=response.status_code,
+                code="InvalidResponse",
+            )
+        return body
 
     # ---------------------------------------------------------------- reads
 
     def get(self, resource_id: str) -> dict[str, Any] | None:
-        """The account as ARM returns it (camelCase JSON), or None when it does not exist."""
-        from azure.core.exceptions import (
-            AzureError,
-            HttpResponseError,
-            ResourceNotFoundError,
-            ServiceRequestError,
-            ServiceResponseError,
-        )
-
+        """The account as ARM returned it (the JSON body, etag included), or None when it does not
+        exist. Read through the client's pipeline (authentication, retries, transport) without
+        model deserialization: a body the SDK's models would refuse still comes back, for the
+        service to judge. Raises TransientArmError for transient trouble, ArmGatewayError for a
+        permanent refusal (401/403: `status` and `code` say which)."""
         subscription, group, name = parse_account_id(resource_id)
-        client = self._client(subscription)
-        try:
-            account: dict[str, Any] = client.accounts.get(group, name, cls=_raw_json)
-            return account
-        except ResourceNotFoundError:
-            return None
-        except HttpResponseError as exc:
-            status, code, message = _error_details(exc)
-            if status in TRANSIENT_STATUSES:
-                raise self._transient(exc, f"GET {resource_id}") from exc
-            raise ArmGatewayError(f"GET {resource_id}: {message}", status=status, code=code) from exc
-        except (ServiceRequestError, ServiceResponseError, AzureError) as exc:
-            raise self._transient(exc, f"GET {resource_id}") from exc
+        from urllib.parse import quote
+
+        path = f"/subscriptions/{quote(subscription)}/resourceGroups/{quote(group)}"
+        url = f"{path}/providers/{ACCOUNTS_PROVIDER}/{quote(name)}?api-version={self.settings.api_version}"
+        return self._send_get(subscription, url)
 
     def list_subscriptions(self) -> list[str]:
         """Every enabled subscription the identity can see (GET /subscriptions, all pages)."""
@@ -471,9 +461,9 @@ class ArmGateway:
         except AzureError as exc:
             raise self._transient(exc, f"GET diagnostic settings of {resource_id}") from exc
 
-    def put_diagnostic_setting(self, resource_id: str, setting: Mapping[str, Any]) -> RemediationResult:
+    def put_diagnostic_setting(self, resource_id: str, setting: Mapping[str, Any]) -> WriteResult:
         """Create or replace one diagnostic setting (`{"name", "properties"}`) on the account, then
-        read the settings back; the result's `after` holds them (`{"value": [...]}`)."""
+        read the settings back; a written result's `after` holds them (`{"value": [...]}`)."""
         from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
         subscription, _, _ = parse_account_id(resource_id)
@@ -482,65 +472,34 @@ class ArmGateway:
         try:
             client.diagnostic_settings.create_or_update(resource_id, str(setting["name"]), body)
         except ResourceNotFoundError:
-            return RemediationResult(status="gone", resource_id=resource_id, body_sent=body)
+            return WriteResult("gone", resource_id)
         except HttpResponseError as exc:
             status, code, message = _error_details(exc)
             if status in TRANSIENT_STATUSES:
                 raise self._transient(exc, f"PUT diagnostic setting on {resource_id}") from exc
-            return RemediationResult(
-                status="failed",
-                resource_id=resource_id,
-                body_sent=body,
-                error_code=code,
-                error_message=message,
+            return WriteResult(
+                "refused", resource_id, error_code=code, error_message=message, http_status=status
             )
         except AzureError as exc:
             raise self._transient(exc, f"PUT diagnostic setting on {resource_id}") from exc
         after = self.diagnostic_settings(resource_id)
-        return RemediationResult(
-            status="remediated",
-            resource_id=resource_id,
-            after={"value": after or []},
-            body_sent=body,
-            attempts=1,
-        )
+        return WriteResult("written", resource_id, after={"value": after or []})
 
     # ---------------------------------------------------------------- the write
 
-    def remediate(self, resource_id: str, decide: Decide) -> RemediationResult:
-        """Bring one account in line: re-read, `decide(account)` -> PATCH body or None, write, verify.
-
-        Raises TransientArmError when transient trouble outlasts the retries.
+    def patch(self, resource_id: str, body: Mapping[str, Any], etag: str | None) -> WriteResult:
+        """PATCH `body` with `If-Match: etag` and wait for the operation to end: one write, no
+        decisions. 409 RequestConflict (provisioning not terminal) is retried with the same body
+        and etag (safe: If-Match still guards it); a 412 comes back as "precondition-failed" for
+        the caller to re-read and recompute. Raises TransientArmError when transient trouble
+        outlasts the retries (including a lost response: the caller cannot know whether it landed).
         """
         s = self.settings
-        attempts = 0
         conflicts = 0
-        preconditions = 0
-        last_sent: dict[str, Any] | None = None
         while True:
-            before = self.get(resource_id)
-            if before is None:
-                return RemediationResult("gone", resource_id, body_sent=last_sent, attempts=attempts)
-            body = decide(before)
-            if body is None:
-                return RemediationResult(
-                    "compliant", resource_id, before=before, after=before, attempts=attempts
-                )
-            last_sent = body
-            attempts += 1
             try:
-                written = self._patch(resource_id, body, before.get("etag"))
-            except _Retry as retry:
-                reason = str(retry)
-                if reason == "precondition":
-                    preconditions += 1
-                    if preconditions > s.precondition_retries:
-                        raise TransientArmError(
-                            f"PATCH {resource_id}: the account kept changing (412 x{preconditions})",
-                            status=412,
-                            code="PreconditionFailed",
-                        ) from None
-                    continue
+                written = self._patch(resource_id, body, etag)
+            except _Conflict:
                 conflicts += 1
                 if conflicts > s.conflict_retries:
                     raise TransientArmError(
@@ -550,72 +509,39 @@ class ArmGateway:
                     ) from None
                 self._sleep(min(s.retry_backoff_max, s.conflict_backoff * 2 ** (conflicts - 1)))
                 continue
+            except _Precondition:
+                return WriteResult("precondition-failed", resource_id, http_status=412)
             except _Gone:
-                return RemediationResult(
-                    "gone", resource_id, before=before, body_sent=body, attempts=attempts
-                )
+                return WriteResult("gone", resource_id)
             except _Refused as refused:
-                return RemediationResult(
-                    "failed",
+                # The poller raises with a 2xx status for an operation that ended Failed/Canceled.
+                failed = refused.status is not None and 200 <= refused.status < 300
+                return WriteResult(
+                    "provisioning-failed" if failed else "refused",
                     resource_id,
-                    before=before,
-                    body_sent=body,
                     error_code=refused.code,
                     error_message=refused.message,
-                    attempts=attempts,
                     http_status=refused.status,
                 )
             if _provisioning_state(written) == "Failed":
-                after = self.get(resource_id)
-                return RemediationResult(
-                    "failed",
+                return WriteResult(
+                    "provisioning-failed",
                     resource_id,
-                    before=before,
-                    after=after if after is not None else written,
-                    body_sent=body,
+                    after=written,
                     error_code="ProvisioningFailed",
                     error_message="the write was accepted but provisioning ended Failed",
-                    attempts=attempts,
                 )
-            return self._verify(resource_id, decide, before, body, attempts)
+            return WriteResult("written", resource_id, after=written)
 
-    def _verify(
-        self, resource_id: str, decide: Decide, before: dict[str, Any], body: dict[str, Any], attempts: int
-    ) -> RemediationResult:
-        after = self.get(resource_id)
-        if after is None:
-            return RemediationResult("gone", resource_id, before=before, body_sent=body, attempts=attempts)
-        state = _provisioning_state(after)
-        if state == "Failed":
-            return RemediationResult(
-                "failed",
-                resource_id,
-                before=before,
-                after=after,
-                body_sent=body,
-                error_code="ProvisioningFailed",
-                error_message="the account's provisioningState is Failed after the write",
-                attempts=attempts,
-            )
-        remaining = decide(after)
-        if remaining is not None:
-            return RemediationResult(
-                "failed",
-                resource_id,
-                before=before,
-                after=after,
-                body_sent=body,
-                error_code="VerificationFailed",
-                error_message=f"still needs {json.dumps(remaining, sort_keys=True)} after the write",
-                attempts=attempts,
-            )
-        return RemediationResult(
-            "remediated", resource_id, before=before, after=after, body_sent=body, attempts=attempts
+    def _patch(self, resource_id: str, body: Mapping[str, Any], etag: str | None) -> dict[str, Any] | None:
+        """PATCH and wait for the LRO; raises _Conflict / _Precondition / _Gone / _Refused /
+        TransientArmError. None: ARM acknowledged but its body could not be read back."""
+        from azure.core.exceptions import (
+            AzureError,
+            DeserializationError,
+            HttpResponseError,
+            ResourceNotFoundError,
         )
-
-    def _patch(self, resource_id: str, body: Mapping[str, Any], etag: str | None) -> dict[str, Any]:
-        """PATCH and wait for the LRO; raises _Retry / _Gone / _Refused / TransientArmError."""
-        from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
         subscription, group, name = parse_account_id(resource_id)
         client = self._client(subscription)
@@ -631,8 +557,10 @@ class ArmGateway:
                 polling_interval=self.settings.poll_interval,
                 cls=_raw_json,
             )
-            result: dict[str, Any] = poller.result()
+            result: dict[str, Any] | None = poller.result()
             return result
+        except DeserializationError:
+            return None  # the operation ended; the SDK model refused the body: the re-read judges
         except ResourceNotFoundError as exc:
             raise _Gone() from exc
         except HttpResponseError as exc:
@@ -640,9 +568,9 @@ class ArmGateway:
             if status == 404:  # deleted while the operation was being polled
                 raise _Gone() from exc
             if status == 412:
-                raise _Retry("precondition") from exc
+                raise _Precondition() from exc
             if status == 409 and code == "RequestConflict":
-                raise _Retry("conflict") from exc
+                raise _Conflict() from exc
             if status in TRANSIENT_STATUSES:
                 raise self._transient(exc, f"PATCH {resource_id}") from exc
             if status is not None and 200 <= status < 300:
@@ -653,6 +581,14 @@ class ArmGateway:
             ) from exc
         except AzureError as exc:
             raise self._transient(exc, f"PATCH {resource_id}") from exc
+
+
+class _Conflict(Exception):
+    pass
+
+
+class _Precondition(Exception):
+    pass
 
 
 class _Gone(Exception):

@@ -97,6 +97,14 @@ RULES: Final[tuple[Rule, ...]] = (
         True,
         "no diagnostic setting sends the audit (or allLogs) category group to the policy's workspace",
     ),
+    Rule(
+        "account-invalid",
+        "medium",
+        None,
+        False,
+        "the guardrail cannot judge the account: its body is not a well-formed account (the message "
+        "names the field) or ARM refuses to let it be read",
+    ),
 )
 
 BY_ID: Final[dict[str, Rule]] = {rule.id: rule for rule in RULES}

@@ -1,8 +1,25 @@
-"""The one path every caller takes: read → evaluate → remediate → verify → record → alert.
+"""The one path every caller takes, as one explicit state machine:
 
-Events, the reconcile sweep, the CLI and the demo all call `Guardrail.check_account`. The
-policy engine decides; the gateway reads and writes ARM; the state store remembers
-remediations, breakers and alerts; the sinks record findings and deliver alerts.
+    read → evaluate → decide → journal → write → verify → record → alert
+      ↑                                     │
+      └──────── 412: re-read, recompute ────┘
+
+Events, the reconcile sweep, the CLI and the demo all call `Guardrail.check_account`. The policy
+engine judges; the gateway only reads and writes ARM (it never calls back); the state store keeps
+the remediation journal, breakers and alert claims; the sinks record findings and deliver alerts.
+
+What is durable at each step, and what a crash there leaves:
+- read / evaluate / decide: nothing yet; a crash is redone by Event Grid's redelivery or the sweep.
+- journal: an `intent` entry (correlation ID, event ID, actor, what the body replaces, the body,
+  the findings it repairs), keyed by the etag read. A crash before the PATCH lands leaves an
+  intent that the next check finds with the account unchanged: it writes anew on the same entry.
+- write: ARM's acknowledgement moves the entry to `written` when verification cannot follow at
+  once (a failed re-read); a crash between the two leaves `intent`, and the next check sees the
+  account holding the intended state and completes it the same way.
+- verify: the re-read that confirms the fix moves the entry to `verified`; the breaker counts
+  these confirmed writes, never attempts.
+- record / alert: the `remediated` records carry the journal's Before, actor and event ID, also
+  when a later delivery or the sweep completes an unfinished entry (lost response, failed re-read).
 """
 
 from __future__ import annotations
@@ -14,23 +31,37 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import zip_longest
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from guardrail import observe
-from guardrail.engine import Evaluation, Finding, InvalidAccount, apply_patch, evaluate, widening
+from guardrail import neverwiden, observe, wellformed
+from guardrail.engine import Evaluation, Finding, InvalidAccount, evaluate
 from guardrail.events import MalformedEvent, ResourceEvent, parse_event
-from guardrail.findings import FindingRecord, Status
+from guardrail.findings import ActorSource, FindingRecord, Status
+from guardrail.state import UNFINISHED, JournalEntry
 
 if TYPE_CHECKING:
+    from guardrail.gateway import WriteResult
     from guardrail.settings import Settings
     from guardrail.sinks import AlertSink, FindingSink
     from guardrail.state import StateStore
 
 log = logging.getLogger("guardrail")
+
+Action = Literal[
+    "compliant", "remediated", "failed", "suspended", "audit", "reported", "gone", "invalid", "skipped"
+]
+#: The properties a remediation body may replace; the journal keeps them as read.
+_WRITTEN_PROPERTIES = ("networkAcls", "publicNetworkAccess", "disableLocalAuth")
+#: Rules whose fix lies outside networkAcls: their Before/After is that one property.
+_OUTSIDE_ACLS: Mapping[str, str] = {
+    "local-auth-enabled": "disableLocalAuth",
+    "public-network-access": "publicNetworkAccess",
+}
+INVALID_RULE = "account-invalid"
 
 
 class Gateway(Protocol):
@@ -38,13 +69,11 @@ class Gateway(Protocol):
 
     def list_accounts(self, subscriptions: list[str] | None) -> Iterable[dict[str, Any]]: ...
 
-    def remediate(
-        self, resource_id: str, decide: Callable[[dict[str, Any]], dict[str, Any] | None]
-    ) -> Any: ...
+    def patch(self, resource_id: str, body: Mapping[str, Any], etag: str | None) -> WriteResult: ...
 
     def diagnostic_settings(self, resource_id: str) -> list[dict[str, Any]] | None: ...
 
-    def put_diagnostic_setting(self, resource_id: str, setting: Mapping[str, Any]) -> Any: ...
+    def put_diagnostic_setting(self, resource_id: str, setting: Mapping[str, Any]) -> WriteResult: ...
 
 
 @dataclass
@@ -52,7 +81,7 @@ class Outcome:
     """What happened to one account in one pass."""
 
     resource_id: str
-    action: str  # compliant | remediated | failed | suspended | audit | reported | gone | invalid | skipped
+    action: Action
     records: list[FindingRecord] = field(default_factory=list)
     alerted: bool = False
     breaker_tripped: bool = False
@@ -87,28 +116,51 @@ class SweepReport:
             self.listed_by_subscription[sub] = self.listed_by_subscription.get(sub, 0) + 1
 
 
-class WriteRate:
-    """Spaces writes per subscription (ARM refills subscription writes at about 10 per second)."""
+class WritePacer:
+    """ARM-like write pacing per subscription: a token bucket holding `burst` writes, refilled at
+    `per_second` (ARM refills subscription writes at about 10 per second). An event's write goes
+    at once while the bucket holds a token; the sweep (`steady=True`) also keeps to the refill
+    rate, so it never spends the burst that events may need."""
 
-    def __init__(self, per_second: float) -> None:
-        self._interval = 1.0 / per_second
-        self._next: dict[str, float] = {}
+    def __init__(self, per_second: float, burst: int = 10) -> None:
+        self._rate = per_second
+        self._burst = float(max(1, burst))
+        self._buckets: dict[str, tuple[float, float]] = {}  # subscription -> (tokens, stamp)
+        self._next_steady: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, subscription: str) -> None:
+    def acquire(self, subscription: str, *, steady: bool = False) -> float:
+        """Take one write; sleeps as long as needed and returns the seconds slept."""
+        key = subscription.lower()
         with self._lock:
             now = time.monotonic()
-            slot = max(now, self._next.get(subscription.lower(), now))
-            self._next[subscription.lower()] = slot + self._interval
-        if slot > now:
-            time.sleep(slot - now)
+            tokens, stamp = self._buckets.get(key, (self._burst, now))
+            tokens = min(self._burst, tokens + (now - stamp) * self._rate) - 1.0
+            self._buckets[key] = (tokens, now)
+            wait = max(0.0, -tokens / self._rate)
+            if steady:
+                slot = max(now, self._next_steady.get(key, now))
+                self._next_steady[key] = slot + 1.0 / self._rate
+                wait = max(wait, slot - now)
+        if wait > 0:
+            time.sleep(wait)
+        return wait
 
 
-def _acls(account: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if not account:
+def _props(account: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    props = account.get("properties") if account else None
+    return props if isinstance(props, Mapping) else {}
+
+
+def _side(rule: str, props: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A record's Before/After: the networkAcls object, or for a rule fixed outside it, that
+    one property (`{"disableLocalAuth": ...}`); None when there is no such state."""
+    if props is None:
         return None
-    props = account.get("properties")
-    acls = props.get("networkAcls") if isinstance(props, Mapping) else None
+    outside = _OUTSIDE_ACLS.get(rule)
+    if outside is not None:
+        return {outside: props.get(outside)}
+    acls = props.get("networkAcls")
     return dict(acls) if isinstance(acls, Mapping) else None
 
 
@@ -122,6 +174,27 @@ def last_modified_by(account: Mapping[str, Any]) -> str | None:
         return None
     prefix = {"Application": "app:", "ManagedIdentity": "principal:", "Key": "key:"}.get(str(kind), "")
     return prefix + who
+
+
+def provenance(
+    account: Mapping[str, Any] | None, event: ResourceEvent | None
+) -> tuple[str | None, ActorSource]:
+    """Who last modified the state being fixed: ARM's `systemData.lastModifiedBy` on the fresh
+    read; the event's claims only when systemData names nobody (an event may be late or forged)."""
+    recorded = last_modified_by(account) if account is not None else None
+    if recorded is not None:
+        return recorded, "systemData"
+    claimed = event.actor if event is not None else None
+    if claimed:
+        return claimed, "event-claims"
+    return None, "none"
+
+
+def holds(account: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    """Does the account hold every property the body sets (the intended state)?"""
+    props = _props(account)
+    sent = body.get("properties")
+    return isinstance(sent, Mapping) and all(props.get(key) == value for key, value in sent.items())
 
 
 def _alert_key(record: FindingRecord) -> str:
@@ -138,6 +211,7 @@ class Guardrail:
         finding_sinks: Sequence[FindingSink] = (),
         alert_sinks: Sequence[AlertSink] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        precondition_retries: int = 3,
     ) -> None:
         self.settings = settings
         self.policy = settings.policy
@@ -146,14 +220,23 @@ class Guardrail:
         self.finding_sinks = list(finding_sinks)
         self.alert_sinks = list(alert_sinks)
         self.clock = clock
-        self.write_rate = WriteRate(settings.writes_per_second)
+        self.pacer = WritePacer(settings.writes_per_second)
+        self.precondition_retries = precondition_retries  # 412s: re-read and recompute this often
         self.observers: list[Callable[[Outcome], None]] = []  # told of every outcome (demo, CLI)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _background(self) -> ThreadPoolExecutor:
+        """Threads for state-store reads made while ARM answers (never for ARM calls)."""
+        with self._locks_guard:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="guardrail-state")
+            return self._pool
 
     def _account_lock(self, resource_id: str) -> threading.Lock:
-        """One check at a time per account in this worker: a write event and its Resource
-        Notification arrive together, and only one of them should write."""
+        """One check at a time per account in this worker (across workers, the journal's
+        conditional writes and If-Match keep one change from being written or counted twice)."""
         with self._locks_guard:
             return self._locks.setdefault(resource_id.lower(), threading.Lock())
 
@@ -175,7 +258,9 @@ class Guardrail:
         if identity and event.actor and identity.lower() in event.actor.lower():
             log.info("event %s comes from the guardrail's own write: expecting a no-op", event.event_id)
         if event.resource is not None and self.policy.diagnostics is None:
-            # A Resource Notification carries the full properties: a compliant one needs no read.
+            # A Resource Notification of this very account (events.py checks `resourceInfo.id`)
+            # carries its full properties: a compliant one needs no read. (An unfinished journal
+            # entry is completed by the write event's delivery or the sweep.)
             quick = evaluate(event.resource, self.policy, self.clock())
             if isinstance(quick, Evaluation) and not quick.findings:
                 log.info(
@@ -227,36 +312,49 @@ class Guardrail:
         return outcome
 
     def sweep(self, subscriptions: Sequence[str] | None = None) -> SweepReport:
-        """Reconcile every account in the configured subscriptions (or every one visible)."""
+        """Reconcile every account in the configured subscriptions (or every one visible), and
+        every account the journal names as unfinished or unreadable."""
         started = time.monotonic()
         report = SweepReport()
         subs = list(subscriptions or self.settings.subscriptions) or None
         now = self.clock()
-        pending: dict[str, list[dict[str, Any]]] = {}  # by subscription, in listing order
+        pending: dict[str, list[str]] = {}  # by subscription, in listing order
+        seen: set[str] = set()
+        if self.settings.mode == "enforce":  # first what earlier checks left unfinished
+            wanted = {sub.lower() for sub in subs} if subs is not None else None
+            for unfinished in self.state.unfinished():
+                sub = unfinished.split("/")[2]
+                if wanted is None or sub in wanted:
+                    pending.setdefault(sub, []).append(unfinished)
+                    seen.add(unfinished.lower())
+        listed: dict[str, dict[str, Any]] = {}
         try:
             for body in self.gateway.list_accounts(subs):
                 report.listed += 1
                 report.note_listed(body)
+                rid = str(body.get("id") or "")
+                if not rid or rid.lower() in seen:
+                    continue
                 result = evaluate(body, self.policy, now)
                 if isinstance(result, Evaluation) and not result.findings and self.policy.diagnostics is None:
                     report.compliant += 1
                     continue
-                rid = body.get("id")
-                if isinstance(rid, str):
-                    pending.setdefault(rid.split("/")[2].lower(), []).append(body)
+                seen.add(rid.lower())
+                listed[rid] = body
+                pending.setdefault(rid.split("/")[2].lower(), []).append(rid)
         except Exception as error:  # a subscription that cannot be listed: check the others
             log.error("sweep: listing failed: %s: %s", type(error).__name__, error)
             report.errors.append(f"listing: {type(error).__name__}: {error}")
-        # Round-robin over subscriptions: writes are paced per subscription (`write_rate`), so a
-        # queue grouped by subscription would park every worker on one subscription's pacing and
-        # the sweep would take the sum, not the max, of the subscriptions' write times.
-        order = [body for batch in zip_longest(*pending.values()) for body in batch if body is not None]
+        # Round-robin over subscriptions: writes are paced per subscription, so a queue grouped
+        # by subscription would park every worker on one subscription's pacing and the sweep
+        # would take the sum, not the max, of the subscriptions' write times.
+        order = [rid for batch in zip_longest(*pending.values()) for rid in batch if rid is not None]
         with ThreadPoolExecutor(max_workers=self.settings.sweep_concurrency) as pool:
-            # The listed body spares a read in audit mode; in enforce mode the write decision is
-            # taken on the gateway's fresh read.
+            # The listed body spares a read in audit mode; in enforce mode every write decision
+            # is taken on a fresh read.
             futures = {
-                pool.submit(self.check_account, body["id"], trigger="sweep", account=body): body["id"]
-                for body in order
+                pool.submit(self.check_account, rid, trigger="sweep", account=listed.get(rid)): rid
+                for rid in order
             }
             for future in as_completed(futures):
                 try:
@@ -289,85 +387,325 @@ class Guardrail:
         event: ResourceEvent | None,
         listed: Mapping[str, Any] | None,
     ) -> Outcome:
-        from guardrail.gateway import ArmGatewayError, TransientArmError
+        from guardrail.gateway import TransientArmError
 
         now = self.clock()
         context = _RecordContext(
             trigger=trigger,
             mode=self.settings.mode,
-            actor=event.actor if event else None,
+            actor=None,
             correlation_id=(event.correlation_id if event else None) or str(uuid.uuid4()),
             event_id=event.event_id if event else None,
             now=now,
         )
-        decide = _Decide(self, resource_id, now)
-        written = None
+        diagnostics = self.gateway.diagnostic_settings(resource_id) if self.policy.diagnostics else None
+        if self.settings.mode == "audit":
+            account = dict(listed) if listed is not None else self._read(resource_id, context)
+            if isinstance(account, Outcome):
+                return account
+            return self._judge_only(resource_id, account, event, context, diagnostics)
+
+        # One query (unfinished entries, confirmed writes), made while ARM answers the read.
+        pending = self._background().submit(self.state.journal, resource_id)
+        journal: list[JournalEntry] | None = None
+        completed: list[FindingRecord] = []
+        mine: JournalEntry | None = None
+        for _ in range(self.precondition_retries + 1):
+            # -- read
+            try:
+                account = self._read(resource_id, context)
+            finally:
+                journal = pending.result() if journal is None else journal
+            if isinstance(account, Outcome):
+                return account
+            if any(entry.state == "unreadable" for entry in journal):
+                self.state.clear_unreadable(resource_id)
+                journal = [entry for entry in journal if entry.state != "unreadable"]
+            # -- complete what earlier checks left unfinished (a lost response, a failed re-read)
+            journal, done = self._complete(journal, account, now)
+            completed += done
+            # -- evaluate
+            judged = self._evaluate(resource_id, account, event, context, diagnostics)
+            if isinstance(judged, Outcome):
+                judged.records[:0] = completed
+                return judged
+            result = judged
+            body = result.remediation
+            before = _props(account)
+            # -- decide
+            if body is None:  # nothing to write: what remains is report-only (or nothing)
+                records = completed + context.records(result, lambda f: None, before, None)
+                outcome = Outcome(resource_id, "remediated" if completed else "reported", records)
+                if not result.findings and not completed:
+                    outcome.action = "compliant"
+                return self._with_diagnostics(resource_id, account, result, outcome, now)
+            refused = neverwiden.widens(account, body)
+            if refused:  # the engine guarantees this never happens; refuse rather than trust
+                cause = "refused: the remediation would widen access (" + "; ".join(refused) + ")"
+                log.critical("%s: %s", resource_id, cause)
+                return self._unwritten(resource_id, result, context, before, "failed", cause, completed)
+            # The breaker row is read while the intent is written (an open breaker abandons it).
+            breaker = self._background().submit(self.state.breaker_state, resource_id, now)
+            suspended = self._fight(resource_id, journal, now, breaker)
+            if suspended is None:
+                # -- journal
+                mine, created = self.state.begin(self._intent(resource_id, account, result, context, now))
+                if breaker.result() is not None:
+                    self.state.advance(mine, "abandoned", now)
+                    suspended = self._fight(resource_id, journal, now, breaker)
+            if suspended is not None:
+                cause, tripped = suspended
+                outcome = self._unwritten(resource_id, result, context, before, "suspended", cause, completed)
+                outcome.breaker_tripped = tripped
+                return outcome
+            assert mine is not None
+            if not created:
+                log.info(
+                    "%s: joining journal entry %s (same change, another delivery)", resource_id, mine.key
+                )
+            # -- write
+            self.pacer.acquire(resource_id.split("/")[2], steady=trigger == "sweep")
+            written = self.gateway.patch(resource_id, body, account.get("etag"))
+            if written.status == "precondition-failed":  # someone wrote meanwhile: re-read, recompute
+                log.info("%s: 412 on the write: reading again", resource_id)
+                journal = [e for e in journal if e.key != mine.key] + [mine]
+                continue
+            if written.status == "gone":
+                self.state.advance(mine, "abandoned", now)
+                return Outcome(resource_id, "gone", completed, detail="deleted before the write")
+            if written.status != "written":
+                self.state.advance(mine, "abandoned", now)
+                error = written.error_message or "the write did not succeed"
+                cause = f"{written.error_code or 'Failed'}: {error}"
+                return self._unwritten(resource_id, result, context, before, "failed", cause, completed)
+            # -- verify (a re-read that cannot be made leaves the entry `written` for completion)
+            try:
+                after = self.gateway.get(resource_id)
+            except TransientArmError:
+                self.state.advance(mine, "written", now)
+                raise
+            outcome = self._verified(resource_id, result, context, mine, before, after, body, now)
+            outcome.records[:0] = completed
+            return self._with_diagnostics(resource_id, after or account, result, outcome, now)
+        raise TransientArmError(
+            f"PATCH {resource_id}: the account kept changing (412 x{self.precondition_retries + 1})",
+            status=412,
+            code="PreconditionFailed",
+        )
+
+    def _read(self, resource_id: str, context: _RecordContext) -> dict[str, Any] | Outcome:
+        """The fresh read: the account, or the outcome when it is gone or cannot be read (a
+        `remediation-failed` record naming the cause; the sweep retries it)."""
+        from guardrail.gateway import ArmGatewayError, TransientArmError
+
         try:
-            diagnostics = self.gateway.diagnostic_settings(resource_id) if self.policy.diagnostics else None
-            if self.settings.mode == "audit":
-                account = dict(listed) if listed is not None else self.gateway.get(resource_id)
-            else:
-                # The gateway reads the account fresh, asks `decide` for the body, writes it with
-                # If-Match and reads again to verify: a single read when nothing needs fixing.
-                written = self.gateway.remediate(resource_id, decide)
-                account = written.before
+            account = self.gateway.get(resource_id)
         except TransientArmError:
             raise  # Event Grid redelivers; the sweep counts it as an error and goes on
-        except ArmGatewayError as error:  # e.g. 403 on read: retrying will not help
-            log.error("%s: cannot read the account: %s", resource_id, error)
-            return Outcome(resource_id, "failed", detail=f"cannot read the account: {error}")
-        if account is None or (written is not None and written.status == "gone"):
+        except ArmGatewayError as error:  # e.g. 403 during role propagation: not for a retry now
+            cause = f"cannot read the account: {error.code or error.status or 'Failed'}: {error}"
+            log.error("%s: %s", resource_id, cause)
+            if self.settings.mode == "enforce":
+                self.state.mark_unreadable(resource_id, cause, context.now)
+            record = context.invalid(resource_id, cause, str(error.code or error.status or "Failed"), True)
+            return Outcome(resource_id, "failed", [record], detail=cause)
+        if account is None:
             return Outcome(resource_id, "gone", detail="the account no longer exists")
-        if context.actor is None:  # Resource Notifications and the sweep name no caller
-            context.actor = last_modified_by(account)
-        result = evaluate(account, self.policy, now, diagnostic_settings=diagnostics)
+        return account
+
+    def _evaluate(
+        self,
+        resource_id: str,
+        account: Mapping[str, Any],
+        event: ResourceEvent | None,
+        context: _RecordContext,
+        diagnostics: list[dict[str, Any]] | None,
+    ) -> Evaluation | Outcome:
+        """Judge the fresh read; a body the guardrail cannot judge is an `account-invalid` record."""
+        context.actor, context.actor_source = provenance(account, event)
+        problem = wellformed.problem(account)
+        result = (
+            evaluate(account, self.policy, context.now, diagnostic_settings=diagnostics)
+            if problem is None
+            else InvalidAccount(problem, resource_id)
+        )
         if isinstance(result, InvalidAccount):
             log.error("%s: cannot judge the account body: %s", resource_id, result.message)
-            return Outcome(resource_id, "invalid", detail=result.message)
-        if not result.findings:
-            return Outcome(resource_id, "compliant")
-        before = _acls(account)
-        if written is None:  # audit mode: report, never write
-            return Outcome(resource_id, "audit", context.records(result, lambda f: None, before, None))
-        outcome = self._account_outcome(resource_id, result, written, decide, context, before)
-        if result.diagnostic_setting is not None and outcome.action not in ("gone", "suspended"):
-            outcome = self._write_diagnostics(resource_id, account, result.diagnostic_setting, outcome, now)
-        return outcome
+            message = f"cannot judge the account body: {result.message}"
+            record = context.invalid(resource_id, message, None, False, kind=str(account.get("kind") or ""))
+            return Outcome(resource_id, "invalid", [record], detail=result.message)
+        return result
 
-    def _account_outcome(
+    def _judge_only(
+        self,
+        resource_id: str,
+        account: Mapping[str, Any],
+        event: ResourceEvent | None,
+        context: _RecordContext,
+        diagnostics: list[dict[str, Any]] | None,
+    ) -> Outcome:
+        """Audit mode: report, never write."""
+        judged = self._evaluate(resource_id, account, event, context, diagnostics)
+        if isinstance(judged, Outcome):
+            return judged
+        if not judged.findings:
+            return Outcome(resource_id, "compliant")
+        return Outcome(resource_id, "audit", context.records(judged, lambda f: None, _props(account), None))
+
+    def _fight(
+        self, resource_id: str, journal: Sequence[JournalEntry], now: datetime, breaker: Future[Any]
+    ) -> tuple[str, bool] | None:
+        """(cause, tripped by this call) when the guardrail must not write; None to go ahead
+        (as far as the journal tells: `breaker` is the breaker row being read meanwhile). Counts
+        confirmed writes (journal entries written inside the window), never attempts."""
+        window = self.settings.breaker_window
+        limit = self.settings.breaker_max_remediations
+        confirmed = sum(1 for entry in journal if entry.confirmed_at(now, window))
+        if confirmed < limit and not breaker.done():
+            return None
+        state = breaker.result()
+        if state is not None:
+            return f"breaker open until {state.until.isoformat()}: not writing", False
+        if confirmed < limit:
+            return None
+        tripped = self.state.trip_breaker(resource_id, now)
+        minutes = int(window.total_seconds() // 60)
+        cause = (
+            f"{confirmed} writes within {minutes} minutes; the {_ordinal(confirmed + 1)} was suspended: "
+            f"another actor keeps re-applying this configuration; the guardrail stops writing to this "
+            f"account for {minutes} minutes"
+        )
+        return cause, tripped
+
+    def _intent(
+        self,
+        resource_id: str,
+        account: Mapping[str, Any],
+        result: Evaluation,
+        context: _RecordContext,
+        now: datetime,
+    ) -> JournalEntry:
+        props = _props(account)
+        etag = account.get("etag")
+        return JournalEntry(
+            resource_id=resource_id.lower(),
+            key=JournalEntry.key_for(etag if isinstance(etag, str) else None),
+            state="intent",
+            before_etag=etag if isinstance(etag, str) else None,
+            correlation_id=context.correlation_id,
+            event_id=context.event_id,
+            actor=context.actor,
+            actor_source=context.actor_source,
+            trigger=context.trigger,
+            kind=result.kind,
+            before={key: props[key] for key in _WRITTEN_PROPERTIES if key in props},
+            body=dict(result.remediation or {}),
+            findings=tuple(
+                {"rule": f.rule, "severity": f.severity, "message": f.message, "value": f.value}
+                for f in result.findings
+                if f.fixed and f.rule != "diagnostics-missing"
+            ),
+            created_at=now,
+        )
+
+    def _verified(
         self,
         resource_id: str,
         result: Evaluation,
-        written: Any,
-        decide: _Decide,
         context: _RecordContext,
-        before: dict[str, Any] | None,
+        entry: JournalEntry,
+        before: Mapping[str, Any],
+        after: Mapping[str, Any] | None,
+        body: Mapping[str, Any],
+        now: datetime,
     ) -> Outcome:
-        """Findings and action after the gateway's remediate (the diagnostics rule is decided
-        separately, by its own write)."""
+        """The re-read after an acknowledged write: verified, or a failure naming why."""
+        if after is None:
+            self.state.advance(entry, "written", now)
+            return Outcome(resource_id, "gone", detail="deleted right after the write")
+        problem = None
+        if _props(after).get("provisioningState") == "Failed":
+            problem = "ProvisioningFailed: the account's provisioningState is Failed after the write"
+        else:
+            again = evaluate(after, self.policy, now) if wellformed.problem(after) is None else None
+            if not isinstance(again, Evaluation) or again.remediation is not None:
+                remaining = again.remediation if isinstance(again, Evaluation) else "a judgeable body"
+                problem = f"VerificationFailed: still needs {remaining} after the write"
+        if problem is not None:
+            self.state.advance(entry, "written", now)  # it was written: the breaker counts it
+            return self._unwritten(resource_id, result, context, before, "failed", problem, [])
+        if self.state.advance(entry, "verified", now) is None:
+            # Another delivery completed this entry first and recorded it: nothing more to say.
+            log.info("%s: journal entry %s was completed by another delivery", resource_id, entry.key)
+            return Outcome(resource_id, "remediated", detail="recorded by another delivery")
+        fixed = status_of_fixed("remediated")
+        return Outcome(resource_id, "remediated", context.records(result, fixed, before, _props(after)))
 
-        def status(
-            state: str, cause: str | None = None
-        ) -> Callable[[Finding], tuple[str, str | None] | None]:
-            return lambda f: None if f.rule == "diagnostics-missing" else (state, cause)
+    def _complete(
+        self, journal: Sequence[JournalEntry], account: Mapping[str, Any], now: datetime
+    ) -> tuple[list[JournalEntry], list[FindingRecord]]:
+        """Finish the journal's unfinished entries against the fresh read: an entry whose body the
+        account now holds (or is compliant because of) is verified and its `remediated` records
+        are emitted with the journal's Before, actor and event ID; an entry whose account is
+        still at the etag read is left for the write that follows; any other is abandoned."""
+        kept: list[JournalEntry] = []
+        records: list[FindingRecord] = []
+        for entry in journal:
+            if entry.state not in UNFINISHED:
+                kept.append(entry)
+                continue
+            if account.get("etag") == entry.before_etag:  # the write never landed
+                kept.append(entry)
+                continue
+            if holds(account, entry.body) or self._compliant(account, now):
+                done = self.state.advance(entry, "verified", now)
+                if done is None:  # another delivery completed it
+                    continue
+                kept.append(done)
+                records += _journal_records(done, account, self.settings.mode, now)
+                log.info(
+                    "%s: completed journal entry %s from %s (%d records)",
+                    entry.resource_id,
+                    entry.key,
+                    entry.created_at.isoformat(),
+                    len(records),
+                )
+                continue
+            self.state.advance(entry, "abandoned", now)  # changed since by someone else
+        return kept, records
 
-        if decide.refused:
-            cause = decide.refused
-            records = context.records(result, status("remediation-failed", cause), before, None)
-            return Outcome(resource_id, "failed", records, detail=cause)
-        if decide.suspended:
-            cause = decide.suspended
-            records = context.records(result, status("remediation-suspended", cause), before, None)
-            return Outcome(resource_id, "suspended", records, breaker_tripped=decide.tripped, detail=cause)
-        if written.status == "compliant":  # nothing to write: record what remains (report-only)
-            records = context.records(result, lambda f: None, before, None)
-            return Outcome(resource_id, "reported", records)
-        if written.status == "remediated":
-            records = context.records(result, status("remediated"), before, _acls(written.after))
-            return Outcome(resource_id, "remediated", records)
-        cause = f"{written.error_code or 'Failed'}: {written.error_message or 'the write did not succeed'}"
-        records = context.records(result, status("remediation-failed", cause), before, None)
-        return Outcome(resource_id, "failed", records, detail=cause)
+    def _compliant(self, account: Mapping[str, Any], now: datetime) -> bool:
+        if wellformed.problem(account) is not None:
+            return False
+        result = evaluate(account, self.policy, now)
+        return isinstance(result, Evaluation) and result.remediation is None
+
+    def _unwritten(
+        self,
+        resource_id: str,
+        result: Evaluation,
+        context: _RecordContext,
+        before: Mapping[str, Any],
+        action: Action,
+        cause: str,
+        completed: list[FindingRecord],
+    ) -> Outcome:
+        """Records for a write that was not made or did not take: failed or suspended."""
+        status: Status = "remediation-suspended" if action == "suspended" else "remediation-failed"
+        records = completed + context.records(result, status_of_fixed(status, cause), before, None)
+        return Outcome(resource_id, action, records, detail=cause)
+
+    def _with_diagnostics(
+        self,
+        resource_id: str,
+        account: Mapping[str, Any],
+        result: Evaluation,
+        outcome: Outcome,
+        now: datetime,
+    ) -> Outcome:
+        if result.diagnostic_setting is None or outcome.action in ("gone", "suspended"):
+            return outcome
+        return self._write_diagnostics(resource_id, account, result.diagnostic_setting, outcome, now)
 
     def _write_diagnostics(
         self,
@@ -383,7 +721,7 @@ class Guardrail:
             return Outcome(resource_id, "gone", detail="deleted before the write")
         status: Status = "remediated"
         cause = ""
-        if written.status != "remediated":
+        if written.status != "written":
             status = "remediation-failed"
             cause = (
                 f"{written.error_code or 'Failed'}: {written.error_message or 'the write did not succeed'}"
@@ -396,7 +734,13 @@ class Guardrail:
             ):
                 status, cause = "remediation-failed", "the diagnostic setting did not verify on re-read"
         records = [
-            dataclasses.replace(r, status=status, message=f"{r.message} — {cause}" if cause else r.message)
+            dataclasses.replace(
+                r,
+                status=status,
+                message=f"{r.message} — {cause}" if cause else r.message,
+                before=None,
+                after=dict(setting) if status == "remediated" else None,
+            )
             if r.rule == "diagnostics-missing" and r.status == "violation"
             else r
             for r in outcome.records
@@ -446,48 +790,45 @@ class Guardrail:
         deliver_alert(alert, self.alert_sinks)
 
 
-class _Decide:
-    """What the gateway asks on its fresh read right before writing: the PATCH body, or None.
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
-    The breaker is consulted here, at the last moment and only when the fresh read still needs a
-    write, and a write it allows is counted once; a body that would widen access is refused."""
 
-    def __init__(self, guardrail: Guardrail, resource_id: str, now: datetime) -> None:
-        self.guardrail = guardrail
-        self.resource_id = resource_id
-        self.now = now
-        self.counted = False
-        self.refused = ""
-        self.suspended = ""
-        self.tripped = False
+def status_of_fixed(
+    state: Status, cause: str | None = None
+) -> Callable[[Finding], tuple[Status, str | None] | None]:
+    """The status of the fixed findings (the diagnostics rule is decided by its own write)."""
+    return lambda f: None if f.rule == "diagnostics-missing" else (state, cause)
 
-    def __call__(self, current: dict[str, Any]) -> dict[str, Any] | None:
-        g = self.guardrail
-        judged = evaluate(current, g.policy, g.clock())
-        body = judged.remediation if isinstance(judged, Evaluation) else None
-        if body is None or self.counted:
-            return body
-        self.counted = True
-        widened = widening(current, apply_patch(current, body))
-        if widened:  # the engine guarantees this never happens; refuse rather than trust
-            self.refused = "refused: the remediation would widen access (" + "; ".join(widened) + ")"
-            log.critical("%s: %s", self.resource_id, self.refused)
-            return None
-        breaker = g.state.breaker_state(self.resource_id, self.now)
-        if breaker is not None:
-            self.suspended = f"breaker open until {breaker.until.isoformat()}: not writing"
-            return None
-        count = g.state.record_remediation(self.resource_id, self.now)
-        if count > g.settings.breaker_max_remediations:
-            self.tripped = g.state.trip_breaker(self.resource_id, self.now)
-            minutes = int(g.settings.breaker_window.total_seconds() // 60)
-            self.suspended = (
-                f"{count} remediations within {minutes} minutes: another actor keeps re-applying this "
-                f"configuration; the guardrail stops writing to this account for {minutes} minutes"
-            )
-            return None
-        g.write_rate.acquire(self.resource_id.split("/")[2])
-        return body
+
+def _journal_records(
+    entry: JournalEntry, account: Mapping[str, Any], mode: str, now: datetime
+) -> list[FindingRecord]:
+    """The `remediated` records of a journal entry completed later: the journal's Before, actor,
+    event ID and correlation ID; After as the account now holds it."""
+    after = _props(account)
+    return [
+        FindingRecord.create(
+            resource_id=str(account.get("id") or entry.resource_id),
+            rule=str(finding["rule"]),
+            severity=finding["severity"],
+            status="remediated",
+            message=str(finding["message"]),
+            correlation_id=entry.correlation_id or str(uuid.uuid4()),
+            trigger=entry.trigger,  # type: ignore[arg-type]
+            mode=mode,  # type: ignore[arg-type]
+            kind=entry.kind,
+            value=finding.get("value"),
+            before=_side(str(finding["rule"]), entry.before),
+            after=_side(str(finding["rule"]), after),
+            actor=entry.actor,
+            actor_source=entry.actor_source,  # type: ignore[arg-type]
+            event_id=entry.event_id,
+            time_generated=now,
+        )
+        for finding in entry.findings
+    ]
 
 
 @dataclass
@@ -498,17 +839,31 @@ class _RecordContext:
     correlation_id: str
     event_id: str | None
     now: datetime
+    actor_source: ActorSource = "none"
+
+    def invalid(
+        self, resource_id: str, message: str, value: str | None, failed: bool, kind: str = ""
+    ) -> FindingRecord:
+        """The `account-invalid` record: the guardrail could not judge (or read) the account."""
+        status: Status = "audit" if self.mode == "audit" else "violation"
+        if failed and self.mode == "enforce":
+            status = "remediation-failed"
+        return self._record(resource_id, INVALID_RULE, "medium", status, message, value, kind, None, None)
 
     def records(
         self,
         evaluation: Evaluation,
-        status_of_fixed: Callable[[Finding], tuple[str, str | None] | None],
+        status_of_fixed: Callable[[Finding], tuple[Status, str | None] | None],
         before: Mapping[str, Any] | None,
         after: Mapping[str, Any] | None,
     ) -> list[FindingRecord]:
+        """One record per finding; `before`/`after` are the account's properties as read and,
+        when something was written, as re-read."""
         records = []
         for finding in evaluation.findings:
             message = finding.message
+            status: Status
+            written = False
             if finding.exempted:
                 status = "exempted"
             elif self.mode == "audit":
@@ -519,25 +874,51 @@ class _RecordContext:
                     status = "violation"
                 else:
                     status, cause = decided
+                    written = status == "remediated"
                     if cause:
                         message = f"{message} — {cause}"
             records.append(
-                FindingRecord.create(
-                    resource_id=evaluation.resource_id,
-                    rule=finding.rule,
-                    severity=finding.severity,  # type: ignore[arg-type]
-                    status=status,  # type: ignore[arg-type]
-                    message=message,
-                    correlation_id=self.correlation_id,
-                    trigger=self.trigger,  # type: ignore[arg-type]
-                    mode=self.mode,  # type: ignore[arg-type]
-                    kind=evaluation.kind,
-                    value=finding.value,
-                    before=before,
-                    after=after,
-                    actor=self.actor,
-                    event_id=self.event_id,
-                    time_generated=self.now,
+                self._record(
+                    evaluation.resource_id,
+                    finding.rule,
+                    finding.severity,
+                    status,
+                    message,
+                    finding.value,
+                    evaluation.kind,
+                    _side(finding.rule, before),
+                    _side(finding.rule, after) if written else None,
                 )
             )
         return records
+
+    def _record(
+        self,
+        resource_id: str,
+        rule: str,
+        severity: str,
+        status: Status,
+        message: str,
+        value: str | None,
+        kind: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+    ) -> FindingRecord:
+        return FindingRecord.create(
+            resource_id=resource_id,
+            rule=rule,
+            severity=severity,  # type: ignore[arg-type]
+            status=status,
+            message=message,
+            correlation_id=self.correlation_id,
+            trigger=self.trigger,  # type: ignore[arg-type]
+            mode=self.mode,  # type: ignore[arg-type]
+            kind=kind,
+            value=value,
+            before=before,
+            after=after,
+            actor=self.actor,
+            actor_source=self.actor_source,
+            event_id=self.event_id,
+            time_generated=self.now,
+        )

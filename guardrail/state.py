@@ -1,13 +1,19 @@
-"""The guardrail's memory: circuit breaker, event de-duplication and alert cool-down.
+"""The guardrail's memory: remediation journal, circuit breaker, event de-duplication and alert
+cool-down.
 
 Everything lives in Azure Table Storage on the Functions storage account (``AzureWebJobsStorage``),
-Azurite locally. Three questions are answered from it:
+Azurite locally. Four questions are answered from it:
 
-* Is the guardrail fighting someone over an account? ``record_remediation`` counts remediations of
-  one account inside a sliding window; when more than ``max_remediations`` happen inside it, the
-  caller trips the breaker with ``trip_breaker`` (exactly one caller wins and raises the critical
-  alert) and stops remediating while ``breaker_state`` reports it open; it closes by itself after
-  ``window``.
+* What did the guardrail set out to write, and did it land? The remediation journal: one entry per
+  change the guardrail repairs, keyed by the account and the etag it read (``begin``: a conditional
+  insert, so the write event and the Resource Notification of one change share one entry), moved
+  ``intent`` → ``written`` → ``verified`` with etag-conditional updates (``advance``: exactly one
+  caller wins each step). ``journal`` lists an account's entries in one query.
+* Is the guardrail fighting someone over an account? The entries written inside ``window`` are the
+  confirmed writes (never attempts); when ``max_remediations`` of them are inside it and another
+  write is needed, the caller trips the breaker with ``trip_breaker`` (exactly one caller wins and
+  raises the critical alert) and stops remediating while ``breaker_state`` reports it open; it
+  closes by itself after ``window``.
 * Has this Event Grid event been handled already? ``claim_event`` (at-least-once delivery).
 * Was this alert (account + finding-set fingerprint) sent inside its cool-down? ``claim_alert``.
 
@@ -26,7 +32,9 @@ azure.data.tables is imported lazily: importing this module costs nothing at a c
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import json
 import logging
 import re
 import threading
@@ -35,7 +43,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
     "DEFAULT_EVENT_TTL",
@@ -43,6 +51,8 @@ __all__ = [
     "DEFAULT_TABLE_PREFIX",
     "DEFAULT_WINDOW",
     "BreakerState",
+    "JournalEntry",
+    "JournalState",
     "NullStateStore",
     "ResilientStateStore",
     "StateStore",
@@ -63,6 +73,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _TABLE_PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,50}$")
 _BREAKER_ROW = "breaker"
+_UNREADABLE_ROW = "unreadable"
+#: How long a journal entry is kept (the sweep purges it after): Event Grid retries for 24 hours;
+#: longer when the breaker window is longer (its count is read from the journal).
+JOURNAL_TTL = timedelta(hours=24)
 _EVENT_ROW = "event"
 _MAX_TEXT = 1024  # readable copies of ids kept in properties are capped at this many characters
 _CLAIM_ATTEMPTS = 4
@@ -81,6 +95,44 @@ class BreakerState:
 
     def is_open(self, now: datetime) -> bool:
         return _utc(now, "now") < self.until
+
+
+JournalState = Literal["intent", "written", "verified", "abandoned", "unreadable"]
+#: States of an entry still to be completed by a later delivery or the sweep.
+UNFINISHED: tuple[JournalState, ...] = ("intent", "written")
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One remediation the guardrail set out to make (or, state ``unreadable``, an account it
+    could not read: the sweep retries those). ``before`` holds the account's properties the body
+    replaces, as read; ``findings`` the fixed findings' rule, severity, message and value."""
+
+    resource_id: str  # normalised (lower case)
+    key: str  # RowKey: sha256 of the etag read before the write
+    state: JournalState
+    before_etag: str | None = None
+    correlation_id: str = ""
+    event_id: str | None = None
+    actor: str | None = None
+    actor_source: str = "none"
+    trigger: str = "event"
+    kind: str = ""
+    before: dict[str, Any] = dataclasses.field(default_factory=dict)
+    body: dict[str, Any] = dataclasses.field(default_factory=dict)
+    findings: tuple[dict[str, Any], ...] = ()
+    cause: str = ""
+    created_at: datetime = _EPOCH
+    written_at: datetime | None = None
+    etag: str | None = None  # the table row's etag (optimistic concurrency)
+
+    @staticmethod
+    def key_for(before_etag: str | None) -> str:
+        return _digest(f"etag:{before_etag}") if before_etag else _digest(f"none:{uuid.uuid4()}")
+
+    def confirmed_at(self, now: datetime, window: timedelta) -> bool:
+        """A confirmed write inside ``(now - window, now]``."""
+        return self.written_at is not None and now - window < self.written_at <= now
 
 
 @dataclass(frozen=True)
@@ -124,9 +176,31 @@ class StateStore(Protocol):
         """More than this many remediations of one account inside ``window`` trips the breaker."""
         ...
 
-    def record_remediation(self, resource_id: str, at: datetime) -> int:
-        """Store one remediation; return how many of the account's remediations (this one
-        included) happened inside ``(at - window, at]``."""
+    def journal(self, resource_id: str) -> list[JournalEntry]:
+        """The account's journal entries (one query), oldest first."""
+        ...
+
+    def begin(self, entry: JournalEntry) -> tuple[JournalEntry, bool]:
+        """Insert ``entry`` unless one with its key exists: (the stored entry, True when this
+        call created it). The write event and the Resource Notification of one change share it."""
+        ...
+
+    def advance(self, entry: JournalEntry, state: JournalState, now: datetime) -> JournalEntry | None:
+        """Move ``entry`` forward to ``state`` if nobody changed it since it was read
+        (etag-conditional); ``written``/``verified`` stamp ``written_at`` when unset. None: someone
+        else moved it, or it is already there (exactly one caller wins each step)."""
+        ...
+
+    def mark_unreadable(self, resource_id: str, cause: str, now: datetime) -> None:
+        """Remember that the account could not be read (the sweep retries it)."""
+        ...
+
+    def clear_unreadable(self, resource_id: str) -> None:
+        """Forget an unreadable mark (the account was read)."""
+        ...
+
+    def unfinished(self) -> list[str]:
+        """Accounts with an unfinished journal entry or an unreadable mark (for the sweep)."""
         ...
 
     def breaker_state(self, resource_id: str, now: datetime) -> BreakerState | None:
@@ -140,11 +214,6 @@ class StateStore(Protocol):
 
     def claim_event(self, event_id: str, now: datetime) -> bool:
         """True the first time an event id is seen (within the event TTL), False for repeats."""
-        ...
-
-    def release_event(self, event_id: str) -> None:
-        """Forget a claimed event id: call it when handling the event failed and the function is
-        about to fail, so Event Grid's redelivery is handled instead of skipped as a repeat."""
         ...
 
     def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
@@ -240,10 +309,25 @@ class NullStateStore:
     def max_remediations(self) -> int:
         return self._max_remediations
 
-    def record_remediation(self, resource_id: str, at: datetime) -> int:
+    def journal(self, resource_id: str) -> list[JournalEntry]:
         normalize_resource_id(resource_id)
-        _utc(at, "at")
-        return 1
+        return []
+
+    def begin(self, entry: JournalEntry) -> tuple[JournalEntry, bool]:
+        return entry, True
+
+    def advance(self, entry: JournalEntry, state: JournalState, now: datetime) -> JournalEntry | None:
+        return _advanced(entry, state, _utc(now, "now")) if _forward(entry.state, state) else None
+
+    def mark_unreadable(self, resource_id: str, cause: str, now: datetime) -> None:
+        normalize_resource_id(resource_id)
+        _utc(now, "now")
+
+    def clear_unreadable(self, resource_id: str) -> None:
+        normalize_resource_id(resource_id)
+
+    def unfinished(self) -> list[str]:
+        return []
 
     def breaker_state(self, resource_id: str, now: datetime) -> BreakerState | None:
         normalize_resource_id(resource_id)
@@ -260,10 +344,6 @@ class NullStateStore:
             raise ValueError("event id must not be empty")
         _utc(now, "now")
         return True
-
-    def release_event(self, event_id: str) -> None:
-        if not event_id:
-            raise ValueError("event id must not be empty")
 
     def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
         normalize_resource_id(resource_id)
@@ -292,8 +372,10 @@ class TableStateStore:
     Tables (``<prefix>`` defaults to ``guardrail``), created on first use, once per process:
 
     ``<prefix>remediations``
-        PartitionKey sha256(account id), RowKey ``<µs since epoch:020d>-<uuid>``; one row per
-        remediation, counted with a RowKey range query over the window.
+        The remediation journal. PartitionKey sha256(account id), RowKey sha256(etag read before
+        the write); State, BeforeEtag, CorrelationId, EventId, Actor, ActorSource, Trigger, Kind,
+        Before, Body, Findings (JSON), CreatedAt, WrittenAt. Row ``unreadable``: the account
+        could not be read (Cause). An account's rows are read with one partition query.
     ``<prefix>breakers``
         PartitionKey sha256(account id), RowKey ``breaker``; TrippedAt, Until.
     ``<prefix>events``
@@ -394,31 +476,81 @@ class TableStateStore:
         return self._tables
 
     # -- operations ------------------------------------------------------------------------
-    def record_remediation(self, resource_id: str, at: datetime) -> int:
+    def journal(self, resource_id: str) -> list[JournalEntry]:
         rid = normalize_resource_id(resource_id)
-        at = _utc(at, "at")
-        pk = _digest(rid)
-        self._insert(
-            self._tables.remediations,
-            {
-                "PartitionKey": pk,
-                "RowKey": f"{_epoch_key(at)}-{uuid.uuid4().hex}",
-                "ResourceId": rid[:_MAX_TEXT],
-                "At": at,
-                "ExpiresAt": at + self._window,
-            },
-        )
-        # Window (at - window, at]: RowKeys sort by time; '-' < '~' so '<key>~' bounds all of a µs.
-        rows = self._client(self._tables.remediations).query_entities(
-            "PartitionKey eq @pk and RowKey gt @low and RowKey lt @high",
-            parameters={
-                "pk": pk,
-                "low": f"{_epoch_key(at - self._window)}~",
-                "high": f"{_epoch_key(at)}~",
-            },
-            select=["RowKey"],
-        )
-        return sum(1 for _ in rows)
+        try:
+            rows = list(
+                self._client(self._tables.remediations).query_entities(
+                    "PartitionKey eq @pk", parameters={"pk": _digest(rid)}
+                )
+            )
+        except self._ResourceNotFoundError:
+            return []
+        entries = [entry for entry in map(_entry_from_row, rows) if entry is not None]
+        return sorted(entries, key=lambda e: e.created_at)
+
+    def begin(self, entry: JournalEntry) -> tuple[JournalEntry, bool]:
+        table = self._tables.remediations
+        row = _entry_to_row(entry, max(JOURNAL_TTL, self._window))
+        for _ in range(_CLAIM_ATTEMPTS):
+            try:
+                metadata = self._insert(table, row)
+                return dataclasses.replace(entry, etag=_etag_of(metadata)), True
+            except self._ResourceExistsError:
+                existing = self._get(table, row["PartitionKey"], row["RowKey"])
+                found = _entry_from_row(existing) if existing is not None else None
+                if found is not None:
+                    return found, False
+        raise RuntimeError(f"journal entry {entry.key} for {entry.resource_id} kept vanishing")
+
+    def advance(self, entry: JournalEntry, state: JournalState, now: datetime) -> JournalEntry | None:
+        if not _forward(entry.state, state):
+            return None
+        updated = _advanced(entry, state, _utc(now, "now"))
+        row = _entry_to_row(updated, max(JOURNAL_TTL, self._window))
+        client = self._client(self._tables.remediations)
+        try:
+            if entry.etag is None:
+                client.upsert_entity(row, mode=self._replace)
+            else:
+                metadata = client.update_entity(
+                    row, mode=self._replace, etag=entry.etag, match_condition=self._if_not_modified
+                )
+                return dataclasses.replace(updated, etag=_etag_of(metadata))
+        except (self._ResourceModifiedError, self._ResourceNotFoundError):
+            return None
+        return updated
+
+    def mark_unreadable(self, resource_id: str, cause: str, now: datetime) -> None:
+        rid = normalize_resource_id(resource_id)
+        now = _utc(now, "now")
+        entity = {
+            "PartitionKey": _digest(rid),
+            "RowKey": _UNREADABLE_ROW,
+            "ResourceId": rid[:_MAX_TEXT],
+            "State": "unreadable",
+            "Cause": cause[:_MAX_TEXT],
+            "CreatedAt": now,
+            "ExpiresAt": now + JOURNAL_TTL,
+        }
+        try:
+            self._client(self._tables.remediations).upsert_entity(entity, mode=self._replace)
+        except self._ResourceNotFoundError:
+            self._ensure_table(self._tables.remediations, force=True)
+            self._client(self._tables.remediations).upsert_entity(entity, mode=self._replace)
+
+    def clear_unreadable(self, resource_id: str) -> None:
+        rid = normalize_resource_id(resource_id)
+        with contextlib.suppress(self._ResourceNotFoundError):
+            self._client(self._tables.remediations).delete_entity(_digest(rid), _UNREADABLE_ROW)
+
+    def unfinished(self) -> list[str]:
+        query = " or ".join(f"State eq '{state}'" for state in (*UNFINISHED, "unreadable"))
+        try:
+            rows = self._client(self._tables.remediations).query_entities(query, select=["ResourceId"])
+            return sorted({str(row["ResourceId"]) for row in rows if row.get("ResourceId")})
+        except self._ResourceNotFoundError:
+            return []
 
     def breaker_state(self, resource_id: str, now: datetime) -> BreakerState | None:
         rid = normalize_resource_id(resource_id)
@@ -470,11 +602,6 @@ class TableStateStore:
             },
             still_held=lambda existing: now < _plain_utc(existing["SeenAt"]) + ttl,
         )
-
-    def release_event(self, event_id: str) -> None:
-        if not event_id:
-            raise ValueError("event id must not be empty")
-        self._client(self._tables.events).delete_entity(_digest(event_id), _EVENT_ROW)
 
     def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
         rid = normalize_resource_id(resource_id)
@@ -547,13 +674,14 @@ class TableStateStore:
                 self._service.create_table_if_not_exists(table)
                 _created_tables.add(key)
 
-    def _insert(self, table: str, entity: Mapping[str, Any]) -> None:
-        """create_entity; recreates the table once if it vanished since this process created it."""
+    def _insert(self, table: str, entity: Mapping[str, Any]) -> Any:
+        """create_entity (its response metadata, with the new row's etag); recreates the table
+        once if it vanished since this process created it."""
         try:
-            self._client(table).create_entity(entity)
+            return self._client(table).create_entity(entity)
         except self._ResourceNotFoundError:
             self._ensure_table(table, force=True)
-            self._client(table).create_entity(entity)
+            return self._client(table).create_entity(entity)
 
     def _get(self, table: str, pk: str, rk: str) -> Any:
         try:
@@ -601,6 +729,82 @@ class TableStateStore:
             except self._ResourceNotFoundError:
                 continue  # purged meanwhile
         return False
+
+
+_RANK: dict[str, int] = {"intent": 0, "abandoned": 0, "written": 1, "verified": 2}
+
+
+def _forward(current: JournalState, target: JournalState) -> bool:
+    """Entries only move forward (intent → written → verified); an unfinished one may be
+    abandoned; an abandoned one may still be found written by the one who wrote it."""
+    if target == "abandoned":
+        return current in UNFINISHED
+    return _RANK.get(target, -1) > _RANK.get(current, 3)
+
+
+def _advanced(entry: JournalEntry, state: JournalState, now: datetime) -> JournalEntry:
+    written_at = entry.written_at
+    if state in ("written", "verified") and written_at is None:
+        written_at = now
+    return dataclasses.replace(entry, state=state, written_at=written_at)
+
+
+def _etag_of(metadata: Any) -> str | None:
+    etag = metadata.get("etag") if isinstance(metadata, Mapping) else None
+    return str(etag) if etag else None
+
+
+def _entry_to_row(entry: JournalEntry, ttl: timedelta = JOURNAL_TTL) -> dict[str, Any]:
+    created = entry.created_at
+    row: dict[str, Any] = {
+        "PartitionKey": _digest(entry.resource_id),
+        "RowKey": entry.key,
+        "ResourceId": entry.resource_id[:_MAX_TEXT],
+        "State": entry.state,
+        "BeforeEtag": entry.before_etag or "",
+        "CorrelationId": entry.correlation_id,
+        "EventId": entry.event_id or "",
+        "Actor": entry.actor or "",
+        "ActorSource": entry.actor_source,
+        "Trigger": entry.trigger,
+        "Kind": entry.kind,
+        "Before": json.dumps(entry.before, separators=(",", ":")),
+        "Body": json.dumps(entry.body, separators=(",", ":")),
+        "Findings": json.dumps(list(entry.findings), separators=(",", ":")),
+        "Cause": entry.cause[:_MAX_TEXT],
+        "CreatedAt": created,
+        "ExpiresAt": created + ttl,
+    }
+    if entry.written_at is not None:
+        row["WrittenAt"] = entry.written_at
+    return row
+
+
+def _entry_from_row(row: Any) -> JournalEntry | None:
+    try:
+        written = row.get("WrittenAt")
+        return JournalEntry(
+            resource_id=str(row["ResourceId"]),
+            key=str(row["RowKey"]),
+            state=row["State"],
+            before_etag=row.get("BeforeEtag") or None,
+            correlation_id=str(row.get("CorrelationId") or ""),
+            event_id=row.get("EventId") or None,
+            actor=row.get("Actor") or None,
+            actor_source=str(row.get("ActorSource") or "none"),
+            trigger=str(row.get("Trigger") or "event"),
+            kind=str(row.get("Kind") or ""),
+            before=json.loads(row.get("Before") or "{}"),
+            body=json.loads(row.get("Body") or "{}"),
+            findings=tuple(json.loads(row.get("Findings") or "[]")),
+            cause=str(row.get("Cause") or ""),
+            created_at=_plain_utc(row["CreatedAt"]),
+            written_at=_plain_utc(written) if written is not None else None,
+            etag=row.metadata.get("etag") if hasattr(row, "metadata") else None,
+        )
+    except (KeyError, TypeError, ValueError):
+        logger.warning("ignoring a malformed journal row")
+        return None
 
 
 def _transport_options(connection_timeout: float, read_timeout: float, retry_total: int) -> dict[str, Any]:
@@ -667,11 +871,30 @@ class ResilientStateStore:
     def max_remediations(self) -> int:
         return self._inner.max_remediations
 
-    def record_remediation(self, resource_id: str, at: datetime) -> int:
+    def journal(self, resource_id: str) -> list[JournalEntry]:
+        return self._call(lambda s: s.journal(resource_id), lambda: self._fallback.journal(resource_id))
+
+    def begin(self, entry: JournalEntry) -> tuple[JournalEntry, bool]:
+        return self._call(lambda s: s.begin(entry), lambda: self._fallback.begin(entry))
+
+    def advance(self, entry: JournalEntry, state: JournalState, now: datetime) -> JournalEntry | None:
         return self._call(
-            lambda s: s.record_remediation(resource_id, at),
-            lambda: self._fallback.record_remediation(resource_id, at),
+            lambda s: s.advance(entry, state, now), lambda: self._fallback.advance(entry, state, now)
         )
+
+    def mark_unreadable(self, resource_id: str, cause: str, now: datetime) -> None:
+        self._call(
+            lambda s: s.mark_unreadable(resource_id, cause, now),
+            lambda: self._fallback.mark_unreadable(resource_id, cause, now),
+        )
+
+    def clear_unreadable(self, resource_id: str) -> None:
+        self._call(
+            lambda s: s.clear_unreadable(resource_id), lambda: self._fallback.clear_unreadable(resource_id)
+        )
+
+    def unfinished(self) -> list[str]:
+        return self._call(lambda s: s.unfinished(), self._fallback.unfinished)
 
     def breaker_state(self, resource_id: str, now: datetime) -> BreakerState | None:
         return self._call(
@@ -690,9 +913,6 @@ class ResilientStateStore:
             lambda s: s.claim_event(event_id, now),
             lambda: self._fallback.claim_event(event_id, now),
         )
-
-    def release_event(self, event_id: str) -> None:
-        self._call(lambda s: s.release_event(event_id), lambda: self._fallback.release_event(event_id))
 
     def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
         return self._call(

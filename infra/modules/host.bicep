@@ -148,6 +148,10 @@ var findingsColumns = [
     type: 'string'
   }
   {
+    name: 'ActorSource'
+    type: 'string'
+  }
+  {
     name: 'CorrelationId'
     type: 'string'
   }
@@ -475,7 +479,7 @@ var highSeverityQuery = '''
 GuardrailFindings_CL
 | where Severity in ('critical', 'high')
 | where Status in ('violation', 'remediation-failed', 'remediation-suspended')
-| project TimeGenerated, ResourceId, AccountName, Rule, Severity, Status, Message, Actor, Mode, CorrelationId
+| project TimeGenerated, ResourceId, AccountName, Rule, Severity, Status, Message, Actor, ActorSource, Mode, CorrelationId
 '''
 
 resource findingsAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {

@@ -61,8 +61,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def _local_stack(tmp_path_factory: pytest.TempPathFactory, *, connect: bool) -> Iterator[LocalStack]:
     out = tmp_path_factory.mktemp("stack")
     policy = Path(out) / "policy.yaml"
     policy.write_text(POLICY, encoding="utf-8")
@@ -81,11 +80,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         }
     )
     instance.apply_env()
-    instance.connect_function_app()
+    if connect:
+        instance.connect_function_app()
     try:
         yield instance
     finally:
         instance.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    yield from _local_stack(tmp_path_factory, connect=True)
+
+
+@pytest.fixture(scope="module")
+def quiet_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The same local Azure with no event subscription: each test delivers every event itself
+    (to the function app's handlers), so it decides which delivery sees which fault."""
+    yield from _local_stack(tmp_path_factory, connect=False)
 
 
 @pytest.fixture(scope="module")

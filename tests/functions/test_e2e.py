@@ -99,6 +99,22 @@ def test_fighting_pipeline_trips_the_breaker_and_raises_one_critical_alert(stack
     assert len(cards_for(stack, rid)) == 2  # the first remediation, then the breaker; nothing else
 
 
+def test_an_attacking_pipeline_gets_three_writes_and_one_critical_alert(stack: LocalStack) -> None:
+    import time
+
+    name = unique("attack")
+    rid = account_id(name)
+    started = time.monotonic()
+    for i in range(31):  # re-opened 31 times in about 8 s, without waiting for the guardrail
+        _create(stack, DEPLOYER, name, open_account(name))
+        time.sleep(max(0.0, started + (i + 1) * 8 / 31 - time.monotonic()))
+    settle(stack, timeout=60)
+    assert guardrail_writes(stack, rid) == 3
+    critical = [c for c in cards_for(stack, rid) if "critical" in str(c).lower()]
+    assert len(critical) == 1
+    assert not stack.failed_deliveries
+
+
 @pytest.mark.parametrize(
     ("status", "retry_after"),
     [(429, 0.2), (409, None), (500, None), (503, 0.1)],

@@ -144,21 +144,29 @@ def test_noncompliant_resource_notification_reads_fresh_state(stack: LocalStack,
 def test_malformed_and_irrelevant_events_are_dropped_without_crashing(
     stack: LocalStack, handlers: Handlers, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Every event below names an open account in a seeded subscription (or a storage account
+    # beside it): a write could happen if the guardrail handled any of them, and none may.
+    name = unique("ignored")
+    rid = account_id(name)
+    stack.emulator.put_account({"name": name, **_open(name)}, rid)
+    storage = f"/subscriptions/{SUB_A}/resourceGroups/{RG}/providers/Microsoft.Storage/storageAccounts/st1"
     before = len(stack.emulator.events)
     malformed = as_function_event({"id": "bad-1", "eventType": "Microsoft.Resources.ResourceWriteSuccess"})
     with caplog.at_level(logging.INFO, logger="guardrail"):
         handlers["on_resource_write"](malformed)
     assert any("bad-1" in r.getMessage() and r.levelno >= logging.ERROR for r in caplog.records)
-    for sample in (
-        "events/docs_ResourceWriteSuccess.eventgrid.json",
-        "events/derived_cogsvc_ResourceDeleteSuccess.eventgrid.json",
-        "events/derived_cogsvc_ResourceWriteFailure.eventgrid.json",
-        "events/docs_ResourceActionSuccess.eventgrid.json",
+    for sample, target in (
+        ("events/docs_ResourceWriteSuccess.eventgrid.json", storage),
+        ("events/derived_cogsvc_ResourceDeleteSuccess.eventgrid.json", rid),
+        ("events/derived_cogsvc_ResourceWriteFailure.eventgrid.json", rid),
+        ("events/docs_ResourceActionSuccess.eventgrid.json", rid + "/listKeys"),
     ):
-        body = load_contract(sample)
-        handlers["on_resource_write"](as_function_event(body[0]))
+        event = _contract_event(sample, target)
+        handlers["on_resource_write"](as_function_event(event))
     settle(stack)
     assert len(stack.emulator.events) == before  # nothing was written
+    assert stack.emulator.account(rid)["properties"]["networkAcls"]["defaultAction"] == "Allow"
+    assert records_for(stack, rid) == []
 
 
 def test_repeated_delivery_of_one_event_alerts_once(stack: LocalStack, handlers: Handlers) -> None:

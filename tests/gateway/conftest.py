@@ -4,7 +4,7 @@
   need a fix under the default policy, `CLOSED` ones are compliant.
 - `settings`: `ArmSettings` pointing at the emulator with fast retry timings (tests stay quick).
 - `gateway`: an `ArmGateway` built from `settings`; closed after the test.
-- `decide`: the pure policy engine (default policy) wrapped as the gateway's `decide` callback.
+- `decide`: the pure policy engine (default policy): the PATCH body an account needs, or None.
 """
 
 from __future__ import annotations

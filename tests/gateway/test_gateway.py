@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
+from guardrail.credentials import token_claims
 from guardrail.gateway import (
     ArmGateway,
     ArmGatewayError,
     ArmSettings,
-    RemediationResult,
     TransientArmError,
+    WriteResult,
     parse_account_id,
-    token_claims,
 )
 from guardrail_workbench.emulator import Emulator, account_id
 
@@ -152,34 +152,45 @@ def test_one_client_per_subscription(gateway: ArmGateway) -> None:
     assert gateway._client(SUB1) is not gateway._client(SUB2)
 
 
-# ---------------------------------------------------------------------------- remediation outcomes
+# ---------------------------------------------------------------------------- writes
 
 
-def test_compliant_account_is_not_written(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
-    result = gateway.remediate(CLOSED, decide)
-    assert result.status == "compliant"
-    assert result.attempts == 0 and result.body_sent is None
-    assert patches(emulator, CLOSED) == []
+def fix(gateway: ArmGateway, decide: Decide, rid: str = OPEN) -> WriteResult:
+    """What the service does around one write: read, judge, PATCH with the etag read."""
+    account = gateway.get(rid)
+    assert account is not None
+    body = decide(account)
+    assert body is not None, "the account needs no fix"
+    return gateway.patch(rid, body, account["etag"])
 
 
-def test_remediation_happy_path(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
-    result = gateway.remediate(OPEN, decide)
-    assert result.status == "remediated", result
-    assert result.attempts == 1
-    assert result.body_sent == {
-        "properties": {
-            "networkAcls": {
-                "defaultAction": "Deny",
-                "bypass": "None",
-                "ipRules": [],
-                "virtualNetworkRules": [],
-            }
-        }
-    }
-    assert (
-        result.before is not None and result.before["properties"]["networkAcls"]["defaultAction"] == "Allow"
-    )
+def test_get_returns_bodies_the_sdk_models_would_refuse(emulator: Emulator, gateway: ArmGateway) -> None:
+    body = emulator.account(CLOSED)
+    assert body is not None
+    body["sku"] = "S0"  # the Sku model wants an object
+    body["tags"] = ["a", "b"]
+    body["properties"]["networkAcls"]["ipRules"] = ["20.1.2.0/24", 7]
+    emulator.put_account(body)
+    account = gateway.get(CLOSED)
+    assert account is not None
+    assert account["sku"] == "S0" and account["tags"] == ["a", "b"]
+    assert account["properties"]["networkAcls"]["ipRules"] == ["20.1.2.0/24", 7]
+
+
+def test_get_403_names_the_cause(emulator: Emulator, gateway: ArmGateway) -> None:
+    emulator.faults.add(method="GET", status=403, code="AuthorizationFailed")
+    with pytest.raises(ArmGatewayError) as caught:
+        gateway.get(CLOSED)
+    assert not isinstance(caught.value, TransientArmError)
+    assert (caught.value.status, caught.value.code) == (403, "AuthorizationFailed")
+
+
+def test_write_happy_path(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+    before_etag = emulator.account(OPEN)["etag"]  # type: ignore[index]
+    result = fix(gateway, decide)
+    assert result.status == "written", result
     assert result.after is not None and result.after["properties"]["networkAcls"]["defaultAction"] == "Deny"
+    assert result.after["etag"] != before_etag
     assert decide(result.after) is None
     assert patches(emulator) == [200]
 
@@ -189,15 +200,12 @@ def test_the_write_carries_the_guardrail_identity(
 ) -> None:
     got: list[dict[str, Any]] = []
     emulator.subscribe(got.append, kinds={"resources"})
-    before_etag = emulator.account(OPEN)["etag"]  # type: ignore[index]
-    assert gateway.remediate(OPEN, decide).status == "remediated"
+    assert fix(gateway, decide).status == "written"
     assert emulator.wait_for_events()
     [write] = got
     assert write["data"]["claims"]["appid"] == GUARDRAIL_CLAIMS["appid"]
     oid = "http://schemas.microsoft.com/identity/claims/objectidentifier"
     assert write["data"]["claims"][oid] == GUARDRAIL_CLAIMS["oid"]
-    assert gateway.caller_claims()["appid"] == GUARDRAIL_CLAIMS["appid"]
-    assert emulator.account(OPEN)["etag"] != before_etag  # type: ignore[index]
 
 
 def test_429_is_survived_honouring_retry_after(
@@ -205,8 +213,7 @@ def test_429_is_survived_honouring_retry_after(
 ) -> None:
     emulator.faults.add(resource_id=OPEN, method="PATCH", status=429, retry_after=0.2, times=2)
     started = time.monotonic()
-    result = gateway.remediate(OPEN, decide)
-    assert result.status == "remediated"
+    assert fix(gateway, decide).status == "written"
     assert time.monotonic() - started >= 0.4  # slept Retry-After twice
     assert patches(emulator) == [429, 429, 200]
 
@@ -217,30 +224,29 @@ def test_429_with_a_huge_retry_after_is_transient_at_once(
     emulator.faults.add(resource_id=OPEN, method="PATCH", status=429, retry_after=3600, times=None)
     started = time.monotonic()
     with pytest.raises(TransientArmError) as caught:
-        gateway.remediate(OPEN, decide)
+        fix(gateway, decide)
     assert time.monotonic() - started < 2
     assert caught.value.status == 429 and caught.value.retry_after == 3600
 
 
-def test_409_request_conflict_is_survived(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+def test_409_request_conflict_is_retried_with_the_same_etag(
+    emulator: Emulator, gateway: ArmGateway, decide: Decide
+) -> None:
     emulator.faults.add(resource_id=OPEN, method="PATCH", status=409, code="RequestConflict", times=2)
-    result = gateway.remediate(OPEN, decide)
-    assert result.status == "remediated"
-    assert result.attempts == 3
+    assert fix(gateway, decide).status == "written"
     assert patches(emulator) == [409, 409, 200]
 
 
 def test_busy_account_is_waited_for(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
-    emulator.set_busy(OPEN, calls=3)  # GET, PATCH(409), GET, then terminal
-    result = gateway.remediate(OPEN, decide)
-    assert result.status == "remediated"
+    emulator.set_busy(OPEN, calls=3)  # GET, PATCH(409), PATCH(409), then terminal
+    assert fix(gateway, decide).status == "written"
     assert 409 in patches(emulator)
 
 
 def test_409_exhausted_is_transient(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
     emulator.faults.add(resource_id=OPEN, method="PATCH", status=409, code="RequestConflict", times=None)
     with pytest.raises(TransientArmError) as caught:
-        gateway.remediate(OPEN, decide)
+        fix(gateway, decide)
     assert caught.value.status == 409 and caught.value.code == "RequestConflict"
     assert len(patches(emulator)) == 4  # conflict_retries=3 plus the first
 
@@ -250,7 +256,7 @@ def test_server_errors_are_survived(
     emulator: Emulator, gateway: ArmGateway, decide: Decide, status: int
 ) -> None:
     emulator.faults.add(resource_id=OPEN, method="PATCH", status=status, times=2)
-    assert gateway.remediate(OPEN, decide).status == "remediated"
+    assert fix(gateway, decide).status == "written"
     assert patches(emulator) == [status, status, 200]
 
 
@@ -260,37 +266,36 @@ def test_transient_errors_exhausted_raise(
 ) -> None:
     emulator.faults.add(resource_id=OPEN, method="PATCH", status=status, times=None, retry_after=0.01)
     with pytest.raises(TransientArmError) as caught:
-        gateway.remediate(OPEN, decide)
+        fix(gateway, decide)
     assert caught.value.status == status
     assert len(patches(emulator)) == 4  # retry_total=3 plus the first: bounded
 
 
-def test_linked_authorization_failed_is_a_failed_result(emulator: Emulator, gateway: ArmGateway) -> None:
+def test_linked_authorization_failed_is_refused(emulator: Emulator, gateway: ArmGateway) -> None:
     subnet = (
         f"/subscriptions/{SUB1}/resourceGroups/{RG}/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
     )
     body = {"properties": {"networkAcls": {"defaultAction": "Deny", "virtualNetworkRules": [{"id": subnet}]}}}
     emulator.deny_vnet_join()
-    result = gateway.remediate(OPEN, lambda account: body)
-    assert result.status == "failed"
+    result = gateway.patch(OPEN, body, emulator.account(OPEN)["etag"])  # type: ignore[index]
+    assert result.status == "refused"
     assert result.error_code == "LinkedAuthorizationFailed"
     assert result.http_status == 403
-    assert result.body_sent == body
     assert patches(emulator) == [403]  # permanent: not retried
 
 
-def test_other_409s_are_permanent(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+def test_other_409s_are_refused(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
     emulator.faults.add(resource_id=OPEN, method="PATCH", status=409, code="ScopeLocked", times=None)
-    result = gateway.remediate(OPEN, decide)  # a delete/read-only lock: retrying will not help
-    assert result.status == "failed"
+    result = fix(gateway, decide)  # a delete/read-only lock: retrying will not help
+    assert result.status == "refused"
     assert (result.error_code, result.http_status) == ("ScopeLocked", 409)
     assert patches(emulator) == [409]
 
 
-def test_refused_slash_32_is_a_failed_result(emulator: Emulator, gateway: ArmGateway) -> None:
+def test_refused_slash_32_is_refused(emulator: Emulator, gateway: ArmGateway) -> None:
     body = {"properties": {"networkAcls": {"defaultAction": "Deny", "ipRules": [{"value": "20.1.2.3/32"}]}}}
-    result = gateway.remediate(OPEN, lambda account: body)
-    assert result.status == "failed"
+    result = gateway.patch(OPEN, body, None)
+    assert result.status == "refused"
     assert result.http_status == 400
     assert result.error_code and result.error_message and "20.1.2.3/32" in result.error_message
     assert patches(emulator) == [400]
@@ -300,26 +305,18 @@ def test_deleted_between_read_and_write_is_gone(
     emulator: Emulator, gateway: ArmGateway, decide: Decide
 ) -> None:
     emulator.faults.add(resource_id=OPEN, method="PATCH", action="delete")
-    result = gateway.remediate(OPEN, decide)
-    assert result.status == "gone"
-    assert result.before is not None and result.body_sent is not None
+    assert fix(gateway, decide).status == "gone"
 
 
-def test_missing_account_is_gone_without_a_write(
-    emulator: Emulator, gateway: ArmGateway, decide: Decide
-) -> None:
+def test_writing_a_missing_account_is_gone(emulator: Emulator, gateway: ArmGateway) -> None:
     rid = account_id(SUB1, RG, "never-was")
-    result = gateway.remediate(rid, decide)
-    assert result == RemediationResult("gone", rid)
-    assert patches(emulator, rid) == []
+    assert gateway.patch(rid, {"properties": {"disableLocalAuth": True}}, None) == WriteResult("gone", rid)
 
 
-def test_failed_provisioning_is_a_failed_result(
-    emulator: Emulator, gateway: ArmGateway, decide: Decide
-) -> None:
+def test_failed_provisioning_is_reported(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
     emulator.faults.add(resource_id=OPEN, method="PATCH", action="fail_provisioning")
-    result = gateway.remediate(OPEN, decide)
-    assert result.status == "failed"
+    result = fix(gateway, decide)
+    assert result.status == "provisioning-failed"
     assert result.error_code == "ProvisioningFailed"
     assert result.after is not None and result.after["properties"]["provisioningState"] == "Failed"
 
@@ -327,16 +324,16 @@ def test_failed_provisioning_is_a_failed_result(
 def test_failed_provisioning_in_async_mode(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
     emulator.async_writes = True
     emulator.faults.add(resource_id=OPEN, method="PATCH", action="fail_provisioning")
-    result = gateway.remediate(OPEN, decide)
-    assert result.status == "failed"
+    result = fix(gateway, decide)
+    assert result.status == "provisioning-failed"
     assert result.error_code == "ProvisioningFailed"
 
 
 def test_async_write_completes_quickly(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
     emulator.async_writes = True
     started = time.monotonic()
-    result = gateway.remediate(OPEN, decide)
-    assert result.status == "remediated"
+    result = fix(gateway, decide)
+    assert result.status == "written"
     assert time.monotonic() - started < 3
     assert patches(emulator) == [202]
     assert any("operationStatuses" in path for _, path, _ in emulator.app.requests)
@@ -346,68 +343,40 @@ def test_async_write_completes_quickly(emulator: Emulator, gateway: ArmGateway, 
 def test_accepted_200_is_polled_to_the_end(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
     emulator.accepted_writes = True
     started = time.monotonic()
-    result = gateway.remediate(OPEN, decide)
-    assert result.status == "remediated"
+    result = fix(gateway, decide)
+    assert result.status == "written"
     assert time.monotonic() - started < 3  # the poll interval, not the SDK's 30 s
     assert result.after is not None and result.after["properties"]["provisioningState"] == "Succeeded"
 
 
-def test_accepted_200_ending_failed_is_a_failed_result(
+def test_accepted_200_ending_failed_is_reported(
     emulator: Emulator, gateway: ArmGateway, decide: Decide
 ) -> None:
     emulator.accepted_writes = True
     emulator.faults.add(resource_id=OPEN, method="PATCH", action="fail_provisioning")
-    result = gateway.remediate(OPEN, decide)
-    assert result.status == "failed"
-    assert result.error_code == "ProvisioningFailed"
+    assert fix(gateway, decide).status == "provisioning-failed"
 
 
-def test_412_rereads_recomputes_and_succeeds(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
+def test_412_is_returned_for_the_caller_to_recompute(
+    emulator: Emulator, gateway: ArmGateway, decide: Decide
+) -> None:
     emulator.faults.add(resource_id=OPEN, method="PATCH", action="touch")  # a concurrent writer
-    result = gateway.remediate(OPEN, decide)
-    assert result.status == "remediated"
-    assert result.attempts == 2
-    assert patches(emulator) == [412, 200]
-    assert result.after is not None and result.after["tags"] == {"touchedBy": "emulator-fault"}  # kept theirs
+    assert fix(gateway, decide).status == "precondition-failed"
+    assert patches(emulator) == [412]  # the gateway never re-reads or decides by itself
 
 
-def test_412_forever_is_transient(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
-    emulator.faults.add(resource_id=OPEN, method="PATCH", action="touch", times=None)
-    with pytest.raises(TransientArmError) as caught:
-        gateway.remediate(OPEN, decide)
-    assert caught.value.status == 412
-    assert patches(emulator) == [412, 412, 412]  # precondition_retries=2 plus the first
-
-
-def test_a_fix_that_does_not_stick_fails_verification(emulator: Emulator, gateway: ArmGateway) -> None:
-    # endpoint is read-only: ARM ignores it, so the account never stops needing this body
-    result = gateway.remediate(CLOSED, lambda account: {"properties": {"endpoint": "https://elsewhere/"}})
-    assert result.status == "failed"
-    assert result.error_code == "VerificationFailed"
-
-
-def test_someone_else_fixed_it_meanwhile(emulator: Emulator, gateway: ArmGateway, decide: Decide) -> None:
-    fixed = emulator.account(OPEN)
-    assert fixed is not None
-    del fixed["etag"]  # stored anew: a new etag
-    fixed["properties"]["networkAcls"] = {
-        "defaultAction": "Deny",
-        "bypass": "None",
-        "ipRules": [],
-        "virtualNetworkRules": [],
-    }
-    calls: list[int] = []
-
-    def owner_fixes_it_after_our_read(account: dict[str, Any]) -> dict[str, Any] | None:
-        if not calls:
-            emulator.put_account(fixed)
-        calls.append(1)
-        return decide(account)
-
-    result = gateway.remediate(OPEN, owner_fixes_it_after_our_read)
-    assert result.status == "compliant"  # our stale write was refused (412); the re-read needs nothing
-    assert patches(emulator) == [412]
-    assert result.attempts == 1
+def test_a_lost_response_is_retried_and_ends_in_412(
+    emulator: Emulator, make_gateway: Callable[..., ArmGateway], decide: Decide
+) -> None:
+    # The first PATCH is applied after its sleep, when the client has stopped reading (1 s); the
+    # SDK's retry of the same If-Match arrives meanwhile and is answered after the first landed:
+    # 412. The gateway says so; the service re-reads and completes from its journal.
+    gateway = make_gateway(read_timeout=1.0, retry_total=1)
+    emulator.faults.add(resource_id=OPEN, method="PATCH", action="latency", latency=1.3)
+    emulator.faults.add(resource_id=OPEN, method="PATCH", action="latency", latency=0.6)
+    assert fix(gateway, decide).status == "precondition-failed"
+    assert decide(emulator.account(OPEN)) is None  # type: ignore[arg-type]  # yet it landed
+    assert patches(emulator) == [200, 412]
 
 
 def test_read_timeout_is_transient(emulator: Emulator, make_gateway: Callable[..., ArmGateway]) -> None:
@@ -429,9 +398,12 @@ def test_connection_refused_is_transient(make_gateway: Callable[..., ArmGateway]
 def test_the_engine_fix_is_accepted_by_arm_for_every_seeded_account(
     emulator: Emulator, gateway: ArmGateway, decide: Decide
 ) -> None:
-    results = [gateway.remediate(a["id"], decide) for a in gateway.list_accounts([SUB1, SUB2])]
-    assert sorted(r.status for r in results).count("remediated") == 2
-    assert all(r.status in ("remediated", "compliant") for r in results)
+    results = [
+        gateway.patch(a["id"], body, a["etag"])
+        for a in gateway.list_accounts([SUB1, SUB2])
+        if (body := decide(a)) is not None
+    ]
+    assert [r.status for r in results] == ["written", "written"]
     for account in emulator.accounts():
         assert decide(account) is None
 
@@ -454,8 +426,8 @@ def test_many_workers_share_one_gateway(
     for rid in rids:
         emulator.put_account(account(rid.rsplit("/", 1)[-1]), rid)
     with caplog.at_level("WARNING", logger="urllib3"), ThreadPoolExecutor(max_workers=16) as pool:
-        results = list(pool.map(lambda rid: gateway.remediate(rid, decide), rids))
-    assert [r.status for r in results] == ["remediated"] * 40
+        results = list(pool.map(lambda rid: fix(gateway, decide, rid), rids))
+    assert [r.status for r in results] == ["written"] * 40
     assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
 
 
@@ -471,7 +443,7 @@ SETTING = {
 def test_diagnostic_settings_round_trip(emulator: Emulator, gateway: ArmGateway) -> None:
     assert gateway.diagnostic_settings(CLOSED) == []
     result = gateway.put_diagnostic_setting(CLOSED, SETTING)
-    assert result.status == "remediated"
+    assert result.status == "written"
     assert result.after is not None
     [listed] = result.after["value"]
     assert listed["name"] == "guardrail-audit"
@@ -492,14 +464,14 @@ def test_diagnostic_setting_refused_is_a_failed_result(gateway: ArmGateway) -> N
     result = gateway.put_diagnostic_setting(
         CLOSED, {"name": "x", "properties": {"logs": []}}
     )  # no destination
-    assert result.status == "failed"
+    assert result.status == "refused"
     assert result.error_code == "BadRequest"
 
 
 def test_diagnostic_settings_transient_errors(emulator: Emulator, gateway: ArmGateway) -> None:
     scope = CLOSED + "/providers/Microsoft.Insights/diagnosticSettings"
     emulator.faults.add(resource_id=scope, method="PUT", status=503, times=2)
-    assert gateway.put_diagnostic_setting(CLOSED, SETTING).status == "remediated"
+    assert gateway.put_diagnostic_setting(CLOSED, SETTING).status == "written"
     emulator.faults.add(resource_id=scope, method="GET", status=503, times=None)
     with pytest.raises(TransientArmError):
         gateway.diagnostic_settings(CLOSED)

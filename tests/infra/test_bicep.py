@@ -45,6 +45,7 @@ FINDINGS_COLUMNS = [
     ("Before", "dynamic"),
     ("After", "dynamic"),
     ("Actor", "string"),
+    ("ActorSource", "string"),
     ("CorrelationId", "string"),
     ("EventId", "string"),
     ("Trigger", "string"),

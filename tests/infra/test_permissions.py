@@ -69,6 +69,11 @@ SDK_CALLS = {
 RAW_PATHS = {
     "/subscriptions?api-version": ("GET", "Microsoft.Resources/subscriptions/read"),
     "/providers/{ACCOUNTS_PROVIDER}?api-version": ("GET", "Microsoft.CognitiveServices/accounts/read"),
+    # gateway.get: one account, read as raw JSON through the client's pipeline
+    "/providers/{ACCOUNTS_PROVIDER}/{quote(name)}?api-version": (
+        "GET",
+        "Microsoft.CognitiveServices/accounts/read",
+    ),
 }
 
 

@@ -1,94 +1,13 @@
-"""Fight detection: remediation counting in a sliding window and the circuit breaker."""
+"""The circuit breaker (what trips it, the count of confirmed writes, is in test_state_journal)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from guardrail.state import BreakerState, TableStateStore
 from tests.state.conftest import T0, US, Race, StoreFactory, account
 
 WINDOW = timedelta(minutes=30)
-
-
-def trips(store: TableStateStore, count: int) -> bool:
-    # The documented rule: more than N remediations of one account inside the window trips.
-    return count > store.max_remediations
-
-
-def test_n_remediations_inside_the_window_do_not_trip_the_n_plus_first_does(store: TableStateStore) -> None:
-    rid = account()
-    counts = [store.record_remediation(rid, T0 + timedelta(minutes=m)) for m in (0, 5, 10, 29)]
-    assert counts == [1, 2, 3, 4]
-    assert [trips(store, c) for c in counts] == [False, False, False, True]
-
-
-def test_remediations_outside_the_window_do_not_count(store: TableStateStore) -> None:
-    rid = account()
-    assert store.record_remediation(rid, T0) == 1
-    assert store.record_remediation(rid, T0 + timedelta(minutes=10)) == 2
-    # The window is (at - 30 min, at]: T0 is exactly 30 minutes old here, so it is out.
-    assert store.record_remediation(rid, T0 + WINDOW) == 2
-    # T0 + 10 min is still 1 µs inside.
-    assert store.record_remediation(rid, T0 + timedelta(minutes=10) + WINDOW - US) == 3
-    # Hours later only the new one counts.
-    assert store.record_remediation(rid, T0 + timedelta(hours=5)) == 1
-
-
-def test_many_remediations_spread_out_never_trip(store: TableStateStore) -> None:
-    rid = account()
-    # One every 11 minutes: never more than 3 inside any 30-minute window.
-    counts = [store.record_remediation(rid, T0 + timedelta(minutes=11 * i)) for i in range(8)]
-    assert max(counts) == 3
-    assert not any(trips(store, c) for c in counts)
-
-
-def test_window_and_limit_are_configurable(make_store: StoreFactory) -> None:
-    store = make_store(window=timedelta(minutes=5), max_remediations=1)
-    rid = account()
-    assert store.record_remediation(rid, T0) == 1
-    assert store.record_remediation(rid, T0 + timedelta(minutes=4)) == 2
-    assert trips(store, 2)
-    assert store.record_remediation(rid, T0 + timedelta(minutes=9, seconds=1)) == 1
-
-
-def test_accounts_are_counted_separately_and_ids_case_insensitively(store: TableStateStore) -> None:
-    rid = account("MixedCaseAccount")
-    other = account("another")
-    assert store.record_remediation(rid, T0) == 1
-    assert store.record_remediation(rid.upper(), T0 + timedelta(minutes=1)) == 2
-    assert store.record_remediation(rid.lower() + "/", T0 + timedelta(minutes=2)) == 3
-    assert store.record_remediation(other, T0 + timedelta(minutes=3)) == 1
-
-
-def test_concurrent_remediations_are_all_counted(make_store: StoreFactory, race: Race) -> None:
-    stores = [make_store() for _ in range(8)]
-    rid = account()
-    counts = race(8, lambda i: stores[i].record_remediation(rid, T0 + timedelta(seconds=i)))
-    assert all(1 <= c <= 8 for c in counts)
-    assert stores[0].record_remediation(rid, T0 + timedelta(minutes=1)) == 9
-
-
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(offsets=st.lists(st.integers(min_value=0, max_value=4 * 3600), min_size=1, max_size=7))
-def test_count_is_the_number_of_recorded_remediations_inside_the_window(
-    store: TableStateStore, offsets: list[int]
-) -> None:
-    """Recorded in any order, each answer counts the remediations recorded so far (this one
-    included) that fall inside (at - window, at]."""
-    rid = account()  # fresh account per example
-    seen: list[datetime] = []
-    for offset in offsets:
-        at = T0 + timedelta(seconds=offset)
-        seen.append(at)
-        expected = sum(1 for t in seen if at - WINDOW < t <= at)
-        assert store.record_remediation(rid, at) == expected
 
 
 def test_breaker_is_closed_until_tripped(store: TableStateStore) -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guardrail.state import TableStateStore
+from guardrail.state import JournalEntry, TableStateStore, normalize_resource_id
 from guardrail_workbench.azurite import Azurite
 from tests.state.conftest import T0, US, Race, StoreFactory, account
 
@@ -49,15 +49,6 @@ def test_an_event_older_than_its_ttl_can_be_claimed_again(make_store: StoreFacto
     assert store.claim_event(event_id, T0 + timedelta(hours=24) - US) is False
     assert store.claim_event(event_id, T0 + timedelta(hours=24)) is True
     assert store.claim_event(event_id, T0 + timedelta(hours=25)) is False
-
-
-def test_a_released_event_can_be_claimed_again(store: TableStateStore) -> None:
-    event_id = str(uuid.uuid4())
-    assert store.claim_event(event_id, T0)
-    store.release_event(event_id)  # handling failed: let Event Grid's redelivery through
-    assert store.claim_event(event_id, T0 + timedelta(minutes=1)) is True
-    assert store.claim_event(event_id, T0 + timedelta(minutes=2)) is False
-    store.release_event(str(uuid.uuid4()))  # releasing an unknown id is harmless
 
 
 def test_empty_event_id_is_a_caller_error(store: TableStateStore) -> None:
@@ -146,7 +137,7 @@ def test_naive_datetimes_are_rejected(store: TableStateStore) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         store.claim_event("e", naive)
     with pytest.raises(ValueError, match="timezone-aware"):
-        store.record_remediation(account(), naive)
+        store.mark_unreadable(account(), "AuthorizationFailed", naive)
 
 
 def test_other_timezones_are_converted(store: TableStateStore) -> None:
@@ -163,19 +154,20 @@ def test_other_timezones_are_converted(store: TableStateStore) -> None:
 def test_purge_deletes_only_expired_records_and_changes_no_answer(make_store: StoreFactory) -> None:
     store = make_store(event_ttl=timedelta(hours=24))
     rid = account()
-    store.record_remediation(rid, T0)  # expires T0 + 30 min
+    store.begin(JournalEntry(normalize_resource_id(rid), "k1", "intent", created_at=T0))  # T0 + 24 h
     store.trip_breaker(rid, T0)  # expires T0 + 30 min
     store.claim_alert(rid, "fp", T0, COOLDOWN)  # expires T0 + 1 h
     store.claim_event("e-1", T0)  # expires T0 + 24 h
 
     assert store.purge(T0) == 0
-    assert store.purge(T0 + timedelta(hours=2)) == 3
+    assert store.purge(T0 + timedelta(hours=2)) == 2
     assert store.purge(T0 + timedelta(hours=2)) == 0
-    # The event is still remembered; the rest had expired anyway.
+    # The event and the journal entry are still remembered; the rest had expired anyway.
     assert store.claim_event("e-1", T0 + timedelta(hours=2)) is False
     assert store.breaker_state(rid, T0 + timedelta(hours=2)) is None
-    assert store.record_remediation(rid, T0 + timedelta(hours=2)) == 1
-    assert store.purge(T0 + timedelta(days=2)) == 2  # the event and the new remediation
+    assert [e.key for e in store.journal(rid)] == ["k1"]
+    assert store.purge(T0 + timedelta(days=2)) == 2  # the event and the journal entry
+    assert store.journal(rid) == []
 
 
 def test_a_deleted_table_is_created_again(azurite: Azurite, make_store: StoreFactory) -> None:
@@ -195,7 +187,7 @@ def test_table_names_use_the_prefix(make_store: StoreFactory, azurite: Azurite) 
 
     store = make_store(table_prefix="guardrailx")
     store.claim_event(str(uuid.uuid4()), T0)
-    store.record_remediation(account(), T0)
+    store.mark_unreadable(account(), "AuthorizationFailed", T0)
     service = TableServiceClient.from_connection_string(azurite.connection_string)
     names = {t.name for t in service.list_tables()}
     assert {"guardrailxevents", "guardrailxremediations"} <= names
