@@ -102,8 +102,14 @@ class _Handler(BaseHTTPRequestHandler):
             headers=headers,
             body=raw,
             client_ip=self.client_address[0],
+            query_string=split.query,
         )
         response = self.server.app.handle(request)
+        if response.drop:  # a lost response: the write happened, the client hears nothing
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self._send(response)
 
     def _send(self, response: Response) -> None:
