@@ -612,8 +612,8 @@ class ArmApp:
                     account["etag"] = _new_etag()
                     account.setdefault("tags", {})["touchedBy"] = "emulator-fault"
             return
-        if fault.action == "fail_provisioning":
-            return  # handled by the write itself
+        if fault.action in ("fail_provisioning", "drop_response"):
+            return  # handled by the write itself / by the server after it
         status = fault.status
         code = fault.code or DEFAULT_CODES.get(status, "InternalServerError")
         headers: dict[str, str] = {}

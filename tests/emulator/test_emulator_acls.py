@@ -76,7 +76,12 @@ def test_rule_counts_default_action_and_bypass() -> None:
     with pytest.raises(AclError) as vnets:
         check_network_acls({"virtualNetworkRules": [{"id": f"/s/{i}"} for i in range(101)]})
     assert vnets.value.code == "MaxNumberOfVirtualNetworkRulesExceeded"
-    for bad in ({"defaultAction": "Block"}, {"bypass": "Everything"}, {"ipRules": {"value": "8.8.8.8"}}, "Deny"):
+    for bad in (
+        {"defaultAction": "Block"},
+        {"bypass": "Everything"},
+        {"ipRules": {"value": "8.8.8.8"}},
+        "Deny",
+    ):
         with pytest.raises(AclError):
             check_network_acls(bad)
     check_network_acls(None)
