@@ -58,7 +58,7 @@ def provider(subscription: str, namespace: str) -> dict[str, Any]:
                         "resourceType": resource_type,
                         "locations": list(LOCATIONS),
                         "apiVersions": list(versions),
-                        "defaultApiVersion": next(v for v in versions if "preview" not in v),
+                        "defaultApiVersion": next((v for v in versions if "preview" not in v), versions[0]),
                         "capabilities": "None",
                     }
                     for resource_type, versions in types
