@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .arm import ArmApp, ArmError, Request, Response, account_id, parse_account_id
@@ -69,6 +70,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--schema", choices=["eventgrid", "cloudevents"], default="eventgrid")
     parser.add_argument("--dump-on-exit", help="write the tenant to this JSON file when stopped")
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request and its status")
+    parser.add_argument(
+        "--env",
+        action="store_true",
+        help="the whole local tenant: also a managed-identity token endpoint and Azurite; prints "
+        "`export` lines for guardrail check/sweep, az and DefaultAzureCredential",
+    )
+    parser.add_argument("--no-azurite", action="store_true", help="with --env: do not start Azurite")
+    parser.add_argument(
+        "--caller",
+        metavar="JSON",
+        help="with --env: the token endpoint's caller claims (default: the guardrail's identity)",
+    )
     return parser
 
 
@@ -98,6 +111,21 @@ def _seed_problem(path: str) -> tuple[str | None, dict[str, Any] | None]:
     if not all(isinstance(tenant.get(k, []), list) for k in TENANT_KEYS[1:]):
         return f"--seed {path}: 'subscriptions', 'accounts' and 'diagnosticSettings' must be lists", None
     return None, tenant
+
+
+def local_env(emulator: Emulator, token_env: Mapping[str, str], storage: str | None = None) -> dict[str, str]:
+    """The environment that points the guardrail, az and azure-identity at the local tenant."""
+    env = {
+        "ARM_ENDPOINT": emulator.endpoint,
+        "ARM_CA_BUNDLE": emulator.ca_bundle,
+        "ARM_CREDENTIAL": "default",
+        "GUARDRAIL_CA_BUNDLE": emulator.ca_bundle,
+        "REQUESTS_CA_BUNDLE": emulator.ca_bundle,  # az (requests) trusts the emulator's CA
+        **token_env,
+    }
+    if storage:
+        env["AzureWebJobsStorage"] = storage
+    return env
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    if args.env:
+        return _serve_env(args, emulator, stop)
     with emulator:
         info = {
             "endpoint": emulator.endpoint,
@@ -153,4 +183,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             with open(args.dump_on_exit, "w", encoding="utf-8") as handle:
                 json.dump(emulator.dump(), handle, indent=2)
     print("emulator stopped", file=sys.stderr)
+    return 0
+
+
+def _serve_env(args: argparse.Namespace, emulator: Emulator, stop: threading.Event) -> int:
+    from guardrail_workbench.token_endpoint import TokenEndpoint
+
+    caller = json.loads(args.caller) if args.caller else None
+    azurite: Any = None
+    with emulator, TokenEndpoint(caller, tenant_id=emulator.app.tenant_id) as token:
+        try:
+            if not args.no_azurite:
+                from guardrail_workbench.azurite import Azurite
+
+                azurite = Azurite().start()
+            env = local_env(emulator, token.env, azurite.connection_string if azurite else None)
+            for key, value in env.items():
+                print(f"export {key}={shlex.quote(value)}", flush=True)
+            print(
+                "# az: az cloud register -n Emulator --endpoint-resource-manager "
+                f"{emulator.endpoint}/ && az cloud set -n Emulator && az login --identity",
+                flush=True,
+            )
+            while not stop.wait(0.5):
+                pass
+        finally:
+            if azurite is not None:
+                azurite.stop()
+    print("local tenant stopped", file=sys.stderr)
     return 0

@@ -457,7 +457,9 @@ class ArmApp:
         return response
 
     def _handle(self, request: Request, correlation: str) -> Response:
-        if request.path.rstrip("/").lower() == "/metadata/endpoints" and request.method == "GET":
+        if re.sub(r"/{2,}", "/", request.path).rstrip("/").lower() == "/metadata/endpoints" and (
+            request.method == "GET"
+        ):
             return Response(200, surfaces.metadata_endpoints(self.base_url, self.tenant_id))
         auth = request.headers.get("authorization", "")
         if not auth.lower().startswith("bearer ") or not auth[7:].strip():

@@ -82,9 +82,9 @@ def metadata_endpoints(base_url: str, tenant_id: str) -> dict[str, Any]:
     public cloud's ARM work here too."""
     arm = base_url.rstrip("/") + "/"
     return {
-        "galleryEndpoint": arm,
-        "graphEndpoint": "https://graph.windows.net/",
-        "portalEndpoint": "https://portal.azure.com/",
+        "gallery": arm,
+        "graph": "https://graph.windows.net/",
+        "portal": "https://portal.azure.com/",
         "graphAudience": "https://graph.windows.net/",
         "microsoftGraphResourceId": "https://graph.microsoft.com/",
         "name": "AzureEmulator",
@@ -100,8 +100,8 @@ def metadata_endpoints(base_url: str, tenant_id: str) -> dict[str, Any]:
             "keyVaultDns": "vault.azure.net",
             "sqlServerHostname": "database.windows.net",
             "acrLoginServer": "azurecr.io",
-            "azureDatalakeStoreFileSystem": "azuredatalakestore.net",
-            "azureDatalakeAnalyticsCatalogAndJob": "azuredatalakeanalytics.net",
+            "azureDataLakeStoreFileSystem": "azuredatalakestore.net",
+            "azureDataLakeAnalyticsCatalogAndJob": "azuredatalakeanalytics.net",
         },
         "batch": "https://batch.core.windows.net/",
         "sqlManagement": "https://management.core.windows.net:8443/",
