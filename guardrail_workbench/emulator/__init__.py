@@ -32,6 +32,7 @@ __all__ = [
     "Subscriber",
     "account_id",
     "load_tenant",
+    "local_env",
     "main",
     "make_token",
     "parse_account_id",
@@ -58,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=["private", "non-public"],
         default="private",
         help="which IP rules to refuse: ARM's documented private ranges, or every non-public block",
+    )
+    parser.add_argument(
+        "--network-acls-patch",
+        choices=["replace", "merge"],
+        default="replace",
+        help="a PATCH with a partial networkAcls replaces the object (default) or merges its keys: "
+        "ARM does not document which",
     )
     parser.add_argument(
         "--deliver",
@@ -141,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         accepted_writes=args.accepted_writes,
         write_rate=args.write_rate,
         ip_refusal=args.ip_refusal,
+        network_acls_patch=args.network_acls_patch,
     )
     if args.seed:
         problem, tenant = _seed_problem(args.seed)

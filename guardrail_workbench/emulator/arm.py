@@ -219,6 +219,7 @@ class ArmApp:
         async_seconds: float = 5.0,
         write_rate: float | None = None,
         ip_refusal: Literal["private", "non-public"] = "private",
+        network_acls_patch: Literal["replace", "merge"] = "replace",
         tenant_id: str = identity.DEFAULT_TENANT_ID,
         dispatcher: ev.Dispatcher | None = None,
     ) -> None:
@@ -229,6 +230,9 @@ class ArmApp:
         self.async_polls = async_polls
         self.async_seconds = async_seconds
         self.ip_refusal = ip_refusal
+        #: A PATCH carrying a partial networkAcls: ARM does not document whether it replaces the
+        #: object (the default here) or merges its keys; "merge" is the other reading.
+        self.network_acls_patch = network_acls_patch
         self.tenant_id = tenant_id
         self.base_url = "https://127.0.0.1"
         self.faults = FaultPlan()
@@ -885,6 +889,14 @@ class ArmApp:
             properties = body.get("properties")
             if properties is not None and not isinstance(properties, dict):
                 raise ArmError(400, "InvalidRequestContent", "properties must be an object.")
+            old_acls = existing["properties"].get("networkAcls")
+            if (
+                self.network_acls_patch == "merge"
+                and isinstance(properties, dict)
+                and isinstance(properties.get("networkAcls"), dict)
+                and isinstance(old_acls, dict)
+            ):  # the other reading of an undocumented behaviour: keys merged, arrays still replaced
+                properties = {**properties, "networkAcls": {**old_acls, **properties["networkAcls"]}}
             self._validate_network(properties or {}, existing["id"])
             self._check_subdomain(existing["id"], properties or {}, existing)
             headers = self._write_gate(sub)
