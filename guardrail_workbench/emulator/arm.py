@@ -1067,9 +1067,7 @@ class ArmApp:
         return f"{sub}/{location.replace(' ', '')}/{rg}/{name}".lower()
 
     def _deleted_body(self, key: str) -> dict[str, Any]:
-        entry = self.deleted[key]
-        body = copy.deepcopy(entry)
-        return body
+        return copy.deepcopy(self.deleted[key])
 
     def _deleted_list(self, sub: str) -> Response:
         with self.lock:
@@ -1187,21 +1185,7 @@ class ArmApp:
             account["etag"] = _new_etag()
             _stamp_system_data(account, account, context)
             result = copy.deepcopy(account)
-        self.dispatcher.publish(
-            [
-                ev.resource_event(
-                    event_type="Microsoft.Resources.ResourceWriteSuccess",
-                    resource_id=tags_id,
-                    operation="write",
-                    status="Succeeded",
-                    context=context,
-                    include_http_request=True,
-                ),
-                ev.notification_event(
-                    resource=result, resource_id=rid, deleted=False, api_version=context.api_version
-                ),
-            ]
-        )
+        self._emit_child_write(tags_id, result, context)
         body = {
             "id": tags_id,
             "name": "default",
@@ -1296,8 +1280,7 @@ class ArmApp:
     def _pec(
         self, request: Request, path: str, groups: Mapping[str, str], context: ev.WriteContext | None
     ) -> Response:
-        rid = path.split("/privateEndpointConnections")[0] if "/privateEndpointConnections" in path else path
-        rid = account_id(*parse_account_id("/".join(path.split("/")[:9])))
+        rid = "/".join(path.split("/")[:9])  # the account's ID (the path is in canonical casing)
         sub = parse_account_id(rid)[0]
         with self.lock:
             account = self.accounts.get(rid.lower())
