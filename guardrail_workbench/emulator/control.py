@@ -8,6 +8,12 @@ in any language, can script faults, read the request log and seed or dump the te
     GET    /_emulator/requests?since=SEQ -> {"requests": [{"seq", "method", "path", "status"}], "next"}
     PUT    /_emulator/tenant       a seed document: replaces the tenant -> 200 {"accounts": N}
     GET    /_emulator/tenant       -> the dump (a seed document)
+    GET    /_emulator/settings     -> {"pageSize", "asyncWrites", "acceptedWrites", "asyncPolls",
+                                    "writeRate", "ipRefusal", "networkAclsPatch", "denyVnetJoin"}
+    PATCH  /_emulator/settings     any of those -> 200 the settings
+    POST   /_emulator/busy         {"resourceId", "calls", "state"?} -> 204 (409 RequestConflict meanwhile)
+    GET    /_emulator/events?since=SEQ -> {"events": [Event Grid schema], "next"}
+    POST   /_emulator/subscriptions {"url", "schema"?, "kinds"?} -> 201 {"id", ...} (loopback URLs only)
     POST   /_emulator/privateEndpointConnections
                                    {"accountId", "privateEndpointId", "name"?, "status"?, "description"?}
                                    -> 201 the connection (a private endpoint made elsewhere, auto-approved
@@ -104,6 +110,30 @@ class ControlApi:
                 except (KeyError, TypeError, ValueError) as exc:
                     raise ControlError(400, f"not a tenant document: {exc!r}") from exc
                 return Response(200, {"accounts": len(self.app.accounts)})
+        elif path == "/_emulator/settings":
+            if method == "PATCH":
+                self._settings(self._body(request))
+            if method in ("GET", "PATCH"):
+                return Response(200, self._current_settings())
+        elif path == "/_emulator/busy" and method == "POST":
+            body = self._body(request)
+            if not isinstance(body, dict) or not isinstance(body.get("resourceId"), str):
+                raise ControlError(400, "resourceId is required")
+            calls = _number(body, "calls", int, 1)
+            try:
+                self.app.set_busy(body["resourceId"], calls, str(body.get("state", "Accepted")))
+            except KeyError as exc:
+                raise ControlError(404, f"no account {exc}") from exc
+            return Response(204)
+        elif path == "/_emulator/events" and method == "GET":
+            try:
+                since = int(request.query.get("since", "0"))
+            except ValueError as exc:
+                raise ControlError(400, "since must be a sequence number") from exc
+            events, newest = self.app.dispatcher.since(since)
+            return Response(200, {"events": events, "next": newest})
+        elif path == "/_emulator/subscriptions" and method == "POST":
+            return Response(201, self._subscribe(self._body(request)))
         elif path == "/_emulator/privateEndpointConnections" and method == "POST":
             body = self._body(request)
             if not isinstance(body, dict) or not body.get("accountId") or not body.get("privateEndpointId"):
@@ -154,6 +184,84 @@ class ControlApi:
             message=body.get("message"),
         )
         return fault.to_json()
+
+    def _current_settings(self) -> dict[str, Any]:
+        app = self.app
+        with app.lock:
+            return {
+                "pageSize": app.page_size,
+                "asyncWrites": app.async_writes,
+                "acceptedWrites": app.accepted_writes,
+                "asyncPolls": app.async_polls,
+                "writeRate": app.write_rate,
+                "ipRefusal": app.ip_refusal,
+                "networkAclsPatch": app.network_acls_patch,
+                "denyVnetJoin": sorted(app.vnet_join_denied),
+            }
+
+    def _settings(self, body: Any) -> None:
+        """`PATCH /_emulator/settings`: the behaviour switches of the Python API, by name."""
+        if not isinstance(body, dict):
+            raise ControlError(400, "settings must be a JSON object")
+        unknown = set(body) - set(self._current_settings())
+        if unknown:
+            raise ControlError(400, f"unknown settings: {sorted(unknown)}")
+        app = self.app
+        checks: dict[str, tuple[Any, ...]] = {
+            "ipRefusal": ("private", "non-public"),
+            "networkAclsPatch": ("replace", "merge"),
+        }
+        for key, allowed in checks.items():
+            if key in body and body[key] not in allowed:
+                raise ControlError(400, f"{key} must be one of {', '.join(allowed)}")
+        for key in ("asyncWrites", "acceptedWrites"):
+            if key in body and not isinstance(body[key], bool):
+                raise ControlError(400, f"{key} must be true or false")
+        page_size = _number(body, "pageSize", int, None)
+        polls = _number(body, "asyncPolls", int, None)
+        rate = _number(body, "writeRate", float, None)
+        deny = body.get("denyVnetJoin")
+        if deny is not None and (not isinstance(deny, list) or not all(isinstance(d, str) for d in deny)):
+            raise ControlError(400, 'denyVnetJoin must be a list of account IDs (or "*")')
+        if page_size is not None and page_size < 1:
+            raise ControlError(400, "pageSize must be at least 1")
+        with app.lock:
+            if page_size is not None:
+                app.page_size = page_size
+            if polls is not None:
+                app.async_polls = polls
+            if "writeRate" in body:
+                app.write_rate = rate
+            if "asyncWrites" in body:
+                app.async_writes = body["asyncWrites"]
+            if "acceptedWrites" in body:
+                app.accepted_writes = body["acceptedWrites"]
+            if "ipRefusal" in body:
+                app.ip_refusal = body["ipRefusal"]
+            if "networkAclsPatch" in body:
+                app.network_acls_patch = body["networkAclsPatch"]
+            if deny is not None:
+                app.vnet_join_denied = {d.lower() for d in deny}
+
+    def _subscribe(self, body: Any) -> dict[str, Any]:
+        """`POST /_emulator/subscriptions {"url", "schema"?, "kinds"?}`: deliver events to a loopback URL."""
+        from .events import ALL_KINDS, Subscriber
+
+        if not isinstance(body, dict) or not isinstance(body.get("url"), str):
+            raise ControlError(400, "url is required")
+        schema = body.get("schema", "eventgrid")
+        if schema not in ("eventgrid", "cloudevents"):
+            raise ControlError(400, "schema must be eventgrid or cloudevents")
+        kinds = frozenset(body.get("kinds") or ALL_KINDS)
+        if not kinds <= ALL_KINDS:
+            raise ControlError(400, f"kinds must be among {sorted(ALL_KINDS)}")
+        try:
+            subscriber = self.app.dispatcher.subscribe(
+                Subscriber(schema=schema, kinds=kinds, url=body["url"])
+            )
+        except ValueError as exc:
+            raise ControlError(400, str(exc)) from exc
+        return {"id": subscriber.id, "url": subscriber.url, "schema": schema, "kinds": sorted(kinds)}
 
     def _requests(self, since_text: str) -> dict[str, Any]:
         try:

@@ -138,3 +138,67 @@ def test_put_tenant_replaces_it_and_get_dumps_it(emulator: Emulator, raw: Any) -
     ]
     assert raw("GET", f"{ACCT1}?api-version={API}").status == 404
     assert raw("PUT", "/_emulator/tenant", {"subscriptions": [{"nope": 1}]}, token=None).status == 400
+
+
+def test_settings_over_http_switch_the_python_behaviours(emulator: Emulator, raw: Any) -> None:
+    current = raw("GET", "/_emulator/settings", token=None).json()
+    assert current["asyncWrites"] is False and current["networkAclsPatch"] == "replace"
+    changed = raw("PATCH", "/_emulator/settings", {"asyncWrites": True, "denyVnetJoin": [ACCT1]}, token=None)
+    assert changed.status == 200 and changed.json()["asyncWrites"] is True
+    assert emulator.async_writes is True
+    assert _patch_acls(raw).status == 202
+    for bad in ({"asyncWrites": "yes"}, {"networkAclsPatch": "sometimes"}, {"pageSize": 0}, {"nope": 1}):
+        assert raw("PATCH", "/_emulator/settings", bad, token=None).status == 400, bad
+    raw("PATCH", "/_emulator/settings", {"asyncWrites": False, "denyVnetJoin": []}, token=None)
+    assert emulator.async_writes is False and not emulator.app.vnet_join_denied
+
+
+def test_busy_over_http_answers_request_conflict(raw: Any) -> None:
+    assert raw("POST", "/_emulator/busy", {"resourceId": ACCT1, "calls": 1}, token=None).status == 204
+    assert _patch_acls(raw).status == 409
+    assert raw("POST", "/_emulator/busy", {"resourceId": ACCT1 + "x"}, token=None).status == 404
+
+
+def test_events_over_http_page_by_sequence_number(emulator: Emulator, raw: Any) -> None:
+    start = raw("GET", "/_emulator/events?since=0", token=None).json()["next"]
+    _patch_acls(raw)
+    page = raw("GET", f"/_emulator/events?since={start}", token=None).json()
+    assert [e["eventType"] for e in page["events"]] == [
+        "Microsoft.Resources.ResourceWriteSuccess",
+        "Microsoft.ResourceNotifications.Resources.CreatedOrUpdated",
+    ]
+    assert page["next"] == start + 2
+    assert raw("GET", f"/_emulator/events?since={page['next']}", token=None).json()["events"] == []
+
+
+def test_event_subscriptions_over_http_deliver_to_loopback_only(emulator: Emulator, raw: Any) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[tuple[str | None, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers.get("aeg-event-type"), json.loads(body)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/events"
+        made = raw("POST", "/_emulator/subscriptions", {"url": url, "kinds": ["resources"]}, token=None)
+        assert made.status == 201
+        _patch_acls(raw)
+        assert emulator.wait_for_events()
+        assert [(kind, body[0]["subject"]) for kind, body in received] == [("Notification", ACCT1)]
+    finally:
+        server.shutdown()
+        server.server_close()
+    refused = raw("POST", "/_emulator/subscriptions", {"url": "http://192.0.2.1/x"}, token=None)
+    assert refused.status == 400
