@@ -83,6 +83,8 @@ _ROUTES: list[tuple[str, re.Pattern[str]]] = [
     ("subnet_list", re.compile(_RG + _VNETS + r"/(?P<vnet>[^/]+)/subnets")),
     ("subnet", re.compile(_RG + _VNETS + r"/(?P<vnet>[^/]+)/subnets/(?P<subnet>[^/]+)")),
     ("tags", re.compile(r"(?P<rid>/.+?)/providers/microsoft\.resources/tags/default")),
+    ("locks", re.compile(r"(?P<rid>/.*?)/providers/microsoft\.authorization/locks")),
+    ("lock", re.compile(r"(?P<rid>/.*?)/providers/microsoft\.authorization/locks/(?P<lock>[^/]+)")),
     (
         "operation",
         re.compile(
@@ -258,6 +260,7 @@ class ArmApp:
         self.keep_request_log = True
         self.network = NetworkStore()
         self.deleted: dict[str, dict[str, Any]] = {}  # lower "sub/location/rg/name" -> deleted account
+        self.locks: dict[str, dict[str, Any]] = {}  # lower lock id -> Microsoft.Authorization/locks body
         self.control = control.ControlApi(self)
 
     # ------------------------------------------------------------------ configuration
@@ -566,6 +569,10 @@ class ArmApp:
             return self._deleted(request, groups, context)
         if route == "tags":
             return self._tags(request, path[: len(groups["rid"])], context)
+        if route in ("locks", "lock"):
+            return self._locks(
+                request, path[: len(groups["rid"])], groups.get("lock") and path.rsplit("/", 1)[-1]
+            )
         if route in ("pec_list", "pec"):
             return self._pec(request, path, groups, context)
         if route in ("vnet_list", "vnet_list_sub", "vnet", "subnet_list", "subnet"):
@@ -849,6 +856,7 @@ class ArmApp:
                 raise ArmError(
                     400, "LocationRequired", "The location property is required for this definition."
                 )
+            self._check_locks(rid, delete=False)
             self._validate_network(body.get("properties") or {}, rid)
             held = self._held_by_deleted(rid) if existing is None else None
             if held is not None:
@@ -897,6 +905,7 @@ class ArmApp:
                 and isinstance(old_acls, dict)
             ):  # the other reading of an undocumented behaviour: keys merged, arrays still replaced
                 properties = {**properties, "networkAcls": {**old_acls, **properties["networkAcls"]}}
+            self._check_locks(existing["id"], delete=False)
             self._validate_network(properties or {}, existing["id"])
             self._check_subdomain(existing["id"], properties or {}, existing)
             headers = self._write_gate(sub)
@@ -940,6 +949,7 @@ class ArmApp:
                 return Response(204, None, {})
             if self._touch_busy(key) is not None:
                 raise self._conflict(existing["id"])
+            self._check_locks(existing["id"], delete=True)
             headers = self._write_gate(sub)
             del self.accounts[key]
             self._soft_delete(existing)
@@ -1138,6 +1148,68 @@ class ArmApp:
                 "Please use a different name.",
             )
 
+    # ------------------------------------------------------------------ management locks
+
+    def _locks(self, request: Request, scope: str, name: str | None) -> Response:
+        scope = scope.rstrip("/")
+        prefix = f"{scope}/providers/microsoft.authorization/locks/".lower()
+        with self.lock:
+            if name is None:
+                if request.method != "GET":
+                    raise ArmError(
+                        405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed."
+                    )
+                value = [copy.deepcopy(v) for k, v in sorted(self.locks.items()) if k.startswith(prefix)]
+                return Response(200, {"value": value}, {})
+            key = prefix + name.lower()
+            if request.method == "GET":
+                found = self.locks.get(key)
+                if found is None:
+                    raise ArmError(404, "LockNotFound", f"The lock '{name}' could not be found.")
+                return Response(200, copy.deepcopy(found), {})
+            if request.method == "DELETE":
+                return Response(200 if self.locks.pop(key, None) is not None else 204, None, {})
+            if request.method == "PUT":
+                properties = self._parse_body(request).get("properties")
+                if not isinstance(properties, dict) or properties.get("level") not in (
+                    "CanNotDelete",
+                    "ReadOnly",
+                ):
+                    raise ArmError(
+                        400, "InvalidLockLevel", "properties.level must be CanNotDelete or ReadOnly."
+                    )
+                created = key not in self.locks
+                body = {
+                    "id": f"{scope}/providers/Microsoft.Authorization/locks/{name}",
+                    "name": name,
+                    "type": "Microsoft.Authorization/locks",
+                    "properties": {
+                        "level": properties["level"],
+                        **({"notes": properties["notes"]} if properties.get("notes") else {}),
+                    },
+                }
+                self.locks[key] = body
+                return Response(201 if created else 200, copy.deepcopy(body), {})
+        raise ArmError(405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed.")
+
+    def _check_locks(self, rid: str, *, delete: bool) -> None:
+        """ARM's management locks: ReadOnly refuses writes and deletes at and below its scope,
+        CanNotDelete refuses deletes (409 ScopeLocked)."""
+        target = rid.lower()
+        for key, lock in self.locks.items():
+            scope = key.rsplit("/providers/microsoft.authorization/locks/", 1)[0]
+            if target != scope and not target.startswith(scope + "/"):
+                continue
+            if lock["properties"]["level"] == "ReadOnly" or delete:
+                operation = "delete" if delete else "write"
+                raise ArmError(
+                    409,
+                    "ScopeLocked",
+                    f"The scope '{rid}' cannot perform {operation} operation because following scope(s) are "
+                    f"locked: '{lock['id'].rsplit('/providers/Microsoft.Authorization/locks/', 1)[0]}'. "
+                    "Please remove the lock and try again.",
+                )
+
     # ------------------------------------------------------------------ tags API
 
     def _tags(self, request: Request, rid: str, context: ev.WriteContext | None) -> Response:
@@ -1161,6 +1233,7 @@ class ArmApp:
                     405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed."
                 )
             assert context is not None
+            self._check_locks(rid, delete=False)
             headers = self._write_gate(parse_account_id(rid)[0])
             current = dict(account.get("tags") or {})
             if request.method == "DELETE":
@@ -1312,6 +1385,7 @@ class ArmApp:
             if request.method == "GET":
                 return self._ok_read(None, self._pec_body(account, connection), sub)
             assert context is not None
+            self._check_locks(account["id"], delete=request.method == "DELETE")
             headers = self._write_gate(sub)
             child_id = str(connection.get("id") or f"{account['id']}/privateEndpointConnections/{name}")
             if request.method == "DELETE":
@@ -1512,6 +1586,8 @@ class ArmApp:
                 self.put_account_direct(account)
             for setting in data.get("diagnosticSettings", []):
                 self.diagnostic_settings[str(setting["id"]).lower()] = copy.deepcopy(dict(setting))
+            for lock in data.get("locks", []):
+                self.locks[str(lock["id"]).lower()] = copy.deepcopy(dict(lock))
             for vnet in data.get("virtualNetworks", []):
                 parts = str(vnet["id"]).split("/")
                 self.add_resource_group(parts[2], parts[4], str(vnet.get("location", "westus")))
@@ -1532,6 +1608,7 @@ class ArmApp:
             self.accounts.clear()
             self.diagnostic_settings.clear()
             self.deleted.clear()
+            self.locks.clear()
             self.network = NetworkStore()
             self.busy.clear()
             self.seed(data)
@@ -1557,6 +1634,7 @@ class ArmApp:
                 "diagnosticSettings": [copy.deepcopy(v) for _, v in sorted(self.diagnostic_settings.items())],
                 "virtualNetworks": self.network.dump(),
                 "deletedAccounts": [copy.deepcopy(v) for _, v in sorted(self.deleted.items())],
+                "locks": [copy.deepcopy(v) for _, v in sorted(self.locks.items())],
             }
 
     def iter_accounts(self) -> Iterator[dict[str, Any]]:

@@ -39,6 +39,7 @@ _PROVIDERS: dict[str, list[tuple[str, list[str]]]] = {
     ],
     "Microsoft.Insights": [("diagnosticSettings", INSIGHTS_API_VERSIONS)],
     "Microsoft.Resources": [("tags", ["2021-04-01", "2019-10-01"])],
+    "Microsoft.Authorization": [("locks", ["2020-05-01", "2016-09-01"])],
 }
 
 

@@ -1,6 +1,7 @@
 """Cloud Custodian (c7n + c7n-azure, in .venv-custodian) against the local tenant: pull mode finds
-exactly the open accounts, event mode processes one write event, and a `tag` action lands (through
-the tags API, `PATCH {id}/providers/Microsoft.Resources/tags/default`)."""
+exactly the open accounts, event mode processes one write event, a `tag` action lands (through
+the tags API, `PATCH {id}/providers/Microsoft.Resources/tags/default`) and so does `lock` (a
+management lock whose scope arrives percent-encoded)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ policies:
       - type: tag
         tag: network
         value: open
+      - type: lock
+        lock-type: CanNotDelete
+        lock-name: keep-for-review
 """
 
 EVENT_POLICY = """
@@ -114,6 +118,13 @@ def test_pull_mode_finds_exactly_the_open_accounts_and_tags_them(tenant: LocalTe
     for name in ("myaccount", "myopenai"):
         account = tenant.emulator.account(account_id(SUB, RG, name))
         assert account is not None and account["tags"] == {"owner": "team-a", "network": "open"}
+    # `lock` PUTs a management lock at the account's scope, the scope percent-encoded in the path
+    lock_writes = [r for r in result.requests if "/providers/Microsoft.Authorization/locks/" in r["path"]]
+    assert [r["status"] for r in lock_writes] == [201, 201], result.describe()
+    assert set(tenant.emulator.app.locks) == {
+        f"{account_id(SUB, RG, name)}/providers/microsoft.authorization/locks/keep-for-review".lower()
+        for name in ("myaccount", "myopenai")
+    }
     locked = tenant.emulator.account(account_id(SUB, RG, "locked"))
     assert locked is not None and "network" not in locked["tags"]
     other = tenant.emulator.account(account_id(SUB_OTHER, "rg-sandbox", "sandbox-open"))

@@ -209,3 +209,27 @@ def test_private_endpoint_connections_from_a_foreign_subscription(emulator: Emul
     assert subjects.count(connection["id"]) == 3  # created, state changed, deleted
     ops = [e["data"]["operationName"] for e in emulator.events if e["subject"] == connection["id"]]
     assert ops[-1] == "Microsoft.CognitiveServices/accounts/privateEndpointConnections/delete"
+
+
+def test_management_locks_at_a_percent_encoded_scope_are_enforced(raw: Any) -> None:
+    encoded = "/" + ACCT1.replace("/", "%2F")  # how azure-mgmt-resource's locks client sends {scope}
+    lock = f"{encoded}/providers/Microsoft.Authorization/locks/no-delete?api-version=2016-09-01"
+    made = raw("PUT", lock, {"properties": {"level": "CanNotDelete", "notes": "custodian"}})
+    assert (
+        made.status == 201
+        and made.json()["id"] == f"{ACCT1}/providers/Microsoft.Authorization/locks/no-delete"
+    )
+    listed = raw("GET", f"{ACCT1}/providers/Microsoft.Authorization/locks?api-version=2016-09-01").json()[
+        "value"
+    ]
+    assert [item["name"] for item in listed] == ["no-delete"]
+    assert raw("PATCH", f"{ACCT1}?api-version={API}", _acls()).status == 200  # CanNotDelete: writes go
+    refused = raw("DELETE", f"{ACCT1}?api-version={API}")
+    assert refused.status == 409 and refused.json()["error"]["code"] == "ScopeLocked"
+    group = f"/subscriptions/{SUB1}/resourceGroups/{RG}"
+    group_lock = f"{group}/providers/Microsoft.Authorization/locks/ro?api-version=2016-09-01"
+    assert raw("PUT", group_lock, {"properties": {"level": "ReadOnly"}}).status == 201
+    assert raw("PATCH", f"{ACCT1}?api-version={API}", _acls()).json()["error"]["code"] == "ScopeLocked"
+    assert raw("PUT", group_lock, {"properties": {"level": "Sometimes"}}).status == 400
+    assert raw("DELETE", group_lock).status == 200 and raw("DELETE", lock).status == 200
+    assert raw("DELETE", f"{ACCT1}?api-version={API}").status == 200
