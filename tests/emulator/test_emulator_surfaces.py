@@ -233,3 +233,29 @@ def test_management_locks_at_a_percent_encoded_scope_are_enforced(raw: Any) -> N
     assert raw("PUT", group_lock, {"properties": {"level": "Sometimes"}}).status == 400
     assert raw("DELETE", group_lock).status == 200 and raw("DELETE", lock).status == 200
     assert raw("DELETE", f"{ACCT1}?api-version={API}").status == 200
+
+
+def test_the_gateway_reports_a_read_only_lock_as_a_refusal_not_a_retry(emulator: Emulator) -> None:
+    from guardrail.gateway import ArmGateway, ArmSettings
+
+    emulator.app.locks[f"{ACCT1}/providers/microsoft.authorization/locks/ro".lower()] = {
+        "id": f"{ACCT1}/providers/Microsoft.Authorization/locks/ro",
+        "name": "ro",
+        "type": "Microsoft.Authorization/locks",
+        "properties": {"level": "ReadOnly"},
+    }
+    settings = ArmSettings(
+        endpoint=emulator.endpoint,
+        ca_bundle=emulator.ca_bundle,
+        credential="static",
+        retry_backoff=0.01,
+        conflict_backoff=0.01,
+        poll_interval=0.01,
+    )
+    result = ArmGateway(settings).remediate(ACCT1, lambda account: _acls() if account else None)
+    assert (result.status, result.error_code, result.http_status, result.attempts) == (
+        "failed",
+        "ScopeLocked",
+        409,
+        1,
+    )
