@@ -14,6 +14,7 @@ end-to-end test could never catch a wrong idea of what ARM does.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -62,24 +63,37 @@ class AclError(Exception):
     message: str
 
 
+_IPV4_CIDR = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}(/(0|[1-9][0-9]?))?", re.ASCII)
+
+
+def _invalid(value: object) -> AclError:
+    return AclError(400, "InvalidIpRule", f"The IP rule '{value}' is not a valid IPv4 address or CIDR range.")
+
+
 def parse_ip_rule(value: object) -> ipaddress.IPv4Network:
-    """The network an IP rule's `value` names; AclError when it is not IPv4 address/CIDR text."""
-    if not isinstance(value, str) or not value or value != value.strip():
-        raise AclError(
-            400, "InvalidIpRule", f"The IP rule '{value}' is not a valid IPv4 address or CIDR range."
-        )
-    try:
-        network = ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        raise AclError(
-            400, "InvalidIpRule", f"The IP rule '{value}' is not a valid IPv4 address or CIDR range."
-        ) from None
-    if network.version != 4:
+    """The network an IP rule's `value` names; AclError when it is not IPv4 address/CIDR text.
+
+    CIDR notation only (RFC 4632, as the document says): four decimal octets, optionally `/n`;
+    no netmask or hostmask after the slash, no leading zero in the prefix, ASCII digits only.
+    """
+    if not isinstance(value, str) or not value:
+        raise _invalid(value)
+    if ":" in value:  # IPv6 (refused for itself, whatever its form)
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise _invalid(value) from None
         raise AclError(
             400,
             "InvalidIpRule",
             f"The IP rule '{value}' is an IPv6 address or range; only IPv4 is supported.",
         )
+    if not _IPV4_CIDR.fullmatch(value):
+        raise _invalid(value)
+    try:
+        network = ipaddress.ip_network(value, strict=False)  # octets 0-255, no leading zeros
+    except ValueError:
+        raise _invalid(value) from None
     assert isinstance(network, ipaddress.IPv4Network)
     return network
 

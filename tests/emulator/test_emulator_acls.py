@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from guardrail_workbench.emulator.acls import (
     AclError,
@@ -131,3 +133,54 @@ def test_no_emulator_module_imports_the_engine_even_lazily() -> None:
         for f in files
     }
     assert not {k: v for k, v in offenders.items() if v}, offenders
+
+
+@pytest.mark.parametrize("value", ["1.2.3.0/255.255.255.0", "1.2.3.4/0.0.0.255", "8.8.8.0/024", "８.8.8.8"])
+def test_only_cidr_notation(value: str) -> None:
+    with pytest.raises(AclError):
+        check_ip_rule(value)
+
+
+_octet = st.integers(0, 255)
+
+
+@given(_octet, _octet, _octet, _octet, st.one_of(st.none(), st.integers(0, 32)))
+def test_acceptance_is_exactly_the_documented_rule(
+    a: int, b: int, c: int, d: int, prefix: int | None
+) -> None:
+    import ipaddress
+
+    value = f"{a}.{b}.{c}.{d}" + ("" if prefix is None else f"/{prefix}")
+    network = ipaddress.ip_network(value, strict=False)
+    private = any(
+        network.overlaps(ipaddress.ip_network(p)) for p in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+    )
+    expected = not private and prefix not in (31, 32)
+    try:
+        check_ip_rule(value)
+        accepted = True
+    except AclError:
+        accepted = False
+    assert accepted == expected
+
+
+@given(
+    st.one_of(
+        st.tuples(_octet, _octet, _octet, _octet, st.one_of(st.none(), st.integers(0, 33))).map(
+            lambda t: f"{t[0]}.{t[1]}.{t[2]}.{t[3]}" + ("" if t[4] is None else f"/{t[4]}")
+        ),
+        st.text(alphabet="0123456789./:abf ", max_size=20),
+    )
+)
+def test_what_the_emulator_accepts_the_engine_parses(value: str) -> None:
+    """A differential check (the test may import the engine; the emulator may not): an IP rule ARM
+    accepts must be one the guardrail can read, or it would misjudge a real account."""
+    from guardrail.ipv4 import parse_rule
+
+    try:
+        network = check_ip_rule(value)
+    except AclError:
+        return
+    parsed = parse_rule(value)
+    assert parsed is not None, value
+    assert (parsed.first, parsed.last) == (int(network.network_address), int(network.broadcast_address))
