@@ -84,7 +84,9 @@ def as_function_event(event: Mapping[str, Any]) -> Any:
 
 class LocalStack:
     """Start with `with LocalStack(...) as stack:`; `stack.env` holds the app settings that point the
-    guardrail at the local parts; `stack.apply_env()` puts them into os.environ for the function app."""
+    guardrail at the local parts; `stack.apply_env()` puts them into os.environ for the function app.
+    `managed_identity=True` also starts the App Service-style token endpoint and points the guardrail's
+    DefaultAzureCredential at it (IDENTITY_ENDPOINT / IDENTITY_HEADER) instead of a static token."""
 
     def __init__(
         self,
@@ -96,6 +98,7 @@ class LocalStack:
         azurite: bool = True,
         blob: bool = False,
         receivers: bool = True,
+        managed_identity: bool = False,
         extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
@@ -105,6 +108,8 @@ class LocalStack:
         self._want_azurite = azurite
         self._want_blob = blob
         self._want_receivers = receivers
+        self._want_identity = managed_identity
+        self.token_endpoint: Any = None
         self.extra_env = dict(extra_env or {})
         self.azurite: Any = None
         self.teams: Any = None
@@ -119,6 +124,12 @@ class LocalStack:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> LocalStack:
         self.emulator.start()
+        if self._want_identity:
+            from guardrail_workbench.token_endpoint import TokenEndpoint
+
+            self.token_endpoint = TokenEndpoint(
+                GUARDRAIL_CLAIMS, tenant_id=self.emulator.app.tenant_id
+            ).start()
         if self._want_azurite:
             from guardrail_workbench.azurite import Azurite
 
@@ -134,7 +145,7 @@ class LocalStack:
 
     def stop(self) -> None:
         self.restore_env()
-        for part in (self.teams, self.email, self.ingestion, self.azurite):
+        for part in (self.teams, self.email, self.ingestion, self.azurite, self.token_endpoint):
             if part is not None:
                 part.stop()
         self.emulator.stop()
@@ -165,6 +176,10 @@ class LocalStack:
             "GUARDRAIL_SINK_TIMEOUT_SECONDS": "5",
             "ALERT_EMAIL_POLL_SECONDS": "0.05",
         }
+        if self.token_endpoint is not None:  # DefaultAzureCredential, as in Azure, via the local endpoint
+            env["ARM_CREDENTIAL"] = "default"
+            env.pop("ARM_STATIC_CLAIMS")
+            env.update(self.token_endpoint.env)
         if self.policy_path:
             env["GUARDRAIL_POLICY_PATH"] = str(self.policy_path)
         if self.azurite is not None:

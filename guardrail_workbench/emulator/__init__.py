@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .arm import ArmApp, ArmError, Request, Response, account_id, parse_account_id
@@ -31,6 +32,7 @@ __all__ = [
     "Subscriber",
     "account_id",
     "load_tenant",
+    "local_env",
     "main",
     "make_token",
     "parse_account_id",
@@ -59,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
         help="which IP rules to refuse: ARM's documented private ranges, or every non-public block",
     )
     parser.add_argument(
+        "--network-acls-patch",
+        choices=["replace", "merge"],
+        default="replace",
+        help="a PATCH with a partial networkAcls replaces the object (default) or merges its keys: "
+        "ARM does not document which",
+    )
+    parser.add_argument(
         "--deliver",
         action="append",
         default=[],
@@ -69,6 +78,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--schema", choices=["eventgrid", "cloudevents"], default="eventgrid")
     parser.add_argument("--dump-on-exit", help="write the tenant to this JSON file when stopped")
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request and its status")
+    parser.add_argument(
+        "--env",
+        action="store_true",
+        help="the whole local tenant: also a managed-identity token endpoint and Azurite; prints "
+        "`export` lines for guardrail check/sweep, az and DefaultAzureCredential",
+    )
+    parser.add_argument("--no-azurite", action="store_true", help="with --env: do not start Azurite")
+    parser.add_argument(
+        "--caller",
+        metavar="JSON",
+        help="with --env: the token endpoint's caller claims (default: the guardrail's identity)",
+    )
     return parser
 
 
@@ -100,6 +121,21 @@ def _seed_problem(path: str) -> tuple[str | None, dict[str, Any] | None]:
     return None, tenant
 
 
+def local_env(emulator: Emulator, token_env: Mapping[str, str], storage: str | None = None) -> dict[str, str]:
+    """The environment that points the guardrail, az and azure-identity at the local tenant."""
+    env = {
+        "ARM_ENDPOINT": emulator.endpoint,
+        "ARM_CA_BUNDLE": emulator.ca_bundle,
+        "ARM_CREDENTIAL": "default",
+        "GUARDRAIL_CA_BUNDLE": emulator.ca_bundle,
+        "REQUESTS_CA_BUNDLE": emulator.ca_bundle,  # az (requests) trusts the emulator's CA
+        **token_env,
+    }
+    if storage:
+        env["AzureWebJobsStorage"] = storage
+    return env
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`guardrail emulator [--port N] [--seed FILE] [--page-size N] [--async-writes] ...` (until Ctrl-C)."""
     args = _parser().parse_args(list(argv) if argv is not None else None)
@@ -113,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         accepted_writes=args.accepted_writes,
         write_rate=args.write_rate,
         ip_refusal=args.ip_refusal,
+        network_acls_patch=args.network_acls_patch,
     )
     if args.seed:
         problem, tenant = _seed_problem(args.seed)
@@ -133,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    if args.env:
+        return _serve_env(args, emulator, stop)
     with emulator:
         info = {
             "endpoint": emulator.endpoint,
@@ -153,4 +192,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             with open(args.dump_on_exit, "w", encoding="utf-8") as handle:
                 json.dump(emulator.dump(), handle, indent=2)
     print("emulator stopped", file=sys.stderr)
+    return 0
+
+
+def _serve_env(args: argparse.Namespace, emulator: Emulator, stop: threading.Event) -> int:
+    from guardrail_workbench.token_endpoint import TokenEndpoint
+
+    caller = json.loads(args.caller) if args.caller else None
+    azurite: Any = None
+    with emulator, TokenEndpoint(caller, tenant_id=emulator.app.tenant_id) as token:
+        try:
+            if not args.no_azurite:
+                from guardrail_workbench.azurite import Azurite
+
+                azurite = Azurite().start()
+            env = local_env(emulator, token.env, azurite.connection_string if azurite else None)
+            for key, value in env.items():
+                print(f"export {key}={shlex.quote(value)}", flush=True)
+            print(
+                "# az: az cloud register -n Emulator --endpoint-resource-manager "
+                f"{emulator.endpoint}/ && az cloud set -n Emulator && az login --identity",
+                flush=True,
+            )
+            while not stop.wait(0.5):
+                pass
+        finally:
+            if azurite is not None:
+                azurite.stop()
+    print("local tenant stopped", file=sys.stderr)
     return 0

@@ -19,21 +19,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from guardrail.ipv4 import non_public_overlap, parse_rule
-
+from . import control, identity, surfaces
 from . import events as ev
-from . import identity
+from .acls import AclError, check_network_acls
 from .faults import DEFAULT_CODES, Fault, FaultPlan
+from .network import NetworkStore
 
 _log = logging.getLogger("guardrail_workbench.emulator")
 
 ACCOUNT_TYPE = "Microsoft.CognitiveServices/accounts"
+COGNITIVE_API = "2025-09-01"
 DIAG_TYPE = "Microsoft.Insights/diagnosticSettings"
 TERMINAL_STATES = frozenset({"Succeeded", "Failed", "Canceled"})
-MAX_IP_RULES = 100
-MAX_VNET_RULES = 100
-#: Documented private ranges ARM refuses in IP rules ("private" mode).
-PRIVATE_BLOCKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 #: Server-filled / read-only account properties: ignored when a client sends them.
 READ_ONLY_PROPERTIES = frozenset(
     {
@@ -57,6 +54,7 @@ READ_ONLY_PROPERTIES = frozenset(
 _SUB = r"/subscriptions/(?P<sub>[^/]+)"
 _RG = _SUB + r"/resourcegroups/(?P<rg>[^/]+)"
 _ACCOUNTS = r"/providers/microsoft\.cognitiveservices/accounts"
+_VNETS = r"/providers/microsoft\.network/virtualnetworks"
 _ROUTES: list[tuple[str, re.Pattern[str]]] = [
     ("subscriptions", re.compile(r"/subscriptions")),
     ("subscription", re.compile(_SUB)),
@@ -66,6 +64,27 @@ _ROUTES: list[tuple[str, re.Pattern[str]]] = [
     ("account", re.compile(_RG + _ACCOUNTS + r"/(?P<name>[^/]+)")),
     ("diag_list", re.compile(r"(?P<rid>/.+?)/providers/microsoft\.insights/diagnosticsettings")),
     ("diag", re.compile(r"(?P<rid>/.+?)/providers/microsoft\.insights/diagnosticsettings/(?P<dname>[^/]+)")),
+    ("providers", re.compile(_SUB + r"/providers")),
+    ("provider", re.compile(_SUB + r"/providers/(?P<ns>[^/]+)")),
+    ("resource_groups", re.compile(_SUB + r"/resourcegroups")),
+    ("deleted_list", re.compile(_SUB + r"/providers/microsoft\.cognitiveservices/deletedaccounts")),
+    (
+        "deleted",
+        re.compile(
+            _SUB + r"/providers/microsoft\.cognitiveservices/locations/(?P<loc>[^/]+)/resourcegroups/"
+            r"(?P<rg>[^/]+)/deletedaccounts/(?P<name>[^/]+)"
+        ),
+    ),
+    ("pec_list", re.compile(_RG + _ACCOUNTS + r"/(?P<name>[^/]+)/privateendpointconnections")),
+    ("pec", re.compile(_RG + _ACCOUNTS + r"/(?P<name>[^/]+)/privateendpointconnections/(?P<pec>[^/]+)")),
+    ("vnet_list", re.compile(_RG + _VNETS)),
+    ("vnet_list_sub", re.compile(_SUB + _VNETS)),
+    ("vnet", re.compile(_RG + _VNETS + r"/(?P<vnet>[^/]+)")),
+    ("subnet_list", re.compile(_RG + _VNETS + r"/(?P<vnet>[^/]+)/subnets")),
+    ("subnet", re.compile(_RG + _VNETS + r"/(?P<vnet>[^/]+)/subnets/(?P<subnet>[^/]+)")),
+    ("tags", re.compile(r"(?P<rid>/.+?)/providers/microsoft\.resources/tags/default")),
+    ("locks", re.compile(r"(?P<rid>/.*?)/providers/microsoft\.authorization/locks")),
+    ("lock", re.compile(r"(?P<rid>/.*?)/providers/microsoft\.authorization/locks/(?P<lock>[^/]+)")),
     (
         "operation",
         re.compile(
@@ -84,6 +103,7 @@ class Request:
     headers: dict[str, str]  # keys lower-cased
     body: bytes = b""
     client_ip: str = "127.0.0.1"
+    query_string: str = ""
 
 
 @dataclass
@@ -91,6 +111,7 @@ class Response:
     status: int
     body: Any = None  # JSON-able, or None for no body
     headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection without answering (a lost response)
 
 
 class ArmError(Exception):
@@ -200,6 +221,7 @@ class ArmApp:
         async_seconds: float = 5.0,
         write_rate: float | None = None,
         ip_refusal: Literal["private", "non-public"] = "private",
+        network_acls_patch: Literal["replace", "merge"] = "replace",
         tenant_id: str = identity.DEFAULT_TENANT_ID,
         dispatcher: ev.Dispatcher | None = None,
     ) -> None:
@@ -210,6 +232,9 @@ class ArmApp:
         self.async_polls = async_polls
         self.async_seconds = async_seconds
         self.ip_refusal = ip_refusal
+        #: A PATCH carrying a partial networkAcls: ARM does not document whether it replaces the
+        #: object (the default here) or merges its keys; "merge" is the other reading.
+        self.network_acls_patch = network_acls_patch
         self.tenant_id = tenant_id
         self.base_url = "https://127.0.0.1"
         self.faults = FaultPlan()
@@ -231,7 +256,12 @@ class ArmApp:
         self._reads: dict[str, int] = {}
         self.request_count = 0
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status), most recent last
+        self.request_log: list[dict[str, Any]] = []  # {"seq", "method", "path", "status"}, for /_emulator
         self.keep_request_log = True
+        self.network = NetworkStore()
+        self.deleted: dict[str, dict[str, Any]] = {}  # lower "sub/location/rg/name" -> deleted account
+        self.locks: dict[str, dict[str, Any]] = {}  # lower lock id -> Microsoft.Authorization/locks body
+        self.control = control.ControlApi(self)
 
     # ------------------------------------------------------------------ configuration
 
@@ -279,9 +309,7 @@ class ArmApp:
         for key in READ_ONLY_PROPERTIES:
             properties.pop(key, None)
         old_props: Mapping[str, Any] = (existing or {}).get("properties") or {}
-        subdomain = properties.get("customSubDomainName") or name.lower()
         server: dict[str, Any] = {
-            "endpoint": old_props.get("endpoint") or f"https://{subdomain}.cognitiveservices.azure.com/",
             "provisioningState": "Succeeded",
             "internalId": old_props.get("internalId") or uuid.uuid4().hex,
             "dateCreated": old_props.get("dateCreated") or _now_iso(),
@@ -303,7 +331,36 @@ class ArmApp:
                 account[key] = copy.deepcopy(body[key])
         self._fill_identity(account, existing)
         account["properties"] = {**server, **properties}
+        if (
+            existing is not None
+            and "customSubDomainName" not in properties
+            and old_props.get("customSubDomainName")
+        ):
+            account["properties"]["customSubDomainName"] = old_props["customSubDomainName"]  # set once
+        account.setdefault("kind", (existing or {}).get("kind"))
+        if account["kind"] is None:
+            del account["kind"]
+        self._server_fields(account)
         return account
+
+    @staticmethod
+    def _server_fields(account: dict[str, Any]) -> None:
+        """What ARM derives on every write: the endpoint (from kind and custom subdomain) and the
+        `state` of each virtual network rule."""
+        properties = account["properties"]
+        subdomain = properties.get("customSubDomainName")
+        if subdomain:
+            domain = "openai.azure.com" if account.get("kind") == "OpenAI" else "cognitiveservices.azure.com"
+            properties["endpoint"] = f"https://{str(subdomain).lower()}.{domain}/"
+        else:
+            region = str(account.get("location", "westus")).replace(" ", "").lower()
+            properties["endpoint"] = f"https://{region}.api.cognitive.microsoft.com/"
+        acls = properties.get("networkAcls")
+        if isinstance(acls, dict):
+            for rule in acls.get("virtualNetworkRules") or []:
+                if isinstance(rule, dict):
+                    rule.setdefault("state", "Succeeded")
+                    rule.setdefault("ignoreMissingVnetServiceEndpoint", False)
 
     def _fill_identity(self, account: dict[str, Any], existing: Mapping[str, Any] | None) -> None:
         managed = account.get("identity")
@@ -330,8 +387,15 @@ class ArmApp:
         account.setdefault("location", "westus")
         properties = account.setdefault("properties", {})
         properties.setdefault("provisioningState", "Succeeded")
-        subdomain = properties.get("customSubDomainName") or name.lower()
-        properties.setdefault("endpoint", f"https://{subdomain}.cognitiveservices.azure.com/")
+        if "endpoint" not in properties:
+            probe = {
+                "kind": account.get("kind"),
+                "location": account["location"],
+                "properties": dict(properties),
+            }
+            probe["properties"].pop("networkAcls", None)
+            self._server_fields(probe)
+            properties["endpoint"] = probe["properties"]["endpoint"]
         with self.lock:
             self.accounts[rid.lower()] = account
             return copy.deepcopy(account)
@@ -355,8 +419,12 @@ class ArmApp:
     def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         correlation = request.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
+        if request.path.startswith(control.PREFIX):
+            return self.control.handle(request)
         try:
             response = self._handle(request, correlation)
+        except AclError as exc:
+            response = Response(exc.status, {"error": {"code": exc.code, "message": exc.message}})
         except ArmError as exc:
             response = Response(
                 exc.status, {"error": {"code": exc.code, "message": exc.message}}, exc.headers
@@ -381,11 +449,25 @@ class ArmApp:
             self.request_count += 1
             if self.keep_request_log:
                 self.requests.append((request.method, request.path, response.status))
+                self.request_log.append(
+                    {
+                        "seq": self.request_count,
+                        "method": request.method,
+                        "path": request.path,
+                        "query": request.query_string,
+                        "status": response.status,
+                    }
+                )
                 if len(self.requests) > 10000:
                     del self.requests[:5000]
+                    del self.request_log[:5000]
         return response
 
     def _handle(self, request: Request, correlation: str) -> Response:
+        if re.sub(r"/{2,}", "/", request.path).rstrip("/").lower() == "/metadata/endpoints" and (
+            request.method == "GET"
+        ):
+            return Response(200, surfaces.metadata_endpoints(self.base_url, self.tenant_id))
         auth = request.headers.get("authorization", "")
         if not auth.lower().startswith("bearer ") or not auth[7:].strip():
             raise ArmError(
@@ -425,10 +507,26 @@ class ArmApp:
         fault = self.faults.take(request.method, path)
         if fault is not None:
             self._apply_fault(fault, request.method, path)
+        response = self._route(request, correlation, token, route, match, path, api_version, fault)
+        if fault is not None and fault.action == "drop_response":
+            response.drop = True
+        return response
+
+    def _route(
+        self,
+        request: Request,
+        correlation: str,
+        token: str,
+        route: str,
+        match: re.Match[str],
+        path: str,
+        api_version: str,
+        fault: Fault | None,
+    ) -> Response:
         groups = match.groupdict()
-        if route == "account":  # ARM's canonical segment casing, the client's casing of the names
+        if route in ("account", "pec_list", "pec"):  # ARM's canonical casing, the client's names
             parts = path.split("/")
-            path = account_id(parts[2], parts[4], parts[8])
+            path = "/".join([account_id(parts[2], parts[4], parts[8]), *parts[9:]])
         context: ev.WriteContext | None = None
         if request.method in ("PUT", "PATCH", "DELETE"):
             context = self._context(request, self._identity(token), correlation, path, api_version)
@@ -459,6 +557,26 @@ class ArmApp:
             return self._diag(request, path, groups)
         if route == "operation" and request.method == "GET":
             return self._operation(groups["op"], groups["kind"], api_version)
+        if route == "providers" and request.method == "GET":
+            return Response(200, {"value": surfaces.providers(groups["sub"])})
+        if route == "provider" and request.method == "GET":
+            return Response(200, surfaces.provider(groups["sub"], groups["ns"]))
+        if route == "resource_groups" and request.method == "GET":
+            return self._list_resource_groups(groups["sub"])
+        if route == "deleted_list" and request.method == "GET":
+            return self._deleted_list(groups["sub"])
+        if route == "deleted":
+            return self._deleted(request, groups, context)
+        if route == "tags":
+            return self._tags(request, path[: len(groups["rid"])], context)
+        if route in ("locks", "lock"):
+            return self._locks(
+                request, path[: len(groups["rid"])], groups.get("lock") and path.rsplit("/", 1)[-1]
+            )
+        if route in ("pec_list", "pec"):
+            return self._pec(request, path, groups, context)
+        if route in ("vnet_list", "vnet_list_sub", "vnet", "subnet_list", "subnet"):
+            return self._network(request, route, path, groups)
         raise ArmError(
             405 if route else 404,
             "MethodNotAllowed" if route else "InvalidResourceType",
@@ -507,8 +625,8 @@ class ArmApp:
                     account["etag"] = _new_etag()
                     account.setdefault("tags", {})["touchedBy"] = "emulator-fault"
             return
-        if fault.action == "fail_provisioning":
-            return  # handled by the write itself
+        if fault.action in ("fail_provisioning", "drop_response"):
+            return  # handled by the write itself / by the server after it
         status = fault.status
         code = fault.code or DEFAULT_CODES.get(status, "InternalServerError")
         headers: dict[str, str] = {}
@@ -523,8 +641,30 @@ class ArmApp:
 
     def _delete_silently(self, resource_id: str) -> None:
         key = resource_id.lower()
-        self.accounts.pop(key, None)
+        gone = self.accounts.pop(key, None)
         self.busy.pop(key, None)
+        if gone is not None:
+            self._soft_delete(gone)
+
+    def _soft_delete(self, account: Mapping[str, Any]) -> None:
+        """ARM keeps a deleted account for 48 hours: listable under deletedAccounts, its name (and
+        custom subdomain) held until it is purged or restored."""
+        sub, rg, name = parse_account_id(str(account["id"]))
+        location = str(account.get("location", "westus")).replace(" ", "").lower()
+        deleted = copy.deepcopy(dict(account))
+        deleted["id"] = (
+            f"/subscriptions/{sub}/providers/Microsoft.CognitiveServices/locations/{location}"
+            f"/resourceGroups/{rg}/deletedAccounts/{name}"
+        )
+        now = datetime.now(UTC)
+        deleted.setdefault("properties", {})
+        deleted["properties"]["deletionDate"] = now.isoformat(timespec="seconds").replace("+00:00", "Z")
+        deleted["properties"]["scheduledPurgeDate"] = (
+            datetime.fromtimestamp(now.timestamp() + 48 * 3600, UTC)
+            .isoformat(timespec="seconds")
+            .replace("+00:00", "Z")
+        )
+        self.deleted[self._deleted_key(sub, location, rg, name)] = deleted
 
     def _subscription(self, sub: str) -> dict[str, Any]:
         found = self.subscriptions.get(sub.lower())
@@ -682,59 +822,15 @@ class ArmApp:
 
     def _validate_network(self, properties: Mapping[str, Any], rid: str) -> None:
         acls = properties.get("networkAcls")
-        if acls is None:
+        try:
+            check_network_acls(acls, self.ip_refusal)
+        except AclError as refusal:
+            raise ArmError(refusal.status, refusal.code, refusal.message) from None
+        if not isinstance(acls, Mapping):
             return
-        if not isinstance(acls, dict):
-            raise ArmError(400, "InvalidNetworkAcls", "networkAcls must be an object.")
-        ip_rules = acls.get("ipRules") or []
         vnet_rules = acls.get("virtualNetworkRules") or []
-        if not isinstance(ip_rules, list) or not isinstance(vnet_rules, list):
-            raise ArmError(400, "InvalidNetworkAcls", "ipRules and virtualNetworkRules must be arrays.")
-        if len(ip_rules) > MAX_IP_RULES:
-            raise ArmError(
-                400,
-                "MaxNumberOfIpRulesExceeded",
-                f"The number of IP rules ({len(ip_rules)}) exceeds the limit of {MAX_IP_RULES}.",
-            )
-        if len(vnet_rules) > MAX_VNET_RULES:
-            raise ArmError(
-                400,
-                "MaxNumberOfVirtualNetworkRulesExceeded",
-                f"The number of virtual network rules ({len(vnet_rules)}) exceeds the limit of "
-                f"{MAX_VNET_RULES}.",
-            )
-        default_action = acls.get("defaultAction")
-        if default_action is not None and default_action not in ("Allow", "Deny"):
-            raise ArmError(
-                400, "InvalidNetworkAcls", f"defaultAction '{default_action}' is not Allow or Deny."
-            )
-        for rule in ip_rules:
-            value = rule.get("value") if isinstance(rule, dict) else None
-            parsed = parse_rule(value)
-            if parsed is None:
-                raise ArmError(
-                    400,
-                    "InvalidIpRule",
-                    f"The IP rule '{value}' is not a valid IPv4 address or CIDR range "
-                    "(IPv6 is not supported).",
-                )
-            if parsed.has_prefix and parsed.prefix in (31, 32):
-                raise ArmError(
-                    400,
-                    "InvalidIpRule",
-                    f"The IP rule '{value}' uses a /{parsed.prefix} prefix, which is not supported; "
-                    "write single addresses instead.",
-                )
-            blocked = self._refused_block(parsed)
-            if blocked is not None:
-                raise ArmError(
-                    400,
-                    "InvalidIpRule",
-                    f"The IP rule '{value}' is in a private/non-public address range ({blocked}), "
-                    "which is not allowed in IP rules.",
-                )
         if vnet_rules and ("*" in self.vnet_join_denied or rid.lower() in self.vnet_join_denied):
-            subnet = vnet_rules[0].get("id", "") if isinstance(vnet_rules[0], dict) else ""
+            subnet = vnet_rules[0].get("id", "")
             raise ArmError(
                 403,
                 "LinkedAuthorizationFailed",
@@ -743,16 +839,8 @@ class ArmApp:
                 "'Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action' on the linked "
                 f"scope(s) '{subnet}' (respectively) or the linked scope(s) are invalid.",
             )
-
-    def _refused_block(self, parsed: Any) -> str | None:
-        if self.ip_refusal == "non-public":
-            return non_public_overlap(parsed)
-        for cidr in PRIVATE_BLOCKS:
-            block = parse_rule(cidr)
-            assert block is not None
-            if parsed.overlaps(block.first, block.last):
-                return cidr
-        return None
+        for rule in vnet_rules:
+            self.network.check_vnet_rule(rule)
 
     def _put(self, rid: str, request: Request, context: ev.WriteContext) -> Response:
         sub, rg, _name = parse_account_id(rid)
@@ -768,9 +856,25 @@ class ArmApp:
                 raise ArmError(
                     400, "LocationRequired", "The location property is required for this definition."
                 )
+            self._check_locks(rid, delete=False)
             self._validate_network(body.get("properties") or {}, rid)
+            held = self._held_by_deleted(rid) if existing is None else None
+            if held is not None:
+                if (body.get("properties") or {}).get("restore") is not True:
+                    raise ArmError(
+                        409,
+                        "FlagMustBeSetForRestore",
+                        f"An existing resource with ID '{rid}' has been soft-deleted. To restore the "
+                        "resource, you must specify 'restore' to be 'true' in the property. If you don't "
+                        "want to restore existing resource, please purge it first.",
+                    )
+                restored = self.deleted.pop(held)
+                existing = {**restored, "id": account_id(sub, rg, restored["name"])}
+                existing["properties"] = dict(restored.get("properties") or {})
+            self._check_subdomain(rid, body.get("properties") or {}, existing)
             headers = self._write_gate(sub)
             account = self.materialise(rid, body, existing=existing)
+            account["properties"].pop("restore", None)
             _stamp_system_data(account, existing, context)
             self.accounts[key] = account
             result = copy.deepcopy(account)
@@ -793,7 +897,17 @@ class ArmApp:
             properties = body.get("properties")
             if properties is not None and not isinstance(properties, dict):
                 raise ArmError(400, "InvalidRequestContent", "properties must be an object.")
+            old_acls = existing["properties"].get("networkAcls")
+            if (
+                self.network_acls_patch == "merge"
+                and isinstance(properties, dict)
+                and isinstance(properties.get("networkAcls"), dict)
+                and isinstance(old_acls, dict)
+            ):  # the other reading of an undocumented behaviour: keys merged, arrays still replaced
+                properties = {**properties, "networkAcls": {**old_acls, **properties["networkAcls"]}}
+            self._check_locks(existing["id"], delete=False)
             self._validate_network(properties or {}, existing["id"])
+            self._check_subdomain(existing["id"], properties or {}, existing)
             headers = self._write_gate(sub)
             updated = copy.deepcopy(existing)
             if not fail:
@@ -804,6 +918,7 @@ class ArmApp:
                     if top in body:
                         updated[top] = copy.deepcopy(body[top])
                 self._fill_identity(updated, existing)
+                self._server_fields(updated)
                 _stamp_system_data(updated, existing, context)
             updated["etag"] = _new_etag()
             if self.async_writes:
@@ -834,8 +949,10 @@ class ArmApp:
                 return Response(204, None, {})
             if self._touch_busy(key) is not None:
                 raise self._conflict(existing["id"])
+            self._check_locks(existing["id"], delete=True)
             headers = self._write_gate(sub)
             del self.accounts[key]
+            self._soft_delete(existing)
             for setting in [k for k in self.diagnostic_settings if k.startswith(key + "/")]:
                 del self.diagnostic_settings[setting]
         self._emit_delete(existing["id"], context)
@@ -935,6 +1052,417 @@ class ArmApp:
                 return Response(204, None, {})
             return Response(200, account, {})
         return Response(200, body, {"Retry-After": "0"} if in_progress else {})
+
+    # ------------------------------------------------------------------ resource groups, soft delete
+
+    def _list_resource_groups(self, sub: str) -> Response:
+        with self.lock:
+            subscription = self._subscription(sub)["subscriptionId"]
+            value = [
+                {
+                    "id": f"/subscriptions/{subscription}/resourceGroups/{group['name']}",
+                    "name": group["name"],
+                    "type": "Microsoft.Resources/resourceGroups",
+                    "location": group["location"],
+                    "tags": dict(group["tags"]),
+                    "properties": {"provisioningState": "Succeeded"},
+                }
+                for key, group in sorted(self.resource_groups.items())
+                if key.startswith(sub.lower() + "/")
+            ]
+        return self._ok_read(None, {"value": value}, sub)
+
+    @staticmethod
+    def _deleted_key(sub: str, location: str, rg: str, name: str) -> str:
+        return f"{sub}/{location.replace(' ', '')}/{rg}/{name}".lower()
+
+    def _deleted_body(self, key: str) -> dict[str, Any]:
+        return copy.deepcopy(self.deleted[key])
+
+    def _deleted_list(self, sub: str) -> Response:
+        with self.lock:
+            self._subscription(sub)
+            value = [self._deleted_body(k) for k in sorted(self.deleted) if k.startswith(sub.lower() + "/")]
+        return self._ok_read(None, {"value": value}, sub)
+
+    def _deleted(
+        self, request: Request, groups: Mapping[str, str], context: ev.WriteContext | None
+    ) -> Response:
+        key = self._deleted_key(groups["sub"], groups["loc"], groups["rg"], groups["name"])
+        with self.lock:
+            self._subscription(groups["sub"])
+            if key not in self.deleted:
+                raise ArmError(
+                    404, "ResourceNotFound", f"The deleted account '{groups['name']}' could not be found."
+                )
+            if request.method == "GET":
+                return self._ok_read(None, self._deleted_body(key), groups["sub"])
+            if request.method == "DELETE":  # purge: the name and the subdomain are free again
+                del self.deleted[key]
+                return Response(200, None, {})
+        raise ArmError(405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed.")
+
+    def _held_by_deleted(self, rid: str) -> str | None:
+        sub, rg, name = parse_account_id(rid)
+        for key in self.deleted:
+            parts = key.split("/")
+            if parts[0] == sub.lower() and parts[2] == rg.lower() and parts[3] == name.lower():
+                return key
+        return None
+
+    def _subdomain_owner(self, subdomain: str) -> str | None:
+        """The account (live or soft-deleted) that holds a custom subdomain, by ID."""
+        lowered = subdomain.lower()
+        for account in [*self.accounts.values(), *self.deleted.values()]:
+            held = (account.get("properties") or {}).get("customSubDomainName")
+            if isinstance(held, str) and held.lower() == lowered:
+                return str(account["id"])
+        return None
+
+    def _check_subdomain(
+        self, rid: str, properties: Mapping[str, Any], existing: Mapping[str, Any] | None
+    ) -> None:
+        """ARM: a custom subdomain is set once and never changed; one in use elsewhere is refused."""
+        if "customSubDomainName" not in properties:
+            return
+        wanted = properties["customSubDomainName"]
+        current = ((existing or {}).get("properties") or {}).get("customSubDomainName")
+        if current and wanted != current:
+            raise ArmError(
+                400,
+                "CustomSubDomainNameCannotBeChanged",
+                f"The custom subdomain name of '{rid}' is '{current}' and cannot be changed to '{wanted}'.",
+            )
+        if wanted is None or current:
+            return
+        if not isinstance(wanted, str) or not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9-]{0,62}", wanted):
+            raise ArmError(
+                400, "InvalidCustomSubDomainName", f"'{wanted}' is not a valid custom subdomain name."
+            )
+        owner = self._subdomain_owner(wanted)
+        if owner is not None and owner.lower() != rid.lower():
+            raise ArmError(
+                409,
+                "CustomDomainInUse",
+                f"The custom subdomain name '{wanted}' is already in use by another account. "
+                "Please use a different name.",
+            )
+
+    # ------------------------------------------------------------------ management locks
+
+    def _locks(self, request: Request, scope: str, name: str | None) -> Response:
+        scope = scope.rstrip("/")
+        prefix = f"{scope}/providers/microsoft.authorization/locks/".lower()
+        with self.lock:
+            if name is None:
+                if request.method != "GET":
+                    raise ArmError(
+                        405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed."
+                    )
+                value = [copy.deepcopy(v) for k, v in sorted(self.locks.items()) if k.startswith(prefix)]
+                return Response(200, {"value": value}, {})
+            key = prefix + name.lower()
+            if request.method == "GET":
+                found = self.locks.get(key)
+                if found is None:
+                    raise ArmError(404, "LockNotFound", f"The lock '{name}' could not be found.")
+                return Response(200, copy.deepcopy(found), {})
+            if request.method == "DELETE":
+                return Response(200 if self.locks.pop(key, None) is not None else 204, None, {})
+            if request.method == "PUT":
+                properties = self._parse_body(request).get("properties")
+                if not isinstance(properties, dict) or properties.get("level") not in (
+                    "CanNotDelete",
+                    "ReadOnly",
+                ):
+                    raise ArmError(
+                        400, "InvalidLockLevel", "properties.level must be CanNotDelete or ReadOnly."
+                    )
+                created = key not in self.locks
+                body = {
+                    "id": f"{scope}/providers/Microsoft.Authorization/locks/{name}",
+                    "name": name,
+                    "type": "Microsoft.Authorization/locks",
+                    "properties": {
+                        "level": properties["level"],
+                        **({"notes": properties["notes"]} if properties.get("notes") else {}),
+                    },
+                }
+                self.locks[key] = body
+                return Response(201 if created else 200, copy.deepcopy(body), {})
+        raise ArmError(405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed.")
+
+    def _check_locks(self, rid: str, *, delete: bool) -> None:
+        """ARM's management locks: ReadOnly refuses writes and deletes at and below its scope,
+        CanNotDelete refuses deletes (409 ScopeLocked)."""
+        target = rid.lower()
+        for key, lock in self.locks.items():
+            scope = key.rsplit("/providers/microsoft.authorization/locks/", 1)[0]
+            if target != scope and not target.startswith(scope + "/"):
+                continue
+            if lock["properties"]["level"] == "ReadOnly" or delete:
+                operation = "delete" if delete else "write"
+                raise ArmError(
+                    409,
+                    "ScopeLocked",
+                    f"The scope '{rid}' cannot perform {operation} operation because following scope(s) are "
+                    f"locked: '{lock['id'].rsplit('/providers/Microsoft.Authorization/locks/', 1)[0]}'. "
+                    "Please remove the lock and try again.",
+                )
+
+    # ------------------------------------------------------------------ tags API
+
+    def _tags(self, request: Request, rid: str, context: ev.WriteContext | None) -> Response:
+        tags_id = f"{rid}/providers/Microsoft.Resources/tags/default"
+        with self.lock:
+            account = self.accounts.get(rid.lower())
+            if account is None:
+                raise _not_found(rid)
+            rid = account["id"]
+            tags_id = f"{rid}/providers/Microsoft.Resources/tags/default"
+            if request.method == "GET":
+                body = {
+                    "id": tags_id,
+                    "name": "default",
+                    "type": "Microsoft.Resources/tags",
+                    "properties": {"tags": dict(account.get("tags") or {})},
+                }
+                return self._ok_read(None, body, parse_account_id(rid)[0])
+            if request.method not in ("PUT", "PATCH", "DELETE"):
+                raise ArmError(
+                    405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed."
+                )
+            assert context is not None
+            self._check_locks(rid, delete=False)
+            headers = self._write_gate(parse_account_id(rid)[0])
+            current = dict(account.get("tags") or {})
+            if request.method == "DELETE":
+                new: dict[str, Any] = {}
+            else:
+                sent = self._parse_body(request)
+                given = (sent.get("properties") or {}).get("tags")
+                if not isinstance(given, dict):
+                    raise ArmError(400, "InvalidRequestContent", "properties.tags must be an object.")
+                operation = str(sent.get("operation", "Replace")) if request.method == "PATCH" else "Replace"
+                if operation.lower() == "merge":
+                    new = {**current, **given}
+                elif operation.lower() == "delete":
+                    new = {k: v for k, v in current.items() if not (k in given and given[k] == v)}
+                elif operation.lower() == "replace":
+                    new = dict(given)
+                else:
+                    raise ArmError(
+                        400, "InvalidTagOperation", f"The tag operation '{operation}' is not valid."
+                    )
+            account["tags"] = new
+            account["etag"] = _new_etag()
+            _stamp_system_data(account, account, context)
+            result = copy.deepcopy(account)
+        self._emit_child_write(tags_id, result, context)
+        body = {
+            "id": tags_id,
+            "name": "default",
+            "type": "Microsoft.Resources/tags",
+            "properties": {"tags": dict(new)},
+        }
+        return Response(200, body, headers)
+
+    # ------------------------------------------------------------------ private endpoint connections
+
+    def _pec_body(self, account: Mapping[str, Any], connection: Mapping[str, Any]) -> dict[str, Any]:
+        body = copy.deepcopy(dict(connection))
+        body.setdefault("type", "Microsoft.CognitiveServices/accounts/privateEndpointConnections")
+        body.setdefault("location", account.get("location"))
+        return body
+
+    def connect_private_endpoint(
+        self,
+        account_rid: str,
+        private_endpoint_id: str,
+        *,
+        name: str | None = None,
+        status: str = "Approved",
+        description: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A private endpoint made elsewhere (any subscription) connects to the account: the
+        connection appears, auto-approved as the seed document describes for owners (or `status`),
+        with its resource-write events."""
+        with self.lock:
+            account = self.accounts.get(account_rid.rstrip("/").lower())
+            if account is None:
+                raise KeyError(account_rid)
+            name = name or f"{private_endpoint_id.rstrip('/').rsplit('/', 1)[-1]}.{uuid.uuid4()}"
+            child_id = f"{account['id']}/privateEndpointConnections/{name}"
+            connection: dict[str, Any] = {
+                "id": child_id,
+                "name": name,
+                "type": "Microsoft.CognitiveServices/accounts/privateEndpointConnections",
+                "location": account.get("location"),
+                "etag": _new_etag(),
+                "properties": {
+                    "privateEndpoint": {"id": private_endpoint_id},
+                    "groupIds": ["account"],
+                    "privateLinkServiceConnectionState": {
+                        "status": status,
+                        "description": description or ("Auto-Approved" if status == "Approved" else ""),
+                        "actionsRequired": "None",
+                    },
+                    "provisioningState": "Succeeded",
+                },
+            }
+            connections = account["properties"].setdefault("privateEndpointConnections", [])
+            connections.append(connection)
+            account["etag"] = _new_etag()
+            result = copy.deepcopy(connection)
+            snapshot = copy.deepcopy(account)
+        context = self._context(
+            Request("PUT", child_id, {}, {}),
+            claims or self.default_identity,
+            str(uuid.uuid4()),
+            child_id,
+            COGNITIVE_API,
+        )
+        self._emit_child_write(child_id, snapshot, context)
+        return result
+
+    def _emit_child_write(
+        self, child_id: str, account: Mapping[str, Any], context: ev.WriteContext, delete: bool = False
+    ) -> None:
+        self.dispatcher.publish(
+            [
+                ev.resource_event(
+                    event_type="Microsoft.Resources.ResourceDeleteSuccess"
+                    if delete
+                    else "Microsoft.Resources.ResourceWriteSuccess",
+                    resource_id=child_id,
+                    operation="delete" if delete else "write",
+                    status="Succeeded",
+                    context=context,
+                    include_http_request=True,
+                ),
+                ev.notification_event(
+                    resource=account,
+                    resource_id=str(account["id"]),
+                    deleted=False,
+                    api_version=context.api_version,
+                ),
+            ]
+        )
+
+    def _pec(
+        self, request: Request, path: str, groups: Mapping[str, str], context: ev.WriteContext | None
+    ) -> Response:
+        rid = "/".join(path.split("/")[:9])  # the account's ID (the path is in canonical casing)
+        sub = parse_account_id(rid)[0]
+        with self.lock:
+            account = self.accounts.get(rid.lower())
+            if account is None:
+                raise _not_found(rid)
+            connections: list[dict[str, Any]] = account["properties"].setdefault(
+                "privateEndpointConnections", []
+            )
+            if "pec" not in groups or groups.get("pec") is None:
+                if request.method != "GET":
+                    raise ArmError(
+                        405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed."
+                    )
+                value = [self._pec_body(account, c) for c in connections]
+                return self._ok_read(None, {"value": value}, sub)
+            name = path.rsplit("/", 1)[-1]
+            index = next(
+                (i for i, c in enumerate(connections) if str(c.get("name", "")).lower() == name.lower()), None
+            )
+            if index is None:
+                if request.method == "DELETE":
+                    return Response(204, None, {})
+                raise ArmError(
+                    404,
+                    "PrivateEndpointConnectionNotFound",
+                    f"The private endpoint connection '{name}' of '{account['id']}' was not found.",
+                )
+            connection = connections[index]
+            if request.method == "GET":
+                return self._ok_read(None, self._pec_body(account, connection), sub)
+            assert context is not None
+            self._check_locks(account["id"], delete=request.method == "DELETE")
+            headers = self._write_gate(sub)
+            child_id = str(connection.get("id") or f"{account['id']}/privateEndpointConnections/{name}")
+            if request.method == "DELETE":
+                del connections[index]
+                account["etag"] = _new_etag()
+                snapshot = copy.deepcopy(account)
+                result: dict[str, Any] | None = None
+            elif request.method == "PUT":
+                body = self._parse_body(request)
+                state = (body.get("properties") or {}).get("privateLinkServiceConnectionState")
+                if not isinstance(state, dict) or state.get("status") not in (
+                    "Approved",
+                    "Pending",
+                    "Rejected",
+                    "Disconnected",
+                ):
+                    raise ArmError(
+                        400,
+                        "InvalidPrivateLinkServiceConnectionState",
+                        "properties.privateLinkServiceConnectionState.status must be Approved, Pending, "
+                        "Rejected or Disconnected.",
+                    )
+                old = connection["properties"].get("privateLinkServiceConnectionState") or {}
+                connection["properties"]["privateLinkServiceConnectionState"] = {
+                    "status": state["status"],
+                    "description": state.get("description", old.get("description", "")),
+                    "actionsRequired": state.get("actionsRequired", old.get("actionsRequired", "None")),
+                }
+                connection["etag"] = _new_etag()
+                account["etag"] = _new_etag()
+                snapshot = copy.deepcopy(account)
+                result = self._pec_body(account, connection)
+            else:
+                raise ArmError(
+                    405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed."
+                )
+        self._emit_child_write(child_id, snapshot, context, delete=result is None)
+        return Response(200, result, headers)
+
+    # ------------------------------------------------------------------ Microsoft.Network
+
+    def _network(self, request: Request, route: str, path: str, groups: Mapping[str, str]) -> Response:
+        sub = groups["sub"]
+        with self.lock:
+            if route == "vnet_list_sub" or route == "vnet_list":
+                if request.method != "GET":
+                    raise ArmError(
+                        405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed."
+                    )
+                if route == "vnet_list":
+                    self._check_group(sub, groups["rg"])
+                else:
+                    self._subscription(sub)
+                return self._ok_read(
+                    None, {"value": self.network.list_vnets(path.rsplit("/providers/", 1)[0] + "/")}, sub
+                )
+            self._check_group(sub, groups["rg"])
+            parts = path.split("/")
+            vnet_rid = "/".join(parts[:9])
+            if route == "vnet":
+                if request.method == "GET":
+                    return self._ok_read(None, self.network.get_vnet(vnet_rid), sub)
+                if request.method == "PUT":
+                    body, created = self.network.put_vnet(vnet_rid, self._parse_body(request))
+                    return Response(201 if created else 200, body, self._write_gate(sub))
+                if request.method == "DELETE":
+                    return Response(200 if self.network.delete_vnet(vnet_rid) else 204, None, {})
+            if route == "subnet_list" and request.method == "GET":
+                return self._ok_read(None, {"value": self.network.list_subnets(vnet_rid)}, sub)
+            if route == "subnet":
+                name = parts[10]
+                if request.method == "GET":
+                    return self._ok_read(None, self.network.get_subnet(vnet_rid, name), sub)
+                if request.method == "PUT":
+                    body, created = self.network.put_subnet(vnet_rid, name, self._parse_body(request))
+                    return Response(201 if created else 200, body, self._write_gate(sub))
+        raise ArmError(405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed.")
 
     # ------------------------------------------------------------------ diagnostic settings
 
@@ -1058,6 +1586,32 @@ class ArmApp:
                 self.put_account_direct(account)
             for setting in data.get("diagnosticSettings", []):
                 self.diagnostic_settings[str(setting["id"]).lower()] = copy.deepcopy(dict(setting))
+            for lock in data.get("locks", []):
+                self.locks[str(lock["id"]).lower()] = copy.deepcopy(dict(lock))
+            for vnet in data.get("virtualNetworks", []):
+                parts = str(vnet["id"]).split("/")
+                self.add_resource_group(parts[2], parts[4], str(vnet.get("location", "westus")))
+                self.network.put_vnet(str(vnet["id"]), vnet)
+            for deleted in data.get("deletedAccounts", []):
+                parts = str(deleted["id"]).split(
+                    "/"
+                )  # .../locations/{loc}/resourceGroups/{rg}/deletedAccounts/{n}
+                self.deleted[self._deleted_key(parts[2], parts[6], parts[8], parts[10])] = copy.deepcopy(
+                    dict(deleted)
+                )
+
+    def replace_tenant(self, data: Mapping[str, Any]) -> None:
+        """Forget everything, then seed `data` (the control API's `PUT /_emulator/tenant`)."""
+        with self.lock:
+            self.subscriptions.clear()
+            self.resource_groups.clear()
+            self.accounts.clear()
+            self.diagnostic_settings.clear()
+            self.deleted.clear()
+            self.locks.clear()
+            self.network = NetworkStore()
+            self.busy.clear()
+            self.seed(data)
 
     def dump(self) -> dict[str, Any]:
         """The tenant as a document `seed` accepts (accounts nested under their resource groups)."""
@@ -1078,6 +1632,9 @@ class ArmApp:
                 "tenantId": self.tenant_id,
                 "subscriptions": subs,
                 "diagnosticSettings": [copy.deepcopy(v) for _, v in sorted(self.diagnostic_settings.items())],
+                "virtualNetworks": self.network.dump(),
+                "deletedAccounts": [copy.deepcopy(v) for _, v in sorted(self.deleted.items())],
+                "locks": [copy.deepcopy(v) for _, v in sorted(self.locks.items())],
             }
 
     def iter_accounts(self) -> Iterator[dict[str, Any]]:

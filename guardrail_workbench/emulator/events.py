@@ -220,6 +220,7 @@ class Dispatcher:
         self._threads: list[threading.Thread] = []
         # every event emitted (Event Grid schema), the most recent `history_limit` kept
         self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=history_limit)
+        self.published = 0  # events emitted in all (the sequence number of the newest)
 
     def subscribe(self, subscriber: Subscriber) -> Subscriber:
         if subscriber.url is not None:
@@ -250,12 +251,20 @@ class Dispatcher:
         events = list(events)
         with self._lock:
             self.history.extend(events)
+            self.published += len(events)
             targets = list(self._subscribers.values())
             for subscriber, inbox in targets:
                 for event in events:
                     if kind_of(event) in subscriber.kinds:
                         self._pending += 1
                         inbox.put(event)
+
+    def since(self, seq: int) -> tuple[list[dict[str, Any]], int]:
+        """The kept events numbered after `seq` (1 = the first ever emitted), and the newest number."""
+        with self._lock:
+            first = self.published - len(self.history) + 1
+            skip = max(0, seq + 1 - first)
+            return [copy.deepcopy(e) for e in list(self.history)[skip:]], self.published
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until every queued event has been delivered (or failed); False on timeout."""

@@ -8,7 +8,12 @@ matching fault with uses left fires. Actions:
 - ``latency``: sleep `latency` seconds, then carry on normally (also combinable with others);
 - ``delete``: delete the account just before the request is handled (deleted between read and write);
 - ``touch``: change the account (new etag) just before the request (a concurrent writer: If-Match fails);
-- ``fail_provisioning``: the write is accepted but its provisioning ends `Failed`.
+- ``fail_provisioning``: the write is accepted but its provisioning ends `Failed`;
+- ``drop_response``: the request is handled (a write is applied), then the connection is closed
+  without an answer (a lost response: the client cannot tell whether its write landed).
+
+The HTTP control API (`POST /_emulator/faults`) takes the same faults as JSON, with `"status"` as
+another name for ``respond``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
-Action = Literal["respond", "latency", "delete", "touch", "fail_provisioning"]
+Action = Literal["respond", "latency", "delete", "touch", "fail_provisioning", "drop_response"]
+ACTIONS: frozenset[str] = frozenset(
+    {"respond", "latency", "delete", "touch", "fail_provisioning", "drop_response"}
+)
 
 DEFAULT_CODES: dict[int, str] = {
     400: "BadRequest",
@@ -65,6 +73,22 @@ class Fault:
     @property
     def exhausted(self) -> bool:
         return self.times is not None and self.fired >= self.times
+
+    def to_json(self) -> dict[str, object]:
+        """The fault as the HTTP control API shows it (camelCase, with `fired`)."""
+        return {
+            "id": self.id,
+            "action": self.action,
+            "method": self.method,
+            "resourceId": self.resource_id,
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "retryAfter": self.retry_after,
+            "latency": self.latency,
+            "times": self.times,
+            "fired": self.fired,
+        }
 
 
 @dataclass
@@ -118,6 +142,11 @@ class FaultPlan:
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def all(self) -> list[Fault]:
+        """Every fault queued since the last `clear`, spent ones included."""
+        with self._lock:
+            return list(self._faults)
 
     def pending(self) -> list[Fault]:
         with self._lock:

@@ -102,8 +102,14 @@ class _Handler(BaseHTTPRequestHandler):
             headers=headers,
             body=raw,
             client_ip=self.client_address[0],
+            query_string=split.query,
         )
         response = self.server.app.handle(request)
+        if response.drop:  # a lost response: the write happened, the client hears nothing
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self._send(response)
 
     def _send(self, response: Response) -> None:
@@ -139,6 +145,7 @@ class Emulator:
         async_seconds: float = 5.0,
         write_rate: float | None = None,
         ip_refusal: Literal["private", "non-public"] = "private",
+        network_acls_patch: Literal["replace", "merge"] = "replace",
         host: str = "127.0.0.1",
         ca_directory: str | None = None,
     ) -> None:
@@ -155,6 +162,7 @@ class Emulator:
             async_seconds=async_seconds,
             write_rate=write_rate,
             ip_refusal=ip_refusal,
+            network_acls_patch=network_acls_patch,
             dispatcher=self.dispatcher,
         )
         self._ca_directory = ca_directory
@@ -260,6 +268,23 @@ class Emulator:
     def set_busy(self, resource_id: str, calls: int, state: str = "Accepted") -> None:
         """The account reports `state` and refuses writes with 409 for its next `calls` requests."""
         self.app.set_busy(resource_id, calls, state)
+
+    def connect_private_endpoint(
+        self,
+        account_id: str,
+        private_endpoint_id: str,
+        *,
+        name: str | None = None,
+        status: str = "Approved",
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """A private endpoint made elsewhere (any subscription or tenant) connects to the account:
+        the connection appears in `properties.privateEndpointConnections`, auto-approved (the
+        requester owns the account, as the seed document describes) unless `status` says otherwise,
+        with its resource-write events."""
+        return self.app.connect_private_endpoint(
+            account_id, private_endpoint_id, name=name, status=status, description=description
+        )
 
     def register_token(self, token: str, claims: Mapping[str, Any]) -> None:
         """Treat the exact bearer `token` as the caller described by `claims` (upn, oid, appid, name, ...)."""

@@ -1,0 +1,374 @@
+"""The seed document's Azure CLI commands, end to end, against the local tenant.
+
+`az` (azure-cli from PyPI, in .venv-az) registers the emulator as a cloud by endpoint discovery
+(`GET /metadata/endpoints`), logs in with `az login --identity` through the local App
+Service-style token endpoint and runs the steps of "Configure Azure AI services virtual
+networks": show the rule set, set the custom subdomain, deny by default, add/list/remove IP and
+subnet rules, ARM's refusals, the trusted-services PATCH at api-version 2023-10-01-preview, and at
+the end the guardrail's own fix, read back through `az`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from .conftest import (
+    ACCOUNT,
+    AZ_CALLER,
+    AZ_VENV,
+    GUARDRAIL_CALLER,
+    RG,
+    ROOT,
+    SUB,
+    SUBNET,
+    LocalTenant,
+    Result,
+    guardrail_bin,
+    require_venv,
+)
+
+pytestmark = pytest.mark.clients
+ACCOUNT_ARGS = ["--resource-group", RG, "--name", "myaccount"]
+
+
+@pytest.fixture(scope="module")
+def az(tenant: LocalTenant) -> Any:
+    program = str(require_venv(AZ_VENV, "az", "requirements-az.txt"))
+    _no_version_check(tenant)
+
+    def run(*args: str, check: bool = True) -> Result:
+        return tenant.run([program, *args], tenant.az_token, check=check)
+
+    # a cloud by endpoint discovery (GET {arm}/metadata/endpoints, no token), then a managed identity
+    run(
+        "cloud",
+        "register",
+        "--name",
+        "LocalEmulator",
+        "--endpoint-resource-manager",
+        tenant.emulator.endpoint,
+    )
+    run("cloud", "set", "--name", "LocalEmulator")
+    login = run("login", "--identity", "--output", "json")
+    assert {s["id"] for s in login.json()} >= {SUB}
+    run("account", "set", "--subscription", SUB)
+    return run
+
+
+def _no_version_check(tenant: LocalTenant) -> None:
+    """az's first run looks for a newer release on Microsoft's storage (a DNS lookup and a HEAD
+    beyond loopback); a fresh version-check cache, as az writes it, says it just did."""
+    pins = (ROOT / "requirements-az.txt").read_text(encoding="utf-8")
+    version = re.search(r"^azure-cli==(\S+)", pins, re.MULTILINE)
+    assert version is not None
+    local = {"local": version.group(1), "pypi": version.group(1)}
+    cache = {
+        "versions": {"core": dict(local), "azure-cli": dict(local)},
+        "update_time": datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f"),
+    }
+    folder = tenant.home / "azure"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "versionCheck.json").write_text(json.dumps(cache), encoding="utf-8")
+
+
+def _refused(result: Result, code: str) -> None:
+    assert result.returncode != 0, f"expected a refusal:\n{result.describe()}"
+    assert code in result.stderr, result.describe()
+    assert any(r["status"] == 400 for r in result.requests), result.describe()
+
+
+def test_login_and_cloud_discovery(tenant: LocalTenant, az: Any) -> None:
+    cloud = az("cloud", "show", "--output", "json").json()
+    assert cloud["endpoints"]["resourceManager"].rstrip("/") == tenant.emulator.endpoint
+    assert cloud["isActive"] is True
+    account = az("account", "show", "--output", "json").json()
+    assert account["id"] == SUB and account["user"]["type"] == "servicePrincipal"
+    assert any(
+        r["path"] == "/metadata/endpoints" and r["status"] == 200 for r in tenant.transcript[0].requests
+    )
+    assert tenant.az_token.requests  # az asked the token endpoint, not a static token
+
+
+def test_the_seed_documents_commands(tenant: LocalTenant, az: Any) -> None:
+    # Display the status of the default rule, and the resource ID
+    shown = az(
+        "cognitiveservices",
+        "account",
+        "show",
+        *ACCOUNT_ARGS,
+        "--query",
+        "properties.networkAcls.defaultAction",
+    )
+    assert shown.stdout.strip() == ""  # no networkAcls at all: every network is allowed
+    resource_id = az(
+        "cognitiveservices", "account", "show", *ACCOUNT_ARGS, "--query", "id", "--output", "tsv"
+    )
+    assert resource_id.stdout.strip() == ACCOUNT
+
+    # A custom subdomain (needed for virtual network rules): set once, never changed
+    updated = az(
+        "cognitiveservices", "account", "update", *ACCOUNT_ARGS, "--custom-domain", "contoso-myaccount"
+    )
+    assert (
+        updated.json()["properties"]["endpoint"] == "https://contoso-myaccount.cognitiveservices.azure.com/"
+    )
+    _refused_change = az(
+        "cognitiveservices", "account", "update", *ACCOUNT_ARGS, "--custom-domain", "renamed", check=False
+    )
+    assert _refused_change.returncode != 0 and "CustomSubDomainName" in _refused_change.stderr
+    taken = az(
+        "cognitiveservices",
+        "account",
+        "update",
+        "--resource-group",
+        RG,
+        "--name",
+        "locked",
+        "--custom-domain",
+        "contoso-openai",
+        check=False,
+    )
+    assert taken.returncode != 0, taken.describe()
+
+    # Deny by default (`az resource update --ids` looks the API version up in the providers API)
+    deny = az(
+        "resource", "update", "--ids", ACCOUNT, "--set", "properties.networkAcls={'defaultAction':'Deny'}"
+    )
+    assert deny.json()["properties"]["networkAcls"]["defaultAction"] == "Deny"
+    assert any(
+        "/providers/Microsoft.CognitiveServices" in r["path"] and r["status"] == 200 for r in deny.requests
+    ), deny.describe()
+
+    # IP rules: add a range and an address, list, remove
+    for value in ("16.17.18.0/24", "16.17.18.19"):
+        az(
+            "cognitiveservices",
+            "account",
+            "network-rule",
+            "add",
+            *ACCOUNT_ARGS,
+            "--ip-address",
+            value,
+            "--output",
+            "none",
+        )
+    listed = az("cognitiveservices", "account", "network-rule", "list", *ACCOUNT_ARGS, "--query", "ipRules")
+    assert [r["value"] for r in listed.json()] == ["16.17.18.0/24", "16.17.18.19"]
+    az(
+        "cognitiveservices",
+        "account",
+        "network-rule",
+        "remove",
+        *ACCOUNT_ARGS,
+        "--ip-address",
+        "16.17.18.19",
+        "--output",
+        "none",
+    )
+    listed = az("cognitiveservices", "account", "network-rule", "list", *ACCOUNT_ARGS, "--query", "ipRules")
+    assert [r["value"] for r in listed.json()] == ["16.17.18.0/24"]
+
+    # ARM's refusals: /32 and /31 prefixes, private ranges, IPv6
+    for value in (
+        "16.17.18.19/32",
+        "16.17.18.18/31",
+        "10.1.2.3",
+        "172.16.5.0/24",
+        "192.168.1.1",
+        "2001:db8::1",
+    ):
+        _refused(
+            az(
+                "cognitiveservices",
+                "account",
+                "network-rule",
+                "add",
+                *ACCOUNT_ARGS,
+                "--ip-address",
+                value,
+                check=False,
+            ),
+            "InvalidIpRule",
+        )
+
+    # The subnet: enable the service endpoint, read its ID, add and remove the subnet rule
+    endpoints = az(
+        "network",
+        "vnet",
+        "subnet",
+        "update",
+        "--resource-group",
+        RG,
+        "--name",
+        "mysubnet",
+        "--vnet-name",
+        "myvnet",
+        "--service-endpoints",
+        "Microsoft.CognitiveServices",
+    )
+    assert [e["service"] for e in endpoints.json()["serviceEndpoints"]] == ["Microsoft.CognitiveServices"]
+    subnet_id = az(
+        "network",
+        "vnet",
+        "subnet",
+        "show",
+        "--resource-group",
+        RG,
+        "--name",
+        "mysubnet",
+        "--vnet-name",
+        "myvnet",
+        "--query",
+        "id",
+        "--output",
+        "tsv",
+    ).stdout.strip()
+    assert subnet_id == SUBNET
+    az(
+        "cognitiveservices",
+        "account",
+        "network-rule",
+        "add",
+        *ACCOUNT_ARGS,
+        "--subnet",
+        subnet_id,
+        "--output",
+        "none",
+    )
+    rules = az(
+        "cognitiveservices",
+        "account",
+        "network-rule",
+        "list",
+        *ACCOUNT_ARGS,
+        "--query",
+        "virtualNetworkRules",
+    ).json()
+    assert [(r["id"], r["state"]) for r in rules] == [(SUBNET, "Succeeded")]
+    az(
+        "cognitiveservices",
+        "account",
+        "network-rule",
+        "remove",
+        *ACCOUNT_ARGS,
+        "--subnet",
+        subnet_id,
+        "--output",
+        "none",
+    )
+    assert (
+        az(
+            "cognitiveservices",
+            "account",
+            "network-rule",
+            "list",
+            *ACCOUNT_ARGS,
+            "--query",
+            "virtualNetworkRules",
+        ).json()
+        == []
+    )
+
+    # ARM refuses a subnet without the service endpoint unless the rule says to ignore it (az always
+    # sets ignoreMissingVnetServiceEndpoint, so this goes through `az rest`)
+    az(
+        "network",
+        "vnet",
+        "subnet",
+        "update",
+        "--resource-group",
+        RG,
+        "--name",
+        "mysubnet",
+        "--vnet-name",
+        "myvnet",
+        "--service-endpoints",
+        "Microsoft.Storage",
+        "--output",
+        "none",
+    )
+    url = f"{tenant.emulator.endpoint}{ACCOUNT}?api-version=2025-09-01"
+    body = {"properties": {"networkAcls": {"defaultAction": "Deny", "virtualNetworkRules": [{"id": SUBNET}]}}}
+    missing = az("rest", "--method", "patch", "--url", url, "--body", json.dumps(body), check=False)
+    _refused(missing, "NetworkAclsValidationFailure")
+
+    # Trusted services: the document's PATCH of networkAcls.bypass at 2023-10-01-preview, with a
+    # token from `az account get-access-token` (the document uses curl; az rest sends the same)
+    token = az(
+        "account",
+        "get-access-token",
+        "--resource",
+        "https://management.azure.com",
+        "--query",
+        "accessToken",
+        "--output",
+        "tsv",
+    )
+    assert token.stdout.count(".") == 2
+    preview = f"{tenant.emulator.endpoint}{ACCOUNT}?api-version=2023-10-01-preview"
+    bypass = az(
+        "rest",
+        "--method",
+        "patch",
+        "--url",
+        preview,
+        "--body",
+        '{"properties":{"networkAcls":{"bypass":"AzureServices"}}}',
+    )
+    assert bypass.json()["properties"]["networkAcls"]["bypass"] == "AzureServices"
+    assert [r["status"] for r in bypass.requests if r["method"] == "PATCH"] == [200]
+
+    account = tenant.emulator.account(ACCOUNT)
+    assert account is not None
+    assert account["systemData"]["lastModifiedBy"] == AZ_CALLER["appid"]  # the caller az logged in as
+
+
+def test_the_guardrails_fix_read_back_through_az(tenant: LocalTenant, az: Any) -> None:
+    # An open OpenAI account: the guardrail (DefaultAzureCredential -> the token endpoint) fixes it
+    openai = ACCOUNT.replace("/myaccount", "/myopenai")
+    endpoint = az(
+        "cognitiveservices",
+        "account",
+        "show",
+        "--resource-group",
+        RG,
+        "--name",
+        "myopenai",
+        "--query",
+        "properties.endpoint",
+        "--output",
+        "tsv",
+    )
+    assert endpoint.stdout.strip() == "https://contoso-openai.openai.azure.com/"
+    fixed = tenant.run(
+        [guardrail_bin(), "check", openai],
+        tenant.guardrail_token,
+        extra_env={"GUARDRAIL_FINDINGS_FILE": str(tenant.home / "findings.jsonl")},
+        check=False,
+    )
+    assert fixed.returncode in (0, 1), fixed.describe()
+    outcome = json.loads(fixed.stdout.strip().splitlines()[-1])
+    assert outcome["action"] == "remediated", fixed.describe()
+    assert any(r["method"] == "PATCH" and r["path"] == openai for r in fixed.requests), fixed.describe()
+    assert tenant.guardrail_token.requests  # DefaultAzureCredential went to the managed-identity endpoint
+    acls = az(
+        "cognitiveservices", "account", "network-rule", "list", "--resource-group", RG, "--name", "myopenai"
+    ).json()
+    assert acls["defaultAction"] == "Deny"
+    shown = az(
+        "cognitiveservices",
+        "account",
+        "show",
+        "--resource-group",
+        RG,
+        "--name",
+        "myopenai",
+        "--output",
+        "json",
+    ).json()
+    assert shown["systemData"]["lastModifiedBy"] == GUARDRAIL_CALLER["appid"]
