@@ -37,6 +37,10 @@ class Gateway(Protocol):
 
     def list_accounts(self, subscriptions: list[str] | None) -> Iterable[dict[str, Any]]: ...
 
+    def list_page(
+        self, subscription: str, next_link: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+
     def remediate(
         self, resource_id: str, decide: Callable[[dict[str, Any]], dict[str, Any] | None]
     ) -> Any: ...
@@ -209,25 +213,52 @@ class Guardrail:
         return outcome
 
     def sweep(self, subscriptions: Sequence[str] | None = None) -> SweepReport:
-        """Reconcile every account in the configured subscriptions (or every one visible)."""
+        """Reconcile every account in the configured subscriptions (or every one visible), in this
+        process (the CLI, small tenants). The function app fans the sweep out instead: one queue
+        message per subscription page, each checked by `sweep_accounts` (guardrail.fanout)."""
         started = time.monotonic()
         report = SweepReport()
         subs = list(subscriptions or self.settings.subscriptions) or None
-        now = self.clock()
-        pending: dict[str, list[dict[str, Any]]] = {}  # by subscription, in listing order
+        listed: list[dict[str, Any]] = []
         try:
-            for body in self.gateway.list_accounts(subs):
-                report.listed += 1
-                result = evaluate(body, self.policy, now)
-                if isinstance(result, Evaluation) and not result.findings and self.policy.diagnostics is None:
-                    report.compliant += 1
-                    continue
-                rid = body.get("id")
-                if isinstance(rid, str):
-                    pending.setdefault(rid.split("/")[2].lower(), []).append(body)
+            listed.extend(self.gateway.list_accounts(subs))
         except Exception as error:  # a subscription that cannot be listed: check the others
             log.error("sweep: listing failed: %s: %s", type(error).__name__, error)
             report.errors.append(f"listing: {type(error).__name__}: {error}")
+        self.sweep_accounts(listed, report)
+        # Table Storage has no TTL: the sweep clears remembered rows that have expired.
+        self.state.purge(self.clock())
+        report.seconds = time.monotonic() - started
+        log.info(
+            "sweep: %d listed, %d compliant, %d remediated, %d failed, %d suspended, %d errors in %.1fs",
+            report.listed,
+            report.compliant,
+            report.count("remediated"),
+            report.count("failed"),
+            report.count("suspended"),
+            len(report.errors),
+            report.seconds,
+        )
+        return report
+
+    def sweep_accounts(
+        self, listed: Iterable[Mapping[str, Any]], report: SweepReport | None = None
+    ) -> SweepReport:
+        """The sweep's per-slice part: judge the listed bodies, check each that needs it through
+        `check_account` (the one path), add the outcomes and errors to `report`. The in-process
+        sweep hands it every listed account; a sweep-queue message one page of one subscription."""
+        report = report if report is not None else SweepReport()
+        now = self.clock()
+        pending: dict[str, list[Mapping[str, Any]]] = {}  # by subscription, in listing order
+        for body in listed:
+            report.listed += 1
+            result = evaluate(body, self.policy, now)
+            if isinstance(result, Evaluation) and not result.findings and self.policy.diagnostics is None:
+                report.compliant += 1
+                continue
+            rid = body.get("id")
+            if isinstance(rid, str):
+                pending.setdefault(rid.split("/")[2].lower(), []).append(body)
         # Round-robin over subscriptions: writes are paced per subscription (`write_rate`), so a
         # queue grouped by subscription would park every worker on one subscription's pacing and
         # the sweep would take the sum, not the max, of the subscriptions' write times.
@@ -246,19 +277,6 @@ class Guardrail:
                     message = f"{futures[future]}: {type(error).__name__}: {error}"
                     log.warning("sweep: %s", message)
                     report.errors.append(message)
-        # Table Storage has no TTL: the sweep clears remembered rows that have expired.
-        self.state.purge(self.clock())
-        report.seconds = time.monotonic() - started
-        log.info(
-            "sweep: %d listed, %d compliant, %d remediated, %d failed, %d suspended, %d errors in %.1fs",
-            report.listed,
-            report.compliant,
-            report.count("remediated"),
-            report.count("failed"),
-            report.count("suspended"),
-            len(report.errors),
-            report.seconds,
-        )
         return report
 
     # -- the path ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Start and stop Azurite's Table service for the tests and the local demo.
+"""Start and stop Azurite's Table service (and, with ``queue=True``, its Queue service) for the
+tests, the benchmarks and the local demo.
 
     with Azurite() as azurite:
         store = open_state_store(azurite.connection_string)
@@ -8,7 +9,11 @@ repository root; falls back to ``azurite-table`` on PATH) on 127.0.0.1 with a fr
 persistence, a throwaway working directory and telemetry disabled (Azurite otherwise reports usage to
 Application Insights; the guardrail's tests never send traffic beyond loopback).
 
-``python -m guardrail_workbench.azurite`` starts one, prints its connection string and runs until Ctrl-C.
+``Azurite(queue=True)`` also runs ``azurite-queue`` (the sweep's fan-out queue, as the Functions
+host's AzureWebJobsStorage has one) on its own free port; the connection string then carries
+``QueueEndpoint=`` too.
+
+``python -m guardrail_workbench.azurite`` starts both, prints the connection string and runs until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ AZURITE_ACCOUNT_KEY = (
 
 _HOST = "127.0.0.1"
 _EXECUTABLE = "azurite-table"
+_QUEUE_EXECUTABLE = "azurite-queue"
 
 
 class AzuriteError(RuntimeError):
@@ -80,15 +86,18 @@ def _free_port() -> int:
         return port
 
 
-def _azurite_answers(port: int) -> bool:
-    """True when an Azurite Table service (by its Server header) answers HTTP on the port, so a
-    stranger that grabbed the port first is not mistaken for ours."""
+def _azurite_answers(port: int, service: str = "Table") -> bool:
+    """True when an Azurite Table (or Queue) service, by its Server header, answers HTTP on the
+    port, so a stranger that grabbed the port first is not mistaken for ours."""
     connection = http.client.HTTPConnection(_HOST, port, timeout=1.0)
     try:
-        connection.request("GET", f"/{AZURITE_ACCOUNT_NAME}/Tables")
+        path = (
+            f"/{AZURITE_ACCOUNT_NAME}/Tables" if service == "Table" else f"/{AZURITE_ACCOUNT_NAME}?comp=list"
+        )
+        connection.request("GET", path)
         response = connection.getresponse()
         response.read()
-        return (response.getheader("Server") or "").startswith("Azurite-Table")
+        return (response.getheader("Server") or "").startswith(f"Azurite-{service}")
     except (OSError, http.client.HTTPException):
         return False
     finally:
@@ -110,13 +119,17 @@ class Azurite:
         executable: str | os.PathLike[str] | None = None,
         port: int | None = None,
         startup_timeout: float = 20.0,
+        queue: bool = False,
     ) -> None:
         self._executable = Path(executable) if executable is not None else None
         self._requested_port = port
         self._startup_timeout = startup_timeout
+        self._want_queue = queue
         self._process: subprocess.Popen[bytes] | None = None
+        self._queue_process: subprocess.Popen[bytes] | None = None
         self._workspace: Path | None = None
         self._port: int | None = None
+        self._queue_port: int | None = None
 
     # -- public surface -------------------------------------------------------------------
     @property
@@ -130,12 +143,20 @@ class Azurite:
         return f"http://{_HOST}:{self.port}/{AZURITE_ACCOUNT_NAME}"
 
     @property
+    def queue_endpoint(self) -> str:
+        if self._queue_port is None:
+            raise AzuriteError("Azurite's Queue service is not running (start with queue=True)")
+        return f"http://{_HOST}:{self._queue_port}/{AZURITE_ACCOUNT_NAME}"
+
+    @property
     def connection_string(self) -> str:
+        queue = f"QueueEndpoint={self.queue_endpoint};" if self._queue_port is not None else ""
         return (
             "DefaultEndpointsProtocol=http;"
             f"AccountName={AZURITE_ACCOUNT_NAME};"
             f"AccountKey={AZURITE_ACCOUNT_KEY};"
             f"TableEndpoint={self.table_endpoint};"
+            f"{queue}"
         )
 
     @property
@@ -165,7 +186,10 @@ class Azurite:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        self._port = None
+        queue, self._queue_process = self._queue_process, None
+        self._port = self._queue_port = None
+        if queue is not None:
+            _terminate(queue)
         if process is not None:
             _terminate(process)
             atexit.unregister(self.stop)
@@ -225,11 +249,63 @@ class Azurite:
                     f"Azurite exited with code {self._process.returncode} on port {port}: {_tail(log_path)}"
                 )
             if _azurite_answers(port):
+                if self._want_queue:
+                    self._launch_queue(executable.with_name(_QUEUE_EXECUTABLE))
                 return
             time.sleep(0.05)
         raise AzuriteError(
             f"Azurite did not answer on {_HOST}:{port} within {self._startup_timeout:.0f} s: "
             f"{_tail(log_path)}"
+        )
+
+    def _launch_queue(self, executable: Path) -> None:
+        """azurite-queue beside azurite-table, in the same workspace, on a free port."""
+        if not executable.exists():
+            on_path = shutil.which(_QUEUE_EXECUTABLE)
+            if on_path is None:
+                raise AzuriteNotInstalledError(f"Azurite's {executable} does not exist (run `npm install`)")
+            executable = Path(on_path)
+        assert self._workspace is not None
+        log_path = self._workspace / "azurite-queue.log"
+        port = _free_port()
+        command = [
+            str(executable),
+            "--queueHost",
+            _HOST,
+            "--queuePort",
+            str(port),
+            "--inMemoryPersistence",
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--silent",
+        ]
+        with open(log_path, "wb") as log:
+            try:
+                self._queue_process = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self._workspace,
+                    start_new_session=(os.name != "nt"),
+                )
+            except OSError as error:
+                raise AzuriteError(f"could not run {executable}: {error}") from error
+        deadline = time.monotonic() + self._startup_timeout
+        while time.monotonic() < deadline:
+            if self._queue_process.poll() is not None:
+                raise AzuriteError(
+                    f"Azurite's Queue service exited with code {self._queue_process.returncode}: "
+                    f"{_tail(log_path)}"
+                )
+            if _azurite_answers(port, "Queue"):
+                self._queue_port = port
+                return
+            time.sleep(0.05)
+        raise AzuriteError(
+            f"Azurite's Queue service did not answer on {_HOST}:{port} within "
+            f"{self._startup_timeout:.0f} s: {_tail(log_path)}"
         )
 
 
@@ -270,7 +346,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main() -> int:
-    """Run Azurite's Table service until interrupted; print the connection string.
+    """Run Azurite's Table and Queue services until interrupted; print the connection string.
 
     SIGINT, SIGTERM and SIGHUP all stop Azurite before exiting (Azurite runs in its own process
     group, so a signal to this process alone would otherwise leave it behind)."""
@@ -278,9 +354,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, _interrupt)
-    with Azurite() as azurite:
+    with Azurite(queue=True) as azurite:
         print(azurite.connection_string, flush=True)
-        print("Azurite Table service running; Ctrl-C to stop.", file=sys.stderr, flush=True)
+        print("Azurite Table and Queue services running; Ctrl-C to stop.", file=sys.stderr, flush=True)
         try:
             while azurite.running:
                 time.sleep(0.5)

@@ -120,7 +120,7 @@ class LocalStack:
         if self._want_azurite:
             from guardrail_workbench.azurite import Azurite
 
-            self.azurite = Azurite().start()
+            self.azurite = Azurite(queue=True).start()
         if self._want_receivers:
             from guardrail_workbench.receivers import EmailReceiver, IngestionReceiver, TeamsReceiver
 
