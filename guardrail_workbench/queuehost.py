@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,10 @@ HOST_JSON = Path(__file__).resolve().parents[1] / "host.json"
 def host_queue_settings(path: Path = HOST_JSON) -> dict[str, Any]:
     """host.json's `extensions.queues`, with the host's defaults for what it leaves out."""
     queues = json.loads(path.read_text(encoding="utf-8")).get("extensions", {}).get("queues", {})
-    return {"maxDequeueCount": 5, "batchSize": 16, "visibilityTimeout": "00:00:00", **queues}
+    defaults = {"maxDequeueCount": 5, "batchSize": 16, "visibilityTimeout": "00:00:00"}
+    merged: dict[str, Any] = {**defaults, **queues}
+    merged.setdefault("newBatchThreshold", int(merged["batchSize"]) // 2)
+    return merged
 
 
 def _seconds(span: str) -> float:
@@ -84,9 +89,12 @@ class QueueHost:
         }
         self.queue = QueueClient.from_connection_string(connection_string, queue_name, **codec)
         self.poison = QueueClient.from_connection_string(connection_string, f"{queue_name}-poison", **codec)
+        self.batch_size = max(1, min(32, int(self.settings["batchSize"])))
+        self.threshold = int(self.settings["newBatchThreshold"])
         self.done = 0
         self.failed = 0
         self.poisoned = 0
+        self._count_lock = threading.Lock()
 
     def _ensure(self, client: Any) -> None:
         from azure.core.exceptions import ResourceExistsError
@@ -94,56 +102,74 @@ class QueueHost:
         with contextlib.suppress(ResourceExistsError):
             client.create_queue()
 
-    def run_once(self, batch: int | None = None) -> int:
-        """Receive up to a batch of visible messages and run each; the number received."""
-        self._ensure(self.queue)
-        count = 0
-        size = min(32, int(batch or self.settings["batchSize"]))
-        for message in self.queue.receive_messages(
-            messages_per_page=size, visibility_timeout=self.lease_seconds, max_messages=size
-        ):
-            count += 1
-            try:
-                self.function(as_queue_message(message))
-            except Exception as error:
+    def _run(self, message: Any) -> None:
+        """One delivery: the function, then delete; on failure release it for redelivery, or move
+        it to the poison queue after `maxDequeueCount` deliveries."""
+        try:
+            self.function(as_queue_message(message))
+        except Exception as error:
+            with self._count_lock:
                 self.failed += 1
-                if int(message.dequeue_count or 1) >= self.max_dequeue:
-                    log.warning(
-                        "message %s failed %d times: moved to poison (%s)",
-                        message.id,
-                        self.max_dequeue,
-                        error,
-                    )
-                    self._ensure(self.poison)
-                    self.poison.send_message(message.content)
-                    self.queue.delete_message(message)
+            if int(message.dequeue_count or 1) >= self.max_dequeue:
+                log.warning(
+                    "message %s failed %d times: moved to poison (%s)", message.id, self.max_dequeue, error
+                )
+                self._ensure(self.poison)
+                self.poison.send_message(message.content)
+                self.queue.delete_message(message)
+                with self._count_lock:
                     self.poisoned += 1
-                else:
-                    log.info("message %s failed (delivery %s): %s", message.id, message.dequeue_count, error)
-                    self.queue.update_message(message, visibility_timeout=int(self.retry_delay))
-                continue
-            self.queue.delete_message(message)
+            else:
+                log.info("message %s failed (delivery %s): %s", message.id, message.dequeue_count, error)
+                self.queue.update_message(message, visibility_timeout=int(self.retry_delay))
+            return
+        self.queue.delete_message(message)
+        with self._count_lock:
             self.done += 1
-        return count
+
+    def _receive(self, limit: int) -> list[Any]:
+        self._ensure(self.queue)
+        size = max(1, min(32, limit))
+        pages = self.queue.receive_messages(
+            messages_per_page=size, visibility_timeout=self.lease_seconds, max_messages=size
+        )
+        return list(pages)
+
+    def run_once(self) -> int:
+        """Receive one batch and run it to the end, concurrently; the number received."""
+        messages = self._receive(self.batch_size)
+        with ThreadPoolExecutor(max_workers=max(1, len(messages))) as pool:
+            list(pool.map(self._run, messages))
+        return len(messages)
 
     def pending(self) -> int:
         self._ensure(self.queue)
         return int(self.queue.get_queue_properties().approximate_message_count or 0)
 
     def drain(self, timeout: float = 60.0, idle: float = 0.5, poll: float = 0.05) -> bool:
-        """Run messages until the queue stays empty for `idle` seconds (messages waiting to become
-        visible again count as not empty); False when `timeout` passes first."""
+        """Run messages as the host does (up to `batchSize` received at a time, a new batch fetched
+        when no more than `newBatchThreshold` are still running) until the queue stays empty, with
+        nothing running, for `idle` seconds (messages waiting to become visible again count as not
+        empty); False when `timeout` passes first."""
         deadline = time.monotonic() + timeout
         quiet_since: float | None = None
-        while time.monotonic() < deadline:
-            if self.run_once():
-                quiet_since = None
-                continue
-            if self.pending():
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= idle:
-                return True
-            time.sleep(poll)
+        running: set[Future[None]] = set()
+        with ThreadPoolExecutor(max_workers=self.batch_size + self.threshold) as pool:
+            while time.monotonic() < deadline:
+                running = {f for f in running if not f.done()}
+                if len(running) <= self.threshold:
+                    messages = self._receive(self.batch_size)
+                    if messages:
+                        running |= {pool.submit(self._run, m) for m in messages}
+                        quiet_since = None
+                        continue
+                    if running or self.pending():
+                        quiet_since = None
+                    elif quiet_since is None:
+                        quiet_since = time.monotonic()
+                    elif time.monotonic() - quiet_since >= idle:
+                        return True
+                time.sleep(poll)
+            for future in running:
+                future.cancel()
         return False
