@@ -1,0 +1,39 @@
+"""The pooled transport: requests' environment lookups stay on exactly when the environment
+configures something for requests (a proxy or a CA bundle), and are skipped otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from guardrail.transport import pooled_transport
+
+VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def _session(monkeypatch: pytest.MonkeyPatch, **env: str) -> object:
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    transport = pooled_transport(pool_size=16, connection_timeout=5, read_timeout=5)
+    return transport.session
+
+
+def test_no_proxy_or_bundle_in_the_environment_skips_the_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _session(monkeypatch).trust_env is False  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "name", ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"]
+)
+def test_a_proxy_or_bundle_in_the_environment_is_honoured(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    session = _session(
+        monkeypatch, **{name: "http://127.0.0.1:3128" if "PROXY" in name.upper() else "/ca.pem"}
+    )
+    assert session.trust_env is True  # type: ignore[attr-defined]
+    if name.upper() == "HTTPS_PROXY":
+        proxies = session.merge_environment_settings(  # type: ignore[attr-defined]
+            "https://management.azure.com/x", {}, False, None, None
+        )["proxies"]
+        assert proxies.get("https") == "http://127.0.0.1:3128"
