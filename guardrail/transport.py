@@ -39,9 +39,15 @@ def pooled_transport(
 
     session = requests.Session()
     session.trust_env = environment_configures_requests()
+    # pool_block: a thread beyond `pool_size` waits for a kept-alive connection instead of opening
+    # one that is discarded afterwards ("Connection pool is full"), so every request after the first
+    # few reuses an open connection (no new TCP and TLS handshake). The wait is bounded: a connection
+    # returns as soon as its response is read, within the client's read timeout. The fanned-out
+    # sweep runs several slices per instance on one state-store client, more threads than its pool.
     adapter = requests.adapters.HTTPAdapter(
         pool_connections=4,
         pool_maxsize=max(10, pool_size),
+        pool_block=True,
         max_retries=Retry(total=False, redirect=False, raise_on_status=False),  # azure-core retries
     )
     session.mount("https://", adapter)

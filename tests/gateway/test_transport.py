@@ -37,3 +37,11 @@ def test_a_proxy_or_bundle_in_the_environment_is_honoured(monkeypatch: pytest.Mo
             "https://management.azure.com/x", {}, False, None, None
         )["proxies"]
         assert proxies.get("https") == "http://127.0.0.1:3128"
+
+
+def test_threads_beyond_the_pool_wait_for_a_kept_alive_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    session = _session(monkeypatch)
+    for scheme in ("https://", "http://"):
+        pool = session.get_adapter(scheme + "127.0.0.1").poolmanager  # type: ignore[attr-defined]
+        assert pool.connection_pool_kw["block"] is True  # no open-then-discard beyond the pool
+        assert pool.connection_pool_kw["maxsize"] == 16
