@@ -17,7 +17,8 @@ sides. Three figures, each measured A B A B ... so that a change in the machine'
 3. warm per event: one long-lived process per side handles one Event Grid ResourceWriteSuccess
    event for a re-opened account at a time. The guardrail: the function app's `on_resource_write`
    (func.EventGridEvent from the library's converter; enforce: GET, PATCH, verifying GET), no state
-   store, write pacing off (GUARDRAIL_WRITES_PER_SECOND=1000); Custodian: `policy.push(event)` of an azure-event-grid policy with the same filter
+   store, write pacing off (GUARDRAIL_WRITES_PER_SECOND=1000); Custodian: `policy.push(event)` of
+   an azure-event-grid policy with the same filter
    (one GET; detect only, no action).
 Ratios are guardrail / Custodian, taken pair by pair; the figure is the median.
 

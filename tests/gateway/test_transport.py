@@ -1,5 +1,5 @@
-"""The pooled transport: requests' environment lookups stay on exactly when the environment
-configures something for requests (a proxy or a CA bundle), and are skipped otherwise."""
+"""The pooled transport: requests' per-request environment lookups stay on exactly when the
+environment sets a proxy; a CA-bundle variable is honoured by passing it on once."""
 
 from __future__ import annotations
 
@@ -20,23 +20,36 @@ def _session(monkeypatch: pytest.MonkeyPatch, **env: str) -> object:
     return transport.session
 
 
-def test_no_proxy_or_bundle_in_the_environment_skips_the_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_proxy_in_the_environment_skips_the_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _session(monkeypatch).trust_env is False  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(
-    "name", ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"]
-)
-def test_a_proxy_or_bundle_in_the_environment_is_honoured(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    session = _session(
-        monkeypatch, **{name: "http://127.0.0.1:3128" if "PROXY" in name.upper() else "/ca.pem"}
-    )
+@pytest.mark.parametrize("name", ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "NO_PROXY"])
+def test_a_proxy_in_the_environment_is_honoured(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    session = _session(monkeypatch, **{name: "http://127.0.0.1:3128"})
     assert session.trust_env is True  # type: ignore[attr-defined]
     if name.upper() == "HTTPS_PROXY":
         proxies = session.merge_environment_settings(  # type: ignore[attr-defined]
             "https://management.azure.com/x", {}, False, None, None
         )["proxies"]
         assert proxies.get("https") == "http://127.0.0.1:3128"
+
+
+@pytest.mark.parametrize("name", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_ca_bundle_in_the_environment_verifies_as_requests_would(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    for other in VARIABLES:
+        monkeypatch.delenv(other, raising=False)
+        monkeypatch.delenv(other.lower(), raising=False)
+    monkeypatch.setenv(name, "/etc/ssl/bundle.pem")
+    transport = pooled_transport(pool_size=16, connection_timeout=5, read_timeout=5)
+    assert transport.session.trust_env is False
+    assert transport.connection_config.verify == "/etc/ssl/bundle.pem"
+    explicit = pooled_transport(
+        pool_size=16, connection_timeout=5, read_timeout=5, connection_verify="/emulator-ca.pem"
+    )
+    assert explicit.connection_config.verify == "/emulator-ca.pem"  # an explicit bundle still wins
 
 
 def test_threads_beyond_the_pool_wait_for_a_kept_alive_connection(monkeypatch: pytest.MonkeyPatch) -> None:
