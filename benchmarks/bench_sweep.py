@@ -154,6 +154,34 @@ class _Traffic:
         app.handle = counted
 
 
+def _prepare(stack: LocalStack, tenant: dict[str, Any], arm_latency: float) -> None:
+    """Seed the tenant, optional ARM latency, point the function app at the stack."""
+    stack.emulator.seed(tenant)
+    stack.emulator.app.keep_request_log = False
+    if arm_latency > 0:
+        stack.emulator.faults.add(action="latency", latency=arm_latency, times=None)
+    stack.apply_env()
+
+
+def _writes_needed(stack: LocalStack, policy: Any, now: dt.datetime) -> collections.Counter[str]:
+    """Accounts needing a write, by subscription (lower case)."""
+    needed: collections.Counter[str] = collections.Counter()
+    for body in stack.emulator.accounts():
+        judged = evaluate(body, policy, now)
+        if isinstance(judged, Evaluation) and judged.remediation is not None:
+            needed[str(body["id"]).split("/")[2].lower()] += 1
+    return needed
+
+
+def _left_non_compliant(stack: LocalStack, policy: Any, now: dt.datetime) -> int:
+    left = 0
+    for body in stack.emulator.accounts():
+        judged = evaluate(body, policy, now)
+        if not isinstance(judged, Evaluation) or judged.remediation is not None:
+            left += 1
+    return left
+
+
 # ---------------------------------------------------------------------------------------------------
 # Fan-out mode: N worker processes running the queue-triggered function
 # ---------------------------------------------------------------------------------------------------
@@ -249,16 +277,8 @@ def fanout_run(
             receivers=False,
             extra_env=extra_env,
         ) as stack:
-            stack.emulator.seed(tenant)
-            stack.emulator.app.keep_request_log = False
-            if args.arm_latency > 0:
-                stack.emulator.faults.add(action="latency", latency=args.arm_latency, times=None)
-            stack.apply_env()
-            needed: collections.Counter[str] = collections.Counter()
-            for body in stack.emulator.accounts():
-                judged = evaluate(body, policy, now)
-                if isinstance(judged, Evaluation) and judged.remediation is not None:
-                    needed[str(body["id"]).split("/")[2].lower()] += 1
+            _prepare(stack, tenant, args.arm_latency)
+            needed = _writes_needed(stack, policy, now)
             traffic.wrap(stack.emulator.app)
             env = {**os.environ, **stack.env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
             procs = [
@@ -286,11 +306,7 @@ def fanout_run(
                 assert proc.stdout is not None
                 results.append(json.loads(proc.stdout.read().strip().splitlines()[-1]))
                 proc.wait()
-            left = 0
-            for body in stack.emulator.accounts():
-                judged = evaluate(body, policy, now)
-                if not isinstance(judged, Evaluation) or judged.remediation is not None:
-                    left += 1
+            left = _left_non_compliant(stack, policy, now)
             settings = functions.get_guardrail().settings
     finished = max((r["last_outcome_epoch"] for r in results), default=started)
     elapsed = max(0.0, finished - started)
@@ -430,16 +446,8 @@ def main() -> int:
             azurite=not args.no_azurite,
             extra_env=extra_env,
         ) as stack:
-            stack.emulator.seed(tenant)
-            stack.emulator.app.keep_request_log = False
-            if args.arm_latency > 0:
-                stack.emulator.faults.add(action="latency", latency=args.arm_latency, times=None)
-            stack.apply_env()
-            needed: collections.Counter[str] = collections.Counter()
-            for body in stack.emulator.accounts():
-                judged = evaluate(body, policy, now)
-                if isinstance(judged, Evaluation) and judged.remediation is not None:
-                    needed[str(body["id"]).split("/")[2].lower()] += 1
+            _prepare(stack, tenant, args.arm_latency)
+            needed = _writes_needed(stack, policy, now)
             guardrail = functions.get_guardrail()
             settings = guardrail.settings
             guardrail.observers.append(observe)
@@ -455,11 +463,7 @@ def main() -> int:
             cpu = time.process_time() - cpu_before
             threads_cpu = meter.snapshot()
             azurite_cpu_after = _process_cpu_seconds(azurite_pid) if azurite_pid else None
-            left = 0
-            for body in stack.emulator.accounts():
-                judged = evaluate(body, policy, now)
-                if not isinstance(judged, Evaluation) or judged.remediation is not None:
-                    left += 1
+            left = _left_non_compliant(stack, policy, now)
     azurite_cpu = (
         azurite_cpu_after - azurite_cpu_before
         if azurite_cpu_after is not None and azurite_cpu_before is not None

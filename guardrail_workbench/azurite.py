@@ -211,12 +211,37 @@ class Azurite:
     # -- internals ------------------------------------------------------------------------
     def _launch(self, executable: Path, port: int) -> None:
         self._workspace = Path(tempfile.mkdtemp(prefix="guardrail-azurite-"))
-        log_path = self._workspace / "azurite.log"
+        self._process = self._spawn(executable, "Table", port)
+        atexit.register(self.stop)
+        self._port = port
+        self._await(self._process, "Table", port)
+        if self._want_queue:
+            self._launch_queue(executable.with_name(_QUEUE_EXECUTABLE))
+
+    def _launch_queue(self, executable: Path) -> None:
+        """azurite-queue beside azurite-table, in the same workspace, on a free port."""
+        if not executable.exists():
+            on_path = shutil.which(_QUEUE_EXECUTABLE)
+            if on_path is None:
+                raise AzuriteNotInstalledError(f"Azurite's {executable} does not exist (run `npm install`)")
+            executable = Path(on_path)
+        port = _free_port()
+        self._queue_process = self._spawn(executable, "Queue", port)
+        self._await(self._queue_process, "Queue", port)
+        self._queue_port = port
+
+    def _log_path(self, service: str) -> Path:
+        assert self._workspace is not None
+        return self._workspace / ("azurite.log" if service == "Table" else f"azurite-{service.lower()}.log")
+
+    def _spawn(self, executable: Path, service: str, port: int) -> subprocess.Popen[bytes]:
+        """One Azurite service (`Table` or `Queue`) on 127.0.0.1:port, in memory, output to its log."""
+        key = service.lower()
         command = [
             str(executable),
-            "--tableHost",
+            f"--{key}Host",
             _HOST,
-            "--tablePort",
+            f"--{key}Port",
             str(port),
             # Azurite 3.37 refuses --location together with --inMemoryPersistence; the workspace
             # (for anything it still writes) is its working directory instead.
@@ -226,9 +251,9 @@ class Azurite:
             "--loose",
             "--silent",
         ]
-        with open(log_path, "wb") as log:
+        with open(self._log_path(service), "wb") as log:
             try:
-                self._process = subprocess.Popen(
+                return subprocess.Popen(
                     command,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -240,72 +265,22 @@ class Azurite:
                 raise AzuriteError(
                     f"could not run {executable}: {error} (is Node.js installed and on PATH?)"
                 ) from error
-        atexit.register(self.stop)
-        self._port = port
-        deadline = time.monotonic() + self._startup_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise AzuriteError(
-                    f"Azurite exited with code {self._process.returncode} on port {port}: {_tail(log_path)}"
-                )
-            if _azurite_answers(port):
-                if self._want_queue:
-                    self._launch_queue(executable.with_name(_QUEUE_EXECUTABLE))
-                return
-            time.sleep(0.05)
-        raise AzuriteError(
-            f"Azurite did not answer on {_HOST}:{port} within {self._startup_timeout:.0f} s: "
-            f"{_tail(log_path)}"
-        )
 
-    def _launch_queue(self, executable: Path) -> None:
-        """azurite-queue beside azurite-table, in the same workspace, on a free port."""
-        if not executable.exists():
-            on_path = shutil.which(_QUEUE_EXECUTABLE)
-            if on_path is None:
-                raise AzuriteNotInstalledError(f"Azurite's {executable} does not exist (run `npm install`)")
-            executable = Path(on_path)
-        assert self._workspace is not None
-        log_path = self._workspace / "azurite-queue.log"
-        port = _free_port()
-        command = [
-            str(executable),
-            "--queueHost",
-            _HOST,
-            "--queuePort",
-            str(port),
-            "--inMemoryPersistence",
-            "--disableTelemetry",
-            "--skipApiVersionCheck",
-            "--loose",
-            "--silent",
-        ]
-        with open(log_path, "wb") as log:
-            try:
-                self._queue_process = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=self._workspace,
-                    start_new_session=(os.name != "nt"),
-                )
-            except OSError as error:
-                raise AzuriteError(f"could not run {executable}: {error}") from error
+    def _await(self, process: subprocess.Popen[bytes], service: str, port: int) -> None:
+        """Until the service answers on the port; AzuriteError with its output if it does not."""
+        name = "Azurite" if service == "Table" else f"Azurite's {service} service"
+        log_path = self._log_path(service)
         deadline = time.monotonic() + self._startup_timeout
         while time.monotonic() < deadline:
-            if self._queue_process.poll() is not None:
+            if process.poll() is not None:
                 raise AzuriteError(
-                    f"Azurite's Queue service exited with code {self._queue_process.returncode}: "
-                    f"{_tail(log_path)}"
+                    f"{name} exited with code {process.returncode} on port {port}: {_tail(log_path)}"
                 )
-            if _azurite_answers(port, "Queue"):
-                self._queue_port = port
+            if _azurite_answers(port, service):
                 return
             time.sleep(0.05)
         raise AzuriteError(
-            f"Azurite's Queue service did not answer on {_HOST}:{port} within "
-            f"{self._startup_timeout:.0f} s: {_tail(log_path)}"
+            f"{name} did not answer on {_HOST}:{port} within {self._startup_timeout:.0f} s: {_tail(log_path)}"
         )
 
 
