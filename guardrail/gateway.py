@@ -420,7 +420,8 @@ class ArmGateway:
         a token is sent (ValueError naming what is wrong)."""
         first = f"/subscriptions/{subscription_id}/providers/{ACCOUNTS_PROVIDER}"
         if next_link is None:
-            url = f"{first}?api-version={self.settings.api_version}"
+            version = self.settings.api_version
+            url = f"/subscriptions/{subscription_id}/providers/{ACCOUNTS_PROVIDER}?api-version={version}"
         else:
             url = next_link
             base = (self.settings.endpoint or "https://management.azure.com").rstrip("/")
