@@ -32,15 +32,38 @@ def on_resource_notification(event: func.EventGridEvent) -> None:
     handle_function_event(event)
 
 
+# guardrail.fanout.SWEEP_QUEUE / POISON_QUEUE (literals here: this module imports only azure.functions).
+SWEEP_QUEUE = "guardrail-sweep"
+POISON_QUEUE = "guardrail-sweep-poison"
+
+
 @app.function_name("reconcile_sweep")
 @app.timer_trigger(arg_name="timer", schedule=SWEEP_SCHEDULE, run_on_startup=False, use_monitor=True)
 def reconcile_sweep(timer: func.TimerRequest) -> None:
-    """The reconcile sweep: every account in the governed subscriptions, through the same path."""
+    """The reconcile sweep, fanned out: one message per governed subscription on the sweep queue."""
     from guardrail.functions import run_sweep
 
     if timer.past_due:
         logging.getLogger("guardrail").warning("reconcile sweep is running late")
     run_sweep()
+
+
+@app.function_name("sweep_slice")
+@app.queue_trigger(arg_name="message", queue_name=SWEEP_QUEUE, connection="AzureWebJobsStorage")
+def sweep_slice(message: func.QueueMessage) -> None:
+    """One page of one subscription's accounts, through the same path (the host scales this out)."""
+    from guardrail.functions import run_sweep_slice
+
+    run_sweep_slice(message)
+
+
+@app.function_name("sweep_poison")
+@app.queue_trigger(arg_name="message", queue_name=POISON_QUEUE, connection="AzureWebJobsStorage")
+def sweep_poison(message: func.QueueMessage) -> None:
+    """A slice that failed host.json's maxDequeueCount times: reported, not lost."""
+    from guardrail.functions import report_sweep_poison
+
+    report_sweep_poison(message)
 
 
 @app.function_name("health")

@@ -14,6 +14,18 @@ budget busy, ~(number of subscriptions) means it writes to one subscription at a
 
     .venv/bin/python benchmarks/bench_sweep.py [--quick] [--accounts N] [--subscriptions N]
         [--concurrency N] [--writes-per-second X]
+
+Fan-out mode (`--fanout 1,2,4`): the sweep as the function app runs it on the Functions engine. For
+each N, a fresh stack (the same throttled emulator, Azurite with its Queue service, the same
+tenant), N worker processes that each load `function_app` and run its queue-triggered
+`sweep_slice` on the sweep queue as the Functions host would (guardrail_workbench.queuehost:
+host.json's batchSize / newBatchThreshold / maxDequeueCount), and the timer function `reconcile_sweep`
+called once in this process to enqueue one message per subscription (each page's nextLink becomes
+the next message). The sweep's time runs from the timer to the last outcome in any worker. Reported
+per N: the ratio to the optimum, writes, 429s, errors, failed and poison messages, accounts left
+non-compliant, peak RSS and CPU per worker. The emulator runs in this process (its TLS and ARM
+logic share this process's one core); each worker paces writes on its own, so N workers may offer
+a subscription up to N x GUARDRAIL_WRITES_PER_SECOND and draw 429s, as separate instances would.
 """
 
 from __future__ import annotations
@@ -142,7 +154,229 @@ class _Traffic:
         app.handle = counted
 
 
+def _prepare(stack: LocalStack, tenant: dict[str, Any], arm_latency: float) -> None:
+    """Seed the tenant, optional ARM latency, point the function app at the stack."""
+    stack.emulator.seed(tenant)
+    stack.emulator.app.keep_request_log = False
+    if arm_latency > 0:
+        stack.emulator.faults.add(action="latency", latency=arm_latency, times=None)
+    stack.apply_env()
+
+
+def _writes_needed(stack: LocalStack, policy: Any, now: dt.datetime) -> collections.Counter[str]:
+    """Accounts needing a write, by subscription (lower case)."""
+    needed: collections.Counter[str] = collections.Counter()
+    for body in stack.emulator.accounts():
+        judged = evaluate(body, policy, now)
+        if isinstance(judged, Evaluation) and judged.remediation is not None:
+            needed[str(body["id"]).split("/")[2].lower()] += 1
+    return needed
+
+
+def _left_non_compliant(stack: LocalStack, policy: Any, now: dt.datetime) -> int:
+    left = 0
+    for body in stack.emulator.accounts():
+        judged = evaluate(body, policy, now)
+        if not isinstance(judged, Evaluation) or judged.remediation is not None:
+            left += 1
+    return left
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fan-out mode: N worker processes running the queue-triggered function
+# ---------------------------------------------------------------------------------------------------
+WORKER_FLAG = "--fanout-worker"
+
+
+def fanout_worker() -> int:
+    """One worker process: the function app's own `sweep_slice` on the sweep queue until it is
+    empty. Environment: the stack's app settings (set by the parent). Prints one JSON line."""
+    import json
+    import resource
+
+    from guardrail.fanout import SWEEP_QUEUE
+    from guardrail_workbench.queuehost import QueueHost
+    from guardrail_workbench.stack import function_handlers
+
+    quiet_logs()
+    handlers = function_handlers()  # function_app indexed through azure-functions, as the worker does
+    guardrail = functions.get_guardrail()
+    outcomes: collections.Counter[str] = collections.Counter()
+    errors: list[str] = []
+    last = [0.0]
+    lock = threading.Lock()
+
+    def observe(outcome: Outcome) -> None:
+        with lock:
+            outcomes[outcome.action] += 1
+            last[0] = max(last[0], time.time())
+
+    guardrail.observers.append(observe)
+    sweep_accounts = guardrail.sweep_accounts
+
+    def counted(listed: Any, report: Any = None) -> Any:  # the real per-slice path, its errors counted
+        result = sweep_accounts(listed, report)
+        with lock:
+            errors.extend(result.errors)
+            last[0] = max(last[0], time.time())
+        return result
+
+    guardrail.sweep_accounts = counted  # type: ignore[method-assign]
+    host = QueueHost(guardrail.settings.env["AzureWebJobsStorage"], SWEEP_QUEUE, handlers["sweep_slice"])
+    host.pending()  # the queue client is connected before the clock starts
+    print("ready", flush=True)
+    sys.stdin.readline()  # "go"
+    cpu0 = time.process_time()
+    drained = host.drain(timeout=float(os.environ.get("BENCH_FANOUT_TIMEOUT", "1800")), idle=2.0)
+    print(
+        json.dumps(
+            {
+                "drained": drained,
+                "messages_done": host.done,
+                "messages_failed": host.failed,
+                "messages_poisoned": host.poisoned,
+                "outcomes": dict(outcomes),
+                "errors": len(errors),
+                "first_errors": errors[:3],
+                "last_outcome_epoch": last[0],
+                "cpu_seconds": round(time.process_time() - cpu0, 2),
+                "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            }
+        ),
+        flush=True,
+    )
+    return 0
+
+
+def fanout_run(
+    args: argparse.Namespace, workers: int, tenant: dict[str, Any], policy_text: str
+) -> dict[str, Any]:
+    import json
+    import subprocess
+
+    from azure.functions.timer import TimerRequest
+
+    from guardrail_workbench.stack import function_handlers
+
+    policy = parse_policy_text(policy_text)
+    now = dt.datetime.now(dt.UTC)
+    extra_env: dict[str, str] = {}
+    if args.concurrency is not None:
+        extra_env["GUARDRAIL_SWEEP_CONCURRENCY"] = str(args.concurrency)
+    if args.writes_per_second is not None:
+        extra_env["GUARDRAIL_WRITES_PER_SECOND"] = str(args.writes_per_second)
+    traffic = _Traffic()
+    with tempfile.TemporaryDirectory(prefix="bench-fanout-") as out:
+        policy_path = Path(out) / "policy.yaml"
+        policy_path.write_text(policy_text, encoding="utf-8")
+        with LocalStack(
+            out_dir=out,
+            policy_path=str(policy_path),
+            page_size=100,
+            write_rate=THROTTLE,
+            receivers=False,
+            extra_env=extra_env,
+        ) as stack:
+            _prepare(stack, tenant, args.arm_latency)
+            needed = _writes_needed(stack, policy, now)
+            traffic.wrap(stack.emulator.app)
+            env = {**os.environ, **stack.env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, str(Path(__file__).resolve()), WORKER_FLAG],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    env=env,
+                    text=True,
+                )
+                for _ in range(workers)
+            ]
+            for proc in procs:
+                assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+            timer = function_handlers()["reconcile_sweep"]
+            load_before = machine()["load_average"]
+            started = time.time()
+            for proc in procs:
+                assert proc.stdin is not None
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            timer(TimerRequest(past_due=False))  # enqueues one message per subscription
+            results = []
+            for proc in procs:
+                assert proc.stdout is not None
+                results.append(json.loads(proc.stdout.read().strip().splitlines()[-1]))
+                proc.wait()
+            left = _left_non_compliant(stack, policy, now)
+            settings = functions.get_guardrail().settings
+    finished = max((r["last_outcome_epoch"] for r in results), default=started)
+    elapsed = max(0.0, finished - started)
+    optimum = max(needed.values()) / THROTTLE if needed else 0.0
+    throttled = sum(n for key, n in traffic.statuses.items() if key.endswith(" 429"))
+    writes = sum(n for key, n in traffic.statuses.items() if key.startswith("PATCH 2"))
+    return {
+        "workers": workers,
+        "sweep_seconds": round(elapsed, 2),
+        "optimum_seconds": round(optimum, 2),
+        "ratio": round(elapsed / optimum, 3) if optimum else None,
+        "writes_needed": sum(needed.values()),
+        "writes": writes,
+        "throttled_429": throttled,
+        "errors": sum(r["errors"] for r in results),
+        "first_errors": [e for r in results for e in r["first_errors"]][:5],
+        "messages_done": sum(r["messages_done"] for r in results),
+        "messages_failed": sum(r["messages_failed"] for r in results),
+        "messages_poisoned": sum(r["messages_poisoned"] for r in results),
+        "outcomes": dict(sum((collections.Counter(r["outcomes"]) for r in results), collections.Counter())),
+        "left_non_compliant": left,
+        "peak_rss_mib_per_worker": [r["peak_rss_mib"] for r in results],
+        "cpu_seconds_per_worker": [r["cpu_seconds"] for r in results],
+        "all_drained": all(r["drained"] for r in results),
+        "http_statuses": dict(traffic.statuses),
+        "guardrail_sweep_concurrency": settings.sweep_concurrency,
+        "guardrail_writes_per_second": settings.writes_per_second,
+        "load_average_before": load_before,
+    }
+
+
+def fanout_main(args: argparse.Namespace) -> int:
+    from guardrail_workbench.queuehost import host_queue_settings
+
+    counts = [int(n) for n in args.fanout.split(",") if n.strip()]
+    accounts = args.accounts or (1000 if args.quick else 10_000)
+    tenant = generate_tenant(accounts, args.subscriptions, seed=args.seed)
+    policy_text = policy_for(tenant)
+    runs = [fanout_run(args, n, tenant, policy_text) for n in counts]
+    parts = [
+        f"N={r['workers']}: {r['sweep_seconds']:.1f} s, ratio {r['ratio']:.2f}, {r['writes']:,} writes, "
+        f"{r['throttled_429']} x 429, {r['errors']} errors, {r['left_non_compliant']} left non-compliant, "
+        f"peak RSS {max(r['peak_rss_mib_per_worker']):.0f} MiB/worker "
+        f"(load {r['load_average_before'][0]:.2f})"
+        for r in runs
+    ]
+    line = (
+        f"bench_sweep --fanout: {accounts:,} accounts in {args.subscriptions} subscriptions, optimum "
+        f"{runs[0]['optimum_seconds']:.1f} s; " + "; ".join(parts)
+    )
+    write_result(
+        "bench_sweep_fanout",
+        {
+            "quick": args.quick,
+            "accounts": accounts,
+            "subscriptions": args.subscriptions,
+            "seed": args.seed,
+            "throttle_writes_per_second_per_subscription": THROTTLE,
+            "arm_latency_seconds": args.arm_latency,
+            "host_json_queues": host_queue_settings(),
+            "runs": runs,
+        },
+        line,
+    )
+    return 0
+
+
 def main() -> int:
+    if WORKER_FLAG in sys.argv[1:]:
+        return fanout_worker()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1,000 accounts in 10 subscriptions")
     parser.add_argument("--accounts", type=int, default=None)
@@ -160,7 +394,17 @@ def main() -> int:
     parser.add_argument(
         "--emulator-as-is", action="store_true", help="keep Nagle's algorithm on the emulator's sockets"
     )
+    parser.add_argument(
+        "--fanout",
+        default=None,
+        metavar="N,N,...",
+        help="fan-out mode: the queue-triggered function in N worker processes, for each N (e.g. 1,2,4)",
+    )
     args = parser.parse_args()
+    if args.fanout:
+        quiet_logs()
+        emulator_nodelay(not args.emulator_as_is)
+        return fanout_main(args)
     quiet_logs()
     pool_full = _PoolFull()
     logging.getLogger("urllib3.connectionpool").addFilter(pool_full)
@@ -202,16 +446,8 @@ def main() -> int:
             azurite=not args.no_azurite,
             extra_env=extra_env,
         ) as stack:
-            stack.emulator.seed(tenant)
-            stack.emulator.app.keep_request_log = False
-            if args.arm_latency > 0:
-                stack.emulator.faults.add(action="latency", latency=args.arm_latency, times=None)
-            stack.apply_env()
-            needed: collections.Counter[str] = collections.Counter()
-            for body in stack.emulator.accounts():
-                judged = evaluate(body, policy, now)
-                if isinstance(judged, Evaluation) and judged.remediation is not None:
-                    needed[str(body["id"]).split("/")[2].lower()] += 1
+            _prepare(stack, tenant, args.arm_latency)
+            needed = _writes_needed(stack, policy, now)
             guardrail = functions.get_guardrail()
             settings = guardrail.settings
             guardrail.observers.append(observe)
@@ -227,11 +463,7 @@ def main() -> int:
             cpu = time.process_time() - cpu_before
             threads_cpu = meter.snapshot()
             azurite_cpu_after = _process_cpu_seconds(azurite_pid) if azurite_pid else None
-            left = 0
-            for body in stack.emulator.accounts():
-                judged = evaluate(body, policy, now)
-                if not isinstance(judged, Evaluation) or judged.remediation is not None:
-                    left += 1
+            left = _left_non_compliant(stack, policy, now)
     azurite_cpu = (
         azurite_cpu_after - azurite_cpu_before
         if azurite_cpu_after is not None and azurite_cpu_before is not None

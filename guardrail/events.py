@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from azure.eventgrid import SystemEventNames
-
-WRITE_SUCCESS: Final = str(SystemEventNames.ResourceWriteSuccessEventName.value)
-NOTIFICATION_UPSERT: Final = str(
-    SystemEventNames.ResourceNotificationsResourceManagementCreatedOrUpdatedEventName.value
-)
+# azure.eventgrid's SystemEventNames.ResourceWriteSuccessEventName and
+# .ResourceNotificationsResourceManagementCreatedOrUpdatedEventName, as literals: importing
+# azure.eventgrid (with azure.core) for two strings cost the first invocation ~70-80 ms.
+# tests/functions/test_events.py holds them equal to the SDK's.
+WRITE_SUCCESS: Final = "Microsoft.Resources.ResourceWriteSuccess"
+NOTIFICATION_UPSERT: Final = "Microsoft.ResourceNotifications.Resources.CreatedOrUpdated"
 _ACCOUNT_RE: Final = re.compile(
     r"(/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.CognitiveServices/accounts/[^/]+)"
     r"(?:/.*)?",

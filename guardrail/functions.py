@@ -85,10 +85,12 @@ def get_guardrail() -> Guardrail:
 
 
 def reset() -> None:
-    """Forget the built guardrail (tests, or after settings change)."""
+    """Forget the built guardrail and queue clients (tests, or after settings change)."""
     global _instance
     with _lock:
         _instance = None
+    with _queue_lock:
+        _queues.clear()
 
 
 def handle_function_event(event: Any) -> None:
@@ -108,7 +110,55 @@ def handle_function_event(event: Any) -> None:
 
 
 def run_sweep() -> None:
-    get_guardrail().sweep()
+    """The timer: fan the sweep out on the sweep queue (one message per governed subscription),
+    or, without storage, sweep in this invocation."""
+    guardrail = get_guardrail()
+    queue = _sweep_queue(guardrail.settings.env)
+    if queue is None:
+        log.warning("no AzureWebJobsStorage: the sweep runs in this one invocation, not fanned out")
+        guardrail.sweep()
+        return
+    from guardrail.fanout import enqueue_sweep
+
+    enqueue_sweep(guardrail, queue)
+
+
+def run_sweep_slice(message: Any) -> None:
+    """The sweep queue's trigger: one `func.QueueMessage` naming one page of one subscription."""
+    from guardrail.fanout import run_slice
+
+    guardrail = get_guardrail()
+    queue = _sweep_queue(guardrail.settings.env)
+    if queue is None:  # the host only triggers this with storage configured
+        raise RuntimeError("the sweep queue is not configured (AzureWebJobsStorage)")
+    run_slice(guardrail, queue, message.get_body())
+
+
+def report_sweep_poison(message: Any) -> None:
+    """The poison queue's trigger: a slice the host gave up on is logged at ERROR, not lost."""
+    from guardrail.fanout import report_poison
+
+    report_poison(message.get_body(), getattr(message, "id", None))
+
+
+_queue_lock = threading.Lock()
+_queues: dict[str, Any] = {}
+
+
+def _sweep_queue(env: Mapping[str, str]) -> Any | None:
+    """The worker's sweep-queue client (built once), or None without any storage setting."""
+    if not env.get("AzureWebJobsStorage") and not (
+        env.get("AzureWebJobsStorage__accountName") or env.get("AzureWebJobsStorage__queueServiceUri")
+    ):
+        return None
+    from guardrail.fanout import open_sweep_queue
+
+    key = env.get("AzureWebJobsStorage") or env.get("AzureWebJobsStorage__queueServiceUri") or ""
+    key = key or str(env.get("AzureWebJobsStorage__accountName"))
+    with _queue_lock:
+        if key not in _queues:
+            _queues[key] = open_sweep_queue(env)
+        return _queues[key]
 
 
 def health_report(env: Mapping[str, str] | None = None) -> tuple[int, str]:

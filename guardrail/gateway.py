@@ -400,17 +400,39 @@ class ArmGateway:
             url = page.get("nextLink")
         return found
 
+    def list_page(
+        self, subscription_id: str, next_link: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of a subscription's accounts and the page's `nextLink` (None on the last page).
+
+        `next_link` (from an earlier page, e.g. carried by a sweep-queue message) must be ARM's list
+        of this subscription's accounts on the configured endpoint: anything else is refused before
+        a token is sent (ValueError naming what is wrong)."""
+        first = f"/subscriptions/{subscription_id}/providers/{ACCOUNTS_PROVIDER}"
+        if next_link is None:
+            version = self.settings.api_version
+            url = f"/subscriptions/{subscription_id}/providers/{ACCOUNTS_PROVIDER}?api-version={version}"
+        else:
+            url = next_link
+            base = (self.settings.endpoint or "https://management.azure.com").rstrip("/")
+            if not url.lower().startswith(f"{base}{first}?".lower()):
+                raise ValueError(
+                    f"nextLink {url[:200]!r} is not the account list of subscription "
+                    f"{subscription_id} on {base}"
+                )
+        page = self._send_get(subscription_id, url)
+        if page is None:
+            raise ArmGatewayError(f"subscription {subscription_id} not found", status=404)
+        link = page.get("nextLink")
+        return [a for a in page.get("value", []) if isinstance(a, dict)], link if isinstance(
+            link, str
+        ) else None
+
     def _list_subscription(self, subscription_id: str) -> list[dict[str, Any]]:
-        url: str | None = (
-            f"/subscriptions/{subscription_id}/providers/{ACCOUNTS_PROVIDER}?api-version={self.settings.api_version}"
-        )
-        accounts: list[dict[str, Any]] = []
-        while url:
-            page = self._send_get(subscription_id, url)
-            if page is None:
-                raise ArmGatewayError(f"subscription {subscription_id} not found", status=404)
-            accounts.extend(a for a in page.get("value", []) if isinstance(a, dict))
-            url = page.get("nextLink")
+        accounts, link = self.list_page(subscription_id)
+        while link:
+            page, link = self.list_page(subscription_id, link)
+            accounts.extend(page)
         return accounts
 
     def list_accounts(self, subscriptions: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:

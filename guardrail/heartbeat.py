@@ -160,6 +160,23 @@ def summary(
     }
 
 
+def merge_summaries(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
+    """The health table's summary after `new`: a slice of the same fanned-out sweep (same
+    correlation ID) replaces its subscriptions' rows in `previous` and the totals are summed again;
+    any other sweep replaces the summary."""
+    if previous is None or previous.get("correlation_id") != new.get("correlation_id"):
+        return dict(new)
+    rows = {row["subscription"]: row for row in previous.get("subscriptions") or []}
+    rows.update({row["subscription"]: row for row in new.get("subscriptions") or []})
+    merged = dict(new)
+    merged["subscriptions"] = [rows[key] for key in sorted(rows)]
+    for key in ("listed", "checked", "fixed", "failed"):
+        merged[key] = sum(int(row.get(key) or 0) for row in merged["subscriptions"])
+    merged["errors"] = int(previous.get("errors") or 0) + int(new.get("errors") or 0)
+    merged["seconds"] = max(float(previous.get("seconds") or 0), float(new.get("seconds") or 0))
+    return merged
+
+
 # -- the health table ------------------------------------------------------------------------
 class HealthStore(Protocol):
     def save_sweep(self, summary: Mapping[str, Any]) -> None: ...
@@ -176,7 +193,7 @@ class MemoryHealthStore:
 
     def save_sweep(self, summary: Mapping[str, Any]) -> None:
         with self._lock:
-            self._last = json.loads(json.dumps(dict(summary)))
+            self._last = json.loads(json.dumps(merge_summaries(self._last, summary)))
 
     def last_sweep(self) -> dict[str, Any] | None:
         with self._lock:
@@ -205,20 +222,41 @@ class TableHealthStore:
         return cls(client)
 
     def save_sweep(self, summary: Mapping[str, Any]) -> None:
-        from azure.core.exceptions import ResourceExistsError
+        """Merge with the stored summary (slices of one sweep from several instances): an
+        etag-conditional replace, or a conditional insert, re-read and retried on a race."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
         if not self._created:
             with contextlib.suppress(ResourceExistsError):
                 self._client.create_table()
             self._created = True
-        self._client.upsert_entity(
-            {
+        for _ in range(5):
+            try:
+                entity = self._client.get_entity("sweep", "last")
+            except ResourceNotFoundError:
+                entity = None
+            merged = merge_summaries(json.loads(entity["Summary"]) if entity else None, summary)
+            row = {
                 "PartitionKey": "sweep",
                 "RowKey": "last",
-                "Completed": str(summary.get("completed", "")),
-                "Summary": json.dumps(dict(summary), separators=(",", ":")),
+                "Completed": str(merged.get("completed", "")),
+                "Summary": json.dumps(merged, separators=(",", ":")),
             }
-        )
+            try:
+                if entity is None:
+                    self._client.create_entity(row)
+                else:
+                    self._client.update_entity(
+                        row,
+                        mode="replace",
+                        etag=entity.metadata["etag"],
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+                return
+            except (ResourceExistsError, ResourceModifiedError):
+                continue  # another slice saved first: merge with it
+        raise RuntimeError("the health summary kept changing: not saved")
 
     def last_sweep(self) -> dict[str, Any] | None:
         from azure.core.exceptions import ResourceNotFoundError

@@ -44,16 +44,22 @@ def event_ignored(reason: str) -> None:
         log.warning("telemetry: %s: %s", type(error).__name__, error)
 
 
-def sweep_finished(guardrail: Guardrail, report: SweepReport, subscriptions: Sequence[str] = ()) -> None:
+def sweep_finished(
+    guardrail: Guardrail,
+    report: SweepReport,
+    subscriptions: Sequence[str] = (),
+    correlation_id: str | None = None,
+) -> None:
     """The heartbeat records (through the guardrail's finding sinks), the health table's summary
     and the sweep metrics. `subscriptions`: the ones the sweep was asked to cover (empty: every
-    visible one)."""
+    visible one). `correlation_id`: the sweep's, when this is one slice of a fanned-out sweep (its
+    slices' rows then share it and the health table merges them)."""
     from guardrail import heartbeat
     from guardrail.sinks import deliver_findings
 
     settings = guardrail.settings
     now = guardrail.clock()
-    correlation = str(uuid.uuid4())
+    correlation = correlation_id or str(uuid.uuid4())
     counts = heartbeat.sweep_counts(report, subscriptions, getattr(report, "listed_by_subscription", {}))
     try:
         records = heartbeat.heartbeat_records(

@@ -71,6 +71,10 @@ class Gateway(Protocol):
 
     def patch(self, resource_id: str, body: Mapping[str, Any], etag: str | None) -> WriteResult: ...
 
+    def list_page(
+        self, subscription: str, next_link: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+
     def diagnostic_settings(self, resource_id: str) -> list[dict[str, Any]] | None: ...
 
     def put_diagnostic_setting(self, resource_id: str, setting: Mapping[str, Any]) -> WriteResult: ...
@@ -313,56 +317,19 @@ class Guardrail:
 
     def sweep(self, subscriptions: Sequence[str] | None = None) -> SweepReport:
         """Reconcile every account in the configured subscriptions (or every one visible), and
-        every account the journal names as unfinished or unreadable."""
+        every account the journal names as unfinished or unreadable, in this process (the CLI,
+        small tenants). The function app fans the sweep out instead: one queue message per
+        subscription page, each checked by `sweep_accounts` (guardrail.fanout)."""
         started = time.monotonic()
         report = SweepReport()
         subs = list(subscriptions or self.settings.subscriptions) or None
-        now = self.clock()
-        pending: dict[str, list[str]] = {}  # by subscription, in listing order
-        seen: set[str] = set()
-        if self.settings.mode == "enforce":  # first what earlier checks left unfinished
-            wanted = {sub.lower() for sub in subs} if subs is not None else None
-            for unfinished in self.state.unfinished():
-                sub = unfinished.split("/")[2]
-                if wanted is None or sub in wanted:
-                    pending.setdefault(sub, []).append(unfinished)
-                    seen.add(unfinished.lower())
-        listed: dict[str, dict[str, Any]] = {}
+        listed: list[dict[str, Any]] = []
         try:
-            for body in self.gateway.list_accounts(subs):
-                report.listed += 1
-                report.note_listed(body)
-                rid = str(body.get("id") or "")
-                if not rid or rid.lower() in seen:
-                    continue
-                result = evaluate(body, self.policy, now)
-                if isinstance(result, Evaluation) and not result.findings and self.policy.diagnostics is None:
-                    report.compliant += 1
-                    continue
-                seen.add(rid.lower())
-                listed[rid] = body
-                pending.setdefault(rid.split("/")[2].lower(), []).append(rid)
+            listed.extend(self.gateway.list_accounts(subs))
         except Exception as error:  # a subscription that cannot be listed: check the others
             log.error("sweep: listing failed: %s: %s", type(error).__name__, error)
             report.errors.append(f"listing: {type(error).__name__}: {error}")
-        # Round-robin over subscriptions: writes are paced per subscription, so a queue grouped
-        # by subscription would park every worker on one subscription's pacing and the sweep
-        # would take the sum, not the max, of the subscriptions' write times.
-        order = [rid for batch in zip_longest(*pending.values()) for rid in batch if rid is not None]
-        with ThreadPoolExecutor(max_workers=self.settings.sweep_concurrency) as pool:
-            # The listed body spares a read in audit mode; in enforce mode every write decision
-            # is taken on a fresh read.
-            futures = {
-                pool.submit(self.check_account, rid, trigger="sweep", account=listed.get(rid)): rid
-                for rid in order
-            }
-            for future in as_completed(futures):
-                try:
-                    report.outcomes.append(future.result())
-                except Exception as error:  # one bad account must not stop the sweep
-                    message = f"{futures[future]}: {type(error).__name__}: {error}"
-                    log.warning("sweep: %s", message)
-                    report.errors.append(message)
+        self.sweep_accounts(listed, report, unfinished=self.unfinished_accounts(subs))
         # Table Storage has no TTL: the sweep clears remembered rows that have expired.
         self.state.purge(self.clock())
         report.seconds = time.monotonic() - started
@@ -377,6 +344,66 @@ class Guardrail:
             report.seconds,
         )
         observe.sweep_finished(self, report, subs or ())
+        return report
+
+    def unfinished_accounts(self, subscriptions: Sequence[str] | None = None) -> list[str]:
+        """Accounts the journal names as unfinished or unreadable (enforce mode only), in the given
+        subscriptions (None: all)."""
+        if self.settings.mode != "enforce":
+            return []
+        wanted = {sub.lower() for sub in subscriptions} if subscriptions else None
+        return [rid for rid in self.state.unfinished() if wanted is None or rid.split("/")[2] in wanted]
+
+    def sweep_accounts(
+        self,
+        listed: Iterable[Mapping[str, Any]],
+        report: SweepReport | None = None,
+        *,
+        unfinished: Sequence[str] = (),
+    ) -> SweepReport:
+        """The sweep's per-slice part: first the `unfinished` accounts the journal named, then the
+        listed bodies that need it, each through `check_account` (the one path); the outcomes and
+        errors go to `report`. The in-process sweep hands it every listed account; a sweep-queue
+        message one page of one subscription."""
+        report = report if report is not None else SweepReport()
+        now = self.clock()
+        pending: dict[str, list[str]] = {}  # by subscription, in listing order
+        seen: set[str] = set()
+        for rid in unfinished:
+            pending.setdefault(rid.split("/")[2].lower(), []).append(rid)
+            seen.add(rid.lower())
+        bodies: dict[str, Mapping[str, Any]] = {}
+        for body in listed:
+            report.listed += 1
+            report.note_listed(body)
+            rid = str(body.get("id") or "")
+            if not rid or rid.lower() in seen:
+                continue
+            result = evaluate(body, self.policy, now)
+            if isinstance(result, Evaluation) and not result.findings and self.policy.diagnostics is None:
+                report.compliant += 1
+                continue
+            seen.add(rid.lower())
+            bodies[rid] = body
+            pending.setdefault(rid.split("/")[2].lower(), []).append(rid)
+        # Round-robin over subscriptions: writes are paced per subscription, so a queue grouped
+        # by subscription would park every worker on one subscription's pacing and the sweep
+        # would take the sum, not the max, of the subscriptions' write times.
+        order = [rid for batch in zip_longest(*pending.values()) for rid in batch if rid is not None]
+        with ThreadPoolExecutor(max_workers=self.settings.sweep_concurrency) as pool:
+            # The listed body spares a read in audit mode; in enforce mode every write decision
+            # is taken on a fresh read.
+            futures = {
+                pool.submit(self.check_account, rid, trigger="sweep", account=bodies.get(rid)): rid
+                for rid in order
+            }
+            for future in as_completed(futures):
+                try:
+                    report.outcomes.append(future.result())
+                except Exception as error:  # one bad account must not stop the sweep
+                    message = f"{futures[future]}: {type(error).__name__}: {error}"
+                    log.warning("sweep: %s", message)
+                    report.errors.append(message)
         return report
 
     # -- the path ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Start and stop Azurite's Table service (and, with ``blob=True``, its Blob service) for the tests
-and the local demo.
+"""Start and stop Azurite's Table service (and, with ``blob=True`` / ``queue=True``, its Blob and
+Queue services) for the tests, the benchmarks and the local demo.
 
     with Azurite() as azurite:
         store = open_state_store(azurite.connection_string)
@@ -11,9 +11,11 @@ Application Insights; the guardrail's tests never send traffic beyond loopback).
 
 ``Azurite(blob=True)`` also runs ``azurite-blob`` (the same package) on another free port and adds
 ``BlobEndpoint`` to the connection string (the dead-letter replay reads Event Grid's dead-letter
-container there).
+container there); ``Azurite(queue=True)`` runs ``azurite-queue`` (the sweep's fan-out queue, as the
+Functions host's AzureWebJobsStorage has one) and adds ``QueueEndpoint``.
 
-``python -m guardrail_workbench.azurite`` starts one, prints its connection string and runs until Ctrl-C.
+``python -m guardrail_workbench.azurite`` starts all three, prints the connection string and runs until
+Ctrl-C.
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ AZURITE_ACCOUNT_KEY = (
 
 _HOST = "127.0.0.1"
 _EXECUTABLE = "azurite-table"
-_BLOB_EXECUTABLE = "azurite-blob"
 
 
 class AzuriteError(RuntimeError):
@@ -88,7 +89,7 @@ def _free_port() -> int:
 
 
 def _azurite_answers(port: int, service: str = "Table") -> bool:
-    """True when an Azurite Table (or Blob) service (by its Server header) answers HTTP on the
+    """True when an Azurite Table (or Blob, or Queue) service, by its Server header, answers HTTP on the
     port, so a stranger that grabbed the port first is not mistaken for ours."""
     connection = http.client.HTTPConnection(_HOST, port, timeout=1.0)
     path = f"/{AZURITE_ACCOUNT_NAME}/Tables" if service == "Table" else f"/{AZURITE_ACCOUNT_NAME}?comp=list"
@@ -119,14 +120,15 @@ class Azurite:
         port: int | None = None,
         startup_timeout: float = 20.0,
         blob: bool = False,
+        queue: bool = False,
     ) -> None:
         self._executable = Path(executable) if executable is not None else None
-        self._want_blob = blob
-        self._blob_process: subprocess.Popen[bytes] | None = None
-        self._blob_port: int | None = None
         self._requested_port = port
         self._startup_timeout = startup_timeout
+        self._extras = [service for service, wanted in (("Blob", blob), ("Queue", queue)) if wanted]
         self._process: subprocess.Popen[bytes] | None = None
+        self._extra_processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._extra_ports: dict[str, int] = {}
         self._workspace: Path | None = None
         self._port: int | None = None
 
@@ -143,18 +145,30 @@ class Azurite:
 
     @property
     def blob_endpoint(self) -> str:
-        if self._blob_port is None:
-            raise AzuriteError("Azurite's Blob service is not running (start it with blob=True)")
-        return f"http://{_HOST}:{self._blob_port}/{AZURITE_ACCOUNT_NAME}"
+        return self._extra_endpoint("Blob")
+
+    @property
+    def queue_endpoint(self) -> str:
+        return self._extra_endpoint("Queue")
+
+    def _extra_endpoint(self, service: str) -> str:
+        port = self._extra_ports.get(service)
+        if port is None:
+            raise AzuriteError(
+                f"Azurite's {service} service is not running (start it with {service.lower()}=True)"
+            )
+        return f"http://{_HOST}:{port}/{AZURITE_ACCOUNT_NAME}"
 
     @property
     def connection_string(self) -> str:
-        blob = f"BlobEndpoint={self.blob_endpoint};" if self._blob_port is not None else ""
+        extra = "".join(
+            f"{service}Endpoint={self._extra_endpoint(service)};" for service in sorted(self._extra_ports)
+        )
         return (
             "DefaultEndpointsProtocol=http;"
             f"AccountName={AZURITE_ACCOUNT_NAME};"
             f"AccountKey={AZURITE_ACCOUNT_KEY};"
-            f"TableEndpoint={self.table_endpoint};" + blob
+            f"TableEndpoint={self.table_endpoint};" + extra
         )
 
     @property
@@ -175,8 +189,6 @@ class Azurite:
             port = self._requested_port if self._requested_port is not None else _free_port()
             try:
                 self._launch(executable, port)
-                if self._want_blob:
-                    self._launch_blob(find_azurite_table(_BLOB_EXECUTABLE), _free_port())
                 return self
             except AzuriteError as error:
                 last_error = error
@@ -186,10 +198,11 @@ class Azurite:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        blob, self._blob_process = self._blob_process, None
-        self._port = self._blob_port = None
-        if blob is not None:
-            _terminate(blob)
+        extras, self._extra_processes = self._extra_processes, {}
+        self._port = None
+        self._extra_ports = {}
+        for extra in extras.values():
+            _terminate(extra)
         if process is not None:
             _terminate(process)
             atexit.unregister(self.stop)
@@ -211,12 +224,37 @@ class Azurite:
     # -- internals ------------------------------------------------------------------------
     def _launch(self, executable: Path, port: int) -> None:
         self._workspace = Path(tempfile.mkdtemp(prefix="guardrail-azurite-"))
-        log_path = self._workspace / "azurite.log"
+        self._process = self._spawn(executable, "Table", port)
+        atexit.register(self.stop)
+        self._port = port
+        self._await(self._process, "Table", port)
+        for service in self._extras:
+            self._launch_extra(executable.with_name(f"azurite-{service.lower()}"), service)
+
+    def _launch_extra(self, executable: Path, service: str) -> None:
+        """azurite-blob / azurite-queue beside azurite-table, in the same workspace, on a free port."""
+        if not executable.exists():
+            on_path = shutil.which(executable.name)
+            if on_path is None:
+                raise AzuriteNotInstalledError(f"Azurite's {executable} does not exist (run `npm install`)")
+            executable = Path(on_path)
+        port = _free_port()
+        self._extra_processes[service] = self._spawn(executable, service, port)
+        self._await(self._extra_processes[service], service, port)
+        self._extra_ports[service] = port
+
+    def _log_path(self, service: str) -> Path:
+        assert self._workspace is not None
+        return self._workspace / ("azurite.log" if service == "Table" else f"azurite-{service.lower()}.log")
+
+    def _spawn(self, executable: Path, service: str, port: int) -> subprocess.Popen[bytes]:
+        """One Azurite service (`Table`, `Blob` or `Queue`) on 127.0.0.1:port, in memory, logged."""
+        key = service.lower()
         command = [
             str(executable),
-            "--tableHost",
+            f"--{key}Host",
             _HOST,
-            "--tablePort",
+            f"--{key}Port",
             str(port),
             # Azurite 3.37 refuses --location together with --inMemoryPersistence; the workspace
             # (for anything it still writes) is its working directory instead.
@@ -226,9 +264,9 @@ class Azurite:
             "--loose",
             "--silent",
         ]
-        with open(log_path, "wb") as log:
+        with open(self._log_path(service), "wb") as log:
             try:
-                self._process = subprocess.Popen(
+                return subprocess.Popen(
                     command,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -240,63 +278,22 @@ class Azurite:
                 raise AzuriteError(
                     f"could not run {executable}: {error} (is Node.js installed and on PATH?)"
                 ) from error
-        atexit.register(self.stop)
-        self._port = port
-        deadline = time.monotonic() + self._startup_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise AzuriteError(
-                    f"Azurite exited with code {self._process.returncode} on port {port}: {_tail(log_path)}"
-                )
-            if _azurite_answers(port):
-                return
-            time.sleep(0.05)
-        raise AzuriteError(
-            f"Azurite did not answer on {_HOST}:{port} within {self._startup_timeout:.0f} s: "
-            f"{_tail(log_path)}"
-        )
 
-    def _launch_blob(self, executable: Path, port: int) -> None:
-        assert self._workspace is not None
-        log_path = self._workspace / "azurite-blob.log"
-        command = [
-            str(executable),
-            "--blobHost",
-            _HOST,
-            "--blobPort",
-            str(port),
-            "--inMemoryPersistence",
-            "--disableTelemetry",
-            "--skipApiVersionCheck",
-            "--loose",
-            "--silent",
-        ]
-        with open(log_path, "wb") as log:
-            try:
-                self._blob_process = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=self._workspace,
-                    start_new_session=(os.name != "nt"),
-                )
-            except OSError as error:
-                raise AzuriteError(f"could not run {executable}: {error}") from error
+    def _await(self, process: subprocess.Popen[bytes], service: str, port: int) -> None:
+        """Until the service answers on the port; AzuriteError with its output if it does not."""
+        name = "Azurite" if service == "Table" else f"Azurite's {service} service"
+        log_path = self._log_path(service)
         deadline = time.monotonic() + self._startup_timeout
         while time.monotonic() < deadline:
-            if self._blob_process.poll() is not None:
+            if process.poll() is not None:
                 raise AzuriteError(
-                    f"Azurite Blob exited with code {self._blob_process.returncode} on port {port}: "
-                    f"{_tail(log_path)}"
+                    f"{name} exited with code {process.returncode} on port {port}: {_tail(log_path)}"
                 )
-            if _azurite_answers(port, "Blob"):
-                self._blob_port = port
+            if _azurite_answers(port, service):
                 return
             time.sleep(0.05)
         raise AzuriteError(
-            f"Azurite Blob did not answer on {_HOST}:{port} within {self._startup_timeout:.0f} s: "
-            f"{_tail(log_path)}"
+            f"{name} did not answer on {_HOST}:{port} within {self._startup_timeout:.0f} s: {_tail(log_path)}"
         )
 
 
@@ -337,7 +334,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main() -> int:
-    """Run Azurite's Table service until interrupted; print the connection string.
+    """Run Azurite's Table, Blob and Queue services until interrupted; print the connection string.
 
     SIGINT, SIGTERM and SIGHUP all stop Azurite before exiting (Azurite runs in its own process
     group, so a signal to this process alone would otherwise leave it behind)."""
@@ -345,9 +342,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, _interrupt)
-    with Azurite() as azurite:
+    with Azurite(blob=True, queue=True) as azurite:
         print(azurite.connection_string, flush=True)
-        print("Azurite Table service running; Ctrl-C to stop.", file=sys.stderr, flush=True)
+        print("Azurite Table, Blob and Queue services running; Ctrl-C to stop.", file=sys.stderr, flush=True)
         try:
             while azurite.running:
                 time.sleep(0.5)

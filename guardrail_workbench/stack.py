@@ -133,7 +133,7 @@ class LocalStack:
         if self._want_azurite:
             from guardrail_workbench.azurite import Azurite
 
-            self.azurite = Azurite(blob=self._want_blob).start()
+            self.azurite = Azurite(blob=self._want_blob, queue=True).start()
         if self._want_receivers:
             from guardrail_workbench.receivers import EmailReceiver, IngestionReceiver, TeamsReceiver
 

@@ -178,6 +178,7 @@ var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
 }
@@ -300,6 +301,36 @@ resource stateTables 'Microsoft.Storage/storageAccounts/tableServices/tables@202
   name: tableName
 }]
 
+// The reconcile sweep's fan-out queue (guardrail.fanout.SWEEP_QUEUE) and the poison queue the host moves
+// a slice to after host.json's maxDequeueCount; the guardrail identity gets Storage Queue Data
+// Contributor on these two queues only (the timer sends, the queue triggers receive and delete, the host
+// moves poison messages), nothing account-wide.
+var sweepQueueNames = [
+  'guardrail-sweep'
+  'guardrail-sweep-poison'
+]
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource sweepQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for queueName in sweepQueueNames: {
+  parent: queueService
+  name: queueName
+}]
+
+resource sweepQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (queueName, i) in sweepQueueNames: {
+  name: guid(sweepQueues[i].id, guardrailIdentity.id, roles.storageQueueDataContributor)
+  scope: sweepQueues[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+    principalId: guardrailIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+    description: 'Reconcile sweep fan-out: queue ${queueName} only'
+  }
+}]
+
 // Storage Blob Data Owner on the host's two containers only (not the account: it cannot touch the
 // deployment package or the dead letters).
 resource storageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in hostContainerNames: {
@@ -338,8 +369,6 @@ resource storageTableContributor 'Microsoft.Authorization/roleAssignments@2022-0
   }
 }
 
-// No Storage Queue Data Contributor: nothing uses a queue (Event Grid, timer and HTTP triggers keep their
-// state in blobs). Grant it on the sweep's queue only when one is added.
 // Event Grid dead letters: each governed subscription's system topic identity gets blob write on the
 // dead-letter container (modules/deadletter-access.bicep, deployed from subscription-events.bicep).
 
@@ -1053,6 +1082,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   dependsOn: [
     storageBlobOwner
     packageWriter
+    sweepQueueContributor
     storageTableContributor
   ]
 }

@@ -121,3 +121,27 @@ def test_actor_prefers_upn_then_service_principal_app_then_principal() -> None:
 def test_malformed_events_raise_an_error_naming_the_problem(payload: object, problem: str) -> None:
     with pytest.raises(MalformedEvent, match=problem):
         parse_event(payload)
+
+
+def test_event_type_literals_are_the_sdks_system_event_names() -> None:
+    from azure.eventgrid import SystemEventNames
+
+    from guardrail import events
+
+    assert SystemEventNames.ResourceWriteSuccessEventName.value == events.WRITE_SUCCESS
+    assert (
+        SystemEventNames.ResourceNotificationsResourceManagementCreatedOrUpdatedEventName.value
+        == events.NOTIFICATION_UPSERT
+    )
+
+
+def test_parsing_events_does_not_import_the_event_grid_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, guardrail.events, guardrail.service, guardrail.functions; "
+        "print(sorted(m for m in sys.modules if m.startswith('azure.eventgrid')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

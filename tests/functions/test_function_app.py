@@ -15,6 +15,7 @@ import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
+from guardrail_workbench.queuehost import QueueHost
 from guardrail_workbench.stack import LocalStack, as_function_event, indexed_functions
 from tests.conftest import load_contract
 from tests.functions.conftest import (
@@ -33,7 +34,14 @@ Handlers = dict[str, Callable[..., Any]]
 
 def test_functions_are_indexed_with_their_triggers() -> None:
     functions = {f.get_function_name(): f for f in indexed_functions()}
-    assert set(functions) == {"on_resource_write", "on_resource_notification", "reconcile_sweep", "health"}
+    assert set(functions) == {
+        "on_resource_write",
+        "on_resource_notification",
+        "reconcile_sweep",
+        "sweep_slice",
+        "sweep_poison",
+        "health",
+    }
     for name in ("on_resource_write", "on_resource_notification"):
         (binding,) = functions[name].get_bindings()
         assert binding.type == "eventGridTrigger" and binding.name == "event"
@@ -209,7 +217,11 @@ def test_timer_sweep_repairs_what_events_missed(stack: LocalStack, handlers: Han
     names = [unique("missed") for _ in range(3)]
     for name in names:  # written without events, as if Event Grid had dead-lettered them
         stack.emulator.put_account({"name": name, **_open(name)}, account_id(name))
-    handlers["reconcile_sweep"](TimerRequest(past_due=True))
+    handlers["reconcile_sweep"](TimerRequest(past_due=True))  # enqueues the subscriptions' slices
+    host = QueueHost(
+        stack.env["AzureWebJobsStorage"], "guardrail-sweep", handlers["sweep_slice"], retry_delay=0
+    )
+    assert host.drain(timeout=120) and host.failed == 0
     settle(stack)
     for name in names:
         assert (

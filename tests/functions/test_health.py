@@ -25,6 +25,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from guardrail import cli, functions, heartbeat, telemetry
 from guardrail.engine import evaluate
 from guardrail.policy import parse_policy_text
+from guardrail_workbench.queuehost import QueueHost
 from guardrail_workbench.stack import LocalStack, as_function_event, function_handlers, user_claims
 from tests.conftest import load_contract
 from tests.functions.conftest import POLICY, RG, account_id, open_account, unique
@@ -228,7 +229,11 @@ def test_sweep_leaves_its_heartbeat_per_subscription_and_the_health_endpoint_sho
     stack.emulator.faults.add(resource_id=broken, method="PATCH", action="fail_provisioning", times=1)
     earlier = len(heartbeats(stack))
 
-    handlers["reconcile_sweep"](TimerRequest(past_due=False))
+    handlers["reconcile_sweep"](TimerRequest(past_due=False))  # enqueues the subscriptions' slices
+    host = QueueHost(
+        stack.env["AzureWebJobsStorage"], "guardrail-sweep", handlers["sweep_slice"], retry_delay=0
+    )
+    assert host.drain(timeout=120) and host.failed == 0
 
     rows = {r["SubscriptionId"]: r for r in heartbeats(stack)[earlier:]}
     assert set(rows) == {SUB_D, SUB_E, SUB_F}
@@ -261,7 +266,7 @@ def test_sweep_leaves_its_heartbeat_per_subscription_and_the_health_endpoint_sho
 
     # Sweep metrics.
     ((attrs, duration),) = points(reader, "guardrail.sweep.duration")
-    assert attrs == {"result": "ok"} and duration.count == 1
+    assert attrs == {"result": "ok"} and duration.count == 3  # one per slice: the fanned-out sweep
     listed = [p for a, p in points(reader, "guardrail.sweep.accounts") if a == {"stage": "listed"}]
     assert listed and listed[0].sum == len(in_d) + 4
 

@@ -223,10 +223,61 @@ def test_host_role_assignments_are_the_documented_built_in_roles_on_single_resou
         "storageBlobDataOwner@hostContainers[]",
         "storageBlobDataContributor@deploymentContainer",
         "storageTableDataContributor@storage",
+        "storageQueueDataContributor@sweepQueues[]",
         "monitoringMetricsPublisher@dcr",
         "monitoringMetricsPublisher@appInsights",
         "keyVaultSecretsUser@keyVault",
     } == set(scopes)
+
+
+def _one_resource(scope: Any) -> str | None:
+    """A role assignment's scope when it is one resource: `name`, or `name[i]` (one element of a
+    resource loop, e.g. one queue); None for anything else (a resource group, a subscription)."""
+    if isinstance(scope, str):
+        return scope
+    if isinstance(scope, dict) and scope.get("operator", {}).get("type") == "index_accessor":
+        operands = scope["operator"]["operands"]
+        if isinstance(operands["operand_1"], str) and isinstance(operands["operand_2"], str):
+            return f"{operands['operand_1']}[{operands['operand_2']}]"
+    return None
+
+
+def test_sweep_queue_role_is_storage_queue_data_contributor_on_the_two_sweep_queues_only() -> None:
+    from guardrail.fanout import POISON_QUEUE, SWEEP_QUEUE
+
+    doc = parse("modules/host.bicep")
+    assert resolve(doc, "sweepQueueNames") == [SWEEP_QUEUE, POISON_QUEUE]
+    (service,) = resources_of_type(doc, "Microsoft.Storage/storageAccounts/queueServices").values()
+    assert body(service)["parent"] == "storage"
+    queues = doc["resources"]["sweepQueues"]
+    assert queues["config"]["loop_type"]["detail"]["array_name"] == "sweepQueueNames"
+    assert body(queues) == {"parent": "queueService", "name": "queueName"}
+    assert set(resources_of_type(doc, "Microsoft.Storage/storageAccounts/queueServices/queues")) == {
+        "sweepQueues"
+    }
+
+    def role(cfg: dict[str, Any]) -> str:
+        ref = cfg["properties"]["roleDefinitionId"]
+        if not isinstance(ref, dict):  # a parameter (the ACS email role)
+            return str(ref)
+        name = ref["function"]["parameters"]["resource_name_1"]
+        return str(name["operator"]["operands"]["operand_2"])
+
+    queue_roles = {
+        name: res
+        for name, res in resources_of_type(doc, "Microsoft.Authorization/roleAssignments").items()
+        if role(body(res)) == "storageQueueDataContributor"
+    }
+    assert set(queue_roles) == {"sweepQueueContributor"}  # nothing on the whole storage account
+    assignment = queue_roles["sweepQueueContributor"]
+    loop = assignment["config"]["loop_type"]
+    assert loop["detail"] == {"item_name": "queueName", "index_name": "i", "array_name": "sweepQueueNames"}
+    cfg = body(assignment)
+    assert _one_resource(cfg["scope"]) == "sweepQueues[i]"
+    principal = cfg["properties"]["principalId"]["operator"]["operands"]
+    assert principal["operand_1"] == "guardrailIdentity"
+    assert cfg["properties"]["principalType"] == "ServicePrincipal"
+    assert "sweepQueueContributor" in json.dumps(doc["resources"]["functionApp"])  # dependsOn: the role first
 
 
 # --------------------------------------------------------------------------------------------------

@@ -80,3 +80,22 @@ def test_a_port_held_by_someone_else_is_not_mistaken_for_azurite() -> None:
         with pytest.raises(AzuriteError, match=str(port)):
             instance.start()
         assert not instance.running
+
+
+def test_queue_service_runs_beside_the_table_service_and_stops_with_it() -> None:
+    from azure.storage.queue import QueueClient
+
+    instance = Azurite(queue=True).start()
+    try:
+        assert f"QueueEndpoint={instance.queue_endpoint};" in instance.connection_string
+        queue = QueueClient.from_connection_string(instance.connection_string, "launcher-check")
+        queue.create_queue()
+        queue.send_message("hello")
+        assert [m.content for m in queue.receive_messages()] == ["hello"]
+        process = instance._queue_process
+        assert process is not None
+    finally:
+        instance.stop()
+    assert process.poll() is not None
+    with pytest.raises(AzuriteError, match="Queue service is not running"):
+        _ = instance.queue_endpoint

@@ -1,0 +1,377 @@
+"""Side by side with Cloud Custodian (c7n-azure) on the same ARM emulator, interleaved.
+
+The peer runs in its own cached venv, `.venv-custodian` (requirements-custodian.txt: c7n, c7n-azure
+pinned), created on first use; when it cannot be installed (no registry, a failed build) the
+benchmark says so, writes `skipped` in its JSON and exits 0. It is a benchmark, not a test.
+
+One emulator (HTTPS on 127.0.0.1, in this process, no write throttle, no state store) serves both
+sides. Three figures, each measured A B A B ... so that a change in the machine's load hits both:
+
+1. cold start: a fresh interpreter's imports before the first event. The guardrail: `import
+   function_app` + what its first invocation imports (as bench_coldstart); Custodian: what its
+   azure-event-grid function imports (c7n's loader and config, c7n_azure's provider and session, the
+   azure.cognitiveservice resource). In-process milliseconds, and the whole process's wall time.
+2. one CLI check, a whole process each: `guardrail check ID` (read, evaluate, PATCH, verifying read:
+   the account is re-opened before each run) against `custodian run` of a pull-mode policy that
+   lists the subscription and filters the open account (detect only).
+3. warm per event: one long-lived process per side handles one Event Grid ResourceWriteSuccess
+   event for a re-opened account at a time. The guardrail: the function app's `on_resource_write`
+   (func.EventGridEvent from the library's converter; enforce: GET, PATCH, verifying GET), no state
+   store, write pacing off (GUARDRAIL_WRITES_PER_SECOND=1000); Custodian: `policy.push(event)` of
+   an azure-event-grid policy with the same filter
+   (one GET; detect only, no action).
+Ratios are guardrail / Custodian, taken pair by pair; the figure is the median.
+
+    .venv/bin/python benchmarks/bench_peer.py [--quick] [--rounds N] [--no-install]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, emulator_nodelay, machine, median, percentile, quiet_logs, write_result
+
+VENV = ROOT / ".venv-custodian"
+REQUIREMENTS = ROOT / "requirements-custodian.txt"
+SHIM = Path(__file__).resolve().parent / "peer_custodian.py"
+SUB = "0a0a0a0a-1111-4111-8111-00000000be02"
+RG = "rg-peer"
+WORKER_FLAG = "--guardrail-worker"
+
+POLICY = """
+version: 1
+mode: enforce
+network:
+  require_default_deny: true
+auth:
+  require_local_auth_disabled: false
+"""
+
+
+def _custodian_policy(mode: str) -> str:
+    event_mode = (
+        "    mode:\n      type: azure-event-grid\n      events:\n"
+        "        - resourceProvider: Microsoft.CognitiveServices/accounts\n          event: write\n"
+        if mode == "event"
+        else ""
+    )
+    return (
+        "policies:\n"
+        "  - name: cognitive-services-network-open\n"
+        "    resource: azure.cognitiveservice\n"
+        f"{event_mode}"
+        "    filters:\n"
+        "      - type: value\n"
+        "        key: properties.networkAcls.defaultAction\n"
+        "        value: Allow\n"
+    )
+
+
+def ensure_custodian(install: bool) -> tuple[Path | None, str]:
+    """(.venv-custodian's python, "") or (None, why not)."""
+    python = VENV / "bin" / "python"
+    check = [str(python), "-c", "import c7n, c7n_azure"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python, ""
+    if not install:
+        return None, f"{VENV} has no Cloud Custodian and --no-install was given"
+    if not REQUIREMENTS.exists():
+        return None, f"{REQUIREMENTS} is missing"
+    print(f"bench_peer: installing Cloud Custodian into {VENV} (once)", file=sys.stderr, flush=True)
+    steps = [
+        [sys.executable, "-m", "venv", str(VENV)],
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", str(REQUIREMENTS)],
+    ]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
+            return None, f"`{' '.join(step[-3:])}` failed: {tail[0]}"
+    if subprocess.run(check, capture_output=True).returncode != 0:
+        return None, "Cloud Custodian installed but does not import"
+    return python, ""
+
+
+# ---------------------------------------------------------------------------------------------------
+# The guardrail's warm worker (this file, run with --guardrail-worker in the guardrail's .venv)
+# ---------------------------------------------------------------------------------------------------
+def guardrail_worker() -> int:
+    quiet_logs()
+    sys.path.insert(0, str(ROOT))
+    from guardrail import functions
+    from guardrail_workbench.stack import as_function_event, function_handlers
+
+    handle = function_handlers()["on_resource_write"]
+    functions.get_guardrail()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        event = json.loads(Path(line.strip()).read_text(encoding="utf-8"))[0]
+        started = time.perf_counter()
+        handle(as_function_event(event))
+        print(json.dumps({"ms": (time.perf_counter() - started) * 1000}), flush=True)
+    return 0
+
+
+class _Worker:
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True, cwd=ROOT
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(f"{command[1]} did not start: {line!r}")
+
+    def run(self, event_path: Path) -> dict[str, float]:
+        """One event: {"ms": ..., and for Custodian "resources": how many matched the filter}."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(f"{event_path}\n")
+        self.process.stdin.flush()
+        answer: dict[str, float] = json.loads(self.process.stdout.readline())
+        return answer
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def _wall(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    wall = (time.perf_counter() - started) * 1000
+    if done.returncode not in (0, 1):  # guardrail check exits 1 when an account was not compliant
+        raise RuntimeError(f"{command[:3]} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return wall, done.stdout
+
+
+def _ratios(a: list[float], b: list[float]) -> dict[str, float]:
+    pairs = [x / y for x, y in zip(a, b, strict=True) if y > 0]
+    return {
+        "guardrail_median_ms": round(median(a), 2),
+        "custodian_median_ms": round(median(b), 2),
+        "ratio_median": round(median(pairs), 3),
+        "ratio_p10": round(percentile(pairs, 10), 3),
+        "ratio_p90": round(percentile(pairs, 90), 3),
+        "guardrail_p99_ms": round(percentile(a, 99), 2),
+        "custodian_p99_ms": round(percentile(b, 99), 2),
+        "pairs": len(pairs),
+    }
+
+
+def main() -> int:
+    if WORKER_FLAG in sys.argv[1:]:
+        return guardrail_worker()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer runs of each")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="warm events per side (default 200; 60 quick)"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=None, help="cold starts and CLI checks per side (9; 5 quick)"
+    )
+    parser.add_argument("--no-install", action="store_true", help="do not create .venv-custodian")
+    args = parser.parse_args()
+    quiet_logs()
+    python, why = ensure_custodian(not args.no_install)
+    if python is None:
+        line = f"bench_peer: skipped: Cloud Custodian is not available ({why})"
+        write_result("bench_peer", {"skipped": True, "reason": why}, line)
+        return 0
+    rounds = args.rounds or (60 if args.quick else 200)
+    runs = args.runs or (5 if args.quick else 9)
+    versions = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import importlib.metadata as m; print(m.version('c7n'), m.version('c7n-azure'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+
+    sys.path.insert(0, str(ROOT))
+    from guardrail_workbench.emulator import Emulator, make_token
+    from guardrail_workbench.stack import GUARDRAIL_CLAIMS, user_claims
+
+    emulator_nodelay(True)
+    load_before = machine()["load_average"]
+    with tempfile.TemporaryDirectory(prefix="bench-peer-") as out, Emulator() as emulator:
+        work = Path(out)
+        emulator.seed({"subscriptions": [{"subscriptionId": SUB, "resourceGroups": [{"name": RG}]}]})
+        emulator.app.keep_request_log = False
+        rid = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.CognitiveServices/accounts/peer"
+        opened = {
+            "name": "peer",
+            "kind": "AIServices",
+            "location": "eastus",
+            "sku": {"name": "S0"},
+            "properties": {
+                "customSubDomainName": "peer",
+                "publicNetworkAccess": "Enabled",
+                "networkAcls": {"defaultAction": "Allow", "ipRules": [], "virtualNetworkRules": []},
+            },
+        }
+
+        def reopen() -> None:
+            emulator.put_account(opened, rid)
+
+        reopen()
+        event = [
+            {
+                "id": "peer-event",
+                "topic": f"/subscriptions/{SUB}",
+                "subject": rid,
+                "eventType": "Microsoft.Resources.ResourceWriteSuccess",
+                "eventTime": "2026-12-01T12:00:00Z",
+                "dataVersion": "2",
+                "metadataVersion": "1",
+                "data": {
+                    "operationName": "Microsoft.CognitiveServices/accounts/write",
+                    "status": "Succeeded",
+                    "resourceUri": rid,
+                    "subscriptionId": SUB,
+                    "claims": {"name": "peer"},
+                    "authorization": {"scope": rid, "action": "Microsoft.CognitiveServices/accounts/write"},
+                },
+            }
+        ]
+        event_path = work / "event.json"
+        event_path.write_text(json.dumps(event), encoding="utf-8")
+        policy_path = work / "policy.yaml"
+        policy_path.write_text(POLICY, encoding="utf-8")
+        pull_policy = work / "custodian-pull.yml"
+        pull_policy.write_text(_custodian_policy("pull"), encoding="utf-8")
+        event_policy = work / "custodian-event.yml"
+        event_policy.write_text(_custodian_policy("event"), encoding="utf-8")
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("ARM_", "GUARDRAIL_", "AZURE_"))}
+        base.pop("AzureWebJobsStorage", None)
+        guardrail_env = {
+            **base,
+            "ARM_ENDPOINT": emulator.endpoint,
+            "ARM_CA_BUNDLE": emulator.ca_bundle,
+            "ARM_CREDENTIAL": "static",
+            "ARM_STATIC_CLAIMS": json.dumps(GUARDRAIL_CLAIMS),
+            "GUARDRAIL_POLICY_PATH": str(policy_path),
+            "GUARDRAIL_SUBSCRIPTIONS": SUB,
+            "GUARDRAIL_FINDINGS_FILE": str(work / "findings.jsonl"),
+            # Write pacing off: the fixed 10/s-per-subscription slot (GUARDRAIL_WRITES_PER_SECOND)
+            # would make back-to-back events wait up to 100 ms, which measures the pacing, not the path.
+            "GUARDRAIL_WRITES_PER_SECOND": "1000",
+            "PYTHONPATH": str(ROOT),
+        }
+        custodian_env = {
+            **base,
+            "CUSTODIAN_ARM_ENDPOINT": emulator.endpoint,
+            "AZURE_SUBSCRIPTION_ID": SUB,
+            "AZURE_ACCESS_TOKEN": make_token(user_claims("custodian@contoso.example")),
+            "REQUESTS_CA_BUNDLE": emulator.ca_bundle,
+        }
+        guardrail_py = str(ROOT / ".venv" / "bin" / "python")
+
+        # 1. cold start
+        coldstart_child = (
+            "import time, importlib; t = time.perf_counter(); import function_app\n"
+            "for n in ('guardrail.functions', 'guardrail.service', 'guardrail.gateway', 'guardrail.state',"
+            " 'guardrail.sinks', 'azure.mgmt.cognitiveservices', 'azure.data.tables'):\n"
+            "    importlib.import_module(n)\n"
+            "import json; print(json.dumps({'imports_ms': (time.perf_counter() - t) * 1000}))"
+        )
+        g_cold, c_cold, g_cold_wall, c_cold_wall = [], [], [], []
+        _wall([guardrail_py, "-c", coldstart_child], guardrail_env)  # warm the .pyc files and page cache
+        _wall([str(python), str(SHIM), "imports"], custodian_env)
+        for _ in range(runs):
+            wall, text = _wall([guardrail_py, "-c", coldstart_child], guardrail_env)
+            g_cold.append(json.loads(text.splitlines()[-1])["imports_ms"])
+            g_cold_wall.append(wall)
+            wall, text = _wall([str(python), str(SHIM), "imports"], custodian_env)
+            c_cold.append(json.loads(text.splitlines()[-1])["imports_ms"])
+            c_cold_wall.append(wall)
+
+        # 2. one CLI check, a whole process each
+        g_cli, c_cli = [], []
+        guardrail_cli = [guardrail_py, "-m", "guardrail", "check", rid]
+        custodian_cli = [str(python), str(SHIM), "run", "-s", str(work / "custodian-out"), str(pull_policy)]
+        reopen()
+        _wall(guardrail_cli, guardrail_env)
+        _wall(custodian_cli, custodian_env)
+        for _ in range(runs):
+            reopen()
+            g_cli.append(_wall(guardrail_cli, guardrail_env)[0])
+            reopen()
+            c_cli.append(_wall(custodian_cli, custodian_env)[0])
+        found = json.loads(
+            (work / "custodian-out" / "cognitive-services-network-open" / "resources.json").read_text()
+        )
+
+        # 3. warm per event
+        guardrail = _Worker([guardrail_py, str(Path(__file__).resolve()), WORKER_FLAG], guardrail_env)
+        custodian = _Worker([str(python), str(SHIM), "serve", str(event_policy)], custodian_env)
+        g_event, c_event = [], []
+        writes_before = sum(1 for e in emulator.events if e.get("eventType", "").endswith("WriteSuccess"))
+        try:
+            for i in range(rounds + 5):  # the first 5 pairs warm both sides up (not counted)
+                reopen()
+                g = guardrail.run(event_path)["ms"]
+                repaired = emulator.account(rid)["properties"]["networkAcls"]["defaultAction"] == "Deny"
+                if not repaired:
+                    raise RuntimeError("the guardrail's event left the account open")
+                reopen()
+                answer = custodian.run(event_path)
+                c = answer["ms"]
+                if not answer.get("resources"):
+                    raise RuntimeError("Custodian's push did not find the open account")
+                if i >= 5:
+                    g_event.append(g)
+                    c_event.append(c)
+        finally:
+            guardrail.close()
+            custodian.close()
+        writes = (
+            sum(1 for e in emulator.events if e.get("eventType", "").endswith("WriteSuccess")) - writes_before
+        )
+    cold = _ratios(g_cold, c_cold)
+    cold_wall = _ratios(g_cold_wall, c_cold_wall)
+    cli = _ratios(g_cli, c_cli)
+    warm = _ratios(g_event, c_event)
+    line = (
+        f"bench_peer (c7n {versions[0]}, c7n-azure {versions[1]}): "
+        f"cold start {cold['guardrail_median_ms']:.0f} "
+        f"vs {cold['custodian_median_ms']:.0f} ms, ratio {cold['ratio_median']:.2f} (whole process "
+        f"{cold_wall['ratio_median']:.2f}); one CLI check {cli['guardrail_median_ms']:.0f} vs "
+        f"{cli['custodian_median_ms']:.0f} ms, ratio {cli['ratio_median']:.2f}; warm per event "
+        f"(enforce: GET, PATCH, GET vs detect-only push: one GET) {warm['guardrail_median_ms']:.1f} vs "
+        f"{warm['custodian_median_ms']:.1f} ms, ratio {warm['ratio_median']:.2f} (n = {warm['pairs']}); "
+        f"load {load_before[0]:.2f}"
+    )
+    write_result(
+        "bench_peer",
+        {
+            "quick": args.quick,
+            "custodian": {"c7n": versions[0], "c7n-azure": versions[1], "venv": str(VENV)},
+            "cold_start_imports": cold,
+            "cold_start_whole_process": cold_wall,
+            "cli_check_whole_process": cli,
+            "warm_per_event": warm,
+            "custodian_cli_found": len(found),
+            "guardrail_event_writes": writes,
+            "runs": runs,
+            "rounds": rounds,
+            "load_average_before": load_before,
+            "load_average_after": machine()["load_average"],
+        },
+        line,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,197 @@
+"""The reconcile sweep fanned out on the Functions engine: one Storage queue message per slice.
+
+The timer (`enqueue_sweep`) puts one message per governed subscription on the sweep queue; the
+queue-triggered function (`run_slice`) lists one page of that subscription's accounts, puts the
+page's `nextLink` back on the queue as the next slice (so a large subscription is swept page by
+page, by as many instances as the host scales out to), and checks the page's accounts through
+`Guardrail.sweep_accounts`, the same per-slice path the in-process sweep takes.
+
+A slice message is JSON (base64-encoded on the queue, the Functions host's default encoding):
+
+    {"v": 1, "subscription": "<subscription GUID>", "nextLink": null | "<ARM nextLink URL>"}
+
+`nextLink` null means the subscription's first page. A slice whose listing fails raises, so the
+host redelivers it; after host.json's `extensions.queues.maxDequeueCount` deliveries the host moves
+it to `guardrail-sweep-poison`, where `report_poison` logs it at ERROR with the slice it names
+(the next sweep lists that page again). Account errors inside a slice do not fail the message:
+like the in-process sweep, they are logged and counted, and the next sweep checks those accounts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from guardrail import observe
+from guardrail.policy import GUID_RE
+
+if TYPE_CHECKING:
+    from guardrail.service import Guardrail, SweepReport
+
+log = logging.getLogger("guardrail")
+
+SWEEP_QUEUE = "guardrail-sweep"
+POISON_QUEUE = f"{SWEEP_QUEUE}-poison"  # the name the Functions host moves poison messages to
+MESSAGE_VERSION = 1
+
+
+class MalformedSlice(ValueError):
+    """A sweep-queue message that is not a slice; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class SweepSlice:
+    subscription: str
+    next_link: str | None = None
+    sweep: str | None = None  # the sweep's correlation ID, shared by its slices' heartbeat rows
+
+    def to_message(self) -> str:
+        body = {"v": MESSAGE_VERSION, "subscription": self.subscription, "nextLink": self.next_link}
+        if self.sweep is not None:
+            body["sweep"] = self.sweep
+        return json.dumps(body)
+
+    @classmethod
+    def from_message(cls, text: str | bytes) -> SweepSlice:
+        try:
+            body = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise MalformedSlice(f"sweep message is not JSON: {error}") from error
+        if not isinstance(body, Mapping):
+            raise MalformedSlice("sweep message is not a JSON object")
+        if body.get("v") != MESSAGE_VERSION:
+            raise MalformedSlice(f"sweep message version {body.get('v')!r} is not {MESSAGE_VERSION}")
+        subscription, link = body.get("subscription"), body.get("nextLink")
+        if not isinstance(subscription, str) or not GUID_RE.fullmatch(subscription):
+            raise MalformedSlice(f"sweep message subscription {subscription!r} is not a subscription ID")
+        if link is not None and (not isinstance(link, str) or not link.startswith("https://")):
+            raise MalformedSlice(f"sweep message nextLink {str(link)[:200]!r} is not an https URL")
+        sweep = body.get("sweep")
+        if sweep is not None and not (isinstance(sweep, str) and GUID_RE.fullmatch(sweep)):
+            raise MalformedSlice(f"sweep message sweep {str(sweep)[:60]!r} is not a correlation ID")
+        return cls(subscription, link, sweep)
+
+
+class SliceQueue(Protocol):
+    def send_message(self, content: str) -> Any: ...
+
+
+def open_sweep_queue(env: Mapping[str, str], name: str = SWEEP_QUEUE) -> Any:
+    """A QueueClient for the sweep queue, from AzureWebJobsStorage (a connection string: Azurite
+    locally) or its identity-based form (`AzureWebJobsStorage__accountName` or `__queueServiceUri`,
+    DefaultAzureCredential). Messages are base64 text, as the Functions queue trigger expects.
+    The queue is created if missing (the infra creates it; Azurite starts empty)."""
+    from azure.core.exceptions import ResourceExistsError
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+    options: dict[str, Any] = {
+        "message_encode_policy": TextBase64EncodePolicy(),
+        "message_decode_policy": TextBase64DecodePolicy(),
+    }
+    connection = env.get("AzureWebJobsStorage")
+    if connection:
+        client = QueueClient.from_connection_string(connection, name, **options)
+    else:
+        endpoint = env.get("AzureWebJobsStorage__queueServiceUri")
+        account = env.get("AzureWebJobsStorage__accountName")
+        if not endpoint and account:
+            endpoint = f"https://{account}.queue.core.windows.net"
+        if not endpoint:
+            raise ValueError(
+                "the sweep queue needs AzureWebJobsStorage (a connection string) or "
+                "AzureWebJobsStorage__accountName / AzureWebJobsStorage__queueServiceUri"
+            )
+        from azure.identity import DefaultAzureCredential
+
+        client_id = env.get("AzureWebJobsStorage__clientId") or env.get("AZURE_CLIENT_ID") or None
+        credential = DefaultAzureCredential(managed_identity_client_id=client_id)
+        client = QueueClient(endpoint, name, credential=credential, **options)
+    with contextlib.suppress(ResourceExistsError):
+        client.create_queue()
+    return client
+
+
+def governed(guardrail: Guardrail) -> list[str]:
+    """The sweep's subscriptions: GUARDRAIL_SUBSCRIPTIONS, or every one the identity can see."""
+    configured = list(guardrail.settings.subscriptions)
+    if configured:
+        return configured
+    lister = getattr(guardrail.gateway, "list_subscriptions", None)
+    return list(lister()) if lister is not None else []
+
+
+def enqueue_sweep(guardrail: Guardrail, queue: SliceQueue) -> int:
+    """The timer's part: one slice message per governed subscription; expired state rows purged.
+    Returns the number of messages sent."""
+    subscriptions = governed(guardrail)
+    sweep = str(uuid.uuid4())
+    for subscription in subscriptions:
+        queue.send_message(SweepSlice(subscription, sweep=sweep).to_message())
+    # What the journal names as unfinished or unreadable is few accounts: checked right here.
+    unfinished = guardrail.unfinished_accounts(guardrail.settings.subscriptions or None)
+    if unfinished:
+        guardrail.sweep_accounts((), unfinished=unfinished)
+    guardrail.state.purge(guardrail.clock())  # Table Storage has no TTL (as the in-process sweep)
+    log.info("sweep: %d subscription slices enqueued on %s", len(subscriptions), SWEEP_QUEUE)
+    return len(subscriptions)
+
+
+def run_slice(guardrail: Guardrail, queue: SliceQueue, message: str | bytes) -> SweepReport | None:
+    """The queue trigger's part: one page of one subscription. A malformed message, or one naming
+    a subscription the guardrail does not govern, is logged and dropped (nothing is read or
+    written); a page that cannot be listed raises, so the host redelivers the message."""
+    try:
+        piece = SweepSlice.from_message(message)
+    except MalformedSlice as error:
+        log.error("dropping sweep message: %s", error)
+        return None
+    configured = {s.lower() for s in guardrail.settings.subscriptions}
+    if configured and piece.subscription.lower() not in configured:
+        log.error("dropping sweep message for subscription %s: not governed", piece.subscription)
+        return None
+    accounts, link = guardrail.gateway.list_page(piece.subscription, piece.next_link)
+    if link:  # the next page is its own slice: any free instance takes it while this one checks
+        queue.send_message(SweepSlice(piece.subscription, link, piece.sweep).to_message())
+    started = time.monotonic()
+    report = guardrail.sweep_accounts(accounts)
+    report.seconds = time.monotonic() - started
+    # Each slice leaves its heartbeat: one row for its subscription (a subscription of several
+    # pages leaves one per page), so "no heartbeat" means no slice completed.
+    observe.sweep_finished(guardrail, report, [piece.subscription], piece.sweep)
+    log.info(
+        "sweep slice %s%s: %d listed, %d compliant, %d remediated, %d failed, %d errors",
+        piece.subscription,
+        " (next page enqueued)" if link else "",
+        report.listed,
+        report.compliant,
+        report.count("remediated"),
+        report.count("failed"),
+        len(report.errors),
+    )
+    return report
+
+
+def report_poison(message: str | bytes, message_id: str | None = None) -> str:
+    """A slice the host gave up on (after host.json's `maxDequeueCount` deliveries it moved it to
+    the poison queue): logged at ERROR, naming the slice, so it is seen, not lost. The message stays
+    on the poison queue for an operator. Returns the line logged."""
+    try:
+        piece = SweepSlice.from_message(message)
+        what = f"subscription {piece.subscription}, " + (
+            f"page {piece.next_link}" if piece.next_link else "first page"
+        )
+    except MalformedSlice as error:
+        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+        what = f"unreadable message {text[:200]!r} ({error})"
+    line = (
+        f"sweep slice failed on every delivery and was moved to {POISON_QUEUE} "
+        f"(message {message_id or '?'}): {what}; its accounts were not swept this time"
+    )
+    log.error("%s", line)
+    return line

@@ -1,0 +1,60 @@
+"""The pooled transport: requests' per-request environment lookups stay on exactly when the
+environment sets a proxy; a CA-bundle variable is honoured by passing it on once."""
+
+from __future__ import annotations
+
+import pytest
+
+from guardrail.transport import pooled_transport
+
+VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def _session(monkeypatch: pytest.MonkeyPatch, **env: str) -> object:
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    transport = pooled_transport(pool_size=16, connection_timeout=5, read_timeout=5)
+    return transport.session
+
+
+def test_no_proxy_in_the_environment_skips_the_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _session(monkeypatch).trust_env is False  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "NO_PROXY"])
+def test_a_proxy_in_the_environment_is_honoured(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    session = _session(monkeypatch, **{name: "http://127.0.0.1:3128"})
+    assert session.trust_env is True  # type: ignore[attr-defined]
+    if name.upper() == "HTTPS_PROXY":
+        proxies = session.merge_environment_settings(  # type: ignore[attr-defined]
+            "https://management.azure.com/x", {}, False, None, None
+        )["proxies"]
+        assert proxies.get("https") == "http://127.0.0.1:3128"
+
+
+@pytest.mark.parametrize("name", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_ca_bundle_in_the_environment_verifies_as_requests_would(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    for other in VARIABLES:
+        monkeypatch.delenv(other, raising=False)
+        monkeypatch.delenv(other.lower(), raising=False)
+    monkeypatch.setenv(name, "/etc/ssl/bundle.pem")
+    transport = pooled_transport(pool_size=16, connection_timeout=5, read_timeout=5)
+    assert transport.session.trust_env is False
+    assert transport.connection_config.verify == "/etc/ssl/bundle.pem"
+    explicit = pooled_transport(
+        pool_size=16, connection_timeout=5, read_timeout=5, connection_verify="/emulator-ca.pem"
+    )
+    assert explicit.connection_config.verify == "/emulator-ca.pem"  # an explicit bundle still wins
+
+
+def test_threads_beyond_the_pool_wait_for_a_kept_alive_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    session = _session(monkeypatch)
+    for scheme in ("https://", "http://"):
+        pool = session.get_adapter(scheme + "127.0.0.1").poolmanager  # type: ignore[attr-defined]
+        assert pool.connection_pool_kw["block"] is True  # no open-then-discard beyond the pool
+        assert pool.connection_pool_kw["maxsize"] == 16
