@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from guardrail.policy import ACCOUNT_ID_RE, Policy
-from guardrail.rules import CHECKS, SEVERITIES, SURFACE, Context, Finding
+from guardrail.rules import SEVERITIES, SURFACE, UNITS, Context, Finding
 
 ACCOUNT_TYPE: Final = "microsoft.cognitiveservices/accounts"
 
@@ -159,7 +159,7 @@ def _evaluate(
         diagnostic_settings,
         SEVERITIES,
     )
-    for check in CHECKS:
+    for check in _checks_for(policy):
         check(ctx)
 
     remediation: dict[str, Any] | None = None
@@ -172,6 +172,23 @@ def _evaluate(
             body["networkAcls"] = _copy_acls(acls)  # the body never shares objects with the account
         remediation = {"properties": body}
     return Evaluation(resource_id, kind, tuple(ctx.findings), remediation, ctx.diagnostic_setting)
+
+
+# policy id -> (the policy, the checks of the rule modules it turns on); a few policies at most
+_CHECKS: dict[int, tuple[Policy, tuple[Callable[[Context], None], ...]]] = {}
+
+
+def _checks_for(policy: Policy) -> tuple[Callable[[Context], None], ...]:
+    """The checks of the units with at least one rule the policy turns on (`Rule.on`); a unit whose
+    rules are all off would report nothing (property-tested), so it is not called at all."""
+    cached = _CHECKS.get(id(policy))
+    if cached is not None and cached[0] is policy:
+        return cached[1]
+    checks = tuple(unit.check for unit in UNITS if any(rule.on(policy) for rule in unit.rules))
+    if len(_CHECKS) >= 16:
+        _CHECKS.clear()
+    _CHECKS[id(policy)] = (policy, checks)
+    return checks
 
 
 def _copy_acls(acls: Mapping[str, Any]) -> dict[str, Any]:

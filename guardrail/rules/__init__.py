@@ -45,7 +45,6 @@ FIXABLE_RULES: Final[tuple[str, ...]] = tuple(rule.id for rule in RULES if rule.
 REMEDIATE_DEFAULTS: Final[dict[str, bool]] = {rule.id: rule.remediate_by_default for rule in RULES}
 SEVERITIES: Final[dict[str, str]] = {rule.id: rule.severity for rule in RULES}
 SURFACE: Final[tuple[SurfacePart, ...]] = tuple(part for unit in UNITS for part in unit.surface)
-CHECKS = tuple(unit.check for unit in UNITS)
 
 from guardrail.rules.ip import MAX_IP_RULES  # noqa: E402 - after discovery, which imported it
 from guardrail.rules.vnet import MAX_VNET_RULES  # noqa: E402
@@ -98,7 +97,6 @@ def table_text() -> str:
 
 __all__ = [
     "BY_ID",
-    "CHECKS",
     "FIXABLE_RULES",
     "MAX_IP_RULES",
     "MAX_VNET_RULES",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -54,28 +54,60 @@ class Finding:
         }
 
 
-@dataclass(slots=True)
 class Context:
     """The evaluation of one account as the rule checks see it: the account (read only), the
-    policy, and what the checks build: findings, the PATCH body and the other actions."""
+    policy, and what the checks build: findings, the PATCH body and the other actions.
 
-    policy: Policy
-    resource_id: str
-    kind: str
-    today: dt.date
-    properties: Mapping[str, Any]
-    # a copy of the account's networkAcls (None when absent); checks edit it, the engine sends it whole
-    acls: dict[str, Any] | None
-    public_disabled: bool
-    diagnostic_settings: Sequence[Mapping[str, Any]] | None = None
-    severities: Mapping[str, str] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-    # rule -> (severity, exempted, fixed): the same for every finding of a rule on this account
-    decisions: dict[str, tuple[str, bool, bool]] = field(default_factory=dict)
-    patch: dict[str, Any] = field(default_factory=dict)  # top-level properties besides networkAcls
-    acls_changed: bool = False
-    diagnostic_setting: dict[str, Any] | None = None
-    private_endpoint_rejections: list[str] = field(default_factory=list)
+    A plain class with slots (not a dataclass with default factories): one is made per account,
+    on the engine's hot path."""
+
+    __slots__ = (
+        "acls",
+        "acls_changed",
+        "decisions",
+        "diagnostic_setting",
+        "diagnostic_settings",
+        "findings",
+        "kind",
+        "patch",
+        "policy",
+        "private_endpoint_rejections",
+        "properties",
+        "public_disabled",
+        "resource_id",
+        "severities",
+        "today",
+    )
+
+    def __init__(
+        self,
+        policy: Policy,
+        resource_id: str,
+        kind: str,
+        today: dt.date,
+        properties: Mapping[str, Any],
+        acls: dict[str, Any] | None,
+        public_disabled: bool,
+        diagnostic_settings: Sequence[Mapping[str, Any]] | None,
+        severities: Mapping[str, str],
+    ) -> None:
+        self.policy = policy
+        self.resource_id = resource_id
+        self.kind = kind
+        self.today = today
+        self.properties = properties
+        # a copy of the account's networkAcls (None when absent): checks edit it, the engine sends it whole
+        self.acls = acls
+        self.public_disabled = public_disabled
+        self.diagnostic_settings = diagnostic_settings
+        self.severities = severities
+        self.findings: list[Finding] = []
+        # rule -> (severity, exempted, fixed): the same for every finding of a rule on this account
+        self.decisions: dict[str, tuple[str, bool, bool]] = {}
+        self.patch: dict[str, Any] = {}  # top-level properties besides networkAcls
+        self.acls_changed = False
+        self.diagnostic_setting: dict[str, Any] | None = None
+        self.private_endpoint_rejections: list[str] = []
 
     def report(self, rule: str, message: str, value: str | None) -> bool:
         """Record a finding; True when the remediation should repair it."""
