@@ -40,6 +40,9 @@ class Evaluation:
     # Set when the policy's diagnostics rule applies and its fix is enabled: the diagnostic
     # setting to create (not part of the account PATCH body).
     diagnostic_setting: dict[str, Any] | None = None
+    # The private endpoint connections (resource IDs) to reject, each a call of its own (not part of
+    # the account PATCH body); empty when none.
+    private_endpoint_rejections: tuple[str, ...] = ()
 
     @property
     def compliant(self) -> bool:
@@ -55,6 +58,7 @@ class Evaluation:
             "compliant": self.compliant,
             "findings": [finding.to_json() for finding in self.findings],
             "remediation": self.remediation,
+            "private_endpoint_rejections": list(self.private_endpoint_rejections),
         }
 
 
@@ -92,6 +96,9 @@ def _check_shape(account: object) -> InvalidAccount | tuple[str, str, Mapping[st
         ("disableLocalAuth", bool),
         ("customSubDomainName", str),
         ("networkAcls", Mapping),
+        ("restrictOutboundNetworkAccess", bool),
+        ("allowedFqdnList", list),
+        ("privateEndpointConnections", list),
     )
     for key, types in expected:
         value = properties.get(key)
@@ -171,7 +178,14 @@ def _evaluate(
             # ARM replaces arrays, and OpenAI accounts refuse updates without networkAcls: send it whole.
             body["networkAcls"] = _copy_acls(acls)  # the body never shares objects with the account
         remediation = {"properties": body}
-    return Evaluation(resource_id, kind, tuple(ctx.findings), remediation, ctx.diagnostic_setting)
+    return Evaluation(
+        resource_id,
+        kind,
+        tuple(ctx.findings),
+        remediation,
+        ctx.diagnostic_setting,
+        tuple(ctx.private_endpoint_rejections),
+    )
 
 
 # policy id -> (the policy, the checks of the rule modules it turns on); a few policies at most

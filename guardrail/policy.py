@@ -24,6 +24,8 @@ from guardrail.rules._ids import ACCOUNT_ID_RE as ACCOUNT_ID_RE
 from guardrail.rules._ids import GUID_RE as GUID_RE
 from guardrail.rules._ids import SUBNET_ID_RE as SUBNET_ID_RE
 
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+FQDN_PATTERN_RE = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*", re.IGNORECASE)
 SCOPE_RE = re.compile(r"/subscriptions/[^/]+(/[^/]+/[^/]+)*", re.IGNORECASE)
 WORKSPACE_ID_RE = re.compile(
     r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.OperationalInsights/workspaces/[^/]+",
@@ -57,6 +59,9 @@ class NetworkPolicy(_Strict):
     allowed_subnets: list[str] = Field(default_factory=list)
     bypass_allowed_kinds: list[str] = Field(default_factory=list)
     bypass_allowed_accounts: list[str] = Field(default_factory=list)
+    allowed_private_endpoint_subscriptions: list[str] = Field(default_factory=list)
+    require_outbound_restricted: bool = False
+    allowed_fqdns: list[str] = Field(default_factory=list)
 
     @field_validator("allowed_ip_ranges")
     @classmethod
@@ -72,7 +77,7 @@ class NetworkPolicy(_Strict):
                 )
         return values
 
-    @field_validator("allowed_vnet_subscriptions")
+    @field_validator("allowed_vnet_subscriptions", "allowed_private_endpoint_subscriptions")
     @classmethod
     def _subscriptions(cls, values: list[str]) -> list[str]:
         for value in values:
@@ -94,6 +99,17 @@ class NetworkPolicy(_Strict):
         for value in values:
             if not ACCOUNT_ID_RE.fullmatch(value):
                 raise ValueError(f"{value!r} is not a Microsoft.CognitiveServices/accounts resource ID")
+        return values
+
+    @field_validator("allowed_fqdns")
+    @classmethod
+    def _fqdns(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not FQDN_PATTERN_RE.fullmatch(value) or len(value) > 253:
+                raise ValueError(
+                    f"{value!r} is not a host name (such as api.contoso.com) or a *.suffix pattern "
+                    "(such as *.contoso.com)"
+                )
         return values
 
     @field_validator("bypass_allowed_kinds")
@@ -197,6 +213,9 @@ class Policy(_Strict):
     _vnet_subs: frozenset[str] = PrivateAttr(default=frozenset())
     _subnets: frozenset[str] = PrivateAttr(default=frozenset())
     _allowed_ranges: tuple[tuple[int, int], ...] = PrivateAttr(default=())
+    _pe_subs: frozenset[str] = PrivateAttr(default=frozenset())
+    _fqdn_exact: frozenset[str] = PrivateAttr(default=frozenset())
+    _fqdn_suffixes: tuple[str, ...] = PrivateAttr(default=())
 
     def model_post_init(self, context: Any, /) -> None:
         # Lower-case sets for case-insensitive comparison (as ARM compares IDs and kinds).
@@ -207,6 +226,10 @@ class Policy(_Strict):
         self._subnets = frozenset(s.lower() for s in network.allowed_subnets)
         parsed = (ipv4.parse_rule(r) for r in network.allowed_ip_ranges)
         self._allowed_ranges = tuple((r.first, r.last) for r in parsed if r is not None)
+        self._pe_subs = frozenset(s.lower() for s in network.allowed_private_endpoint_subscriptions)
+        patterns = [p.lower() for p in network.allowed_fqdns]
+        self._fqdn_exact = frozenset(p for p in patterns if not p.startswith("*."))
+        self._fqdn_suffixes = tuple(p[1:] for p in patterns if p.startswith("*."))  # ".contoso.com"
 
     # -- derived views used by the engine -------------------------------------------------
     def remediates(self, rule: str) -> bool:
@@ -221,6 +244,15 @@ class Policy(_Strict):
 
     def subnet_allowed(self, subnet_id: str, subscription: str) -> bool:
         return subscription.lower() in self._vnet_subs or subnet_id.lower() in self._subnets
+
+    def private_endpoint_allowed(self, subscription: str) -> bool:
+        return subscription.lower() in self._pe_subs
+
+    def fqdn_allowed(self, name: str) -> bool:
+        """An exact pattern matches the name itself; `*.suffix` any name ending in `.suffix` (not
+        `suffix` itself). Case-insensitive."""
+        lowered = name.lower()
+        return lowered in self._fqdn_exact or lowered.endswith(self._fqdn_suffixes)
 
     @property
     def allowed_ranges(self) -> tuple[tuple[int, int], ...]:

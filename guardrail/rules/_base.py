@@ -109,14 +109,16 @@ class Context:
         self.diagnostic_setting: dict[str, Any] | None = None
         self.private_endpoint_rejections: list[str] = []
 
-    def report(self, rule: str, message: str, value: str | None) -> bool:
-        """Record a finding; True when the remediation should repair it."""
+    def report(self, rule: str, message: str, value: str | None, *, can_fix: bool = True) -> bool:
+        """Record a finding; True when the remediation should repair it. `can_fix=False`: this
+        finding cannot be repaired (the policy's switch notwithstanding), so it is not `fixed`."""
         decision = self.decisions.get(rule)
         if decision is None:
             exempted = self.policy.exemption_for(self.resource_id, rule, self.today) is not None
             fixed = not exempted and self.policy.remediates(rule)
             decision = self.decisions[rule] = (self.severities[rule], exempted, fixed)
         severity, exempted, fixed = decision
+        fixed = fixed and can_fix
         self.findings.append(Finding(rule, severity, message, value, exempted, fixed))
         return fixed
 
