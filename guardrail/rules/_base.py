@@ -109,6 +109,21 @@ class Context:
         self.diagnostic_setting: dict[str, Any] | None = None
         self.private_endpoint_rejections: list[str] = []
 
+    def edit_acl_list(
+        self, key: str, classify: Callable[[Context, list[Any]], tuple[list[Any], bool]]
+    ) -> list[Any] | None:
+        """Run a rule family's `classify` over `networkAcls[key]` (None when absent or empty); keep
+        what it keeps in the body, and return that."""
+        acls = self.acls
+        entries = acls.get(key) if acls is not None else None
+        if not entries or acls is None:
+            return None
+        kept, changed = classify(self, entries)
+        if changed:
+            acls[key] = kept
+            self.acls_changed = True
+        return kept
+
     def report(self, rule: str, message: str, value: str | None, *, can_fix: bool = True) -> bool:
         """Record a finding; True when the remediation should repair it. `can_fix=False`: this
         finding cannot be repaired (the policy's switch notwithstanding), so it is not `fixed`."""

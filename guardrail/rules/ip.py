@@ -57,17 +57,8 @@ IP_RULE_LIMIT = Rule(
 
 
 def check(ctx: Context) -> None:
-    acls = ctx.acls
-    if acls is None:
-        return
-    rules = acls.get("ipRules")
-    if not rules:
-        return
-    kept, changed = _classify(ctx, rules)
-    if changed:
-        acls["ipRules"] = kept
-        ctx.acls_changed = True
-    if len(kept) > MAX_IP_RULES:
+    kept = ctx.edit_acl_list("ipRules", _classify)
+    if kept is not None and len(kept) > MAX_IP_RULES:
         ctx.report(
             IP_RULE_LIMIT.id,
             f"{len(kept)} IP rules remain after the fixes; ARM allows at most {MAX_IP_RULES}",

@@ -40,16 +40,9 @@ CUSTOM_SUBDOMAIN_MISSING = Rule(
 
 
 def check(ctx: Context) -> None:
-    acls = ctx.acls
-    if acls is None:
+    kept = ctx.edit_acl_list("virtualNetworkRules", _classify)
+    if kept is None:
         return
-    rules = acls.get("virtualNetworkRules")
-    if not rules:
-        return
-    kept, changed = _classify(ctx, rules)
-    if changed:
-        acls["virtualNetworkRules"] = kept
-        ctx.acls_changed = True
     if len(kept) > MAX_VNET_RULES:
         ctx.report(
             VNET_RULE_LIMIT.id,
