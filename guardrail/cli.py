@@ -123,9 +123,12 @@ def _format_text(results: list[tuple[str, Evaluation]], out: TextIO) -> None:
         out.write("  ".join([*cells, row[5]]).rstrip() + "\n")
     compliant = sum(1 for _, e in results if e.compliant)
     fixes = sum(1 for _, e in results if e.remediation is not None)
+    rejections = sum(1 for _, e in results if e.private_endpoint_rejections)
     out.write(
         f"\n{len(results)} accounts: {compliant} compliant, {len(results) - compliant} not compliant, "
-        f"{fixes} with a remediation\n"
+        f"{fixes} with a remediation"
+        + (f", {rejections} with private endpoint connections to reject" if rejections else "")
+        + "\n"
     )
 
 

@@ -3,6 +3,8 @@ the PATCH body."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -186,3 +188,22 @@ def test_connections_that_are_not_a_list_make_the_body_invalid(value: object) ->
     body["properties"]["privateEndpointConnections"] = value
     result = evaluate(body, ALLOWED, NOW)
     assert isinstance(result, InvalidAccount) and "privateEndpointConnections" in result.message
+
+
+def test_the_cli_prints_the_rejections(tmp_path: Path) -> None:
+    from .test_core_cli import run, write
+
+    pol = tmp_path / "p.yaml"
+    pol.write_text(
+        f"version: 1\nnetwork:\n  allowed_private_endpoint_subscriptions: [{SUB}]\n", encoding="utf-8"
+    )
+    path = write(tmp_path, "a.json", with_connections(connection()))
+    code, out, _ = run("evaluate", "--policy", str(pol), "--format", "json", path)
+    assert code == 1
+    line = json.loads(out)
+    assert line["remediation"] is None and line["compliant"] is False
+    assert line["private_endpoint_rejections"] == [f"{account_id()}/privateEndpointConnections/c1"]
+    code, out, _ = run("evaluate", "--policy", str(pol), path)
+    assert code == 1
+    assert "private-endpoint-not-allowed" in out and "fix" in out
+    assert "0 with a remediation, 1 with private endpoint connections to reject" in out
