@@ -87,7 +87,8 @@ def check(ctx: Context) -> None:
             message += "; the connection has no ID of this account, so it cannot be rejected"
         if ctx.report(PRIVATE_ENDPOINT_NOT_ALLOWED.id, message, shown, can_fix=target is not None):
             assert target is not None
-            ctx.private_endpoint_rejections.append(target)
+            if target.lower() not in (known.lower() for known in ctx.private_endpoint_rejections):
+                ctx.private_endpoint_rejections.append(target)  # a connection listed twice: one call
 
 
 def _endpoints(props: Mapping[str, Any], acls: Mapping[str, Any] | None) -> frozenset[str]:

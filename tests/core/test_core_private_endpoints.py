@@ -207,3 +207,12 @@ def test_the_cli_prints_the_rejections(tmp_path: Path) -> None:
     assert code == 1
     assert "private-endpoint-not-allowed" in out and "fix" in out
     assert "0 with a remediation, 1 with private endpoint connections to reject" in out
+
+
+def test_a_connection_listed_twice_is_rejected_once() -> None:
+    twice = with_connections(
+        connection(), connection(id=f"{account_id().upper()}/privateEndpointConnections/c1")
+    )
+    result = judge(twice, ALLOWED)
+    assert len(result.findings) == 2
+    assert result.private_endpoint_rejections == (f"{account_id()}/privateEndpointConnections/c1",)
