@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from guardrail.findings import SEVERITY_RANK, FindingRecord, Severity
+from guardrail.rules import RULES
 
 #: Teams Workflows refuse bigger messages (about 28 KB); we keep a margin under it.
 CARD_MAX_BYTES: Final[int] = 28 * 1024
@@ -234,14 +235,14 @@ def compose_alert(
         for r in ordered
     )
     # All findings of one remediation share one PATCH: take the first Before/After given.
-    outside = {rule for rule, _ in _OTHER_FIXES}
+    outside = {rule.id for rule in RULES if rule.alert is not None}
     before_rec = next((r for r in active if r.after is not None and r.rule not in outside), None)
     changes: tuple[str, ...] = ()
     if before_rec is not None:
         changes = tuple(summarize_acl_change(before_rec.before, before_rec.after))
-    # Fixes outside networkAcls have no Before/After of their own: name them from the rule.
+    # Fixes outside networkAcls have no Before/After of their own: each rule names its own.
     fixed_rules = {r.rule for r in active if r.status == "remediated"}
-    changes += tuple(phrase for rule, phrase in _OTHER_FIXES if rule in fixed_rules)
+    changes += tuple(rule.alert for rule in RULES if rule.alert is not None and rule.id in fixed_rules)
     summary = _status_summary(active)
     n = len(findings)
     title = f"Guardrail: {first.account_name}: {n} finding{'s' if n != 1 else ''}, {summary}"
@@ -341,16 +342,6 @@ def _card(alert: Alert, max_findings: int, max_items: int) -> dict[str, Any]:
         "body": body,
         "actions": [{"type": "Action.OpenUrl", "title": "Open in portal", "url": alert.portal_url}],
     }
-
-
-_OTHER_FIXES: tuple[tuple[str, str], ...] = (
-    ("public-network-access", "publicNetworkAccess → Disabled"),
-    ("local-auth-enabled", "disableLocalAuth → true (keys no longer accepted)"),
-    (
-        "diagnostics-missing",
-        "diagnostic setting guardrail-audit created (audit logs to the policy's workspace)",
-    ),
-)
 
 
 def _no_change(alert: Alert) -> str:

@@ -123,9 +123,12 @@ def _format_text(results: list[tuple[str, Evaluation]], out: TextIO) -> None:
         out.write("  ".join([*cells, row[5]]).rstrip() + "\n")
     compliant = sum(1 for _, e in results if e.compliant)
     fixes = sum(1 for _, e in results if e.remediation is not None)
+    rejections = sum(1 for _, e in results if e.private_endpoint_rejections)
     out.write(
         f"\n{len(results)} accounts: {compliant} compliant, {len(results) - compliant} not compliant, "
-        f"{fixes} with a remediation\n"
+        f"{fixes} with a remediation"
+        + (f", {rejections} with private endpoint connections to reject" if rejections else "")
+        + "\n"
     )
 
 
@@ -165,18 +168,30 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_policy_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from guardrail.rules import RULES
+
     policy = _load_policy(args.file)
-    out.write(
-        f"{args.file}: valid (mode {policy.mode}, {len(policy.exemptions)} exemption(s), "
-        f"remediates: {', '.join(r for r in _fixable() if policy.remediates(r)) or 'nothing'})\n"
-    )
+    fixed, report_only, off = [], [], []
+    for rule in RULES:
+        if not rule.on(policy):
+            off.append(rule.id)
+        elif policy.remediates(rule.id):
+            fixed.append(rule.id)
+        else:
+            report_only.append(rule.id)
+    out.write(f"{args.file}: valid (mode {policy.mode}, {len(policy.exemptions)} exemption(s))\n")
+    for label, rules in (("fixed", fixed), ("report only", report_only), ("off", off)):
+        out.write(f"  {label + ':':<13}{', '.join(rules) or 'none'}\n")
+    if policy.mode == "audit" and fixed:
+        out.write("  (mode audit: nothing is written; the fixed rules are reported as they would be fixed)\n")
     return EXIT_OK
 
 
-def _fixable() -> Sequence[str]:
-    from guardrail.rules import FIXABLE_RULES
+def cmd_rules(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from guardrail.rules import table_markdown, table_text
 
-    return FIXABLE_RULES
+    out.write(table_markdown() if args.format == "markdown" else table_text())
+    return EXIT_OK
 
 
 def _positive(text: str) -> int:
@@ -217,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate = policy_sub.add_parser("validate", help="validate a policy file")
     validate.add_argument("file", metavar="FILE")
     validate.set_defaults(handler=cmd_policy_validate)
+
+    rules = sub.add_parser("rules", help="list the rules: ID, severity, switch, what violates it, the fix")
+    rules.add_argument("--format", choices=("text", "markdown"), default="text")
+    rules.set_defaults(handler=cmd_rules)
 
     check = sub.add_parser(
         "check",

@@ -10,34 +10,25 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
-from guardrail import ipv4
-from guardrail.policy import ACCOUNT_ID_RE, SUBNET_ID_RE, Policy
-from guardrail.rules import BY_ID, MAX_IP_RULES, MAX_VNET_RULES
+from guardrail.policy import ACCOUNT_ID_RE, Policy
+from guardrail.rules import SEVERITIES, SURFACE, UNITS, Context, Finding
 
 ACCOUNT_TYPE: Final = "microsoft.cognitiveservices/accounts"
 
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    rule: str
-    severity: str
-    message: str
-    value: str | None
-    exempted: bool = False
-    fixed: bool = False  # the remediation repairs it (false for report-only, exempted or not remediated)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "severity": self.severity,
-            "message": self.message,
-            "value": self.value,
-            "exempted": self.exempted,
-        }
+__all__ = [
+    "AccessSurface",
+    "Evaluation",
+    "Finding",
+    "InvalidAccount",
+    "access_surface",
+    "apply_patch",
+    "evaluate",
+    "widening",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +40,9 @@ class Evaluation:
     # Set when the policy's diagnostics rule applies and its fix is enabled: the diagnostic
     # setting to create (not part of the account PATCH body).
     diagnostic_setting: dict[str, Any] | None = None
+    # The private endpoint connections (resource IDs) to reject, each a call of its own (not part of
+    # the account PATCH body); empty when none.
+    private_endpoint_rejections: tuple[str, ...] = ()
 
     @property
     def compliant(self) -> bool:
@@ -64,6 +58,7 @@ class Evaluation:
             "compliant": self.compliant,
             "findings": [finding.to_json() for finding in self.findings],
             "remediation": self.remediation,
+            "private_endpoint_rejections": list(self.private_endpoint_rejections),
         }
 
 
@@ -76,31 +71,6 @@ class InvalidAccount:
 
     def to_json(self) -> dict[str, Any]:
         return {"resource_id": self.resource_id, "error": self.message}
-
-
-@dataclass(slots=True)
-class _Context:
-    policy: Policy
-    resource_id: str
-    today: dt.date
-    findings: list[Finding] = field(default_factory=list)
-    # rule -> (severity, exempted, fixed): the same for every finding of a rule on this account
-    decisions: dict[str, tuple[str, bool, bool]] = field(default_factory=dict)
-
-    def report(self, rule: str, message: str, value: str | None) -> bool:
-        """Record a finding; True when the remediation should repair it."""
-        decision = self.decisions.get(rule)
-        if decision is None:
-            exempted = self.policy.exemption_for(self.resource_id, rule, self.today) is not None
-            fixed = not exempted and self.policy.remediates(rule)
-            decision = self.decisions[rule] = (BY_ID[rule].severity, exempted, fixed)
-        severity, exempted, fixed = decision
-        self.findings.append(Finding(rule, severity, message, value, exempted, fixed))
-        return fixed
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else repr(value)
 
 
 def _check_shape(account: object) -> InvalidAccount | tuple[str, str, Mapping[str, Any]]:
@@ -126,6 +96,9 @@ def _check_shape(account: object) -> InvalidAccount | tuple[str, str, Mapping[st
         ("disableLocalAuth", bool),
         ("customSubDomainName", str),
         ("networkAcls", Mapping),
+        ("restrictOutboundNetworkAccess", bool),
+        ("allowedFqdnList", list),
+        ("privateEndpointConnections", list),
     )
     for key, types in expected:
         value = properties.get(key)
@@ -145,111 +118,6 @@ def _check_shape(account: object) -> InvalidAccount | tuple[str, str, Mapping[st
                     f"'properties.networkAcls.{key}' has the wrong type (got {value!r})", rid
                 )
     return rid, kind or "", properties
-
-
-def _is_mapping(value: object) -> bool:
-    # JSON objects are dicts: skip the (slow) ABC check for them
-    return type(value) is dict or isinstance(value, Mapping)
-
-
-def _ip_rules(ctx: _Context, rules: list[Any]) -> tuple[list[Any], bool]:
-    """Classify IP rules; return the rules to keep (rewritten, de-duplicated) and whether any changed."""
-    policy = ctx.policy
-    min_prefix = policy.network.min_prefix_length
-    allowed = policy.allowed_ranges
-    parse_rule = ipv4.parse_rule
-    non_public_overlap = ipv4.non_public_overlap
-    kept: list[Any] = []
-    changed = False
-    for entry in rules:
-        is_mapping = type(entry) is dict or isinstance(entry, Mapping)  # skip the slow ABC check
-        value = entry.get("value") if is_mapping else None
-        parsed = parse_rule(value)
-        if parsed is None:
-            shown = _text(value) if is_mapping else _text(entry)
-            if ctx.report("ip-rule-invalid", f"IP rule {shown!r} is not an IPv4 address or CIDR", shown):
-                changed = True
-            else:
-                kept.append(entry)
-            continue
-        first, last, prefix, has_prefix = parsed
-        block = non_public_overlap(parsed)
-        if block is not None:
-            rule, message = "ip-rule-not-public", f"IP rule {value} overlaps non-public space {block}"
-        elif min_prefix and prefix < min_prefix:
-            rule, message = "ip-rule-too-broad", f"IP rule {value} is broader than /{min_prefix}"
-        elif allowed and not _inside_one(first, last, allowed):
-            rule, message = "ip-rule-not-allowlisted", f"IP rule {value} is not inside allowed_ip_ranges"
-        elif has_prefix and prefix >= 31:
-            addresses = ipv4.split_to_addresses(parsed)
-            message = (
-                f"IP rule {value} uses a /{prefix} prefix, which ARM refuses; write {', '.join(addresses)}"
-            )
-            if ctx.report("ip-rule-prefix-unsupported", message, value):
-                changed = True
-                kept.extend({**entry, "value": address} for address in addresses)
-            else:
-                kept.append(entry)
-            continue
-        else:
-            kept.append(entry)
-            continue
-        if ctx.report(rule, message, value):
-            changed = True
-        else:
-            kept.append(entry)
-    if changed:
-        kept = _dedupe(kept)
-    return kept, changed
-
-
-def _inside_one(first: int, last: int, ranges: tuple[tuple[int, int], ...]) -> bool:
-    """True when first..last lies wholly inside one of `ranges` (not merely their union)."""
-    for low, high in ranges:  # noqa: SIM110 - a plain loop: any() over a generator was a hot spot
-        if low <= first and last <= high:
-            return True
-    return False
-
-
-def _dedupe(rules: list[Any]) -> list[Any]:
-    seen: set[str] = set()
-    unique: list[Any] = []
-    for entry in rules:
-        value = entry.get("value") if _is_mapping(entry) else None
-        if isinstance(value, str):
-            if value in seen:
-                continue
-            seen.add(value)
-        unique.append(entry)
-    return unique
-
-
-def _vnet_rules(ctx: _Context, rules: list[Any]) -> tuple[list[Any], bool]:
-    policy = ctx.policy
-    kept: list[Any] = []
-    changed = False
-    for entry in rules:
-        subnet = entry.get("id") if isinstance(entry, Mapping) else None
-        match = SUBNET_ID_RE.fullmatch(subnet) if isinstance(subnet, str) else None
-        if match is None or not isinstance(subnet, str):
-            shown = _text(subnet) if isinstance(entry, Mapping) else _text(entry)
-            fixed = ctx.report(
-                "vnet-rule-invalid", f"virtual network rule {shown!r} is not a subnet resource ID", shown
-            )
-        elif policy.vnet_policy_active and not policy.subnet_allowed(subnet, match.group("sub")):
-            fixed = ctx.report(
-                "vnet-rule-not-allowed",
-                f"subnet {subnet} is outside allowed_vnet_subscriptions and allowed_subnets",
-                subnet,
-            )
-        else:
-            kept.append(entry)
-            continue
-        if fixed:
-            changed = True
-        else:
-            kept.append(entry)
-    return kept, changed
 
 
 def evaluate(
@@ -285,115 +153,56 @@ def _evaluate(
         return shape
     resource_id, kind, properties = shape
     today = now.astimezone(dt.UTC).date() if now.tzinfo is not None else now.date()
-    ctx = _Context(policy, resource_id, today)
-    network = policy.network
-    patch: dict[str, Any] = {}
-
     public = properties.get("publicNetworkAccess")
-    public_disabled = isinstance(public, str) and public.lower() == "disabled"
     acls_in = properties.get("networkAcls")
-    acls: dict[str, Any] | None = dict(acls_in) if isinstance(acls_in, Mapping) else None
-    acls_changed = False
-
-    # default-action-deny
-    default_action = acls.get("defaultAction") if acls is not None else None
-    if network.require_default_deny and not public_disabled:
-        is_deny = isinstance(default_action, str) and default_action.lower() == "deny"
-        if not is_deny:
-            shown = "networkAcls absent" if acls is None else f"defaultAction {default_action}"
-            if ctx.report(
-                "default-action-deny",
-                f"publicNetworkAccess is {public or 'Enabled (unset)'} and {shown}: every network is allowed",
-                "absent" if acls is None else _text(default_action),
-            ):
-                acls_changed = True
-                if acls is None:
-                    allowed = policy.bypass_allowed(kind, resource_id)
-                    acls = {
-                        "defaultAction": "Deny",
-                        "bypass": "AzureServices" if allowed else "None",
-                        "ipRules": [],
-                        "virtualNetworkRules": [],
-                    }
-                else:
-                    acls["defaultAction"] = "Deny"
-
-    # public-network-access
-    if network.require_public_network_disabled and not public_disabled:
-        if ctx.report(
-            "public-network-access",
-            f"publicNetworkAccess is {public or 'Enabled (unset)'}; the policy requires Disabled",
-            public if isinstance(public, str) else None,
-        ):
-            patch["publicNetworkAccess"] = "Disabled"
-
-    if acls is not None:
-        ip_rules = acls.get("ipRules")
-        if ip_rules:
-            kept, changed = _ip_rules(ctx, ip_rules)
-            if changed:
-                acls["ipRules"] = kept
-                acls_changed = True
-            if len(kept) > MAX_IP_RULES:
-                ctx.report(
-                    "ip-rule-limit",
-                    f"{len(kept)} IP rules remain after the fixes; ARM allows at most {MAX_IP_RULES}",
-                    str(len(kept)),
-                )
-        vnet_rules = acls.get("virtualNetworkRules")
-        if vnet_rules:
-            kept_vnets, changed = _vnet_rules(ctx, vnet_rules)
-            if changed:
-                acls["virtualNetworkRules"] = kept_vnets
-                acls_changed = True
-            if len(kept_vnets) > MAX_VNET_RULES:
-                ctx.report(
-                    "vnet-rule-limit",
-                    f"{len(kept_vnets)} virtual network rules; ARM allows at most {MAX_VNET_RULES}",
-                    str(len(kept_vnets)),
-                )
-            if kept_vnets and not properties.get("customSubDomainName"):
-                ctx.report(
-                    "custom-subdomain-missing",
-                    "virtual network rules are set but customSubDomainName is not: they cannot take effect",
-                    None,
-                )
-        bypass = acls.get("bypass")
-        # An unset bypass is taken as the wider AzureServices, as access_surface does.
-        if (
-            (bypass is None or (isinstance(bypass, str) and bypass.lower() == "azureservices"))
-            and not policy.bypass_allowed(kind, resource_id)
-            and ctx.report(
-                "bypass-not-allowed",
-                f"trusted Azure services may bypass the network rules"
-                f"{'' if bypass else ' (bypass is unset)'}, and kind {kind or '(none)'} is not allowed to",
-                bypass if isinstance(bypass, str) else "unset",
-            )
-        ):
-            acls["bypass"] = "None"
-            acls_changed = True
-
-    # local-auth-enabled
-    if policy.auth.require_local_auth_disabled and properties.get("disableLocalAuth") is not True:
-        if ctx.report(
-            "local-auth-enabled",
-            "local (key) authentication is enabled; the policy requires disableLocalAuth true",
-            _text(properties.get("disableLocalAuth", "unset")),
-        ):
-            patch["disableLocalAuth"] = True
-
-    diagnostic_setting = None
-    if policy.diagnostics is not None and diagnostic_settings is not None:
-        diagnostic_setting = _diagnostics(ctx, diagnostic_settings)
+    ctx = Context(
+        policy,
+        resource_id,
+        kind,
+        today,
+        properties,
+        dict(acls_in) if isinstance(acls_in, Mapping) else None,
+        isinstance(public, str) and public.lower() == "disabled",
+        diagnostic_settings,
+        SEVERITIES,
+    )
+    for check in _checks_for(policy):
+        check(ctx)
 
     remediation: dict[str, Any] | None = None
-    if acls_changed or patch:
+    patch = ctx.patch
+    if ctx.acls_changed or patch:
         body = dict(patch)
+        acls = ctx.acls
         if acls is not None:
             # ARM replaces arrays, and OpenAI accounts refuse updates without networkAcls: send it whole.
             body["networkAcls"] = _copy_acls(acls)  # the body never shares objects with the account
         remediation = {"properties": body}
-    return Evaluation(resource_id, kind, tuple(ctx.findings), remediation, diagnostic_setting)
+    return Evaluation(
+        resource_id,
+        kind,
+        tuple(ctx.findings),
+        remediation,
+        ctx.diagnostic_setting,
+        tuple(ctx.private_endpoint_rejections),
+    )
+
+
+# policy id -> (the policy, the checks of the rule modules it turns on); a few policies at most
+_CHECKS: dict[int, tuple[Policy, tuple[Callable[[Context], None], ...]]] = {}
+
+
+def _checks_for(policy: Policy) -> tuple[Callable[[Context], None], ...]:
+    """The checks of the units with at least one rule the policy turns on (`Rule.on`); a unit whose
+    rules are all off would report nothing (property-tested), so it is not called at all."""
+    cached = _CHECKS.get(id(policy))
+    if cached is not None and cached[0] is policy:
+        return cached[1]
+    checks = tuple(unit.check for unit in UNITS if any(rule.on(policy) for rule in unit.rules))
+    if len(_CHECKS) >= 16:
+        _CHECKS.clear()
+    _CHECKS[id(policy)] = (policy, checks)
+    return checks
 
 
 def _copy_acls(acls: Mapping[str, Any]) -> dict[str, Any]:
@@ -412,43 +221,6 @@ def _copy_acls(acls: Mapping[str, Any]) -> dict[str, Any]:
 
 def _flat(entry: dict[str, Any]) -> bool:
     return not any(isinstance(v, dict | list) for v in entry.values())
-
-
-DIAGNOSTIC_SETTING_NAME: Final = "guardrail-audit"
-_AUDIT_GROUPS: Final = frozenset({"audit", "alllogs"})
-
-
-def _diagnostics(ctx: _Context, settings: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """diagnostics-missing: some setting must send `audit` (or `allLogs`) to the policy's workspace."""
-    assert ctx.policy.diagnostics is not None
-    workspace = ctx.policy.diagnostics.workspace_id
-    for setting in settings:
-        props = setting.get("properties") if isinstance(setting, Mapping) else None
-        if not isinstance(props, Mapping):
-            continue
-        target = props.get("workspaceId")
-        if not isinstance(target, str) or target.lower() != workspace.lower():
-            continue
-        logs = props.get("logs")
-        for log in logs if isinstance(logs, list) else []:
-            if not isinstance(log, Mapping) or log.get("enabled") is not True:
-                continue
-            group = log.get("categoryGroup")
-            if isinstance(group, str) and group.lower() in _AUDIT_GROUPS:
-                return None
-    if ctx.report(
-        "diagnostics-missing",
-        f"no diagnostic setting sends the audit category group to {workspace}",
-        workspace,
-    ):
-        return {
-            "name": DIAGNOSTIC_SETTING_NAME,
-            "properties": {
-                "workspaceId": workspace,
-                "logs": [{"categoryGroup": "audit", "enabled": True}],
-            },
-        }
-    return None
 
 
 # -- helpers for callers and tests -------------------------------------------------------------
@@ -471,61 +243,58 @@ def apply_patch(account: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str
 
 @dataclass(frozen=True, slots=True)
 class AccessSurface:
-    """What an account lets in over the network. `everything` = no network restriction."""
+    """What an account lets in (and out), part by part as the rule modules model it.
 
-    everything: bool
-    public_disabled: bool
-    ranges: tuple[tuple[int, int], ...]
-    subnets: frozenset[str]
-    bypass: bool  # trusted Azure services may bypass the rules
-    local_auth: bool
+    `network` (the gate) is "all", "private-only" or "rules"; the other parts are named by their
+    rule modules (`ranges`, `subnets`, `bypass`, `local_auth`, ...) and read as attributes."""
+
+    network: str
+    parts: Mapping[str, Any]
+
+    @property
+    def everything(self) -> bool:
+        """No network restriction at all."""
+        return self.network == "all"
+
+    @property
+    def public_disabled(self) -> bool:
+        return self.network == "private-only"
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.parts[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def access_surface(account: Mapping[str, Any]) -> AccessSurface:
     properties = account.get("properties")
     props: Mapping[str, Any] = properties if isinstance(properties, Mapping) else {}
-    local_auth = props.get("disableLocalAuth") is not True
-    public = props.get("publicNetworkAccess")
-    if isinstance(public, str) and public.lower() == "disabled":
-        return AccessSurface(False, True, (), frozenset(), False, local_auth)
-    acls = props.get("networkAcls")
-    action = acls.get("defaultAction") if isinstance(acls, Mapping) else None
-    if not isinstance(acls, Mapping) or not (isinstance(action, str) and action.lower() == "deny"):
-        return AccessSurface(True, False, (), frozenset(), True, local_auth)
-    ranges = []
-    for entry in acls.get("ipRules") or []:
-        parsed = ipv4.parse_rule(entry.get("value") if isinstance(entry, Mapping) else None)
-        if parsed is not None:
-            ranges.append((parsed.first, parsed.last))
-    subnets = frozenset(
-        entry["id"].lower()
-        for entry in acls.get("virtualNetworkRules") or []
-        if isinstance(entry, Mapping) and isinstance(entry.get("id"), str)
-    )
-    bypass = acls.get("bypass")
-    # An unset bypass is taken as the wider AzureServices.
-    lets_services_in = not (isinstance(bypass, str) and bypass.lower() == "none")
-    return AccessSurface(False, False, tuple(ranges), subnets, lets_services_in, local_auth)
+    acls_in = props.get("networkAcls")
+    acls = acls_in if isinstance(acls_in, Mapping) else None
+    network = "all"
+    parts: dict[str, Any] = {}
+    for part in SURFACE:
+        value = part.read(props, acls)
+        if part.scope == "gate":
+            network = value
+        else:
+            parts[part.name] = value
+    return AccessSurface(network, parts)
 
 
 def widening(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     """Every way `after` allows more than `before` (empty: `after` is a subset of `before`)."""
     b, a = access_surface(before), access_surface(after)
     reasons: list[str] = []
-    if a.local_auth and not b.local_auth:
-        reasons.append("local authentication re-enabled")
-    if a.public_disabled or b.everything:
-        return reasons
-    if a.everything:
-        return [*reasons, "network access opened to every network"]
-    if b.public_disabled:
-        return [*reasons, "public network access re-enabled"]
-    before_ranges = list(b.ranges)
-    for first, last in a.ranges:
-        if not ipv4.covered_by_union(ipv4.IPv4Rule(first, last, 0, True), before_ranges):
-            reasons.append(f"IP range {ipv4.format_address(first)}-{ipv4.format_address(last)} added")
-    for subnet in sorted(a.subnets - b.subnets):
-        reasons.append(f"subnet {subnet} added")
-    if a.bypass and not b.bypass:
-        reasons.append("trusted-services bypass enabled")
+    for part in SURFACE:
+        if part.scope == "account":
+            reasons += part.widened(b.parts[part.name], a.parts[part.name])
+    for part in SURFACE:
+        if part.scope == "gate":
+            reasons += part.widened(b.network, a.network)
+    if b.network == a.network == "rules":
+        for part in SURFACE:
+            if part.scope == "network":
+                reasons += part.widened(b.parts[part.name], a.parts[part.name])
     return reasons

@@ -8,8 +8,11 @@ the key or value and the file.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,18 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from guardrail import ipv4
 from guardrail.rules import FIXABLE_RULES, REMEDIATE_DEFAULTS, RULE_IDS
+from guardrail.rules._ids import ACCOUNT_ID_RE as ACCOUNT_ID_RE
+from guardrail.rules._ids import GUID_RE as GUID_RE
+from guardrail.rules._ids import SUBNET_ID_RE as SUBNET_ID_RE
 
-GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-SUBNET_ID_RE = re.compile(
-    r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/[^/]+/providers/Microsoft\.Network/"
-    r"virtualNetworks/[^/]+/subnets/[^/]+",
-    re.IGNORECASE,
-)
-ACCOUNT_ID_RE = re.compile(
-    r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
-    r"Microsoft\.CognitiveServices/accounts/(?P<name>[^/]+)",
-    re.IGNORECASE,
-)
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+FQDN_PATTERN_RE = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*", re.IGNORECASE)
 SCOPE_RE = re.compile(r"/subscriptions/[^/]+(/[^/]+/[^/]+)*", re.IGNORECASE)
 WORKSPACE_ID_RE = re.compile(
     r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.OperationalInsights/workspaces/[^/]+",
@@ -38,6 +35,15 @@ WORKSPACE_ID_RE = re.compile(
 
 class PolicyError(ValueError):
     """The policy file is unreadable or invalid; the message names the file and the key or value."""
+
+
+def _did_you_mean(word: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def _unknown_rule(rule: str) -> str:
+    return f"unknown rule {rule!r}; {_did_you_mean(rule, RULE_IDS)}known rules: {', '.join(RULE_IDS)}"
 
 
 class _Strict(BaseModel):
@@ -53,6 +59,9 @@ class NetworkPolicy(_Strict):
     allowed_subnets: list[str] = Field(default_factory=list)
     bypass_allowed_kinds: list[str] = Field(default_factory=list)
     bypass_allowed_accounts: list[str] = Field(default_factory=list)
+    allowed_private_endpoint_subscriptions: list[str] = Field(default_factory=list)
+    require_outbound_restricted: bool = False
+    allowed_fqdns: list[str] = Field(default_factory=list)
 
     @field_validator("allowed_ip_ranges")
     @classmethod
@@ -68,7 +77,7 @@ class NetworkPolicy(_Strict):
                 )
         return values
 
-    @field_validator("allowed_vnet_subscriptions")
+    @field_validator("allowed_vnet_subscriptions", "allowed_private_endpoint_subscriptions")
     @classmethod
     def _subscriptions(cls, values: list[str]) -> list[str]:
         for value in values:
@@ -90,6 +99,17 @@ class NetworkPolicy(_Strict):
         for value in values:
             if not ACCOUNT_ID_RE.fullmatch(value):
                 raise ValueError(f"{value!r} is not a Microsoft.CognitiveServices/accounts resource ID")
+        return values
+
+    @field_validator("allowed_fqdns")
+    @classmethod
+    def _fqdns(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not FQDN_PATTERN_RE.fullmatch(value) or len(value) > 253:
+                raise ValueError(
+                    f"{value!r} is not a host name (such as api.contoso.com) or a *.suffix pattern "
+                    "(such as *.contoso.com)"
+                )
         return values
 
     @field_validator("bypass_allowed_kinds")
@@ -137,7 +157,7 @@ class Exemption(_Strict):
             raise ValueError("an exemption must name at least one rule, or '*'")
         for value in values:
             if value != "*" and value not in RULE_IDS:
-                raise ValueError(f"unknown rule {value!r}; known rules: {', '.join(RULE_IDS)}")
+                raise ValueError(_unknown_rule(value))
         return values
 
     @field_validator("expires", mode="before")
@@ -183,7 +203,7 @@ class Policy(_Strict):
     def _remediate(cls, value: Mapping[str, bool]) -> Mapping[str, bool]:
         for rule, enabled in value.items():
             if rule not in RULE_IDS:
-                raise ValueError(f"unknown rule {rule!r}; known rules: {', '.join(RULE_IDS)}")
+                raise ValueError(_unknown_rule(rule))
             if enabled and rule not in FIXABLE_RULES:
                 raise ValueError(f"rule {rule!r} is report-only and has no fix; remove it or set it to false")
         return dict(value)
@@ -193,6 +213,9 @@ class Policy(_Strict):
     _vnet_subs: frozenset[str] = PrivateAttr(default=frozenset())
     _subnets: frozenset[str] = PrivateAttr(default=frozenset())
     _allowed_ranges: tuple[tuple[int, int], ...] = PrivateAttr(default=())
+    _pe_subs: frozenset[str] = PrivateAttr(default=frozenset())
+    _fqdn_exact: frozenset[str] = PrivateAttr(default=frozenset())
+    _fqdn_suffixes: tuple[str, ...] = PrivateAttr(default=())
 
     def model_post_init(self, context: Any, /) -> None:
         # Lower-case sets for case-insensitive comparison (as ARM compares IDs and kinds).
@@ -203,6 +226,10 @@ class Policy(_Strict):
         self._subnets = frozenset(s.lower() for s in network.allowed_subnets)
         parsed = (ipv4.parse_rule(r) for r in network.allowed_ip_ranges)
         self._allowed_ranges = tuple((r.first, r.last) for r in parsed if r is not None)
+        self._pe_subs = frozenset(s.lower() for s in network.allowed_private_endpoint_subscriptions)
+        patterns = [p.lower() for p in network.allowed_fqdns]
+        self._fqdn_exact = frozenset(p for p in patterns if not p.startswith("*."))
+        self._fqdn_suffixes = tuple(p[1:] for p in patterns if p.startswith("*."))  # ".contoso.com"
 
     # -- derived views used by the engine -------------------------------------------------
     def remediates(self, rule: str) -> bool:
@@ -217,6 +244,15 @@ class Policy(_Strict):
 
     def subnet_allowed(self, subnet_id: str, subscription: str) -> bool:
         return subscription.lower() in self._vnet_subs or subnet_id.lower() in self._subnets
+
+    def private_endpoint_allowed(self, subscription: str) -> bool:
+        return subscription.lower() in self._pe_subs
+
+    def fqdn_allowed(self, name: str) -> bool:
+        """An exact pattern matches the name itself; `*.suffix` any name ending in `.suffix` (not
+        `suffix` itself). Case-insensitive."""
+        lowered = name.lower()
+        return lowered in self._fqdn_exact or lowered.endswith(self._fqdn_suffixes)
 
     @property
     def allowed_ranges(self) -> tuple[tuple[int, int], ...]:
@@ -247,6 +283,34 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
+def _keys_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The policy keys allowed in the mapping at `loc` (for "did you mean" on an unknown key)."""
+    model: type[BaseModel] = Policy
+    for item in loc:
+        if isinstance(item, int):
+            continue
+        field = model.model_fields.get(item)
+        if field is None:
+            return []
+        found = _model_in(field.annotation)
+        if found is None:
+            return []
+        model = found
+    return list(model.model_fields)
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (list, typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
 def _describe(error: ValidationError, source: str) -> str:
     lines = []
     for item in error.errors():
@@ -255,7 +319,10 @@ def _describe(error: ValidationError, source: str) -> str:
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         if item["type"] == "extra_forbidden":
-            message = "unknown key (not part of the policy schema)"
+            loc = tuple(item["loc"])
+            key = loc[-1] if loc else ""
+            hint = _did_you_mean(key, _keys_at(loc[:-1])) if isinstance(key, str) else ""
+            message = f"unknown key (not part of the policy schema){'; ' + hint.rstrip() if hint else ''}"
         elif item["type"] == "missing":
             message = "required key is missing"
         shown = item.get("input")
@@ -311,10 +378,14 @@ def parse_policy_text(text: str, source: str = "<policy>") -> Policy:
                 ) from None
 
     _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+    loader = _Loader(text)  # a SafeLoader subclass: safe
+    loader.name = source  # the marks in YAML errors name the file, not "<unicode string>"
     try:
-        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: safe
+        data = loader.get_single_data()
     except yaml.YAMLError as error:
         raise PolicyError(f"{source}: not valid YAML: {error}") from None
+    finally:
+        loader.dispose()
     return parse_policy(data, source)
 
 

@@ -41,6 +41,7 @@ from guardrail import neverwiden, observe, wellformed
 from guardrail.engine import Evaluation, Finding, InvalidAccount, evaluate
 from guardrail.events import MalformedEvent, ResourceEvent, parse_event
 from guardrail.findings import ActorSource, FindingRecord, Status
+from guardrail.rules.account_invalid import ACCOUNT_INVALID
 from guardrail.state import UNFINISHED, JournalEntry
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ _OUTSIDE_ACLS: Mapping[str, str] = {
     "local-auth-enabled": "disableLocalAuth",
     "public-network-access": "publicNetworkAccess",
 }
-INVALID_RULE = "account-invalid"
+INVALID_RULE = ACCOUNT_INVALID.id
 
 
 class Gateway(Protocol):
@@ -875,7 +876,9 @@ class _RecordContext:
         status: Status = "audit" if self.mode == "audit" else "violation"
         if failed and self.mode == "enforce":
             status = "remediation-failed"
-        return self._record(resource_id, INVALID_RULE, "medium", status, message, value, kind, None, None)
+        return self._record(
+            resource_id, INVALID_RULE, ACCOUNT_INVALID.severity, status, message, value, kind, None, None
+        )
 
     def records(
         self,

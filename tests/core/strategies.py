@@ -94,6 +94,65 @@ vnet_entries = st.one_of(
     odd_json,
 )
 
+# -- private endpoint connections and outbound FQDNs -------------------------------------------
+
+PE_SUBS = [SUBS[0], SUBS[1].upper(), "bbbbbbbb-1111-2222-3333-444444444444"]
+private_endpoint_ids = st.one_of(
+    st.builds(
+        lambda sub, name: (
+            f"/subscriptions/{sub}/resourceGroups/rg-pe/providers/Microsoft.Network/privateEndpoints/{name}"
+        ),
+        st.sampled_from(PE_SUBS),
+        st.sampled_from(["pe1", "pe2", "PE1"]),
+    ),
+    st.sampled_from(["", "/subscriptions/x", "not-an-id"]),
+    st.none(),
+    st.integers(),
+)
+STATUSES = ["Approved", "Pending", "Rejected", "Disconnected", "approved", "PENDING", "Other"]
+
+
+@st.composite
+def private_endpoint_connections(draw: st.DrawFn, account_id: str) -> Any:
+    """One connection as ARM lists it, sometimes damaged (no id, a foreign id, odd shapes)."""
+    name = draw(st.sampled_from(["c1", "c2", "c3"]))
+    ids = st.sampled_from(
+        [
+            f"{account_id}/privateEndpointConnections/{name}",
+            f"{account_id.upper()}/privateEndpointConnections/{name}",
+            f"{RESOURCE_IDS[1]}/privateEndpointConnections/{name}",  # another account's: never written
+            f"{account_id}/privateEndpointConnections/{name}/x",
+        ]
+    )
+    connection: dict[str, Any] = {
+        "id": draw(_usually(ids)),
+        "name": draw(_maybe(st.just(name))),
+        "type": "Microsoft.CognitiveServices/accounts/privateEndpointConnections",
+        "properties": {
+            "privateEndpoint": draw(_usually(private_endpoint_ids.map(lambda i: {"id": i}))),
+            "privateLinkServiceConnectionState": draw(
+                _usually(
+                    st.builds(
+                        lambda status: {"status": status, "description": "", "actionsRequired": "None"},
+                        st.sampled_from(STATUSES),
+                    )
+                )
+            ),
+            "provisioningState": "Succeeded",
+        },
+    }
+    result = _drop_missing(connection)
+    result["properties"] = _drop_missing(result["properties"])
+    return draw(st.one_of(*_copies(st.just(result), 6), odd_json))
+
+
+FQDNS = [
+    "api.contoso.com", "API.CONTOSO.COM", "x.contoso.net", "contoso.net", "*.contoso.net", "evil.example",
+    "api.contoso.com.evil.net", "evilcontoso.net", "a.b.contoso.net", "*", "",
+]  # fmt: skip
+fqdn_entries = st.one_of(*_copies(st.sampled_from(FQDNS), 4), odd_json)
+ALLOWED_FQDNS = ["api.contoso.com", "*.contoso.net", "Example.org", "*.b.contoso.net"]
+
 _MISSING: Any = object()
 
 
@@ -137,21 +196,33 @@ properties = st.builds(
     _usually(network_acls),
 )
 
-accounts = st.builds(
-    lambda rid, kind, props: _drop_missing(
+
+@st.composite
+def _accounts(draw: st.DrawFn) -> dict[str, Any]:
+    rid = draw(st.sampled_from(RESOURCE_IDS))
+    props = draw(_maybe(properties))
+    if isinstance(props, dict):
+        extra = {
+            "restrictOutboundNetworkAccess": draw(_maybe(st.booleans())),
+            "allowedFqdnList": draw(_maybe(st.lists(fqdn_entries, max_size=5))),
+            "privateEndpointConnections": draw(
+                _maybe(st.lists(private_endpoint_connections(rid), max_size=3))
+            ),
+        }
+        props = {**props, **_drop_missing(extra)}
+    return _drop_missing(
         {
             "id": rid,
             "name": rid.rsplit("/", 1)[-1],
             "type": "Microsoft.CognitiveServices/accounts",
-            "kind": kind,
+            "kind": draw(_maybe(st.sampled_from(KINDS))),
             "location": "eastus",
             "properties": props,
         }
-    ),
-    st.sampled_from(RESOURCE_IDS),
-    _maybe(st.sampled_from(KINDS)),
-    _maybe(properties),
-)
+    )
+
+
+accounts = _accounts()
 
 # -- policies ----------------------------------------------------------------------------------
 
@@ -187,6 +258,9 @@ _network_policy = st.fixed_dictionaries(
         "allowed_subnets": st.lists(st.sampled_from(SUBNETS), max_size=2, unique=True),
         "bypass_allowed_kinds": st.lists(st.sampled_from(KINDS), max_size=2),
         "bypass_allowed_accounts": st.lists(st.sampled_from(RESOURCE_IDS), max_size=2),
+        "allowed_private_endpoint_subscriptions": st.lists(st.sampled_from(PE_SUBS), max_size=2),
+        "require_outbound_restricted": st.booleans(),
+        "allowed_fqdns": st.lists(st.sampled_from(ALLOWED_FQDNS), max_size=3, unique=True),
     }
 )
 _policy_data = st.fixed_dictionaries(
@@ -218,9 +292,16 @@ PRESET_POLICIES = [
                 "allowed_subnets": SUBNETS[-1:],
                 "bypass_allowed_kinds": ["OpenAI"],
                 "bypass_allowed_accounts": RESOURCE_IDS[:1],
+                "allowed_private_endpoint_subscriptions": SUBS[:1],
+                "require_outbound_restricted": True,
+                "allowed_fqdns": ALLOWED_FQDNS,
             },
             "auth": {"require_local_auth_disabled": True},
-            "remediate": {"public-network-access": True, "local-auth-enabled": True},
+            "remediate": {
+                "public-network-access": True,
+                "local-auth-enabled": True,
+                "outbound-not-restricted": True,
+            },
             "exemptions": [{"scope": SCOPES[1], "rules": ["*"], "expires": NOW.date().isoformat()}],
         },
         "preset.yaml",

@@ -53,8 +53,20 @@ def test_json_one_line_per_account_and_exit_1(compliant: str, open_account: str)
     assert len(lines) == 2
     first, second = (json.loads(line) for line in lines)
     for line in (first, second):
-        assert list(line) == ["resource_id", "compliant", "findings", "remediation"]
-    assert first == {"resource_id": account_id(), "compliant": True, "findings": [], "remediation": None}
+        assert list(line) == [
+            "resource_id",
+            "compliant",
+            "findings",
+            "remediation",
+            "private_endpoint_rejections",
+        ]
+    assert first == {
+        "resource_id": account_id(),
+        "compliant": True,
+        "findings": [],
+        "remediation": None,
+        "private_endpoint_rejections": [],
+    }
     assert second["resource_id"] == account_id(name="open")
     assert second["compliant"] is False
     assert len(second["findings"]) == 1

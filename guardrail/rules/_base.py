@@ -1,0 +1,175 @@
+"""What a rule module is made of: its metadata (`Rule`), its check over the evaluation state
+(`Context`), and its part of the widening model (`SurfacePart`). Pure: no I/O, no Azure SDK."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from guardrail.policy import Policy
+
+Severity = Literal["critical", "high", "medium", "low"]
+
+
+def _always(policy: Policy) -> bool:
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule's public metadata. The ID is a public interface: never rename one."""
+
+    id: str
+    severity: Severity
+    fix: str | None  # what the remediation does; None = report only
+    remediate_by_default: bool
+    summary: str  # violated when
+    switch: str = "always"  # the policy key that turns the rule on, as the docs spell it
+    on: Callable[[Policy], bool] = _always  # whether the policy turns the rule on
+    alert: str | None = None
+    """What an alert says was changed when this rule is fixed, for a fix outside `networkAcls`
+    (changes to `networkAcls` are phrased from its before/after)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    severity: str
+    message: str
+    value: str | None
+    exempted: bool = False
+    fixed: bool = False  # the remediation repairs it (false for report-only, exempted or not remediated)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "message": self.message,
+            "value": self.value,
+            "exempted": self.exempted,
+        }
+
+
+class Context:
+    """The evaluation of one account as the rule checks see it: the account (read only), the
+    policy, and what the checks build: findings, the PATCH body and the other actions.
+
+    A plain class with slots (not a dataclass with default factories): one is made per account,
+    on the engine's hot path."""
+
+    __slots__ = (
+        "acls",
+        "acls_changed",
+        "decisions",
+        "diagnostic_setting",
+        "diagnostic_settings",
+        "findings",
+        "kind",
+        "patch",
+        "policy",
+        "private_endpoint_rejections",
+        "properties",
+        "public_disabled",
+        "resource_id",
+        "severities",
+        "today",
+    )
+
+    def __init__(
+        self,
+        policy: Policy,
+        resource_id: str,
+        kind: str,
+        today: dt.date,
+        properties: Mapping[str, Any],
+        acls: dict[str, Any] | None,
+        public_disabled: bool,
+        diagnostic_settings: Sequence[Mapping[str, Any]] | None,
+        severities: Mapping[str, str],
+    ) -> None:
+        self.policy = policy
+        self.resource_id = resource_id
+        self.kind = kind
+        self.today = today
+        self.properties = properties
+        # a copy of the account's networkAcls (None when absent): checks edit it, the engine sends it whole
+        self.acls = acls
+        self.public_disabled = public_disabled
+        self.diagnostic_settings = diagnostic_settings
+        self.severities = severities
+        self.findings: list[Finding] = []
+        # rule -> (severity, exempted, fixed): the same for every finding of a rule on this account
+        self.decisions: dict[str, tuple[str, bool, bool]] = {}
+        self.patch: dict[str, Any] = {}  # top-level properties besides networkAcls
+        self.acls_changed = False
+        self.diagnostic_setting: dict[str, Any] | None = None
+        self.private_endpoint_rejections: list[str] = []
+
+    def edit_acl_list(
+        self, key: str, classify: Callable[[Context, list[Any]], tuple[list[Any], bool]]
+    ) -> list[Any] | None:
+        """Run a rule family's `classify` over `networkAcls[key]` (None when absent or empty); keep
+        what it keeps in the body, and return that."""
+        acls = self.acls
+        entries = acls.get(key) if acls is not None else None
+        if not entries or acls is None:
+            return None
+        kept, changed = classify(self, entries)
+        if changed:
+            acls[key] = kept
+            self.acls_changed = True
+        return kept
+
+    def report(self, rule: str, message: str, value: str | None, *, can_fix: bool = True) -> bool:
+        """Record a finding; True when the remediation should repair it. `can_fix=False`: this
+        finding cannot be repaired (the policy's switch notwithstanding), so it is not `fixed`."""
+        decision = self.decisions.get(rule)
+        if decision is None:
+            exempted = self.policy.exemption_for(self.resource_id, rule, self.today) is not None
+            fixed = not exempted and self.policy.remediates(rule)
+            decision = self.decisions[rule] = (self.severities[rule], exempted, fixed)
+        severity, exempted, fixed = decision
+        fixed = fixed and can_fix
+        self.findings.append(Finding(rule, severity, message, value, exempted, fixed))
+        return fixed
+
+
+Scope = Literal["account", "gate", "network"]
+
+
+@dataclass(frozen=True, slots=True)
+class SurfacePart:
+    """A rule's part of what an account lets in (or out), for the widening check.
+
+    scope `account`: always compared; `gate`: the one part saying whether the network is open to
+    everything, closed to all but private endpoints, or restricted by rules; `network`: compared
+    only when the gate says "rules" before and after."""
+
+    name: str
+    scope: Scope
+    read: Callable[[Mapping[str, Any], Mapping[str, Any] | None], Any]  # (properties, networkAcls)
+    widened: Callable[[Any, Any], list[str]]  # (before, after) -> reasons `after` allows more
+
+
+@dataclass(frozen=True, slots=True)
+class RuleUnit:
+    """One module of the registry: a rule or a tight family of rules, checked in `order`."""
+
+    order: int
+    rules: tuple[Rule, ...]
+    check: Callable[[Context], None]
+    surface: tuple[SurfacePart, ...] = ()
+
+
+def text(value: object) -> str:
+    """A finding value as text: strings as they are, anything else in JSON spelling."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):
+        return repr(value)

@@ -1,0 +1,171 @@
+"""The IP rule family: each entry of networkAcls.ipRules gets at most one finding, the first that
+applies in the order invalid, not-public, too-broad, not-allowlisted, prefix-unsupported; then the
+limit. Widening part: the IPv4 ranges the rules let in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from guardrail import ipv4
+from guardrail.rules._base import Context, Rule, RuleUnit, SurfacePart, text
+
+MAX_IP_RULES: Final = 100
+
+IP_RULE_INVALID = Rule(
+    "ip-rule-invalid",
+    "medium",
+    "strip the rule",
+    True,
+    "an IP rule is not an IPv4 address or IPv4 CIDR (IPv6, bad octet, bad prefix, leading zeros, garbage)",
+)
+IP_RULE_NOT_PUBLIC = Rule(
+    "ip-rule-not-public",
+    "high",
+    "strip the rule",
+    True,
+    "an IP rule overlaps non-public IPv4 space (the table below)",
+)
+IP_RULE_TOO_BROAD = Rule(
+    "ip-rule-too-broad",
+    "high",
+    "strip the rule",
+    True,
+    "an IP rule's prefix is shorter than min_prefix_length",
+    switch="network.min_prefix_length > 0",
+    on=lambda policy: policy.network.min_prefix_length > 0,
+)
+IP_RULE_NOT_ALLOWLISTED = Rule(
+    "ip-rule-not-allowlisted",
+    "high",
+    "strip the rule",
+    True,
+    "an IP rule is not wholly inside one of allowed_ip_ranges",
+    switch="network.allowed_ip_ranges set",
+    on=lambda policy: bool(policy.network.allowed_ip_ranges),
+)
+IP_RULE_PREFIX_UNSUPPORTED = Rule(
+    "ip-rule-prefix-unsupported",
+    "low",
+    "rewrite /32 as the address, /31 as its two addresses",
+    True,
+    "an IP rule is written as a /32 or /31 CIDR, which ARM refuses",
+)
+IP_RULE_LIMIT = Rule(
+    "ip-rule-limit", "medium", None, False, f"more than {MAX_IP_RULES} IP rules remain after the fixes"
+)
+
+
+def check(ctx: Context) -> None:
+    kept = ctx.edit_acl_list("ipRules", _classify)
+    if kept is not None and len(kept) > MAX_IP_RULES:
+        ctx.report(
+            IP_RULE_LIMIT.id,
+            f"{len(kept)} IP rules remain after the fixes; ARM allows at most {MAX_IP_RULES}",
+            str(len(kept)),
+        )
+
+
+def _classify(ctx: Context, rules: list[Any]) -> tuple[list[Any], bool]:
+    """Classify IP rules; return the rules to keep (rewritten, de-duplicated) and whether any changed."""
+    policy = ctx.policy
+    min_prefix = policy.network.min_prefix_length
+    allowed = policy.allowed_ranges
+    parse_rule = ipv4.parse_rule
+    non_public_overlap = ipv4.non_public_overlap
+    kept: list[Any] = []
+    changed = False
+    for entry in rules:
+        is_mapping = type(entry) is dict or isinstance(entry, Mapping)  # skip the slow ABC check
+        value = entry.get("value") if is_mapping else None
+        parsed = parse_rule(value)
+        if parsed is None:
+            shown = text(value) if is_mapping else text(entry)
+            if ctx.report("ip-rule-invalid", f"IP rule {shown!r} is not an IPv4 address or CIDR", shown):
+                changed = True
+            else:
+                kept.append(entry)
+            continue
+        first, last, prefix, has_prefix = parsed
+        block = non_public_overlap(parsed)
+        if block is not None:
+            rule, message = "ip-rule-not-public", f"IP rule {value} overlaps non-public space {block}"
+        elif min_prefix and prefix < min_prefix:
+            rule, message = "ip-rule-too-broad", f"IP rule {value} is broader than /{min_prefix}"
+        elif allowed and not _inside_one(first, last, allowed):
+            rule, message = "ip-rule-not-allowlisted", f"IP rule {value} is not inside allowed_ip_ranges"
+        elif has_prefix and prefix >= 31:
+            addresses = ipv4.split_to_addresses(parsed)
+            message = (
+                f"IP rule {value} uses a /{prefix} prefix, which ARM refuses; write {', '.join(addresses)}"
+            )
+            if ctx.report("ip-rule-prefix-unsupported", message, value):
+                changed = True
+                kept.extend({**entry, "value": address} for address in addresses)
+            else:
+                kept.append(entry)
+            continue
+        else:
+            kept.append(entry)
+            continue
+        if ctx.report(rule, message, value):
+            changed = True
+        else:
+            kept.append(entry)
+    if changed:
+        kept = _dedupe(kept)
+    return kept, changed
+
+
+def _inside_one(first: int, last: int, ranges: tuple[tuple[int, int], ...]) -> bool:
+    """True when first..last lies wholly inside one of `ranges` (not merely their union)."""
+    for low, high in ranges:  # noqa: SIM110 - a plain loop: any() over a generator was a hot spot
+        if low <= first and last <= high:
+            return True
+    return False
+
+
+def _dedupe(rules: list[Any]) -> list[Any]:
+    seen: set[str] = set()
+    unique: list[Any] = []
+    for entry in rules:
+        value = entry.get("value") if type(entry) is dict or isinstance(entry, Mapping) else None
+        if isinstance(value, str):
+            if value in seen:
+                continue
+            seen.add(value)
+        unique.append(entry)
+    return unique
+
+
+def _ranges(props: Mapping[str, Any], acls: Mapping[str, Any] | None) -> tuple[tuple[int, int], ...]:
+    ranges = []
+    for entry in (acls.get("ipRules") if acls is not None else None) or []:
+        parsed = ipv4.parse_rule(entry.get("value") if isinstance(entry, Mapping) else None)
+        if parsed is not None:
+            ranges.append((parsed.first, parsed.last))
+    return tuple(ranges)
+
+
+def _ranges_widened(before: tuple[tuple[int, int], ...], after: tuple[tuple[int, int], ...]) -> list[str]:
+    before_ranges = list(before)
+    return [
+        f"IP range {ipv4.format_address(first)}-{ipv4.format_address(last)} added"
+        for first, last in after
+        if not ipv4.covered_by_union(ipv4.IPv4Rule(first, last, 0, True), before_ranges)
+    ]
+
+
+UNIT = RuleUnit(
+    order=30,
+    rules=(
+        IP_RULE_INVALID,
+        IP_RULE_NOT_PUBLIC,
+        IP_RULE_TOO_BROAD,
+        IP_RULE_NOT_ALLOWLISTED,
+        IP_RULE_PREFIX_UNSUPPORTED,
+        IP_RULE_LIMIT,
+    ),
+    check=check,
+    surface=(SurfacePart("ranges", "network", _ranges, _ranges_widened),),
+)

@@ -1,0 +1,116 @@
+"""private-endpoint-not-allowed: a private endpoint connection that is Approved or Pending from a
+private endpoint outside the policy's subscriptions is a private network path into the account,
+invisible to networkAcls and to publicNetworkAccess. The fix is a separate call per connection
+(set its status to Rejected), so it is `Evaluation.private_endpoint_rejections`, not part of the
+account PATCH body. Widening part: the set of approved-or-pending private endpoints."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from guardrail.rules._base import Context, Rule, RuleUnit, SurfacePart, text
+
+PRIVATE_ENDPOINT_ID_RE: Final = re.compile(
+    r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/[^/]+/providers/Microsoft\.Network/privateEndpoints/[^/]+",
+    re.IGNORECASE,
+)
+_CONNECTED: Final = frozenset({"approved", "pending"})
+CONNECTIONS: Final = "privateEndpointConnections"
+
+PRIVATE_ENDPOINT_NOT_ALLOWED = Rule(
+    "private-endpoint-not-allowed",
+    "high",
+    "reject the connection (its status set to Rejected)",
+    True,
+    "a private endpoint connection is Approved or Pending and its private endpoint is not in one of "
+    "allowed_private_endpoint_subscriptions (an unparsable ID is not allowed)",
+    switch="network.allowed_private_endpoint_subscriptions set",
+    on=lambda policy: bool(policy.network.allowed_private_endpoint_subscriptions),
+    alert="private endpoint connections from outside the allowed subscriptions rejected",
+)
+
+
+def _status(connection: Mapping[str, Any]) -> str | None:
+    props = connection.get("properties")
+    state = props.get("privateLinkServiceConnectionState") if isinstance(props, Mapping) else None
+    status = state.get("status") if isinstance(state, Mapping) else None
+    return status if isinstance(status, str) else None
+
+
+def _endpoint(connection: Mapping[str, Any]) -> object:
+    props = connection.get("properties")
+    endpoint = props.get("privateEndpoint") if isinstance(props, Mapping) else None
+    return endpoint.get("id") if isinstance(endpoint, Mapping) else None
+
+
+def connection_id(account_id: str, connection: Mapping[str, Any]) -> str | None:
+    """The connection's resource ID, only when it is a child of this account (a body naming another
+    resource must not lead to a write there): its `id`, else built from its `name`."""
+    prefix = f"{account_id}/privateEndpointConnections/"
+    given = connection.get("id")
+    if isinstance(given, str) and given.lower().startswith(prefix.lower()):
+        child = given[len(prefix) :]
+        return given if child and "/" not in child else None
+    name = connection.get("name")
+    if given is None and isinstance(name, str) and name and "/" not in name:
+        return prefix + name
+    return None
+
+
+def check(ctx: Context) -> None:
+    policy = ctx.policy
+    if not policy.network.allowed_private_endpoint_subscriptions:
+        return
+    connections = ctx.properties.get(CONNECTIONS)
+    if not connections:
+        return
+    for connection in connections:
+        if not isinstance(connection, Mapping):
+            continue
+        status = _status(connection)
+        if status is None or status.lower() not in _CONNECTED:
+            continue
+        endpoint = _endpoint(connection)
+        match = PRIVATE_ENDPOINT_ID_RE.fullmatch(endpoint) if isinstance(endpoint, str) else None
+        if match is not None and policy.private_endpoint_allowed(match.group("sub")):
+            continue
+        where = f"subscription {match.group('sub')}" if match else "not a private endpoint resource ID"
+        target = connection_id(ctx.resource_id, connection)
+        shown = text(endpoint)
+        message = (
+            f"private endpoint {shown} ({where}) is connected ({status}) from outside "
+            "allowed_private_endpoint_subscriptions"
+        )
+        if target is None:
+            message += "; the connection has no ID of this account, so it cannot be rejected"
+        if ctx.report(PRIVATE_ENDPOINT_NOT_ALLOWED.id, message, shown, can_fix=target is not None):
+            assert target is not None
+            if target.lower() not in (known.lower() for known in ctx.private_endpoint_rejections):
+                ctx.private_endpoint_rejections.append(target)  # a connection listed twice: one call
+
+
+def _endpoints(props: Mapping[str, Any], acls: Mapping[str, Any] | None) -> frozenset[str]:
+    found = set()
+    connections = props.get(CONNECTIONS)
+    for connection in connections if isinstance(connections, list) else []:
+        if not isinstance(connection, Mapping):
+            continue
+        status = _status(connection)
+        if status is not None and status.lower() in _CONNECTED:
+            endpoint = _endpoint(connection)
+            found.add(endpoint.lower() if isinstance(endpoint, str) else text(endpoint))
+    return frozenset(found)
+
+
+def _endpoints_widened(before: frozenset[str], after: frozenset[str]) -> list[str]:
+    return [f"private endpoint {endpoint} connected" for endpoint in sorted(after - before)]
+
+
+UNIT = RuleUnit(
+    order=80,
+    rules=(PRIVATE_ENDPOINT_NOT_ALLOWED,),
+    check=check,
+    surface=(SurfacePart("private_endpoints", "account", _endpoints, _endpoints_widened),),
+)
