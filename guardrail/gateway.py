@@ -509,6 +509,42 @@ class ArmGateway:
 
     # ---------------------------------------------------------------- the write
 
+    def reject_private_endpoint(self, connection_id: str, description: str) -> WriteResult:
+        """PUT the connection's `privateLinkServiceConnectionState` to Rejected and wait for the
+        operation: one write, no decisions (the service verifies by reading the account again).
+        Raises TransientArmError when transient trouble outlasts the retries."""
+        from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+
+        account_id, _, connection = connection_id.rstrip("/").rpartition("/privateEndpointConnections/")
+        if not connection or "/" in connection:
+            raise ValueError(f"not a private endpoint connection ID: {connection_id!r}")
+        subscription, group, name = parse_account_id(account_id)
+        client = self._client(subscription)
+        state = {"status": "Rejected", "description": description, "actionsRequired": "None"}
+        payload = json.dumps({"properties": {"privateLinkServiceConnectionState": state}}).encode()
+        try:
+            poller = client.private_endpoint_connections.begin_create_or_update(
+                group,
+                name,
+                connection,
+                payload,
+                content_type="application/json",
+                polling_interval=self.settings.poll_interval,
+                cls=_raw_json,
+            )
+            return WriteResult("written", connection_id, after=poller.result())
+        except ResourceNotFoundError:
+            return WriteResult("gone", connection_id)
+        except HttpResponseError as exc:
+            status, code, message = _error_details(exc)
+            if status in TRANSIENT_STATUSES or (status == 409 and code == "RequestConflict"):
+                raise self._transient(exc, f"PUT {connection_id}") from exc
+            return WriteResult(
+                "refused", connection_id, error_code=code, error_message=message, http_status=status
+            )
+        except AzureError as exc:
+            raise self._transient(exc, f"PUT {connection_id}") from exc
+
     def patch(self, resource_id: str, body: Mapping[str, Any], etag: str | None) -> WriteResult:
         """PATCH `body` with `If-Match: etag` and wait for the operation to end: one write, no
         decisions. 409 RequestConflict (provisioning not terminal) is retried with the same body

@@ -63,6 +63,11 @@ _OUTSIDE_ACLS: Mapping[str, str] = {
     "public-network-access": "publicNetworkAccess",
 }
 INVALID_RULE = ACCOUNT_INVALID.id
+#: What a rejected private endpoint connection's state says (the owner sees it in the portal).
+REJECTION_DESCRIPTION = (
+    "Rejected by the AI Services Network Guardrail: the private endpoint is not in a subscription the "
+    "policy allows (network.allowed_private_endpoint_subscriptions)"
+)
 
 
 class Gateway(Protocol):
@@ -71,6 +76,8 @@ class Gateway(Protocol):
     def list_accounts(self, subscriptions: list[str] | None) -> Iterable[dict[str, Any]]: ...
 
     def patch(self, resource_id: str, body: Mapping[str, Any], etag: str | None) -> WriteResult: ...
+
+    def reject_private_endpoint(self, connection_id: str, description: str) -> WriteResult: ...
 
     def list_page(
         self, subscription: str, next_link: str | None
@@ -415,7 +422,7 @@ class Guardrail:
         event: ResourceEvent | None,
         listed: Mapping[str, Any] | None,
     ) -> Outcome:
-        from guardrail.gateway import TransientArmError
+        from guardrail.gateway import TransientArmError, WriteResult
 
         now = self.clock()
         context = _RecordContext(
@@ -459,15 +466,16 @@ class Guardrail:
                 return judged
             result = judged
             body = result.remediation
+            rejections = result.private_endpoint_rejections  # writes of their own, beside the PATCH
             before = _props(account)
             # -- decide
-            if body is None:  # nothing to write: what remains is report-only (or nothing)
+            if body is None and not rejections:  # nothing to write: report-only (or nothing) remains
                 records = completed + context.records(result, lambda f: None, before, None)
                 outcome = Outcome(resource_id, "remediated" if completed else "reported", records)
                 if not result.findings and not completed:
                     outcome.action = "compliant"
                 return self._with_diagnostics(resource_id, account, result, outcome, now)
-            refused = neverwiden.widens(account, body)
+            refused = neverwiden.widens(account, body) if body is not None else []
             if refused:  # the engine guarantees this never happens; refuse rather than trust
                 cause = "refused: the remediation would widen access (" + "; ".join(refused) + ")"
                 log.critical("%s: %s", resource_id, cause)
@@ -491,9 +499,11 @@ class Guardrail:
                 log.info(
                     "%s: joining journal entry %s (same change, another delivery)", resource_id, mine.key
                 )
-            # -- write
-            self.pacer.acquire(resource_id.split("/")[2], steady=trigger == "sweep")
-            written = self.gateway.patch(resource_id, body, account.get("etag"))
+            # -- write: the PATCH (If-Match), then each private endpoint connection to reject
+            written = WriteResult("written", resource_id)
+            if body is not None:
+                self.pacer.acquire(resource_id.split("/")[2], steady=trigger == "sweep")
+                written = self.gateway.patch(resource_id, body, account.get("etag"))
             if written.status == "precondition-failed":  # someone wrote meanwhile: re-read, recompute
                 log.info("%s: 412 on the write: reading again", resource_id)
                 journal = [e for e in journal if e.key != mine.key] + [mine]
@@ -501,6 +511,12 @@ class Guardrail:
             if written.status == "gone":
                 self.state.advance(mine, "abandoned", now)
                 return Outcome(resource_id, "gone", completed, detail="deleted before the write")
+            for connection in rejections if written.status == "written" else ():
+                self.pacer.acquire(resource_id.split("/")[2], steady=trigger == "sweep")
+                rejected = self.gateway.reject_private_endpoint(connection, REJECTION_DESCRIPTION)
+                if rejected.status not in ("written", "gone"):  # gone: the connection is no more
+                    written = rejected
+                    break
             if written.status != "written":
                 self.state.advance(mine, "abandoned", now)
                 error = written.error_message or "the write did not succeed"
@@ -512,7 +528,7 @@ class Guardrail:
             except TransientArmError:
                 self.state.advance(mine, "written", now)
                 raise
-            outcome = self._verified(resource_id, result, context, mine, before, after, body, now)
+            outcome = self._verified(resource_id, result, context, mine, before, after, body or {}, now)
             outcome.records[:0] = completed
             return self._with_diagnostics(resource_id, after or account, result, outcome, now)
         raise TransientArmError(
@@ -659,6 +675,9 @@ class Guardrail:
             if not isinstance(again, Evaluation) or again.remediation is not None:
                 remaining = again.remediation if isinstance(again, Evaluation) else "a judgeable body"
                 problem = f"VerificationFailed: still needs {remaining} after the write"
+            elif again.private_endpoint_rejections:
+                left = ", ".join(again.private_endpoint_rejections)
+                problem = f"VerificationFailed: private endpoint connections still to reject: {left}"
         if problem is not None:
             self.state.advance(entry, "written", now)  # it was written: the breaker counts it
             return self._unwritten(resource_id, result, context, before, "failed", problem, [])

@@ -65,6 +65,10 @@ SDK_CALLS = {
     "accounts.begin_update": ("PATCH", "Microsoft.CognitiveServices/accounts/write"),
     "diagnostic_settings.list": ("GET", "Microsoft.Insights/diagnosticSettings/read"),
     "diagnostic_settings.create_or_update": ("PUT", "Microsoft.Insights/diagnosticSettings/write"),
+    "private_endpoint_connections.begin_create_or_update": (
+        "PUT",
+        "Microsoft.CognitiveServices/accounts/privateEndpointConnections/write",
+    ),
 }
 RAW_PATHS = {
     "/subscriptions?api-version": ("GET", "Microsoft.Resources/subscriptions/read"),
@@ -80,7 +84,9 @@ RAW_PATHS = {
 def test_every_arm_call_in_the_gateway_is_in_the_permissions_list() -> None:
     source = (ROOT / "guardrail" / "gateway.py").read_text()
     listed = {(op.method, op.action) for op in ARM_OPERATIONS}
-    sdk_calls = set(re.findall(r"client\.(accounts|diagnostic_settings)\.(\w+)\(", source))
+    sdk_calls = set(
+        re.findall(r"client\.(accounts|diagnostic_settings|private_endpoint_connections)\.(\w+)\(", source)
+    )
     assert sdk_calls, "found no SDK calls in gateway.py: the scan no longer matches the code"
     for group, method in sorted(sdk_calls):
         key = f"{group}.{method}"
