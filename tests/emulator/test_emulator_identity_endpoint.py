@@ -77,6 +77,7 @@ def test_managed_identity_credential_gets_its_token_there(monkeypatch: pytest.Mo
 
 
 def test_the_local_stack_can_use_default_azure_credential(tmp_path: Path) -> None:
+    from guardrail.credentials import token_claims
     from guardrail.gateway import ArmGateway, ArmSettings
     from guardrail_workbench.stack import GUARDRAIL_CLAIMS, LocalStack
 
@@ -87,7 +88,8 @@ def test_the_local_stack_can_use_default_azure_credential(tmp_path: Path) -> Non
         os.environ.update(stack.env)
         try:
             gateway = ArmGateway(ArmSettings.from_env())
-            assert gateway.caller_claims()["appid"] == GUARDRAIL_CLAIMS["appid"]
+            token = gateway.credential.get_token("https://management.azure.com/.default").token
+            assert token_claims(token)["appid"] == GUARDRAIL_CLAIMS["appid"]
             assert any(
                 a["id"] == ACCT1
                 for a in gateway.list_accounts([TENANT["subscriptions"][0]["subscriptionId"]])

@@ -252,10 +252,10 @@ def test_the_gateway_reports_a_read_only_lock_as_a_refusal_not_a_retry(emulator:
         conflict_backoff=0.01,
         poll_interval=0.01,
     )
-    result = ArmGateway(settings).remediate(ACCT1, lambda account: _acls() if account else None)
-    assert (result.status, result.error_code, result.http_status, result.attempts) == (
-        "failed",
-        "ScopeLocked",
-        409,
-        1,
-    )
+    gateway = ArmGateway(settings)
+    account = gateway.get(ACCT1)
+    assert account is not None
+    result = gateway.patch(ACCT1, _acls(), account.get("etag"))
+    assert (result.status, result.error_code, result.http_status) == ("refused", "ScopeLocked", 409)
+    patches = [m for m, p, _ in emulator.app.requests if m == "PATCH" and p.lower() == ACCT1.lower()]
+    assert len(patches) == 1  # a refusal, not a retry

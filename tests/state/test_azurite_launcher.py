@@ -92,7 +92,7 @@ def test_queue_service_runs_beside_the_table_service_and_stops_with_it() -> None
         queue.create_queue()
         queue.send_message("hello")
         assert [m.content for m in queue.receive_messages()] == ["hello"]
-        process = instance._queue_process
+        process = instance._extra_processes.get("Queue")
         assert process is not None
     finally:
         instance.stop()
