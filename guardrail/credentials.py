@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -50,3 +51,26 @@ def token_claims(token: str) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return payload if isinstance(payload, dict) else None
+
+
+_default_credentials: dict[str | None, Any] = {}
+_default_lock = threading.Lock()
+
+
+def default_credential(client_id: str | None = None) -> Any:
+    """The worker's one `DefaultAzureCredential` (per user-assigned identity `client_id`; None: the
+    system-assigned one, or `AZURE_CLIENT_ID` as azure-identity reads it), shared by the gateway, the
+    state and health tables, the sweep queue, the dead-letter container and the sinks, so a worker
+    acquires each token once. azure.identity is imported on first use."""
+    with _default_lock:
+        credential = _default_credentials.get(client_id)
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = (
+                DefaultAzureCredential(managed_identity_client_id=client_id)
+                if client_id
+                else DefaultAzureCredential()
+            )
+            _default_credentials[client_id] = credential
+        return credential

@@ -205,18 +205,16 @@ def open_container(env: Mapping[str, str], name: str) -> Any:
     ``__accountName``, with DefaultAzureCredential)."""
     from azure.storage.blob import ContainerClient
 
-    connection = env.get("AzureWebJobsStorage")
+    from guardrail import storage
+    from guardrail.credentials import default_credential
+
+    connection = storage.connection_string(env)
     if connection:
         return ContainerClient.from_connection_string(connection, name)
-    endpoint = env.get("AzureWebJobsStorage__blobServiceUri")
-    account = env.get("AzureWebJobsStorage__accountName")
-    if not endpoint and account:
-        endpoint = f"https://{account}.blob.core.windows.net"
+    endpoint = storage.identity_endpoint(env, "blob")
     if not endpoint:
         raise DeadLetterError(
             "no storage for the dead-letter container: set AzureWebJobsStorage (a connection string) "
             "or AzureWebJobsStorage__accountName / AzureWebJobsStorage__blobServiceUri"
         )
-    from azure.identity import DefaultAzureCredential
-
-    return ContainerClient(endpoint, name, credential=DefaultAzureCredential())
+    return ContainerClient(endpoint, name, credential=default_credential(storage.client_id(env)))

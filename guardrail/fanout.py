@@ -94,23 +94,20 @@ def open_sweep_queue(env: Mapping[str, str], name: str = SWEEP_QUEUE) -> Any:
         "message_encode_policy": TextBase64EncodePolicy(),
         "message_decode_policy": TextBase64DecodePolicy(),
     }
-    connection = env.get("AzureWebJobsStorage")
+    from guardrail import storage
+    from guardrail.credentials import default_credential
+
+    connection = storage.connection_string(env)
     if connection:
         client = QueueClient.from_connection_string(connection, name, **options)
     else:
-        endpoint = env.get("AzureWebJobsStorage__queueServiceUri")
-        account = env.get("AzureWebJobsStorage__accountName")
-        if not endpoint and account:
-            endpoint = f"https://{account}.queue.core.windows.net"
+        endpoint = storage.identity_endpoint(env, "queue")
         if not endpoint:
             raise ValueError(
                 "the sweep queue needs AzureWebJobsStorage (a connection string) or "
                 "AzureWebJobsStorage__accountName / AzureWebJobsStorage__queueServiceUri"
             )
-        from azure.identity import DefaultAzureCredential
-
-        client_id = env.get("AzureWebJobsStorage__clientId") or env.get("AZURE_CLIENT_ID") or None
-        credential = DefaultAzureCredential(managed_identity_client_id=client_id)
+        credential = default_credential(storage.client_id(env))
         client = QueueClient(endpoint, name, credential=credential, **options)
     with contextlib.suppress(ResourceExistsError):
         client.create_queue()

@@ -50,17 +50,13 @@ def build_guardrail(settings: Settings) -> Guardrail:
 
 def _identity_storage(env: Mapping[str, str]) -> dict[str, Any]:
     """Identity-based AzureWebJobsStorage (`AzureWebJobsStorage__accountName`, no shared key)."""
-    if env.get("AzureWebJobsStorage"):
-        return {}
-    endpoint = env.get("AzureWebJobsStorage__tableServiceUri")
-    account = env.get("AzureWebJobsStorage__accountName")
-    if not endpoint and account:
-        endpoint = f"https://{account}.table.core.windows.net"
-    if not endpoint:
-        return {}
-    from azure.identity import DefaultAzureCredential
+    from guardrail import storage
+    from guardrail.credentials import default_credential
 
-    return {"table_endpoint": endpoint, "credential": DefaultAzureCredential()}
+    endpoint = storage.identity_endpoint(env, "table")
+    if endpoint is None:
+        return {}
+    return {"table_endpoint": endpoint, "credential": default_credential(storage.client_id(env))}
 
 
 def get_guardrail() -> Guardrail:

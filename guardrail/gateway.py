@@ -179,11 +179,9 @@ def build_credential(settings: ArmSettings) -> Any:
     if settings.credential == "static":
         token = settings.static_token or unsigned_token(settings.static_claims or DEFAULT_LOCAL_CLAIMS)
         return StaticTokenCredential(token)
-    from azure.identity import DefaultAzureCredential
+    from guardrail.credentials import default_credential
 
-    if settings.managed_identity_client_id:
-        return DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
-    return DefaultAzureCredential()
+    return default_credential(settings.managed_identity_client_id)
 
 
 # ---------------------------------------------------------------------------- helpers

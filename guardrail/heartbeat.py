@@ -276,12 +276,11 @@ _stores_lock = threading.Lock()
 def open_health_store(settings: Settings) -> HealthStore:
     """The health table in the guardrail's storage (AzureWebJobsStorage, by connection string or
     identity), or the worker's memory when no storage is configured. One per storage per worker."""
+    from guardrail import storage
+
     env = settings.env
     connection = settings.storage_connection
-    endpoint = env.get("AzureWebJobsStorage__tableServiceUri")
-    account = env.get("AzureWebJobsStorage__accountName")
-    if not connection and not endpoint and account:
-        endpoint = f"https://{account}.table.core.windows.net"
+    endpoint = None if connection else storage.identity_endpoint(env, "table")
     key = connection or endpoint or ""
     with _stores_lock:
         store = _stores.get(key)
@@ -289,9 +288,9 @@ def open_health_store(settings: Settings) -> HealthStore:
             if connection or endpoint:
                 credential = None
                 if not connection:
-                    from azure.identity import DefaultAzureCredential
+                    from guardrail.credentials import default_credential
 
-                    credential = DefaultAzureCredential()
+                    credential = default_credential(storage.client_id(env))
                 store = TableHealthStore.open(connection, endpoint, credential)
             else:
                 store = MemoryHealthStore()
