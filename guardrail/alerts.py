@@ -1,13 +1,12 @@
 """Composing alerts from findings (pure: no I/O).
 
-One alert per evaluated account: `compose_alert(records)` for the records of one account,
-`compose_alerts(records)` to group any mix by account. Renderers: `to_adaptive_card` (Teams
-Workflows message with an Adaptive Card 1.4, kept under the ~28 KB limit) and `to_email`
-(subject, plain text, escaped HTML). `fingerprint` is the cool-down de-dup key."""
+One alert per evaluated account: `compose_alert(records)` for the records of one account.
+Renderers: `to_adaptive_card` (Teams Workflows message with an Adaptive Card 1.4, kept under the
+~28 KB limit) and `to_email` (subject, plain text, escaped HTML). The alert cool-down is the
+service's business (`service._alert_key`), not the alert's."""
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,15 +21,6 @@ _CARD_BUDGET: Final[int] = 27 * 1024
 
 ADAPTIVE_CARD_CONTENT_TYPE: Final[str] = "application/vnd.microsoft.card.adaptive"
 
-# status -> status class (the part of the status that matters for de-dup).
-_STATUS_CLASS: Final[Mapping[str, str]] = {
-    "violation": "open",
-    "audit": "open",
-    "remediated": "fixed",
-    "remediation-failed": "failed",
-    "remediation-suspended": "suspended",
-    "exempted": "exempted",
-}
 _SEVERITY_BY_RANK: Final[dict[int, Severity]] = {0: "low", 1: "medium", 2: "high", 3: "critical"}
 _MAX_TEXT: Final[int] = 400
 
@@ -66,34 +56,14 @@ class Alert:
     mode: str
     trigger: str
     portal_url: str
-    fingerprint: str
 
     @property
     def correlation_id(self) -> str:
         return ", ".join(self.correlation_ids)
 
 
-def status_class(status: str) -> str:
-    return _STATUS_CLASS.get(status, status)
-
-
 def _alertable(records: Iterable[FindingRecord]) -> list[FindingRecord]:
     return [r for r in records if r.status != "exempted"]
-
-
-def fingerprint(records: Iterable[FindingRecord]) -> str:
-    """Stable hash of the set of (rule, value, status class) of the alertable (non-exempted)
-    records. Independent of order, duplicates, time, actor and correlation; the same account
-    with the same finding set gives the same fingerprint. Key the cool-down by
-    (ResourceId lower-cased, fingerprint): the fingerprint does not include the account."""
-    items = sorted({(r.rule, r.value, status_class(r.status)) for r in _alertable(records)}, key=_sort_key)
-    payload = json.dumps(items, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def _sort_key(item: tuple[str, str | None, str]) -> tuple[str, int, str, str]:
-    rule, value, cls = item
-    return (rule, 0 if value is None else 1, value or "", cls)
 
 
 def portal_link(resource_id: str, portal_base: str = "https://portal.azure.com") -> str:
@@ -264,19 +234,7 @@ def compose_alert(
         mode="/".join(modes),
         trigger="/".join(triggers),
         portal_url=portal_link(first.resource_id, portal_base),
-        fingerprint=fingerprint(active),
     )
-
-
-def compose_alerts(
-    records: Iterable[FindingRecord], *, portal_base: str = "https://portal.azure.com"
-) -> list[Alert]:
-    """Group records by account (ResourceId, case-insensitively) and compose one alert each."""
-    groups: dict[str, list[FindingRecord]] = {}
-    for r in records:
-        groups.setdefault(r.resource_id.lower(), []).append(r)
-    alerts = [compose_alert(g, portal_base=portal_base) for g in groups.values()]
-    return [a for a in alerts if a is not None]
 
 
 # --------------------------------------------------------------------------- render

@@ -111,7 +111,6 @@ def log_undelivered_alert(alert: Any, *, sink: str, reason: str) -> None:
         "severity": alert.severity,
         "resourceId": alert.resource_id,
         "correlationIds": list(alert.correlation_ids),
-        "fingerprint": alert.fingerprint,
     }
     logging.getLogger("guardrail.alerts").error(json.dumps(line, separators=(",", ":"), ensure_ascii=False))
 

@@ -30,7 +30,7 @@ def _worst_case_records(make_record: MakeRecord) -> list[FindingRecord]:
     after = {"defaultAction": "Deny", "bypass": "None", "ipRules": [], "virtualNetworkRules": []}
     return [
         make_record(
-            rule="NET-IP-RULE",
+            rule="ip-rule-too-broad",
             value=rule["value"],
             message="IP rule not allowed by policy: " + "x" * 300,
             before=before,
@@ -47,7 +47,7 @@ def test_contract_sample_passes_the_validator() -> None:
 
 def test_card_is_valid_adaptive_card_1_4(make_record: MakeRecord) -> None:
     alert = compose_alert(
-        [make_record(), make_record(rule="NET-BYPASS", value="AzureServices", severity="medium")]
+        [make_record(), make_record(rule="bypass-not-allowed", value="AzureServices", severity="medium")]
     )
     assert alert is not None
     message = to_adaptive_card(alert)
@@ -67,7 +67,7 @@ def test_card_is_valid_adaptive_card_1_4(make_record: MakeRecord) -> None:
         }
     ]
     text = json.dumps(card, ensure_ascii=False)
-    assert "NET-BYPASS" in text and "defaultAction Allow → Deny" in text
+    assert "bypass-not-allowed" in text and "defaultAction Allow → Deny" in text
 
 
 def test_card_stays_under_28kb_with_100_stripped_rules(make_record: MakeRecord) -> None:
@@ -125,7 +125,7 @@ def test_card_size_counts_utf8_bytes_and_shrinks_until_it_fits(make_record: Make
     # 400 CJK characters per message are 1,200 bytes each: the first cut (25 findings) is too big,
     # so the card must shrink further; measured in UTF-8 bytes, as Teams counts them.
     records = [
-        make_record(rule=f"RULE-{i:03d}", value=f"20.0.{i}.1", message="网络访问规则" * 70)
+        make_record(rule="ip-rule-too-broad", value=f"20.0.{i}.1", message="网络访问规则" * 70)
         for i in range(100)
     ]
     alert = compose_alert(records)
@@ -135,6 +135,6 @@ def test_card_size_counts_utf8_bytes_and_shrinks_until_it_fits(make_record: Make
     assert len(raw) < CARD_MAX_BYTES
     assert validate_teams_message(message) == []
     findings_text = message["attachments"][0]["content"]["body"][3]["text"]
-    shown = findings_text.count("RULE-")
+    shown = findings_text.count("- ip-rule-too-broad (")
     assert 1 <= shown < 25
     assert f"… and {100 - shown} more" in findings_text

@@ -25,7 +25,7 @@ def _alert(make_record: MakeRecord) -> Alert:
     alert = compose_alert(
         [
             make_record(),
-            make_record(rule="NET-IP-RULE", value="20.1.2.3", message="<img src=x onerror=alert(1)>"),
+            make_record(rule="ip-rule-too-broad", value="20.1.2.3", message="<img src=x onerror=alert(1)>"),
         ]
     )
     assert alert is not None
@@ -72,7 +72,7 @@ def test_email_request_matches_the_service_shape(
     content = message["content"]
     for text in (content["plainText"], content["html"]):
         assert RID in text
-        assert "NET-IP-RULE" in text and "NET-DEFAULT-ACTION" in text
+        assert "ip-rule-too-broad" in text and "default-action-deny" in text
         assert "https://portal.azure.com/#resource" + RID in text
     assert "<img" not in content["html"] and "&lt;img src=x onerror=alert(1)&gt;" in content["html"]
     assert email_rx.access_key not in caplog.text

@@ -16,16 +16,20 @@ MakeRecord = Callable[..., FindingRecord]
 
 def test_jsonl_appends_one_line_per_record(tmp_path: Path, make_record: MakeRecord) -> None:
     sink = JsonlSink(tmp_path / "out" / "findings.jsonl")
-    first = [make_record(rule="A"), make_record(rule="B")]
+    first = [make_record(rule="default-action-deny"), make_record(rule="bypass-not-allowed")]
     assert sink.send(first).count == 2
-    assert sink.send([make_record(rule="C")]).delivered
+    assert sink.send([make_record(rule="local-auth-enabled")]).delivered
     alert = compose_alert(first)
     assert alert is not None and sink.send_alert(alert).delivered
     lines = sink.path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 4
-    assert [json.loads(x)["Rule"] for x in lines[:3]] == ["A", "B", "C"]
+    assert [json.loads(x)["Rule"] for x in lines[:3]] == [
+        "default-action-deny",
+        "bypass-not-allowed",
+        "local-auth-enabled",
+    ]
     assert json.loads(lines[3])["type"] == "guardrail.alert"
-    assert sink.read() == [*first, make_record(rule="C")]
+    assert sink.read() == [*first, make_record(rule="local-auth-enabled")]
 
 
 def test_jsonl_failure_is_reported_not_raised(tmp_path: Path, make_record: MakeRecord) -> None:
@@ -36,7 +40,7 @@ def test_jsonl_failure_is_reported_not_raised(tmp_path: Path, make_record: MakeR
 
 def test_log_sink_writes_structured_lines(make_record: MakeRecord, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="guardrail.findings"):
-        LogSink().send([make_record(rule="A"), make_record(rule="B")])
+        LogSink().send([make_record(rule="default-action-deny"), make_record(rule="bypass-not-allowed")])
     rows = [json.loads(r.getMessage()) for r in caplog.records if r.name == "guardrail.findings"]
-    assert [r["record"]["Rule"] for r in rows] == ["A", "B"]
+    assert [r["record"]["Rule"] for r in rows] == ["default-action-deny", "bypass-not-allowed"]
     assert all(r["type"] == "guardrail.finding" for r in rows)
