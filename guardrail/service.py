@@ -159,7 +159,7 @@ class Guardrail:
             log.error("dropping malformed event: %s", error)
             return None
         if not event.relevant or event.account_id is None:
-            log.debug("ignoring event %s: %s", event.event_id, event.ignore_reason())
+            log.log(event.ignore_level, "ignoring event %s: %s", event.event_id, event.ignore_reason())
             return None
         identity = self.settings.identity
         if identity and event.actor and identity.lower() in event.actor.lower():
