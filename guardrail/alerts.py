@@ -12,7 +12,9 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import quote
 
+from guardrail.escaping import escape_control
 from guardrail.findings import SEVERITY_RANK, FindingRecord, Severity
 
 #: Teams Workflows refuse bigger messages (about 28 KB); we keep a margin under it.
@@ -67,8 +69,23 @@ def _alertable(records: Iterable[FindingRecord]) -> list[FindingRecord]:
 
 
 def portal_link(resource_id: str, portal_base: str = "https://portal.azure.com") -> str:
+    """The account in the Azure portal; the ID is percent-encoded, so a name can add nothing
+    to the URL but its own letters."""
     rid = resource_id if resource_id.startswith("/") else "/" + resource_id
-    return f"{portal_base.rstrip('/')}/#resource{rid}"
+    return f"{portal_base.rstrip('/')}/#resource{quote(rid, safe='/')}"
+
+
+#: What Teams markdown (a CommonMark subset) gives meaning to: links and images `[..](..)`,
+#: emphasis, code, headings, HTML and autolinks `<..>`; the backslash so that ours stay escapes.
+MARKDOWN_SPECIAL: Final[frozenset[str]] = frozenset("\\[]()*_`#<>")
+
+
+def markdown_text(text: str) -> str:
+    """`text` as inert Teams markdown: every special character backslash-escaped, line breaks and
+    other control characters shown as `\\n`-style escapes, and `://` written `:\\/\\/` so that
+    no URL in it is turned into a link (it still reads as `://`)."""
+    escaped = "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in escape_control(text))
+    return escaped.replace("://", ":\\/\\/")
 
 
 # --------------------------------------------------------------------------- ACL diff
@@ -268,12 +285,15 @@ def _facts(alert: Alert) -> list[tuple[str, str]]:
 
 
 def _card(alert: Alert, max_findings: int, max_items: int) -> dict[str, Any]:
+    """Every text is escaped as a whole (`markdown_text`): the only markdown in a card is the
+    "- " of its list lines, and the only link its portal action."""
+    md = markdown_text
     shown = alert.findings[:max_findings]
-    finding_lines = [f"- {_finding_line(f)}" for f in shown]
+    finding_lines = [f"- {md(_finding_line(f))}" for f in shown]
     if len(alert.findings) > len(shown):
         finding_lines.append(f"- … and {len(alert.findings) - len(shown)} more")
-    change_lines = [f"- {_clip(_truncate_phrase(c, max_items))}" for c in alert.changes] or [
-        f"- {_no_change(alert)}"
+    change_lines = [f"- {md(_clip(_truncate_phrase(c, max_items)))}" for c in alert.changes] or [
+        f"- {md(_no_change(alert))}"
     ]
     color = "Attention" if alert.severity in ("critical", "high") else "Warning"
     body: list[dict[str, Any]] = [
@@ -281,11 +301,11 @@ def _card(alert: Alert, max_findings: int, max_items: int) -> dict[str, Any]:
             "type": "TextBlock",
             "size": "Large",
             "weight": "Bolder",
-            "text": _clip(alert.title),
+            "text": md(_clip(alert.title)),
             "wrap": True,
             "color": color,
         },
-        {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in _facts(alert)]},
+        {"type": "FactSet", "facts": [{"title": md(k), "value": md(v)} for k, v in _facts(alert)]},
         {"type": "TextBlock", "text": "What was wrong", "weight": "Bolder", "wrap": True, "separator": True},
         {"type": "TextBlock", "text": "\n".join(finding_lines), "wrap": True},
         {"type": "TextBlock", "text": "What the guardrail changed", "weight": "Bolder", "wrap": True},
@@ -361,17 +381,18 @@ def to_adaptive_card(alert: Alert) -> dict[str, Any]:
 
 def to_email(alert: Alert, *, max_items: int = 25) -> tuple[str, str, str]:
     """(subject, plain text, HTML). Everything user-controlled is HTML-escaped in the HTML;
-    the subject is a single line."""
+    control characters are shown as escapes in the plain text; the subject is a single line."""
     subject = f"[Guardrail] {alert.severity.upper()} {alert.account_name}: {alert.status_summary}"
-    subject = " ".join(subject.split())[:200]
+    subject = escape_control(" ".join(subject.split()))[:200]
     facts = _facts(alert)
     changes = [_truncate_phrase(c, max_items) for c in alert.changes] or [_no_change(alert)]
-    lines = [alert.title, ""]
-    lines += [f"{k}: {v}" for k, v in facts]
+    one = escape_control  # a line break in a name or claim must not start a line of its own
+    lines = [one(alert.title), ""]
+    lines += [f"{k}: {one(v)}" for k, v in facts]
     lines += ["", "What was wrong:"]
-    lines += [f"  - {_finding_line(f)}" for f in alert.findings]
+    lines += [f"  - {one(_finding_line(f))}" for f in alert.findings]
     lines += ["", "What the guardrail changed:"]
-    lines += [f"  - {c}" for c in changes]
+    lines += [f"  - {one(c)}" for c in changes]
     lines += ["", f"Open in portal: {alert.portal_url}", ""]
     plain = "\n".join(lines)
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from azure.eventgrid import SystemEventNames
+
+from guardrail.escaping import escape_control, has_control
 
 WRITE_SUCCESS: Final = str(SystemEventNames.ResourceWriteSuccessEventName.value)
 NOTIFICATION_UPSERT: Final = str(
@@ -29,7 +30,6 @@ _ACCOUNT_RE: Final = re.compile(
 _PROVIDER: Final = "microsoft.cognitiveservices"
 # %2F "/", %5C "\", %2E ".", %25 "%" (double encoding) and encoded control characters.
 _ENCODED_SEPARATOR: Final = re.compile(r"%(?:2f|5c|2e|25|[01][0-9a-f]|7f)", re.IGNORECASE)
-_UNSAFE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Zl", "Zp"})
 _UPN: Final = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
 _OID: Final = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 
@@ -39,30 +39,6 @@ Schema = Literal["eventgrid", "cloudevents"]
 class MalformedEvent(ValueError):
     """The delivery is not a well-formed event; the message says what is wrong (control
     characters escaped)."""
-
-
-def escape_control(text: str) -> str:
-    """`text` with control, format and line/paragraph separator characters written as escapes
-    (`\\n`, `\\x1b`, `\\u2028`), so that event text in a log line can never start a new
-    line or rewrite the terminal."""
-    if not _has_control(text):
-        return text
-    out = []
-    for ch in text:
-        if unicodedata.category(ch) not in _UNSAFE_CATEGORIES:
-            out.append(ch)
-        elif ch in "\n\r\t":
-            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
-        else:
-            code = ord(ch)
-            out.append(
-                f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-            )
-    return "".join(out)
-
-
-def _has_control(text: str) -> bool:
-    return any(unicodedata.category(ch) in _UNSAFE_CATEGORIES for ch in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +89,7 @@ def resource_id_problem(resource_id: str) -> str | None:
     provider; URLs and IDs of other providers are no concern of this check (the caller ignores them).
     """
     shown = escape_control(resource_id)
-    if _has_control(resource_id):
+    if has_control(resource_id):
         return f"control characters in the resource ID {shown}"
     if "://" in resource_id:
         return None  # a URL: not an ARM resource ID at all
@@ -208,7 +184,7 @@ def parse_event(payload: object) -> ResourceEvent:
     if not isinstance(data, Mapping):
         problems.append("'data' must be an object")
         data = {}
-    if isinstance(event_id, str) and _has_control(event_id):
+    if isinstance(event_id, str) and has_control(event_id):
         problems.append("'id' must not contain control characters")
     if problems:
         shown = escape_control(event_id) if isinstance(event_id, str) else "?"

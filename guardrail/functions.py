@@ -82,7 +82,8 @@ def reset() -> None:
 def handle_function_event(event: Any) -> None:
     """One `func.EventGridEvent` / `func.CloudEvent`. Malformed events are logged with their id and
     dropped; transient ARM failures raise so Event Grid redelivers and finally dead-letters."""
-    from guardrail.events import escape_control, from_function_event
+    from guardrail.escaping import escape_control
+    from guardrail.events import from_function_event
 
     try:
         payload = from_function_event(event)

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from guardrail.escaping import escape_control
 from guardrail.events import (
     MalformedEvent,
     account_id_of,
     actor_of,
-    escape_control,
     parse_event,
     resource_id_problem,
 )
