@@ -20,9 +20,10 @@ from guardrail.events import (
     parse_event,
     resource_id_problem,
 )
-from guardrail_workbench.stack import LocalStack, as_function_event
+from guardrail_workbench.stack import LocalStack, as_function_event, function_handlers, user_claims
 from tests.conftest import load_contract
-from tests.functions.conftest import account_id, settle, unique
+from tests.functions.conftest import RG, account_id, cards_for, open_account, settle, unique
+from tests.sinks.cardcheck import card_texts, commonmark_unescape, links_of, markdown_problems
 
 ACCOUNT = (
     "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg1/providers/"
@@ -271,8 +272,6 @@ def all_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixt
 def test_malformed_subject_end_to_end_no_arm_request_one_warning_clean_logs(
     stack: LocalStack, all_logs: pytest.LogCaptureFixture, subject: str
 ) -> None:
-    from guardrail_workbench.stack import function_handlers
-
     # a real account of that name exists, so a request that got through would find something
     name = unique("odd")
     stack.emulator.put_account({"name": name, **_open_body(name)}, account_id(name))
@@ -302,8 +301,6 @@ def test_malformed_subject_end_to_end_no_arm_request_one_warning_clean_logs(
 def test_ignored_events_are_logged_once_at_info_with_the_reason(
     stack: LocalStack, all_logs: pytest.LogCaptureFixture, sample: str
 ) -> None:
-    from guardrail_workbench.stack import function_handlers
-
     payload = _one(sample)
     payload["id"] = unique("evt-ignored")
     requests_before = stack.emulator.app.request_count
@@ -325,3 +322,19 @@ def _open_body(name: str) -> dict[str, object]:
             "networkAcls": {"defaultAction": "Allow", "ipRules": []},
         },
     }
+
+
+def test_an_actor_with_markdown_reaches_the_teams_card_as_text(stack: LocalStack) -> None:
+    """#11.4 through the whole function app: a user whose UPN is a markdown link opens an account;
+    the card the local Teams receiver got shows the UPN as text and links only to the portal."""
+    evil = "[sign in](https://evil.example/login)"
+    name = unique("markdown")
+    rid = account_id(name)
+    client = stack.client_for(user_claims(evil + "@contoso.example"), rid.split("/")[2])
+    client.accounts.begin_create(RG, name, open_account(name)).result()
+    settle(stack)
+    (card,) = cards_for(stack, rid)  # the card JSON the local Teams receiver got
+    texts = card_texts(card)
+    assert [problem for text in texts for problem in markdown_problems(text)] == []
+    assert any(evil in commonmark_unescape(text) for text in texts)  # shown, as text
+    assert links_of(card) == [f"https://portal.azure.com/#resource{rid}"]
