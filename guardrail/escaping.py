@@ -3,8 +3,9 @@ the event parser both use it, and neither may pull an Azure SDK in at import).""
 
 from __future__ import annotations
 
+import json
 import unicodedata
-from typing import Final
+from typing import Any, Final
 
 _UNSAFE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
@@ -31,3 +32,22 @@ def escape_control(text: str) -> str:
 
 def has_control(text: str) -> bool:
     return any(unicodedata.category(ch) in _UNSAFE_CATEGORIES for ch in text)
+
+
+def json_line(obj: Any) -> str:
+    """`obj` as one line of JSON that stays one line everywhere: json.dumps escapes only U+0000 to
+    U+001F, so the other control, format and separator characters (DEL, C1, U+2028, U+2029, bidi
+    overrides; `str.splitlines` and log viewers break lines at some of them) become `\\uXXXX`
+    escapes too. They can only occur inside JSON strings, so the line is the same JSON value."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+    if not has_control(text):
+        return text
+    return "".join(_json_escape(ch) if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in text)
+
+
+def _json_escape(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # outside the BMP: a UTF-16 surrogate pair, as JSON spells it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"

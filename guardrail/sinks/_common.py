@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -151,7 +150,9 @@ def log_undelivered_alert(alert: Any, *, sink: str, reason: str) -> None:
         "resourceId": alert.resource_id,
         "correlationIds": list(alert.correlation_ids),
     }
-    logging.getLogger("guardrail.alerts").error(json.dumps(line, separators=(",", ":"), ensure_ascii=False))
+    from guardrail.escaping import json_line
+
+    logging.getLogger("guardrail.alerts").error(json_line(line))
 
 
 def env_flag(env: Mapping[str, str], name: str) -> str | None:

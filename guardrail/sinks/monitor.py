@@ -7,12 +7,12 @@ one JSON line per record, so Application Insights keeps them. `send` never raise
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from guardrail.escaping import json_line
 from guardrail.sinks._common import (
     AttemptCounter,
     DeliveryResult,
@@ -38,7 +38,7 @@ def log_undelivered(rows: Sequence[Mapping[str, Any]], *, sink: str, reason: str
     {"type": "guardrail.finding", "undelivered": sink, "reason": ..., "record": {...}}."""
     for row in rows:
         line = {"type": "guardrail.finding", "undelivered": sink, "reason": reason, "record": dict(row)}
-        findings_log.error(json.dumps(line, separators=(",", ":"), ensure_ascii=False, default=str))
+        findings_log.error(json_line(line))
 
 
 class MonitorSink:

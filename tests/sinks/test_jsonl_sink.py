@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import json
 import logging
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from guardrail.alerts import compose_alert
 from guardrail.findings import FindingRecord
@@ -44,3 +47,40 @@ def test_log_sink_writes_structured_lines(make_record: MakeRecord, caplog: pytes
     rows = [json.loads(r.getMessage()) for r in caplog.records if r.name == "guardrail.findings"]
     assert [r["record"]["Rule"] for r in rows] == ["default-action-deny", "bypass-not-allowed"]
     assert all(r["type"] == "guardrail.finding" for r in rows)
+
+
+# -- one record, one line, whatever the event put in it ----------------------------------------
+
+ODD = "jane\u2028forged\x85line\u202eevil\U000e0041\x7f\x1b[2J\n@contoso.example"
+
+
+def _one_line(text: str) -> bool:
+    return not any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
+
+
+def test_odd_characters_in_a_record_stay_on_its_line(
+    tmp_path: Path, make_record: MakeRecord, caplog: pytest.LogCaptureFixture
+) -> None:
+    odd = make_record(actor=ODD, message="IP rule\u2029 20.0.0.0/8")
+    sink = JsonlSink(tmp_path / "findings.jsonl")
+    assert sink.send([odd, make_record()]).delivered
+    text = sink.path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) == 2 and _one_line(text.replace("\n", ""))
+    assert sink.read() == [odd, make_record()]  # str.splitlines would split at U+2028 and U+0085
+    with caplog.at_level(logging.INFO, logger="guardrail.findings"):
+        LogSink().send([odd])
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "guardrail.findings"]
+    assert _one_line(line) and json.loads(line)["record"]["Actor"] == ODD
+
+
+@given(
+    st.recursive(
+        st.none() | st.text() | st.integers(),
+        lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+    )
+)
+def test_json_line_is_one_line_of_the_same_json(value: object) -> None:
+    from guardrail.escaping import json_line
+
+    line = json_line(value)
+    assert _one_line(line) and json.loads(line) == value
