@@ -274,7 +274,7 @@ def test_malformed_subject_end_to_end_no_arm_request_one_warning_clean_logs(
 ) -> None:
     # a real account of that name exists, so a request that got through would find something
     name = unique("odd")
-    stack.emulator.put_account({"name": name, **_open_body(name)}, account_id(name))
+    stack.emulator.put_account({"name": name, **open_account(name)}, account_id(name))
     event_id = unique("evt-odd")
     payload = _write_event(subject.replace("acct1", name), event_id)
     requests_before = stack.emulator.app.request_count
@@ -309,19 +309,6 @@ def test_ignored_events_are_logged_once_at_info_with_the_reason(
     lines = [r for r in all_logs.records if payload["id"] in r.getMessage()]
     assert [r.levelno for r in lines] == [logging.INFO]
     assert lines[0].getMessage() == f"ignoring event {payload['id']}: {parse_event(payload).ignore_reason()}"
-
-
-def _open_body(name: str) -> dict[str, object]:
-    return {
-        "kind": "AIServices",
-        "location": "eastus",
-        "sku": {"name": "S0"},
-        "properties": {
-            "customSubDomainName": name,
-            "publicNetworkAccess": "Enabled",
-            "networkAcls": {"defaultAction": "Allow", "ipRules": []},
-        },
-    }
 
 
 def test_an_actor_with_markdown_reaches_the_teams_card_as_text(stack: LocalStack) -> None:

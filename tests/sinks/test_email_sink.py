@@ -110,27 +110,33 @@ def test_outage_is_retried_then_reported_without_raising(
     assert len(email_rx.requests) == 3 and email_rx.messages == []
 
 
+def _fail_request(rx: EmailReceiver, number: int, status: int, *, handled: bool) -> None:
+    """The receiver's `number`-th request (1-based) answers `status`; with `handled` the
+    receiver has taken the request first (the answer is lost, not the request)."""
+    from guardrail_workbench.receivers import Reply
+
+    original = rx.handle
+    calls = {"n": 0}
+
+    def handle(rec, raw):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] != number:
+            return original(rec, raw)
+        if handled:
+            original(rec, raw)
+        return Reply(status, {"error": {"code": "Unavailable", "message": "boom"}})
+
+    rx.handle = handle  # type: ignore[method-assign]
+
+
 def test_retry_after_a_lost_answer_sends_one_email(
     email_rx: EmailReceiver, ca_bundle: str, make_record: MakeRecord
 ) -> None:
     # ACS takes the first send but its answer is lost (a 500 instead of the 202): the client's
     # RetryPolicy sends again with the same Operation-Id; one email results
-    retry = RetrySettings(attempts=3, backoff_s=0, timeout_s=0.5)
-    sink = _sink(email_rx, ca_bundle, retry)
+    sink = _sink(email_rx, ca_bundle, RetrySettings(attempts=3, backoff_s=0, timeout_s=0.5))
     email_rx.pending_polls = 0
-    original = email_rx.handle
-    calls = {"n": 0}
-
-    def lost_answer(rec, raw):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        reply = original(rec, raw)
-        if calls["n"] == 1:  # the first POST: accepted, then the answer is lost
-            from guardrail_workbench.receivers import Reply
-
-            return Reply(500, {"error": {"code": "Internal", "message": "boom"}})
-        return reply
-
-    email_rx.handle = lost_answer  # type: ignore[method-assign]
+    _fail_request(email_rx, 1, 500, handled=True)
     result = sink.send_alert(_alert(make_record))
     assert result.delivered and result.attempts == 2
     posts = [r for r in email_rx.requests if r.method == "POST"]
@@ -141,21 +147,9 @@ def test_retry_after_a_lost_answer_sends_one_email(
 def test_a_failed_poll_is_retried_by_the_pipeline_without_sending_again(
     email_rx: EmailReceiver, ca_bundle: str, make_record: MakeRecord
 ) -> None:
-    retry = RetrySettings(attempts=3, backoff_s=0, timeout_s=0.5)
-    sink = _sink(email_rx, ca_bundle, retry)
+    sink = _sink(email_rx, ca_bundle, RetrySettings(attempts=3, backoff_s=0, timeout_s=0.5))
     email_rx.pending_polls = 0
-    original = email_rx.handle
-    calls = {"n": 0}
-
-    def flaky_poll(rec, raw):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 2:  # the first GET of the operation
-            from guardrail_workbench.receivers import Reply
-
-            return Reply(503, {"error": {"code": "ServiceUnavailable", "message": "busy"}})
-        return original(rec, raw)
-
-    email_rx.handle = flaky_poll  # type: ignore[method-assign]
+    _fail_request(email_rx, 2, 503, handled=False)  # the first GET of the operation
     result = sink.send_alert(_alert(make_record))
     assert result.delivered and result.attempts == 1
     assert [r.method for r in email_rx.requests] == ["POST", "GET", "GET"]
