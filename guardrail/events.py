@@ -28,6 +28,7 @@ _ACCOUNT_RE: Final = re.compile(
     re.IGNORECASE,
 )
 _PROVIDER: Final = "microsoft.cognitiveservices"
+_URL: Final = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 # %2F "/", %5C "\", %2E ".", %25 "%" (double encoding) and encoded control characters.
 _ENCODED_SEPARATOR: Final = re.compile(r"%(?:2f|5c|2e|25|[01][0-9a-f]|7f)", re.IGNORECASE)
 _UPN: Final = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
@@ -91,7 +92,7 @@ def resource_id_problem(resource_id: str) -> str | None:
     shown = escape_control(resource_id)
     if has_control(resource_id):
         return f"control characters in the resource ID {shown}"
-    if "://" in resource_id:
+    if _URL.match(resource_id):
         return None  # a URL: not an ARM resource ID at all
     if "\\" in resource_id or _ENCODED_SEPARATOR.search(resource_id):
         return f"a backslash or percent-encoded separator in the resource ID {shown}"

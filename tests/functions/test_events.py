@@ -182,6 +182,7 @@ MALFORMED = {
     "backslash": ACCOUNT.replace("/accounts/acct1", "/accounts\\acct1"),
     "query": ACCOUNT + "?api-version=2099-01-01",
     "fragment": ACCOUNT + "#x",
+    "a URL inside the ID": ACCOUNT + "://evil.example/x",
     "space": ACCOUNT.replace("acct1", "acct 1"),
     "child without a name": ACCOUNT + "/privateEndpointConnections",
     "no subscription": PROVIDER + "x",
