@@ -1,19 +1,20 @@
 """Composing alerts from findings (pure: no I/O).
 
-One alert per evaluated account: `compose_alert(records)` for the records of one account,
-`compose_alerts(records)` to group any mix by account. Renderers: `to_adaptive_card` (Teams
-Workflows message with an Adaptive Card 1.4, kept under the ~28 KB limit) and `to_email`
-(subject, plain text, escaped HTML). `fingerprint` is the cool-down de-dup key."""
+One alert per evaluated account: `compose_alert(records)` for the records of one account.
+Renderers: `to_adaptive_card` (Teams Workflows message with an Adaptive Card 1.4, kept under the
+~28 KB limit) and `to_email` (subject, plain text, escaped HTML). The alert cool-down is the
+service's business (`service._alert_key`), not the alert's."""
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import quote
 
+from guardrail.escaping import escape_control
 from guardrail.findings import SEVERITY_RANK, FindingRecord, Severity
 from guardrail.rules import RULES
 
@@ -23,15 +24,6 @@ _CARD_BUDGET: Final[int] = 27 * 1024
 
 ADAPTIVE_CARD_CONTENT_TYPE: Final[str] = "application/vnd.microsoft.card.adaptive"
 
-# status -> status class (the part of the status that matters for de-dup).
-_STATUS_CLASS: Final[Mapping[str, str]] = {
-    "violation": "open",
-    "audit": "open",
-    "remediated": "fixed",
-    "remediation-failed": "failed",
-    "remediation-suspended": "suspended",
-    "exempted": "exempted",
-}
 _SEVERITY_BY_RANK: Final[dict[int, Severity]] = {0: "low", 1: "medium", 2: "high", 3: "critical"}
 _MAX_TEXT: Final[int] = 400
 
@@ -67,39 +59,34 @@ class Alert:
     mode: str
     trigger: str
     portal_url: str
-    fingerprint: str
 
     @property
     def correlation_id(self) -> str:
         return ", ".join(self.correlation_ids)
 
 
-def status_class(status: str) -> str:
-    return _STATUS_CLASS.get(status, status)
-
-
 def _alertable(records: Iterable[FindingRecord]) -> list[FindingRecord]:
     return [r for r in records if r.status != "exempted"]
 
 
-def fingerprint(records: Iterable[FindingRecord]) -> str:
-    """Stable hash of the set of (rule, value, status class) of the alertable (non-exempted)
-    records. Independent of order, duplicates, time, actor and correlation; the same account
-    with the same finding set gives the same fingerprint. Key the cool-down by
-    (ResourceId lower-cased, fingerprint): the fingerprint does not include the account."""
-    items = sorted({(r.rule, r.value, status_class(r.status)) for r in _alertable(records)}, key=_sort_key)
-    payload = json.dumps(items, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def _sort_key(item: tuple[str, str | None, str]) -> tuple[str, int, str, str]:
-    rule, value, cls = item
-    return (rule, 0 if value is None else 1, value or "", cls)
-
-
 def portal_link(resource_id: str, portal_base: str = "https://portal.azure.com") -> str:
+    """The account in the Azure portal; the ID is percent-encoded, so a name can add nothing
+    to the URL but its own letters."""
     rid = resource_id if resource_id.startswith("/") else "/" + resource_id
-    return f"{portal_base.rstrip('/')}/#resource{rid}"
+    return f"{portal_base.rstrip('/')}/#resource{quote(rid, safe='/')}"
+
+
+#: What Teams markdown (a CommonMark subset) gives meaning to: links and images `[..](..)`,
+#: emphasis, code, headings, HTML and autolinks `<..>`; the backslash so that ours stay escapes.
+MARKDOWN_SPECIAL: Final[frozenset[str]] = frozenset("\\[]()*_`#<>")
+
+
+def markdown_text(text: str) -> str:
+    """`text` as inert Teams markdown: every special character backslash-escaped, line breaks and
+    other control characters shown as `\\n`-style escapes, and `://` written `:\\/\\/` so that
+    no URL in it is turned into a link (it still reads as `://`)."""
+    escaped = "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in escape_control(text))
+    return escaped.replace("://", ":\\/\\/")
 
 
 # --------------------------------------------------------------------------- ACL diff
@@ -266,19 +253,7 @@ def compose_alert(
         mode="/".join(modes),
         trigger="/".join(triggers),
         portal_url=portal_link(first.resource_id, portal_base),
-        fingerprint=fingerprint(active),
     )
-
-
-def compose_alerts(
-    records: Iterable[FindingRecord], *, portal_base: str = "https://portal.azure.com"
-) -> list[Alert]:
-    """Group records by account (ResourceId, case-insensitively) and compose one alert each."""
-    groups: dict[str, list[FindingRecord]] = {}
-    for r in records:
-        groups.setdefault(r.resource_id.lower(), []).append(r)
-    alerts = [compose_alert(g, portal_base=portal_base) for g in groups.values()]
-    return [a for a in alerts if a is not None]
 
 
 # --------------------------------------------------------------------------- render
@@ -312,12 +287,15 @@ def _facts(alert: Alert) -> list[tuple[str, str]]:
 
 
 def _card(alert: Alert, max_findings: int, max_items: int) -> dict[str, Any]:
+    """Every text is escaped as a whole (`markdown_text`): the only markdown in a card is the
+    "- " of its list lines, and the only link its portal action."""
+    md = markdown_text
     shown = alert.findings[:max_findings]
-    finding_lines = [f"- {_finding_line(f)}" for f in shown]
+    finding_lines = [f"- {md(_finding_line(f))}" for f in shown]
     if len(alert.findings) > len(shown):
         finding_lines.append(f"- … and {len(alert.findings) - len(shown)} more")
-    change_lines = [f"- {_clip(_truncate_phrase(c, max_items))}" for c in alert.changes] or [
-        f"- {_no_change(alert)}"
+    change_lines = [f"- {md(_clip(_truncate_phrase(c, max_items)))}" for c in alert.changes] or [
+        f"- {md(_no_change(alert))}"
     ]
     color = "Attention" if alert.severity in ("critical", "high") else "Warning"
     body: list[dict[str, Any]] = [
@@ -325,11 +303,11 @@ def _card(alert: Alert, max_findings: int, max_items: int) -> dict[str, Any]:
             "type": "TextBlock",
             "size": "Large",
             "weight": "Bolder",
-            "text": _clip(alert.title),
+            "text": md(_clip(alert.title)),
             "wrap": True,
             "color": color,
         },
-        {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in _facts(alert)]},
+        {"type": "FactSet", "facts": [{"title": md(k), "value": md(v)} for k, v in _facts(alert)]},
         {"type": "TextBlock", "text": "What was wrong", "weight": "Bolder", "wrap": True, "separator": True},
         {"type": "TextBlock", "text": "\n".join(finding_lines), "wrap": True},
         {"type": "TextBlock", "text": "What the guardrail changed", "weight": "Bolder", "wrap": True},
@@ -395,17 +373,18 @@ def to_adaptive_card(alert: Alert) -> dict[str, Any]:
 
 def to_email(alert: Alert, *, max_items: int = 25) -> tuple[str, str, str]:
     """(subject, plain text, HTML). Everything user-controlled is HTML-escaped in the HTML;
-    the subject is a single line."""
+    control characters are shown as escapes in the plain text; the subject is a single line."""
     subject = f"[Guardrail] {alert.severity.upper()} {alert.account_name}: {alert.status_summary}"
-    subject = " ".join(subject.split())[:200]
+    subject = escape_control(" ".join(subject.split()))[:200]
     facts = _facts(alert)
     changes = [_truncate_phrase(c, max_items) for c in alert.changes] or [_no_change(alert)]
-    lines = [alert.title, ""]
-    lines += [f"{k}: {v}" for k, v in facts]
+    one = escape_control  # a line break in a name or claim must not start a line of its own
+    lines = [one(alert.title), ""]
+    lines += [f"{k}: {one(v)}" for k, v in facts]
     lines += ["", "What was wrong:"]
-    lines += [f"  - {_finding_line(f)}" for f in alert.findings]
+    lines += [f"  - {one(_finding_line(f))}" for f in alert.findings]
     lines += ["", "What the guardrail changed:"]
-    lines += [f"  - {c}" for c in changes]
+    lines += [f"  - {one(c)}" for c in changes]
     lines += ["", f"Open in portal: {alert.portal_url}", ""]
     plain = "\n".join(lines)
 

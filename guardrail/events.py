@@ -8,10 +8,13 @@ system topic) name the resource and who changed it; Azure Resource Notifications
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
+
+from guardrail.escaping import escape_control, has_control
 
 # azure.eventgrid's SystemEventNames.ResourceWriteSuccessEventName and
 # .ResourceNotificationsResourceManagementCreatedOrUpdatedEventName, as literals: importing
@@ -19,11 +22,16 @@ from typing import Any, Final, Literal
 # tests/functions/test_events.py holds them equal to the SDK's.
 WRITE_SUCCESS: Final = "Microsoft.Resources.ResourceWriteSuccess"
 NOTIFICATION_UPSERT: Final = "Microsoft.ResourceNotifications.Resources.CreatedOrUpdated"
+
 _ACCOUNT_RE: Final = re.compile(
-    r"(/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.CognitiveServices/accounts/[^/]+)"
-    r"(?:/.*)?",
+    r"(/subscriptions/[\w-]+/resourceGroups/[\w.()-]+/providers/Microsoft\.CognitiveServices/accounts/[\w.-]+)"
+    r"(?:/[\w.()@:~-]+/[\w.()@:~-]+)*",  # child resources: pairs of type and name
     re.IGNORECASE,
 )
+_PROVIDER: Final = "microsoft.cognitiveservices"
+_URL: Final = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+# %2F "/", %5C "\", %2E ".", %25 "%" (double encoding) and encoded control characters.
+_ENCODED_SEPARATOR: Final = re.compile(r"%(?:2f|5c|2e|25|[01][0-9a-f]|7f)", re.IGNORECASE)
 _UPN: Final = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
 _OID: Final = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 
@@ -31,7 +39,8 @@ Schema = Literal["eventgrid", "cloudevents"]
 
 
 class MalformedEvent(ValueError):
-    """The delivery is not a well-formed event; the message says what is wrong."""
+    """The delivery is not a well-formed event; the message says what is wrong (control
+    characters escaped)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,25 +56,79 @@ class ResourceEvent:
     correlation_id: str | None
     event_time: dt.datetime | None
     resource: Mapping[str, Any] | None  # full account body from a Resource Notification
+    rejected: str | None = None  # why the resource ID is not well-formed (escaped); then no account
 
     @property
     def relevant(self) -> bool:
         """A successful write to an account (or one of its children) that the guardrail must check."""
-        if self.account_id is None:
+        if self.account_id is None or self.rejected is not None:
             return False
         if self.event_type == WRITE_SUCCESS:
             return True
         return self.event_type == NOTIFICATION_UPSERT
 
+    @property
+    def ignore_level(self) -> int:
+        """WARNING for a malformed resource ID (somebody sent something odd), INFO otherwise."""
+        return logging.WARNING if self.rejected is not None else logging.INFO
+
     def ignore_reason(self) -> str:
+        """Why the event needs no check, in one line (event text escaped)."""
+        if self.rejected is not None:
+            return f"rejected: {self.rejected}"
         if self.account_id is None:
-            return f"not a Microsoft.CognitiveServices account: {self.subject}"
-        return f"event type {self.event_type} needs no check"
+            return f"not a Microsoft.CognitiveServices account: {escape_control(self.subject)}"
+        return f"event type {escape_control(self.event_type)} needs no check"
+
+
+def resource_id_problem(resource_id: str) -> str | None:
+    """Why `resource_id` (from an event) is not a well-formed ARM resource ID, else None.
+
+    Any ID: no control characters, empty, `.` or `..` segments, backslashes or percent-encoded
+    separators (`%2F`, `%5C`, `%2E`, `%25`, encoded control characters). An ID naming the
+    Microsoft.CognitiveServices provider must also be exactly an account, or a child resource of
+    one (pairs of type and name below it), or a well-formed resource of another type of the
+    provider; URLs and IDs of other providers are no concern of this check (the caller ignores them).
+    """
+    shown = escape_control(resource_id)
+    if has_control(resource_id):
+        return f"control characters in the resource ID {shown}"
+    if _URL.match(resource_id):
+        return None  # a URL: not an ARM resource ID at all
+    if "\\" in resource_id or _ENCODED_SEPARATOR.search(resource_id):
+        return f"a backslash or percent-encoded separator in the resource ID {shown}"
+    path = resource_id[:-1] if resource_id.endswith("/") else resource_id
+    if not path.startswith("/"):
+        return f"the resource ID {shown} does not start with /subscriptions/"
+    segments = path[1:].split("/")
+    if any(segment in ("", ".", "..") for segment in segments):
+        return f"an empty, '.' or '..' segment in the resource ID {shown}"
+    lower = [segment.lower() for segment in segments]
+    if _PROVIDER not in lower:
+        return None
+    if _ACCOUNT_RE.fullmatch(path) is not None:
+        return None
+    at = lower.index(_PROVIDER)
+    well_formed_other = (
+        at == 5
+        and lower[:5:2] == ["subscriptions", "resourcegroups", "providers"]
+        and len(segments) >= 8
+        and len(segments) % 2 == 0
+        and lower[6] != "accounts"
+    )
+    if well_formed_other:
+        return None
+    return (
+        f"the resource ID {shown} is not /subscriptions/{{id}}/resourceGroups/{{name}}/providers/"
+        "Microsoft.CognitiveServices/accounts/{name}[/{type}/{name}...]"
+    )
 
 
 def account_id_of(resource_id: str) -> str | None:
     """The account resource ID for an account or any of its child resources, else None."""
-    match = _ACCOUNT_RE.fullmatch(resource_id.rstrip("/"))
+    if resource_id_problem(resource_id) is not None:
+        return None
+    match = _ACCOUNT_RE.fullmatch(resource_id[:-1] if resource_id.endswith("/") else resource_id)
     return match.group(1) if match else None
 
 
@@ -123,8 +186,10 @@ def parse_event(payload: object) -> ResourceEvent:
     if not isinstance(data, Mapping):
         problems.append("'data' must be an object")
         data = {}
+    if isinstance(event_id, str) and has_control(event_id):
+        problems.append("'id' must not contain control characters")
     if problems:
-        shown = event_id if isinstance(event_id, str) else "?"
+        shown = escape_control(event_id) if isinstance(event_id, str) else "?"
         raise MalformedEvent(f"event {shown}: " + "; ".join(problems))
     assert isinstance(event_id, str) and isinstance(event_type, str)
     resource_info = data.get("resourceInfo")
@@ -133,7 +198,11 @@ def parse_event(payload: object) -> ResourceEvent:
     target = data.get("resourceUri") or named_subject or (resource.get("id") if resource else None) or subject
     if not isinstance(target, str) or not target:
         raise MalformedEvent(f"event {event_id}: no resource ID in 'subject' or 'data.resourceUri'")
-    account_id = account_id_of(target)
+    claimed = (subject, data.get("resourceUri"), resource.get("id") if resource else None)
+    rejected = next(
+        (problem for rid in claimed if isinstance(rid, str) and (problem := resource_id_problem(rid))), None
+    )
+    account_id = None if rejected else account_id_of(target)
     named = {
         found.lower()
         for found in (account_id, account_id_of(subject) if isinstance(subject, str) else None)
@@ -156,6 +225,7 @@ def parse_event(payload: object) -> ResourceEvent:
         correlation_id=correlation if isinstance(correlation, str) else None,
         event_time=_time(payload.get(time_key)),
         resource=resource,
+        rejected=rejected,
     )
 
 

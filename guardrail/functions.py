@@ -92,12 +92,14 @@ def reset() -> None:
 def handle_function_event(event: Any) -> None:
     """One `func.EventGridEvent` / `func.CloudEvent`. Malformed events are logged with their id and
     dropped; transient ARM failures raise so Event Grid redelivers and finally dead-letters."""
+    from guardrail.escaping import escape_control
     from guardrail.events import from_function_event
 
     try:
         payload = from_function_event(event)
     except Exception as error:
-        log.error("dropping malformed event %s: %s", getattr(event, "id", "?"), error)
+        shown = escape_control(str(getattr(event, "id", "?")))
+        log.error("dropping malformed event %s: %s", shown, escape_control(str(error)))
         from guardrail import observe
 
         observe.event_ignored("malformed")

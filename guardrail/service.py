@@ -263,7 +263,7 @@ class Guardrail:
             observe.event_ignored("malformed")
             return None
         if not event.relevant or event.account_id is None:
-            log.debug("ignoring event %s: %s", event.event_id, event.ignore_reason())
+            log.log(event.ignore_level, "ignoring event %s: %s", event.event_id, event.ignore_reason())
             observe.event_ignored("not-an-account" if event.account_id is None else "event-type")
             return None
         identity = self.settings.identity

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import time
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from guardrail.credentials import StaticTokenCredential
 
@@ -32,7 +31,11 @@ class DeliveryResult:
 
 @dataclass(frozen=True, slots=True)
 class RetrySettings:
-    """Bounded retries with capped exponential backoff. Tests use backoff_s=0."""
+    """Bounded retries for the sinks, carried out by azure-core's `RetryPolicy` in each sink's
+    pipeline (`sink_retry_policy`): at most `attempts` HTTP requests per request the sink makes,
+    exponential backoff from `backoff_s` capped at `max_backoff_s`, and a server's Retry-After
+    honoured up to `max_backoff_s` (a longer one is cut short: a sink never holds up the
+    remediation for long). Tests use backoff_s=0."""
 
     attempts: int = 3
     backoff_s: float = 0.5
@@ -43,13 +46,6 @@ class RetrySettings:
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("attempts must be >= 1")
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to sleep after failed attempt number `attempt` (1-based)."""
-        base = self.backoff_s * (2 ** (attempt - 1))
-        if retry_after is not None:
-            base = max(base, retry_after)
-        return float(min(base, self.max_backoff_s))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RetrySettings:
@@ -65,10 +61,65 @@ class RetrySettings:
         )
 
 
-def sleep_before_retry(settings: RetrySettings, attempt: int, retry_after: float | None = None) -> None:
-    seconds = settings.delay(attempt, retry_after)
-    if seconds > 0:
-        time.sleep(seconds)
+#: The sinks POST, and their requests are safe to repeat (Monitor is at least once, email keeps one
+#: Operation-Id, Teams at worst shows a card twice): POST is retried like the idempotent methods.
+_RETRIED_METHODS: Final = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"})
+
+
+def sink_retry_policy(settings: RetrySettings) -> Any:
+    """azure-core's RetryPolicy with the sink settings: 408/429/5xx, connection errors and
+    timeouts are retried (POST too); Retry-After (seconds or an HTTP date, or Azure's
+    millisecond headers) is read by `guardrail.retry_after` and waited for at most
+    `max_backoff_s`."""
+    from azure.core.pipeline.policies import RetryPolicy
+
+    from guardrail.retry_after import retry_after_from_headers
+
+    cap = settings.max_backoff_s
+
+    class _SinkRetryPolicy(RetryPolicy):  # type: ignore[type-arg]
+        def get_retry_after(self, response: Any) -> float | None:
+            seconds = retry_after_from_headers(getattr(response.http_response, "headers", None))
+            return None if seconds is None else min(seconds, cap)
+
+    retries = settings.attempts - 1
+    policy = _SinkRetryPolicy(
+        retry_total=retries,
+        retry_connect=retries,
+        retry_read=retries,
+        retry_status=retries,
+        retry_backoff_factor=settings.backoff_s,
+        retry_backoff_max=settings.max_backoff_s,
+    )
+    policy._method_whitelist = _RETRIED_METHODS
+    return policy
+
+
+class AttemptCounter:
+    """Counts the HTTP attempts a sink's `send` makes, per thread (a sink is shared by the sweep's
+    workers, and each call runs its pipeline in its own thread): `start()`, send, read `count`.
+    `policy()` goes into the pipeline after the RetryPolicy (`per_retry_policies`)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def start(self) -> None:
+        self._local.count = 0
+
+    @property
+    def count(self) -> int:
+        return int(getattr(self._local, "count", 0))
+
+    def policy(self) -> Any:
+        from azure.core.pipeline.policies import SansIOHTTPPolicy
+
+        local = self._local
+
+        class _Count(SansIOHTTPPolicy):  # type: ignore[type-arg]
+            def on_request(self, request: Any) -> None:
+                local.count = getattr(local, "count", 0) + 1
+
+        return _Count()
 
 
 def describe_error(err: BaseException) -> str:
@@ -87,19 +138,6 @@ def describe_error(err: BaseException) -> str:
     return name
 
 
-def retry_after_of(err: BaseException) -> float | None:
-    headers: Any = getattr(getattr(err, "response", None), "headers", None)
-    if headers is None:
-        headers = getattr(err, "headers", None)
-    if headers is None:
-        return None
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
 def log_undelivered_alert(alert: Any, *, sink: str, reason: str) -> None:
     """One ERROR line on `guardrail.alerts` for an alert a sink gave up on (no secrets: the
     alert's own fields only): {"type": "guardrail.alert", "undelivered": sink, ...}."""
@@ -111,9 +149,10 @@ def log_undelivered_alert(alert: Any, *, sink: str, reason: str) -> None:
         "severity": alert.severity,
         "resourceId": alert.resource_id,
         "correlationIds": list(alert.correlation_ids),
-        "fingerprint": alert.fingerprint,
     }
-    logging.getLogger("guardrail.alerts").error(json.dumps(line, separators=(",", ":"), ensure_ascii=False))
+    from guardrail.escaping import json_line
+
+    logging.getLogger("guardrail.alerts").error(json_line(line))
 
 
 def env_flag(env: Mapping[str, str], name: str) -> str | None:
@@ -122,6 +161,7 @@ def env_flag(env: Mapping[str, str], name: str) -> str | None:
 
 
 __all__ = [
+    "AttemptCounter",
     "DeliveryResult",
     "RetrySettings",
     "StaticTokenCredential",
@@ -129,6 +169,5 @@ __all__ = [
     "env_flag",
     "log",
     "log_undelivered_alert",
-    "retry_after_of",
-    "sleep_before_retry",
+    "sink_retry_policy",
 ]

@@ -2,8 +2,10 @@
 
 `begin_send` answers 202 and returns a poller; we poll every `poll_interval_s` (default 1 s,
 never the SDK's 30 s default) and wait at most `max_wait_s`: a message still running by then
-counts as delivered ("accepted"), since ACS has queued it. Each alert uses one Operation-Id
-for all its attempts, so a retry after a lost answer does not send the email twice.
+counts as delivered ("accepted"), since ACS has queued it. Retries are the client's own
+azure-core RetryPolicy (`sink_retry_policy`: bounded, with Retry-After, POST included); each
+alert has one Operation-Id, which every retry of its send repeats, so a retry after a lost answer
+does not send the email twice.
 The ACS connection string (access key) is a secret and is never logged."""
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from guardrail.sinks._common import (
+    AttemptCounter,
     DeliveryResult,
     RetrySettings,
     describe_error,
     env_flag,
     log_undelivered_alert,
-    retry_after_of,
-    sleep_before_retry,
+    sink_retry_policy,
 )
 
 if TYPE_CHECKING:
@@ -81,6 +83,7 @@ class EmailSink:
         self.retry = retry or RetrySettings()
         self.poll_interval_s = poll_interval_s
         self.max_wait_s = max_wait_s
+        self._attempts = AttemptCounter()
         self._client: Any = None
 
     def __repr__(self) -> str:
@@ -114,7 +117,8 @@ class EmailSink:
             from azure.communication.email import EmailClient
 
             kwargs: dict[str, Any] = {
-                "retry_total": 0,  # our loop retries, with the same Operation-Id
+                "retry_policy": sink_retry_policy(self.retry),
+                "per_retry_policies": [self._attempts.policy()],
                 "connection_timeout": self.retry.timeout_s,
                 "read_timeout": self.retry.timeout_s,
                 "polling_interval": self.poll_interval_s,
@@ -144,42 +148,28 @@ class EmailSink:
     def send_email(self, subject: str, plain: str, html: str) -> DeliveryResult:
         message = build_message(self.sender, self.recipients, subject, plain, html)
         operation_id = str(uuid.uuid4())
-        reason = "not attempted"
-        for attempt in range(1, self.retry.attempts + 1):
-            retry_after: float | None = None
-            try:
-                poller = self._get_client().begin_send(
-                    message, operation_id=operation_id, polling_interval=self.poll_interval_s
-                )
-                result = poller.result(timeout=self.max_wait_s)
-                if not poller.done():
-                    log.info(
-                        "alert email %s accepted by ACS; still running after %.1fs",
-                        operation_id,
-                        self.max_wait_s,
-                    )
-                    return DeliveryResult(self.name, True, attempt, count=1, detail="accepted")
-                status = str((result or {}).get("status", "unknown"))
-                if status.lower() == "succeeded":
-                    log.info("alert email %s sent (attempt %d)", operation_id, attempt)
-                    return DeliveryResult(self.name, True, attempt, count=1, detail="Succeeded")
-                reason = f"status {status}"
-            except Exception as err:
-                reason = describe_error(err)
-                retry_after = retry_after_of(err)
-            log.warning(
-                "alert email %s failed (attempt %d/%d): %s",
-                operation_id,
-                attempt,
-                self.retry.attempts,
-                reason,
+        self._attempts.start()
+        try:
+            poller = self._get_client().begin_send(
+                message, operation_id=operation_id, polling_interval=self.poll_interval_s
             )
-            if attempt < self.retry.attempts:
-                sleep_before_retry(self.retry, attempt, retry_after)
-        log.error(
-            "gave up sending alert email %s after %d attempts: %s", operation_id, self.retry.attempts, reason
-        )
-        return DeliveryResult(self.name, False, self.retry.attempts, failed=1, detail=reason)
+            attempts = max(1, self._attempts.count)  # the POSTs of this thread (polls run in the poller's)
+            result = poller.result(timeout=self.max_wait_s)
+            if not poller.done():
+                log.info(
+                    "alert email %s accepted by ACS; still running after %.1fs", operation_id, self.max_wait_s
+                )
+                return DeliveryResult(self.name, True, attempts, count=1, detail="accepted")
+            status = str((result or {}).get("status", "unknown"))
+            if status.lower() == "succeeded":
+                log.info("alert email %s sent (attempt %d)", operation_id, attempts)
+                return DeliveryResult(self.name, True, attempts, count=1, detail="Succeeded")
+            reason = f"status {status}"
+        except Exception as err:
+            attempts = max(1, self._attempts.count)
+            reason = describe_error(err)
+        log.error("gave up sending alert email %s after %d attempts: %s", operation_id, attempts, reason)
+        return DeliveryResult(self.name, False, attempts, failed=1, detail=reason)
 
     def close(self) -> None:
         if self._client is not None:

@@ -24,7 +24,9 @@ _lock = threading.Lock()
 
 
 def _line(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+    from guardrail.escaping import json_line
+
+    return json_line(obj)
 
 
 class JsonlSink:
@@ -44,7 +46,7 @@ class JsonlSink:
 
     def send(self, records: Sequence[FindingRecord]) -> DeliveryResult:
         try:
-            self._append([r.to_json_line() for r in records])
+            self._append([_line(r.to_json()) for r in records])
         except Exception as err:
             log.error("could not write %d findings to %s: %s", len(records), self.path, describe_error(err))
             return DeliveryResult(self.name, False, 1, failed=len(records), detail=describe_error(err))

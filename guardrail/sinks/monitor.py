@@ -1,26 +1,26 @@
 """Findings to Azure Monitor Logs through the Logs Ingestion API (a DCE + DCR).
 
-One `send(records)` per invocation uploads them all (the SDK gzips and chunks at 1 MiB).
-Failed chunks are retried a bounded number of times; records still undelivered are written to
-the `guardrail.findings` logger, one JSON line per record, so Application Insights keeps them.
-`send` never raises."""
+One `send(records)` per invocation uploads them all (the SDK gzips and chunks at 1 MiB). Each
+chunk is retried by the client's own azure-core RetryPolicy (`sink_retry_policy`: bounded, with
+Retry-After); records of chunks that still fail are written to the `guardrail.findings` logger,
+one JSON line per record, so Application Insights keeps them. `send` never raises."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from guardrail.escaping import json_line
 from guardrail.sinks._common import (
+    AttemptCounter,
     DeliveryResult,
     RetrySettings,
     StaticTokenCredential,
     describe_error,
     env_flag,
-    retry_after_of,
-    sleep_before_retry,
+    sink_retry_policy,
 )
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def log_undelivered(rows: Sequence[Mapping[str, Any]], *, sink: str, reason: str
     {"type": "guardrail.finding", "undelivered": sink, "reason": ..., "record": {...}}."""
     for row in rows:
         line = {"type": "guardrail.finding", "undelivered": sink, "reason": reason, "record": dict(row)}
-        findings_log.error(json.dumps(line, separators=(",", ":"), ensure_ascii=False, default=str))
+        findings_log.error(json_line(line))
 
 
 class MonitorSink:
@@ -66,6 +66,7 @@ class MonitorSink:
         self._credential = credential
         self._verify = connection_verify
         self.retry = retry or RetrySettings()
+        self._attempts = AttemptCounter()
         self._client: Any = None
 
     @classmethod
@@ -99,8 +100,8 @@ class MonitorSink:
                 credential = self._credential = DefaultAzureCredential()
             kwargs: dict[str, Any] = {
                 "credential_scopes": [MONITOR_SCOPE],
-                # our own loop retries failed chunks; the pipeline must not multiply attempts
-                "retry_total": 0,
+                "retry_policy": sink_retry_policy(self.retry),
+                "per_retry_policies": [self._attempts.policy()],
                 "connection_timeout": self.retry.timeout_s,
                 "read_timeout": self.retry.timeout_s,
             }
@@ -113,47 +114,29 @@ class MonitorSink:
         rows: list[dict[str, Any]] = [r.to_json() for r in records]
         if not rows:
             return DeliveryResult(self.name, True, 0, detail="nothing to send")
-        pending = rows
-        reason = "not attempted"
-        attempts = 0
-        for attempt in range(1, self.retry.attempts + 1):
-            attempts = attempt
-            failed: list[dict[str, Any]] = []
-            errors: list[BaseException] = []
+        failed: list[dict[str, Any]] = []
+        errors: list[BaseException] = []
 
-            def on_error(
-                err: Any, failed: list[dict[str, Any]] = failed, errors: list[BaseException] = errors
-            ) -> None:
-                errors.append(err.error)
-                failed.extend(dict(x) for x in err.failed_logs)
+        def on_error(err: Any) -> None:  # a chunk that failed after the pipeline's retries
+            errors.append(err.error)
+            failed.extend(dict(x) for x in err.failed_logs)
 
-            try:
-                self._get_client().upload(
-                    rule_id=self.rule_id, stream_name=self.stream_name, logs=pending, on_error=on_error
-                )
-            except Exception as err:  # client construction or anything not routed to on_error
-                errors.append(err)
-                failed = pending
-            if not errors:
-                pending = []
-                break
-            pending = failed
-            reason = describe_error(errors[-1])
-            log.warning(
-                "findings upload to Azure Monitor failed (attempt %d/%d, %d of %d records): %s",
-                attempt,
-                self.retry.attempts,
-                len(pending),
-                len(rows),
-                reason,
+        self._attempts.start()
+        try:
+            self._get_client().upload(
+                rule_id=self.rule_id, stream_name=self.stream_name, logs=rows, on_error=on_error
             )
-            if attempt < self.retry.attempts:
-                sleep_before_retry(self.retry, attempt, retry_after_of(errors[-1]))
+        except Exception as err:  # client construction or anything not routed to on_error
+            errors.append(err)
+            failed = rows
+        attempts = max(1, self._attempts.count)
+        pending = failed if errors else []
+        reason = describe_error(errors[-1]) if errors else "ok"
         if not pending:
             return DeliveryResult(self.name, True, attempts, count=len(rows), detail="ok")
         log_undelivered(pending, sink=self.name, reason=reason)
         log.error(
-            "gave up uploading %d findings to Azure Monitor after %d attempts (%s); written to the log",
+            "gave up uploading %d findings to Azure Monitor after %d requests (%s); written to the log",
             len(pending),
             attempts,
             reason,

@@ -10,15 +10,18 @@ import pytest
 
 from guardrail.engine import Evaluation, apply_patch, evaluate
 from guardrail.policy import Policy
+from tests.conftest import CONTRACTS, load_contract
 
 from ._factory import NOW, policy
 from .test_core_properties import narrower_or_equal, patched, surface
 
-RECORDED = Path("/work/shared/contracts/recorded-accounts")
-FILES = sorted(p for p in RECORDED.glob("*.json") if p.name != "index.json") if RECORDED.is_dir() else []
-INDEX = {e["file"]: e for e in json.loads((RECORDED / "index.json").read_text())} if FILES else {}
-
-pytestmark = pytest.mark.skipif(not FILES, reason=f"{RECORDED} is not available")
+RECORDED = CONTRACTS / "recorded-accounts"
+if not (RECORDED / "index.json").is_file():
+    raise FileNotFoundError(
+        f"contract samples {RECORDED} are missing: shared/ must sit beside the repository"
+    )
+FILES = sorted(p for p in RECORDED.glob("*.json") if p.name != "index.json")
+INDEX = {e["file"]: e for e in load_contract("recorded-accounts/index.json")}
 
 
 def _body(path: Path) -> dict[str, Any]:

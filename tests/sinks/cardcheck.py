@@ -156,3 +156,71 @@ def validate_teams_message(message: Any) -> list[str]:
             errors.append(f"attachments[{i}].contentUrl must be null")
         errors.extend(f"attachments[{i}].content: {e}" for e in validate_card(att.get("content")))
     return errors
+
+
+# -- markdown: user text must stay text ----------------------------------------------------------
+
+#: Teams markdown's special characters (a CommonMark subset): links/images, emphasis, code,
+#: headings, HTML and autolinks; the backslash is the escape itself.
+MARKDOWN_SPECIAL = frozenset("\\[]()*_`#<>")
+_ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def commonmark_unescape(text: str) -> str:
+    """The characters a CommonMark renderer shows for `text` made only of plain characters and
+    backslash escapes (a backslash before ASCII punctuation stands for that character)."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in _ASCII_PUNCTUATION:
+            out.append(text[i + 1])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def markdown_problems(text: str) -> list[str]:
+    """Why `text` (one card text) could render as more than text: an unescaped special
+    character, a `://` an autolinker could take for a URL, a control character. List lines
+    may start with the card's own "- "; nothing else is markdown."""
+    problems: list[str] = []
+    for line in text.split("\n"):
+        body = line[2:] if line.startswith("- ") else line
+        i = 0
+        while i < len(body):
+            ch = body[i]
+            if ch == "\\" and i + 1 < len(body) and body[i + 1] in _ASCII_PUNCTUATION:
+                i += 2
+                continue
+            if ch in MARKDOWN_SPECIAL:
+                problems.append(f"unescaped {ch!r} at {i} in {body!r}")
+            elif ord(ch) < 0x20 or ord(ch) == 0x7F or ch in "\u2028\u2029":
+                problems.append(f"control character {ch!r} in {body!r}")
+            i += 1
+        if "://" in body:
+            problems.append(f"a URL an autolinker would link in {body!r}")
+    return problems
+
+
+def card_texts(card: dict[str, Any]) -> list[str]:
+    """Every text a person sees in the card body (TextBlock texts, fact titles and values)."""
+    texts: list[str] = []
+
+    def walk(elements: list[Any]) -> None:
+        for el in elements:
+            if el.get("type") == "TextBlock":
+                texts.append(el["text"])
+            elif el.get("type") == "FactSet":
+                texts.extend(t for fact in el["facts"] for t in (fact["title"], fact["value"]))
+            elif el.get("type") == "Container":
+                walk(el.get("items", []))
+
+    walk(card.get("body", []))
+    return texts
+
+
+def links_of(card: dict[str, Any]) -> list[str]:
+    """The URLs of the card's actions (the only place a card may link)."""
+    return [a["url"] for a in card.get("actions", []) if a.get("type") == "Action.OpenUrl"]

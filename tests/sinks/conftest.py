@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from guardrail.findings import FindingRecord
+from guardrail.rules import RULE_IDS
 from guardrail.sinks import RetrySettings
 from guardrail_workbench.receivers import EmailReceiver, IngestionReceiver, TeamsReceiver
 from guardrail_workbench.tls import ca_bundle_path
@@ -53,7 +54,7 @@ def record(**overrides: Any) -> FindingRecord:
     """A FindingRecord with realistic defaults; keyword arguments override any field."""
     fields: dict[str, Any] = {
         "resource_id": RID,
-        "rule": "NET-DEFAULT-ACTION",
+        "rule": "default-action-deny",
         "severity": "high",
         "status": "remediated",
         "message": "networkAcls.defaultAction is Allow",
@@ -79,6 +80,7 @@ def record(**overrides: Any) -> FindingRecord:
         "time_generated": "2026-01-15T10:11:13Z",
     }
     fields.update(overrides)
+    assert fields["rule"] in RULE_IDS, f"{fields['rule']} is not a rule of guardrail/rules.py"
     return FindingRecord.create(**fields)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from guardrail.alerts import CARD_MAX_BYTES, card_size, compose_alert, to_adaptive_card
 from guardrail.findings import FindingRecord
+from guardrail_workbench.receivers import TeamsReceiver
 
 from .cardcheck import validate_card, validate_teams_message
 from .conftest import RID
@@ -30,7 +31,7 @@ def _worst_case_records(make_record: MakeRecord) -> list[FindingRecord]:
     after = {"defaultAction": "Deny", "bypass": "None", "ipRules": [], "virtualNetworkRules": []}
     return [
         make_record(
-            rule="NET-IP-RULE",
+            rule="ip-rule-too-broad",
             value=rule["value"],
             message="IP rule not allowed by policy: " + "x" * 300,
             before=before,
@@ -47,7 +48,7 @@ def test_contract_sample_passes_the_validator() -> None:
 
 def test_card_is_valid_adaptive_card_1_4(make_record: MakeRecord) -> None:
     alert = compose_alert(
-        [make_record(), make_record(rule="NET-BYPASS", value="AzureServices", severity="medium")]
+        [make_record(), make_record(rule="bypass-not-allowed", value="AzureServices", severity="medium")]
     )
     assert alert is not None
     message = to_adaptive_card(alert)
@@ -67,7 +68,7 @@ def test_card_is_valid_adaptive_card_1_4(make_record: MakeRecord) -> None:
         }
     ]
     text = json.dumps(card, ensure_ascii=False)
-    assert "NET-BYPASS" in text and "defaultAction Allow → Deny" in text
+    assert "bypass-not-allowed" in text and "defaultAction Allow → Deny" in text
 
 
 def test_card_stays_under_28kb_with_100_stripped_rules(make_record: MakeRecord) -> None:
@@ -125,7 +126,7 @@ def test_card_size_counts_utf8_bytes_and_shrinks_until_it_fits(make_record: Make
     # 400 CJK characters per message are 1,200 bytes each: the first cut (25 findings) is too big,
     # so the card must shrink further; measured in UTF-8 bytes, as Teams counts them.
     records = [
-        make_record(rule=f"RULE-{i:03d}", value=f"20.0.{i}.1", message="网络访问规则" * 70)
+        make_record(rule="ip-rule-too-broad", value=f"20.0.{i}.1", message="网络访问规则" * 70)
         for i in range(100)
     ]
     alert = compose_alert(records)
@@ -135,6 +136,89 @@ def test_card_size_counts_utf8_bytes_and_shrinks_until_it_fits(make_record: Make
     assert len(raw) < CARD_MAX_BYTES
     assert validate_teams_message(message) == []
     findings_text = message["attachments"][0]["content"]["body"][3]["text"]
-    shown = findings_text.count("RULE-")
+    shown = findings_text.count("- ip-rule-too-broad ")
     assert 1 <= shown < 25
     assert f"… and {100 - shown} more" in findings_text
+
+
+# -- user-controlled markdown (#11.4) --------------------------------------------------------------
+
+EVIL_LINK = "[sign in](https://evil.example/login)"
+# an account name and resource group can hold no "/", so these carry the rest of the markdown
+EVIL_NAME = "[sign-in](javascript:alert(1))"
+EVIL_RG = "**urgent**_<b>#1`x`"
+EVIL_RID = (
+    "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/"
+    f"{EVIL_RG}/providers/Microsoft.CognitiveServices/accounts/{EVIL_NAME}"
+)
+
+
+def _evil_records(make_record: MakeRecord) -> list[FindingRecord]:
+    before = {"defaultAction": "Allow", "ipRules": [{"value": EVIL_LINK}], "virtualNetworkRules": []}
+    after = {"defaultAction": "Deny", "ipRules": [], "virtualNetworkRules": []}
+    return [
+        make_record(
+            resource_id=EVIL_RID,
+            actor=EVIL_LINK + "\n# forged heading",
+            kind="<img src=x>",
+            correlation_id=EVIL_LINK,
+            event_id="![x](https://evil.example/pixel.png)",
+            before=before,
+            after=after,
+        ),
+        make_record(
+            resource_id=EVIL_RID,
+            rule="ip-rule-too-broad",
+            value=EVIL_LINK,
+            message=f"IP rule {EVIL_LINK} is *too* broad",
+            before=before,
+            after=after,
+        ),
+    ]
+
+
+def test_user_controlled_markdown_reaches_teams_as_text(
+    make_record: MakeRecord, teams_rx: TeamsReceiver, ca_bundle: str
+) -> None:
+    from guardrail.sinks import RetrySettings
+    from guardrail.sinks.teams import TeamsSink
+
+    from .cardcheck import card_texts, commonmark_unescape, links_of, markdown_problems
+
+    alert = compose_alert(_evil_records(make_record))
+    assert alert is not None
+    sink = TeamsSink(teams_rx.webhook_url, ca_bundle=ca_bundle, retry=RetrySettings(attempts=1))
+    assert sink.send_alert(alert).delivered
+    (card,) = teams_rx.cards  # the card JSON as the local Teams receiver got it
+    assert validate_card(card) == []
+    texts = card_texts(card)
+    assert [p for t in texts for p in markdown_problems(t)] == []
+    # every piece is still there for a person to read, as text
+    shown = "\n".join(commonmark_unescape(t) for t in texts)
+    for piece in (EVIL_LINK, EVIL_NAME, EVIL_RG, "<img src=x>", "IP rule " + EVIL_LINK + " is *too* broad"):
+        assert piece in shown
+    assert EVIL_LINK + "\\n# forged heading" in shown  # the line break is shown, not obeyed
+    # the only link is the portal URL the guardrail built, with the ID percent-encoded
+    (link,) = links_of(card)
+    assert link.startswith("https://portal.azure.com/#resource/subscriptions/")
+    assert not set("[]()*<>#`") & set(link.split("#", 1)[1])
+    assert "evil.example" not in link
+    assert not any("://" in text for text in texts)  # no URL anywhere else, linked or not
+
+
+def test_markdown_text_is_inert_and_reads_as_the_original() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from guardrail.alerts import markdown_text
+    from guardrail.escaping import escape_control
+
+    from .cardcheck import commonmark_unescape, markdown_problems
+
+    @given(st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(list("\\[]()*_`#<>:/\n"))))
+    def check(text: str) -> None:
+        escaped = markdown_text(text)
+        assert markdown_problems(escaped) == []
+        assert commonmark_unescape(escaped) == escape_control(text)
+
+    check()

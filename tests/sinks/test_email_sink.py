@@ -25,7 +25,7 @@ def _alert(make_record: MakeRecord) -> Alert:
     alert = compose_alert(
         [
             make_record(),
-            make_record(rule="NET-IP-RULE", value="20.1.2.3", message="<img src=x onerror=alert(1)>"),
+            make_record(rule="ip-rule-too-broad", value="20.1.2.3", message="<img src=x onerror=alert(1)>"),
         ]
     )
     assert alert is not None
@@ -72,7 +72,7 @@ def test_email_request_matches_the_service_shape(
     content = message["content"]
     for text in (content["plainText"], content["html"]):
         assert RID in text
-        assert "NET-IP-RULE" in text and "NET-DEFAULT-ACTION" in text
+        assert "ip-rule-too-broad" in text and "default-action-deny" in text
         assert "https://portal.azure.com/#resource" + RID in text
     assert "<img" not in content["html"] and "&lt;img src=x onerror=alert(1)&gt;" in content["html"]
     assert email_rx.access_key not in caplog.text
@@ -110,30 +110,49 @@ def test_outage_is_retried_then_reported_without_raising(
     assert len(email_rx.requests) == 3 and email_rx.messages == []
 
 
+def _fail_request(rx: EmailReceiver, number: int, status: int, *, handled: bool) -> None:
+    """The receiver's `number`-th request (1-based) answers `status`; with `handled` the
+    receiver has taken the request first (the answer is lost, not the request)."""
+    from guardrail_workbench.receivers import Reply
+
+    original = rx.handle
+    calls = {"n": 0}
+
+    def handle(rec, raw):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] != number:
+            return original(rec, raw)
+        if handled:
+            original(rec, raw)
+        return Reply(status, {"error": {"code": "Unavailable", "message": "boom"}})
+
+    rx.handle = handle  # type: ignore[method-assign]
+
+
 def test_retry_after_a_lost_answer_sends_one_email(
     email_rx: EmailReceiver, ca_bundle: str, make_record: MakeRecord
 ) -> None:
-    # the first poll fails: the sink sends again with the same Operation-Id; one email results
-    retry = RetrySettings(attempts=3, backoff_s=0, timeout_s=0.5)
-    sink = _sink(email_rx, ca_bundle, retry)
+    # ACS takes the first send but its answer is lost (a 500 instead of the 202): the client's
+    # RetryPolicy sends again with the same Operation-Id; one email results
+    sink = _sink(email_rx, ca_bundle, RetrySettings(attempts=3, backoff_s=0, timeout_s=0.5))
     email_rx.pending_polls = 0
-    original = email_rx.handle
-
-    calls = {"n": 0}
-
-    def flaky(rec, raw):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 2:  # the first GET of the operation
-            from guardrail_workbench.receivers import Reply
-
-            return Reply(500, {"error": {"code": "Internal", "message": "boom"}})
-        return original(rec, raw)
-
-    email_rx.handle = flaky  # type: ignore[method-assign]
+    _fail_request(email_rx, 1, 500, handled=True)
     result = sink.send_alert(_alert(make_record))
     assert result.delivered and result.attempts == 2
     posts = [r for r in email_rx.requests if r.method == "POST"]
     assert len(posts) == 2 and posts[0].headers["operation-id"] == posts[1].headers["operation-id"]
+    assert len(email_rx.messages) == 1
+
+
+def test_a_failed_poll_is_retried_by_the_pipeline_without_sending_again(
+    email_rx: EmailReceiver, ca_bundle: str, make_record: MakeRecord
+) -> None:
+    sink = _sink(email_rx, ca_bundle, RetrySettings(attempts=3, backoff_s=0, timeout_s=0.5))
+    email_rx.pending_polls = 0
+    _fail_request(email_rx, 2, 503, handled=False)  # the first GET of the operation
+    result = sink.send_alert(_alert(make_record))
+    assert result.delivered and result.attempts == 1
+    assert [r.method for r in email_rx.requests] == ["POST", "GET", "GET"]
     assert len(email_rx.messages) == 1
 
 

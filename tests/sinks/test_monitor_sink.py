@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from guardrail.findings import FindingRecord
+from guardrail.rules import RULE_IDS
 from guardrail.sinks import RetrySettings, StaticTokenCredential
 from guardrail.sinks.monitor import MONITOR_SCOPE, MonitorSink
 from guardrail_workbench.receivers import IngestionReceiver
@@ -35,7 +36,7 @@ def _unsent(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
 def test_records_land_in_the_ingestion_endpoint(
     ingestion_rx: IngestionReceiver, ca_bundle: str, fast_retry: RetrySettings, make_record: MakeRecord
 ) -> None:
-    records = [make_record(rule=f"R{i}", value=f"20.0.0.{i}") for i in range(5)] + [
+    records = [make_record(rule=RULE_IDS[i], value=f"20.0.0.{i}") for i in range(5)] + [
         make_record(
             value=None, before=None, after=None, actor=None, event_id=None, status="audit", mode="audit"
         )
@@ -63,7 +64,7 @@ def test_total_outage_loses_no_record_and_does_not_raise(
     make_record: MakeRecord,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    records = [make_record(rule=f"R{i}") for i in range(3)]
+    records = [make_record(rule=RULE_IDS[i]) for i in range(3)]
     ingestion_rx.fail_next(100, status=503)
     sink, _ = _sink(ingestion_rx, ca_bundle, fast_retry)
     with caplog.at_level(logging.INFO):
@@ -84,7 +85,7 @@ def test_transient_outage_is_retried_and_succeeds(
     make_record: MakeRecord,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    records = [make_record(rule=f"R{i}") for i in range(3)]
+    records = [make_record(rule=RULE_IDS[i]) for i in range(3)]
     ingestion_rx.fail_next(2, status=503)
     sink, _ = _sink(ingestion_rx, ca_bundle, fast_retry)
     result = sink.send(records)
@@ -123,9 +124,9 @@ def test_unreachable_endpoint_and_bad_credential_do_not_raise(
         broken = MonitorSink(
             endpoint, rule, credential=Broken(), connection_verify=ca_bundle, retry=fast_retry
         )
-        result = broken.send([make_record(rule="B")])
+        result = broken.send([make_record(rule="bypass-not-allowed")])
     assert not result.delivered and result.detail == "RuntimeError"
-    assert [u["record"]["Rule"] for u in _unsent(caplog)] == ["NET-DEFAULT-ACTION", "B"]
+    assert [u["record"]["Rule"] for u in _unsent(caplog)] == ["default-action-deny", "bypass-not-allowed"]
 
 
 def test_wrong_stream_is_a_visible_failure(
@@ -172,12 +173,17 @@ def test_big_batch_is_chunked_and_only_the_failed_chunk_is_retried(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     before = {"defaultAction": "Allow", "ipRules": [{"value": f"20.0.{i}.1"} for i in range(100)]}
-    records = [make_record(rule=f"R{i}", before=before) for i in range(400)]  # about 1.2 MB of JSON
+    records = [
+        make_record(rule=RULE_IDS[i % len(RULE_IDS)], value=f"v{i}", before=before) for i in range(400)
+    ]  # about 1.2 MB of JSON
     ingestion_rx.fail_next(1, status=503)  # the first chunk fails once
     sink, _ = _sink(ingestion_rx, ca_bundle, fast_retry)
     result = sink.send(records)
-    assert result.delivered and result.count == 400 and result.attempts == 2
+    assert result.delivered and result.count == 400
     assert len(ingestion_rx.batches) >= 2 and all(ingestion_rx.batches)
-    assert sorted(r["Rule"] for r in ingestion_rx.records) == sorted(r.rule for r in records)  # no duplicates
+    # one request per chunk, and one more: the failed chunk's retry, not the whole batch again
+    assert result.attempts == len(ingestion_rx.requests) == len(ingestion_rx.batches) + 1
+    received = sorted((r["Rule"], r["Value"]) for r in ingestion_rx.records)
+    assert received == sorted((r.rule, r.value) for r in records)  # each once: no duplicates
     assert all(len(r.body) < 1024 * 1024 for r in ingestion_rx.requests)
     assert _unsent(caplog) == []

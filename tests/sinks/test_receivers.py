@@ -28,7 +28,7 @@ def _post(url: str, body: bytes, headers: dict[str, str], method: str = "POST") 
         return err.code, json.loads(raw) if raw else None
 
 
-GOOD_ROWS = [{"TimeGenerated": "2026-01-15T10:11:13Z", "Rule": "R"}]
+GOOD_ROWS = [{"TimeGenerated": "2026-01-15T10:11:13Z", "Rule": "default-action-deny"}]
 
 
 def _ingest_url(
@@ -49,7 +49,7 @@ GOOD_HEADERS = {"Authorization": "Bearer t", "Content-Encoding": "gzip", "Conten
         ({}, {**GOOD_HEADERS, "Authorization": ""}, None, "Bearer"),
         ({}, {**GOOD_HEADERS, "Content-Encoding": "identity"}, json.dumps(GOOD_ROWS).encode(), "gzip"),
         ({}, GOOD_HEADERS, gzip.compress(b'{"TimeGenerated": "x"}'), "array of objects"),
-        ({}, GOOD_HEADERS, gzip.compress(b'[{"Rule": "R"}]'), "TimeGenerated"),
+        ({}, GOOD_HEADERS, gzip.compress(b'[{"Rule": "default-action-deny"}]'), "TimeGenerated"),
     ],
 )
 def test_ingestion_receiver_checks_the_contract(

@@ -20,7 +20,7 @@ MakeRecord = Callable[..., FindingRecord]
 
 
 def _alert(make_record: MakeRecord) -> Alert:
-    alert = compose_alert([make_record(), make_record(rule="NET-BYPASS", value="AzureServices")])
+    alert = compose_alert([make_record(), make_record(rule="bypass-not-allowed", value="AzureServices")])
     assert alert is not None
     return alert
 
