@@ -217,15 +217,10 @@ def _error_details(exc: BaseException) -> tuple[int | None, str | None, str]:
 
 
 def _retry_after(exc: BaseException) -> float | None:
+    from guardrail.retry_after import retry_after_from_headers
+
     response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if not headers:
-        return None
-    raw = headers.get("Retry-After")
-    try:
-        return float(raw) if raw is not None else None
-    except ValueError:
-        return None
+    return retry_after_from_headers(getattr(response, "headers", None))
 
 
 def _provisioning_state(account: Mapping[str, Any] | None) -> str | None:
@@ -347,12 +342,13 @@ class ArmGateway:
             except Exception:
                 pass
             if response.status_code in TRANSIENT_STATUSES:
-                retry = response.headers.get("Retry-After")
+                from guardrail.retry_after import retry_after_from_headers
+
                 raise TransientArmError(
                     f"GET {url}: {message}",
                     status=response.status_code,
                     code=code,
-                    retry_after=float(retry) if retry else None,
+                    retry_after=retry_after_from_headers(response.headers),
                 )
             raise ArmGatewayError(f"GET {url}: {message}", status=response.status_code, code=code)
         try:

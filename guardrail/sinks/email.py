@@ -130,9 +130,9 @@ class EmailSink:
             else:
                 credential = self._credential
                 if credential is None:
-                    from azure.identity import DefaultAzureCredential
+                    from guardrail.credentials import default_credential
 
-                    credential = self._credential = DefaultAzureCredential()
+                    credential = self._credential = default_credential()
                 self._client = EmailClient(self._endpoint or "", credential, **kwargs)
         return self._client
 

@@ -95,9 +95,9 @@ class MonitorSink:
 
             credential = self._credential
             if credential is None:
-                from azure.identity import DefaultAzureCredential
+                from guardrail.credentials import default_credential
 
-                credential = self._credential = DefaultAzureCredential()
+                credential = self._credential = default_credential()
             kwargs: dict[str, Any] = {
                 "credential_scopes": [MONITOR_SCOPE],
                 "retry_policy": sink_retry_policy(self.retry),
