@@ -39,6 +39,11 @@ def _compliant(name: str) -> dict[str, Any]:
     }
 
 
+def _allow_only_our_private_endpoints(settings_env: Callable[..., None]) -> None:  # noqa: F811
+    policy = POLICY.replace("network:\n", f"network:\n  allowed_private_endpoint_subscriptions: [{SUB_A}]\n")
+    settings_env(GUARDRAIL_POLICY_PATH="", GUARDRAIL_POLICY=policy)
+
+
 def _statuses(stack: LocalStack, rid: str) -> dict[str, str]:  # noqa: F811
     account = stack.emulator.account(rid)
     assert account is not None
@@ -55,8 +60,7 @@ def test_a_foreign_private_endpoint_is_rejected_and_verified(
     handlers: Handlers,
     settings_env: Callable[..., None],  # noqa: F811
 ) -> None:
-    policy = POLICY.replace("network:\n", f"network:\n  allowed_private_endpoint_subscriptions: [{SUB_A}]\n")
-    settings_env(GUARDRAIL_POLICY_PATH="", GUARDRAIL_POLICY=policy)
+    _allow_only_our_private_endpoints(settings_env)
     name = unique("pe")
     rid = account_id(name)
     stack.emulator.put_account(_compliant(name), rid)
@@ -96,8 +100,7 @@ def test_a_rejection_arm_refuses_is_a_failure_not_a_claim(
     handlers: Handlers,
     settings_env: Callable[..., None],  # noqa: F811
 ) -> None:
-    policy = POLICY.replace("network:\n", f"network:\n  allowed_private_endpoint_subscriptions: [{SUB_A}]\n")
-    settings_env(GUARDRAIL_POLICY_PATH="", GUARDRAIL_POLICY=policy)
+    _allow_only_our_private_endpoints(settings_env)
     name = unique("pe-refused")
     rid = account_id(name)
     stack.emulator.put_account(_compliant(name), rid)

@@ -17,7 +17,7 @@ from .conftest import RID
 
 MakeRecord = Callable[..., FindingRecord]
 VNETS = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks"
-# a copy of /work/shared/contracts/alerts/teams_workflow_adaptive_card.json
+# a copy of ../shared/contracts/alerts/teams_workflow_adaptive_card.json
 SAMPLE = Path(__file__).parent / "data" / "teams_workflow_adaptive_card.json"
 
 
