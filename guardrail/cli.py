@@ -438,7 +438,7 @@ def _guardrail_from_env(err: TextIO, level: int = logging.INFO) -> Any:
 
 
 def _resource_ids(args: argparse.Namespace) -> list[str]:
-    from guardrail.gateway import parse_account_id
+    from guardrail.resource_ids import parse_account_id
 
     ids: list[str] = []
     for given in args.resource_ids:

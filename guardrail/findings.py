@@ -75,16 +75,9 @@ def parse_resource_id(resource_id: str) -> ResourceIdParts:
     Segment keywords match case-insensitively (ARM IDs arrive in mixed case); the values keep
     their case. A child resource ID (`.../accounts/a/deployments/d`) yields its account.
     Raises ValueError when the ID is not a Microsoft.CognitiveServices account (or child)."""
-    parts = [p for p in resource_id.strip().split("/") if p]
-    lower = [p.lower() for p in parts]
-    try:
-        if lower[0] != "subscriptions" or lower[2] != "resourcegroups" or lower[4] != "providers":
-            raise ValueError
-        if lower[5] != "microsoft.cognitiveservices" or lower[6] != "accounts":
-            raise ValueError
-        subscription, group, account = parts[1], parts[3], parts[7]
-    except (IndexError, ValueError):
-        raise ValueError(f"not a Microsoft.CognitiveServices account resource ID: {resource_id!r}") from None
+    from guardrail.resource_ids import parse_account_or_child
+
+    subscription, group, account = parse_account_or_child(resource_id)
     return ResourceIdParts(subscription_id=subscription, resource_group=group, account_name=account)
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -33,17 +32,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from guardrail.credentials import StaticTokenCredential, unsigned_token
+from guardrail.resource_ids import parse_account_id as parse_account_id
 
 API_VERSION = "2025-09-01"
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
 ACCOUNTS_PROVIDER = "Microsoft.CognitiveServices/accounts"
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
-_ACCOUNT_ID_RE = re.compile(
-    r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
-    r"/providers/Microsoft\.CognitiveServices/accounts/(?P<name>[^/]+)/?",
-    re.IGNORECASE,
-)
 
 #: The guardrail's identity when running locally with ARM_CREDENTIAL=static and no token given.
 DEFAULT_LOCAL_CLAIMS: dict[str, str] = {
@@ -185,14 +180,6 @@ def build_credential(settings: ArmSettings) -> Any:
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def parse_account_id(resource_id: str) -> tuple[str, str, str]:
-    """(subscription, resource group, account name) of a Cognitive Services account ID."""
-    match = _ACCOUNT_ID_RE.fullmatch(resource_id.strip())
-    if match is None:
-        raise ValueError(f"not a Microsoft.CognitiveServices/accounts resource ID: {resource_id!r}")
-    return match["sub"], match["rg"], match["name"]
 
 
 def _error_details(exc: BaseException) -> tuple[int | None, str | None, str]:

@@ -19,10 +19,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from guardrail import ipv4
+from guardrail.resource_ids import ACCOUNT_ID_RE as ACCOUNT_ID_RE
+from guardrail.resource_ids import GUID_RE as GUID_RE
+from guardrail.resource_ids import SUBNET_ID_RE as SUBNET_ID_RE
 from guardrail.rules import FIXABLE_RULES, REMEDIATE_DEFAULTS, RULE_IDS
-from guardrail.rules._ids import ACCOUNT_ID_RE as ACCOUNT_ID_RE
-from guardrail.rules._ids import GUID_RE as GUID_RE
-from guardrail.rules._ids import SUBNET_ID_RE as SUBNET_ID_RE
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 FQDN_PATTERN_RE = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*", re.IGNORECASE)

@@ -41,6 +41,7 @@ from guardrail import neverwiden, observe, wellformed
 from guardrail.engine import Evaluation, Finding, InvalidAccount, evaluate
 from guardrail.events import MalformedEvent, ResourceEvent, parse_event
 from guardrail.findings import ActorSource, FindingRecord, Status
+from guardrail.resource_ids import subscription_of
 from guardrail.rules.account_invalid import ACCOUNT_INVALID
 from guardrail.state import UNFINISHED, JournalEntry
 
@@ -124,7 +125,7 @@ class SweepReport:
     def note_listed(self, body: Mapping[str, Any]) -> None:
         rid = body.get("id")
         if isinstance(rid, str) and rid.count("/") > 2:
-            sub = rid.split("/")[2].lower()
+            sub = subscription_of(rid)
             self.listed_by_subscription[sub] = self.listed_by_subscription.get(sub, 0) + 1
 
 
@@ -360,7 +361,7 @@ class Guardrail:
         if self.settings.mode != "enforce":
             return []
         wanted = {sub.lower() for sub in subscriptions} if subscriptions else None
-        return [rid for rid in self.state.unfinished() if wanted is None or rid.split("/")[2] in wanted]
+        return [rid for rid in self.state.unfinished() if wanted is None or subscription_of(rid) in wanted]
 
     def sweep_accounts(
         self,
@@ -378,7 +379,7 @@ class Guardrail:
         pending: dict[str, list[str]] = {}  # by subscription, in listing order
         seen: set[str] = set()
         for rid in unfinished:
-            pending.setdefault(rid.split("/")[2].lower(), []).append(rid)
+            pending.setdefault(subscription_of(rid), []).append(rid)
             seen.add(rid.lower())
         bodies: dict[str, Mapping[str, Any]] = {}
         for body in listed:
@@ -393,7 +394,7 @@ class Guardrail:
                 continue
             seen.add(rid.lower())
             bodies[rid] = body
-            pending.setdefault(rid.split("/")[2].lower(), []).append(rid)
+            pending.setdefault(subscription_of(rid), []).append(rid)
         # Round-robin over subscriptions: writes are paced per subscription, so a queue grouped
         # by subscription would park every worker on one subscription's pacing and the sweep
         # would take the sum, not the max, of the subscriptions' write times.
@@ -502,7 +503,7 @@ class Guardrail:
             # -- write: the PATCH (If-Match), then each private endpoint connection to reject
             written = WriteResult("written", resource_id)
             if body is not None:
-                self.pacer.acquire(resource_id.split("/")[2], steady=trigger == "sweep")
+                self.pacer.acquire(subscription_of(resource_id), steady=trigger == "sweep")
                 written = self.gateway.patch(resource_id, body, account.get("etag"))
             if written.status == "precondition-failed":  # someone wrote meanwhile: re-read, recompute
                 log.info("%s: 412 on the write: reading again", resource_id)
@@ -512,7 +513,7 @@ class Guardrail:
                 self.state.advance(mine, "abandoned", now)
                 return Outcome(resource_id, "gone", completed, detail="deleted before the write")
             for connection in rejections if written.status == "written" else ():
-                self.pacer.acquire(resource_id.split("/")[2], steady=trigger == "sweep")
+                self.pacer.acquire(subscription_of(resource_id), steady=trigger == "sweep")
                 rejected = self.gateway.reject_private_endpoint(connection, REJECTION_DESCRIPTION)
                 if rejected.status not in ("written", "gone"):  # gone: the connection is no more
                     written = rejected

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from guardrail.resource_ids import SUBNET_ID_RE
 from guardrail.rules._base import Context, Rule, RuleUnit, SurfacePart, text
-from guardrail.rules._ids import SUBNET_ID_RE
 
 MAX_VNET_RULES: Final = 100
 
