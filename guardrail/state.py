@@ -15,7 +15,8 @@ Azurite locally. Four questions are answered from it:
   raises the critical alert) and stops remediating while ``breaker_state`` reports it open; it
   closes by itself after ``window``.
 * Has this Event Grid event been handled already? ``claim_event`` (at-least-once delivery).
-* Was this alert (account + finding-set fingerprint) sent inside its cool-down? ``claim_alert``.
+* Was this alert sent inside its cool-down? ``claim_alert``, keyed per account by the alert key the
+  service builds for each (rule, value, status) of a finding (``service._alert_key``).
 
 Resource IDs are compared case-insensitively (as ARM does). Table keys are sha256 digests, the
 readable values are kept in properties. Claims are atomic across threads, processes and instances:
@@ -217,8 +218,9 @@ class StateStore(Protocol):
         ...
 
     def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
-        """True (and recorded) when no alert with this fingerprint was sent for the account within
-        ``cooldown`` before ``now``; False otherwise. Different fingerprints are independent.
+        """True (and recorded) when no alert with this key (`fingerprint`: the service's alert key of
+        one finding) was sent for the account within ``cooldown`` before ``now``; False otherwise.
+        Different keys are independent.
         A zero cool-down always answers True (nothing recorded); a negative one is a ValueError."""
         ...
 

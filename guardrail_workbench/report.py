@@ -249,15 +249,24 @@ def _latency_rows(run: DemoRun) -> list[tuple[str, float]]:
     return rows
 
 
+# CommonMark's backslash escapes of ASCII punctuation (the cards escape every user-controlled text).
+_MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def shown(markdown: str) -> str:
+    """A card text as Teams shows it: the markdown escapes undone."""
+    return _MARKDOWN_ESCAPE.sub(r"\1", markdown)
+
+
 def card_parts(message: Mapping[str, Any]) -> dict[str, Any]:
     """What a Teams card shows: title, facts, text lines and the portal link."""
     content = message["attachments"][0]["content"]
     body = content.get("body", [])
-    texts = [str(b.get("text", "")) for b in body if b.get("type") == "TextBlock"]
+    texts = [shown(str(b.get("text", ""))) for b in body if b.get("type") == "TextBlock"]
     facts: dict[str, str] = {}
     for block in body:
         if block.get("type") == "FactSet":
-            facts.update({str(f.get("title")): str(f.get("value")) for f in block.get("facts", [])})
+            facts.update({str(f.get("title")): shown(str(f.get("value"))) for f in block.get("facts", [])})
     links = [a.get("url") for a in content.get("actions", []) if a.get("type") == "Action.OpenUrl"]
     return {
         "title": texts[0] if texts else "",

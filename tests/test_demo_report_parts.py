@@ -59,3 +59,33 @@ def test_summary_labels_are_words_not_json_keys() -> None:
     labels = [label for label, _ in summary_rows(summary)]
     assert all("_" not in label for label in labels)
     assert ("event → verified fix, median", "50.0 ms") in summary_rows(summary)
+
+
+def test_the_report_shows_card_texts_as_teams_renders_them_not_their_escapes() -> None:
+    from guardrail.alerts import markdown_text
+    from guardrail_workbench.report import card_parts, without_repeated_value
+
+    line = "defaultAction is Allow (high, remediated) [Allow]"
+    card = {
+        "attachments": [
+            {
+                "content": {
+                    "body": [
+                        {
+                            "type": "TextBlock",
+                            "text": markdown_text("Guardrail: [sign in](https://x.example)"),
+                        },
+                        {"type": "TextBlock", "text": "- " + markdown_text(line)},
+                        {
+                            "type": "FactSet",
+                            "facts": [{"title": "Changed by", "value": markdown_text("a_b*c")}],
+                        },
+                    ]
+                }
+            }
+        ]
+    }
+    part = card_parts(card)
+    assert part["title"] == "Guardrail: [sign in](https://x.example)"
+    assert part["lines"] == ["- " + line] and part["facts"] == {"Changed by": "a_b*c"}
+    assert without_repeated_value(part["lines"][0][2:]) == "defaultAction is Allow (high, remediated)"
