@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
+from guardrail_workbench.serving import serve_in_thread, stop_serving
 from guardrail_workbench.tls import server_context
 
 
@@ -152,18 +153,12 @@ class _Receiver:
     # -- lifecycle
     def start(self) -> Self:
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.start()
+            self._thread = serve_in_thread(self._server, f"{type(self).__name__}-{self.port}")
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        stop_serving(self._server, self._thread)
 
     def __enter__(self) -> Self:
         return self.start()

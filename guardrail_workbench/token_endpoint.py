@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from guardrail_workbench.emulator.identity import DEFAULT_TENANT_ID, make_token
+from guardrail_workbench.serving import serve_in_thread, stop_serving
 
 #: The local guardrail's identity (a system-assigned managed identity: an app, no upn).
 DEFAULT_CALLER: dict[str, Any] = {
@@ -135,21 +136,13 @@ class TokenEndpoint:
             server.owner = self
             self._server = server
             self.port = int(server.server_address[1])
-            self._thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.name = f"token-endpoint-{self.port}"
-            self._thread.start()
+            self._thread = serve_in_thread(server, f"token-endpoint-{self.port}")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+            stop_serving(self._server, self._thread)
+        self._server, self._thread = None, None
 
     def __enter__(self) -> TokenEndpoint:
         return self.start()

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from guardrail_workbench import tls
+from guardrail_workbench.serving import serve_in_thread, stop_serving
 
 from . import events as ev
 from .arm import ArmApp, Request, Response
@@ -180,21 +181,13 @@ class Emulator:
         self._server = server
         self.port = int(server.server_address[1])
         self.app.base_url = self.endpoint
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.name = f"arm-emulator-{self.port}"
-        self._thread.start()
+        self._thread = serve_in_thread(server, f"arm-emulator-{self.port}", poll_interval=0.02)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+            stop_serving(self._server, self._thread)
+        self._server, self._thread = None, None
         self.dispatcher.close()
 
     def __enter__(self) -> Emulator:
