@@ -15,25 +15,20 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 
 from guardrail import __version__
+from guardrail.vocabulary import MODES as MODES
+from guardrail.vocabulary import SEVERITIES as SEVERITIES
+from guardrail.vocabulary import SEVERITY_RANK as SEVERITY_RANK
+from guardrail.vocabulary import STATUSES as STATUSES
+from guardrail.vocabulary import TRIGGERS as TRIGGERS
+from guardrail.vocabulary import Mode as Mode
+from guardrail.vocabulary import Severity as Severity
+from guardrail.vocabulary import Status as Status
+from guardrail.vocabulary import Trigger as Trigger
 
-Severity = Literal["critical", "high", "medium", "low"]
-Status = Literal[
-    "violation", "remediated", "remediation-failed", "remediation-suspended", "exempted", "audit", "heartbeat"
-]
-Trigger = Literal["event", "sweep", "cli", "demo"]
-Mode = Literal["enforce", "audit"]
 #: Where `Actor` comes from: ARM's systemData.lastModifiedBy on the fresh read, the event's
 #: claims (only when systemData is absent or agrees), or nobody known.
 ActorSource = Literal["systemData", "event-claims", "none"]
-
-SEVERITIES: Final[tuple[str, ...]] = get_args(Severity)
-STATUSES: Final[tuple[str, ...]] = get_args(Status)
-TRIGGERS: Final[tuple[str, ...]] = get_args(Trigger)
-MODES: Final[tuple[str, ...]] = get_args(Mode)
-ACTOR_SOURCES: Final[tuple[str, ...]] = get_args(ActorSource)
-
-#: Higher is worse.
-SEVERITY_RANK: Final[Mapping[str, int]] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+ACTOR_SOURCES: Final[tuple[ActorSource, ...]] = get_args(ActorSource)
 
 #: The JSON (table column) names, in table order.
 COLUMNS: Final[tuple[str, ...]] = (

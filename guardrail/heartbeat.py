@@ -27,6 +27,7 @@ from guardrail.findings import FindingRecord, format_time
 if TYPE_CHECKING:
     from guardrail.service import SweepReport
     from guardrail.settings import Settings
+    from guardrail.vocabulary import Mode
 
 log = logging.getLogger("guardrail")
 
@@ -101,7 +102,7 @@ def sweep_counts(
 def heartbeat_records(
     counts: Sequence[SubscriptionCounts],
     *,
-    mode: str,
+    mode: Mode,
     seconds: float,
     now: datetime,
     correlation_id: str | None = None,
@@ -137,7 +138,7 @@ def heartbeat_records(
                 correlation_id=correlation,
                 event_id=None,
                 trigger="sweep",
-                mode=mode,  # type: ignore[arg-type]
+                mode=mode,
             )
         )
     return records

@@ -16,6 +16,7 @@ from guardrail import telemetry
 
 if TYPE_CHECKING:
     from guardrail.service import Guardrail, Outcome, SweepReport
+    from guardrail.vocabulary import Trigger
 
 log = logging.getLogger("guardrail")
 
@@ -30,7 +31,7 @@ def check_finished(outcome: Outcome) -> None:
         log.warning("telemetry: %s: %s", type(error).__name__, error)
 
 
-def check_raised(trigger: str, error: BaseException) -> None:
+def check_raised(trigger: Trigger, error: BaseException) -> None:
     try:
         telemetry.record_check_error(trigger, error)
     except Exception as failure:

@@ -23,6 +23,7 @@ from guardrail.resource_ids import ACCOUNT_ID_RE as ACCOUNT_ID_RE
 from guardrail.resource_ids import GUID_RE as GUID_RE
 from guardrail.resource_ids import SUBNET_ID_RE as SUBNET_ID_RE
 from guardrail.rules import FIXABLE_RULES, REMEDIATE_DEFAULTS, RULE_IDS
+from guardrail.vocabulary import Mode
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 FQDN_PATTERN_RE = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*", re.IGNORECASE)
@@ -183,7 +184,7 @@ class Exemption(_Strict):
 
 class Policy(_Strict):
     version: Literal[1]
-    mode: Literal["enforce", "audit"] = "enforce"
+    mode: Mode = "enforce"
     network: NetworkPolicy = NetworkPolicy()
     auth: AuthPolicy = AuthPolicy()
     diagnostics: DiagnosticsPolicy | None = None

@@ -44,6 +44,7 @@ from guardrail.findings import ActorSource, FindingRecord, Status
 from guardrail.resource_ids import subscription_of
 from guardrail.rules.account_invalid import ACCOUNT_INVALID
 from guardrail.state import UNFINISHED, JournalEntry
+from guardrail.vocabulary import Action, Mode, Severity, Trigger
 
 if TYPE_CHECKING:
     from guardrail.gateway import WriteResult
@@ -53,9 +54,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("guardrail")
 
-Action = Literal[
-    "compliant", "remediated", "failed", "suspended", "audit", "reported", "gone", "invalid", "skipped"
-]
 #: The properties a remediation body may replace; the journal keeps them as read.
 _WRITTEN_PROPERTIES = ("networkAcls", "publicNetworkAccess", "disableLocalAuth")
 #: Rules whose fix lies outside networkAcls: their Before/After is that one property.
@@ -102,7 +100,7 @@ class Outcome:
     started: float = 0.0
     finished: float = 0.0
     event_time: datetime | None = None
-    trigger: str = ""
+    trigger: Trigger | Literal[""] = ""
     actor: str | None = None
 
     @property
@@ -119,7 +117,7 @@ class SweepReport:
     seconds: float = 0.0
     listed_by_subscription: dict[str, int] = field(default_factory=dict)  # lower-case id -> count
 
-    def count(self, action: str) -> int:
+    def count(self, action: Action) -> int:
         return sum(1 for outcome in self.outcomes if outcome.action == action)
 
     def note_listed(self, body: Mapping[str, Any]) -> None:
@@ -290,7 +288,7 @@ class Guardrail:
         self,
         resource_id: str,
         *,
-        trigger: str,
+        trigger: Trigger,
         event: ResourceEvent | None = None,
         account: Mapping[str, Any] | None = None,
     ) -> Outcome:
@@ -419,7 +417,7 @@ class Guardrail:
     def _check(
         self,
         resource_id: str,
-        trigger: str,
+        trigger: Trigger,
         event: ResourceEvent | None,
         listed: Mapping[str, Any] | None,
     ) -> Outcome:
@@ -851,7 +849,7 @@ def status_of_fixed(
 
 
 def _journal_records(
-    entry: JournalEntry, account: Mapping[str, Any], mode: str, now: datetime
+    entry: JournalEntry, account: Mapping[str, Any], mode: Mode, now: datetime
 ) -> list[FindingRecord]:
     """The `remediated` records of a journal entry completed later: the journal's Before, actor,
     event ID and correlation ID; After as the account now holds it."""
@@ -865,7 +863,7 @@ def _journal_records(
             message=str(finding["message"]),
             correlation_id=entry.correlation_id or str(uuid.uuid4()),
             trigger=entry.trigger,  # type: ignore[arg-type]
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             kind=entry.kind,
             value=finding.get("value"),
             before=_side(str(finding["rule"]), entry.before),
@@ -881,8 +879,8 @@ def _journal_records(
 
 @dataclass
 class _RecordContext:
-    trigger: str
-    mode: str
+    trigger: Trigger
+    mode: Mode
     actor: str | None
     correlation_id: str
     event_id: str | None
@@ -946,7 +944,7 @@ class _RecordContext:
         self,
         resource_id: str,
         rule: str,
-        severity: str,
+        severity: Severity,
         status: Status,
         message: str,
         value: str | None,
@@ -957,12 +955,12 @@ class _RecordContext:
         return FindingRecord.create(
             resource_id=resource_id,
             rule=rule,
-            severity=severity,  # type: ignore[arg-type]
+            severity=severity,
             status=status,
             message=message,
             correlation_id=self.correlation_id,
-            trigger=self.trigger,  # type: ignore[arg-type]
-            mode=self.mode,  # type: ignore[arg-type]
+            trigger=self.trigger,
+            mode=self.mode,
             kind=kind,
             value=value,
             before=before,

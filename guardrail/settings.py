@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from guardrail.policy import GUID_RE, Policy, PolicyError, load_policy, parse_policy_text
+from guardrail.vocabulary import Mode
 
 DEFAULT_SWEEP_SCHEDULE = "0 0 */6 * * *"
 _NCRONTAB_RE = re.compile(r"^\s*(\S+\s+){5}\S+\s*$")
@@ -33,7 +34,7 @@ class SettingsError(ValueError):
 class Settings:
     policy: Policy
     policy_source: str
-    mode: str  # enforce | audit (GUARDRAIL_MODE overrides the policy's mode)
+    mode: Mode  # GUARDRAIL_MODE overrides the policy's mode
     subscriptions: tuple[str, ...]  # empty: every subscription the identity can see
     sweep_schedule: str
     sweep_concurrency: int
@@ -104,7 +105,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(
         policy=policy,
         policy_source=source,
-        mode=mode,
+        mode="audit" if mode == "audit" else "enforce",
         subscriptions=subscriptions,
         sweep_schedule=schedule,
         sweep_concurrency=_int(env, "GUARDRAIL_SWEEP_CONCURRENCY", 16, problems),

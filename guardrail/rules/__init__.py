@@ -43,7 +43,7 @@ if len(BY_ID) != len(RULES):
 RULE_IDS: Final[tuple[str, ...]] = tuple(BY_ID)
 FIXABLE_RULES: Final[tuple[str, ...]] = tuple(rule.id for rule in RULES if rule.fix is not None)
 REMEDIATE_DEFAULTS: Final[dict[str, bool]] = {rule.id: rule.remediate_by_default for rule in RULES}
-SEVERITIES: Final[dict[str, str]] = {rule.id: rule.severity for rule in RULES}
+SEVERITIES: Final[dict[str, Severity]] = {rule.id: rule.severity for rule in RULES}
 SURFACE: Final[tuple[SurfacePart, ...]] = tuple(part for unit in UNITS for part in unit.surface)
 
 from guardrail.rules.ip import MAX_IP_RULES  # noqa: E402 - after discovery, which imported it

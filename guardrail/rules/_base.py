@@ -9,10 +9,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from guardrail.vocabulary import Severity as Severity
+
 if TYPE_CHECKING:
     from guardrail.policy import Policy
-
-Severity = Literal["critical", "high", "medium", "low"]
 
 
 def _always(policy: Policy) -> bool:
@@ -38,7 +38,7 @@ class Rule:
 @dataclass(frozen=True, slots=True)
 class Finding:
     rule: str
-    severity: str
+    severity: Severity
     message: str
     value: str | None
     exempted: bool = False
@@ -89,7 +89,7 @@ class Context:
         acls: dict[str, Any] | None,
         public_disabled: bool,
         diagnostic_settings: Sequence[Mapping[str, Any]] | None,
-        severities: Mapping[str, str],
+        severities: Mapping[str, Severity],
     ) -> None:
         self.policy = policy
         self.resource_id = resource_id
@@ -103,7 +103,7 @@ class Context:
         self.severities = severities
         self.findings: list[Finding] = []
         # rule -> (severity, exempted, fixed): the same for every finding of a rule on this account
-        self.decisions: dict[str, tuple[str, bool, bool]] = {}
+        self.decisions: dict[str, tuple[Severity, bool, bool]] = {}
         self.patch: dict[str, Any] = {}  # top-level properties besides networkAcls
         self.acls_changed = False
         self.diagnostic_setting: dict[str, Any] | None = None
