@@ -59,7 +59,8 @@ t2 = time.perf_counter()
 rss2 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if telemetry_on:
     from guardrail import telemetry
-    chosen = telemetry.setup({{"APPLICATIONINSIGHTS_CONNECTION_STRING": {TELEMETRY_CONNECTION!r}}})
+    from guardrail.settings import TelemetrySettings
+    chosen = telemetry.setup(TelemetrySettings(connection_string={TELEMETRY_CONNECTION!r}))
     assert chosen == "azure-monitor", chosen
 t3 = time.perf_counter()
 rss3 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -361,21 +361,6 @@ def arm_problem(error: BaseException | str, endpoint: str) -> str | None:
     return None
 
 
-def _arm_settings() -> Any:
-    from guardrail.gateway import ArmSettings
-
-    try:
-        settings = ArmSettings.from_env()
-    except ValueError as error:  # a malformed ARM_* setting
-        raise InputProblem(f"ARM settings: {one_line(str(error))}") from None
-    if settings.ca_bundle and not Path(settings.ca_bundle).is_file():
-        raise InputProblem(
-            f"ARM_CA_BUNDLE: {settings.ca_bundle} is not a file: point it at the CA bundle "
-            "(the emulator prints its path as ca_bundle)"
-        )
-    return settings
-
-
 def probe_arm(settings: Any, credential: Any = None) -> None:
     """One request without retries (GET /subscriptions), so that a refused connection or an
     untrusted certificate is one line at once rather than a traceback after every retry's backoff.
@@ -428,12 +413,11 @@ def _guardrail_from_env(err: TextIO, level: int = logging.INFO) -> Any:
 
     _log_to(err, level)
     try:
-        load_settings()  # checked first so that a bad setting is said once, not logged and raised
+        settings = load_settings()  # every bad setting named in one line, before anything is built
     except SettingsError as error:
         raise InputProblem(one_line(str(error))) from None
-    arm = _arm_settings()
-    guardrail = get_guardrail()
-    probe_arm(arm, getattr(guardrail.gateway, "credential", None))
+    guardrail = get_guardrail(settings)
+    probe_arm(guardrail.settings.arm, getattr(guardrail.gateway, "credential", None))
     return guardrail
 
 
@@ -467,8 +451,8 @@ def _resource_ids(args: argparse.Namespace) -> list[str]:
     return ids
 
 
-def _transient_problem(error: BaseException) -> InputProblem:
-    endpoint = os.environ.get("ARM_ENDPOINT") or "https://management.azure.com"
+def _transient_problem(error: BaseException, guardrail: Any) -> InputProblem:
+    endpoint = guardrail.settings.arm.endpoint or "https://management.azure.com"
     problem = arm_problem(error, endpoint)
     return InputProblem(
         problem or f"ARM kept failing after its retries: {one_line(str(error))}: try again later"
@@ -485,7 +469,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         try:
             outcome = guardrail.check_account(resource_id, trigger="cli")
         except TransientArmError as error:
-            raise _transient_problem(error) from None
+            raise _transient_problem(error, guardrail) from None
         out.write(json.dumps(_outcome_json(outcome), separators=(",", ":")) + "\n")
         if outcome.action in ("failed", "suspended", "reported", "audit"):
             worst = EXIT_NONCOMPLIANT

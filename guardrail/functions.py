@@ -23,28 +23,23 @@ _instance: Guardrail | None = None
 
 def build_guardrail(settings: Settings) -> Guardrail:
     """Wire the adapters named by the settings around the one path."""
-    from guardrail.gateway import ArmGateway, ArmSettings
-    from guardrail.sinks import alert_sinks_from_env, finding_sinks_from_env
+    from guardrail.gateway import ArmGateway
+    from guardrail.sinks import alert_sinks, finding_sinks
     from guardrail.state import open_state_store
 
-    env = settings.env
-    arm = ArmSettings.from_env(env)
-    gateway = ArmGateway(arm)
     state = open_state_store(
         settings.storage_connection,
-        **_identity_storage(env),
+        **_identity_storage(settings.env),
         window=settings.breaker_window,
         max_remediations=settings.breaker_max_remediations,
     )
-    finding_sinks = finding_sinks_from_env(env)
-    alert_sinks = alert_sinks_from_env(env)
     return Guardrail(
         settings,
-        gateway,
+        ArmGateway(settings.arm),
         state,
-        finding_sinks,
-        alert_sinks,
-        precondition_retries=arm.precondition_retries,
+        finding_sinks(settings.sinks),
+        alert_sinks(settings.sinks),
+        precondition_retries=settings.arm.precondition_retries,
     )
 
 
@@ -59,21 +54,23 @@ def _identity_storage(env: Mapping[str, str]) -> dict[str, Any]:
     return {"table_endpoint": endpoint, "credential": default_credential(storage.client_id(env))}
 
 
-def get_guardrail() -> Guardrail:
-    """The worker's guardrail, built on first use. Invalid settings raise SettingsError (logged
-    with every problem named), so events are redelivered once the settings are fixed."""
+def get_guardrail(settings: Settings | None = None) -> Guardrail:
+    """The worker's guardrail, built on first use (from `settings` when given: the CLI has read
+    them already). Invalid settings raise SettingsError (logged with every problem named), so
+    events are redelivered once the settings are fixed."""
     global _instance
     with _lock:
         if _instance is None:
-            try:
-                settings = load_settings()
-            except SettingsError as error:
-                log.critical("%s", error)
-                raise
+            if settings is None:
+                try:
+                    settings = load_settings()
+                except SettingsError as error:
+                    log.critical("%s", error)
+                    raise
             _instance = build_guardrail(settings)
             from guardrail import telemetry
 
-            telemetry.setup(settings.env)
+            telemetry.setup(settings.telemetry)
             log.info(
                 "guardrail %s ready: mode %s, policy %s", __version__, settings.mode, settings.policy_source
             )
@@ -165,15 +162,15 @@ def health_report(env: Mapping[str, str] | None = None) -> tuple[int, str]:
     try:
         settings = load_settings(env)
     except SettingsError as error:
-        body.update(status="misconfigured", problems=str(error).splitlines()[1:])
+        body.update(status="misconfigured", problems=error.problems)
         return 503, json.dumps(body)
     problems: list[str] = []
     if not settings.storage_connection and not _has_identity_storage(settings.env):
         problems.append("AzureWebJobsStorage is not set: the guardrail runs without memory")
     alerting = {
-        "teams": bool(settings.env.get("TEAMS_WEBHOOK_URL")),
-        "email": bool(settings.env.get("ALERT_EMAIL_RECIPIENTS")),
-        "monitor": bool(settings.env.get("MONITOR_DCE_ENDPOINT")),
+        "teams": settings.sinks.teams_webhook_url is not None,
+        "email": settings.sinks.email is not None,
+        "monitor": settings.sinks.monitor is not None,
     }
     if not any(alerting.values()):
         problems.append("no alert or Monitor sink is configured: findings go to the function log only")

@@ -23,7 +23,6 @@ every cold start.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -89,19 +88,10 @@ class WriteResult:
     http_status: int | None = None
 
 
-def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    return float(raw) if raw else default
-
-
-def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    return int(raw) if raw else default
-
-
 @dataclass(frozen=True)
 class ArmSettings:
-    """How to reach ARM. Built from environment variables by `from_env`; nothing here needs code edits.
+    """How to reach ARM. `guardrail.settings.load_settings` builds it from these app settings
+    (validated with the rest); tests pass explicit values.
 
     ARM_ENDPOINT        base URL (default: the public cloud's https://management.azure.com)
     ARM_CA_BUNDLE       CA bundle file to verify ARM's TLS certificate (the local emulator's CA)
@@ -134,37 +124,6 @@ class ArmSettings:
     read_timeout: float = 60.0
     list_concurrency: int = 4  # subscriptions listed in parallel
     connection_pool_size: int = 32  # kept-alive connections per client (>= the sweep's worker count)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ArmSettings:
-        env = os.environ if env is None else env
-        mode = env.get("ARM_CREDENTIAL", "default").strip().lower() or "default"
-        if mode not in ("default", "static"):
-            raise ValueError(f"ARM_CREDENTIAL must be 'default' or 'static', not {mode!r}")
-        claims_raw = env.get("ARM_STATIC_CLAIMS", "").strip()
-        claims = json.loads(claims_raw) if claims_raw else None
-        if claims is not None and not isinstance(claims, dict):
-            raise ValueError("ARM_STATIC_CLAIMS must be a JSON object")
-        return cls(
-            endpoint=env.get("ARM_ENDPOINT", "").strip() or None,
-            ca_bundle=env.get("ARM_CA_BUNDLE", "").strip() or None,
-            credential="static" if mode == "static" else "default",
-            static_token=env.get("ARM_STATIC_TOKEN", "").strip() or None,
-            static_claims=claims,
-            managed_identity_client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
-            retry_total=_env_int(env, "ARM_RETRY_TOTAL", 4),
-            retry_backoff=_env_float(env, "ARM_RETRY_BACKOFF", 0.8),
-            retry_backoff_max=_env_float(env, "ARM_RETRY_BACKOFF_MAX", 30.0),
-            max_retry_after=_env_float(env, "ARM_MAX_RETRY_AFTER", 60.0),
-            conflict_retries=_env_int(env, "ARM_CONFLICT_RETRIES", 4),
-            conflict_backoff=_env_float(env, "ARM_CONFLICT_BACKOFF", 2.0),
-            precondition_retries=_env_int(env, "ARM_PRECONDITION_RETRIES", 3),
-            poll_interval=_env_float(env, "ARM_POLL_INTERVAL", 1.0),
-            connect_timeout=_env_float(env, "ARM_CONNECT_TIMEOUT", 10.0),
-            read_timeout=_env_float(env, "ARM_READ_TIMEOUT", 60.0),
-            list_concurrency=_env_int(env, "ARM_LIST_CONCURRENCY", 4),
-            connection_pool_size=_env_int(env, "ARM_CONNECTION_POOL_SIZE", 32),
-        )
 
 
 # ---------------------------------------------------------------------------- credentials
@@ -237,7 +196,7 @@ class ArmGateway:
         credential: Any | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.settings = settings or ArmSettings.from_env()
+        self.settings = settings or ArmSettings()
         self._credential = credential
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()

@@ -42,17 +42,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from guardrail.service import Outcome, SweepReport
+    from guardrail.settings import TelemetrySettings
+    from guardrail.vocabulary import Trigger
 
 log = logging.getLogger("guardrail")
 metrics_log = logging.getLogger("guardrail.metrics")
 
 METER_NAME = "guardrail"
-CONNECTION_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
-#: ``Authorization=AAD`` (and ``ClientId=<user-assigned identity>``): Application Insights with
-#: local auth disabled takes telemetry only with an Entra ID token, as the Functions host sends it.
-AUTH_SETTING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
-LOG_SETTING = "GUARDRAIL_METRICS_LOG"
-EXPORT_SETTING = "GUARDRAIL_METRICS_EXPORT_SECONDS"
 #: Seconds; event → verified spans a few seconds (a write and its poll) up to Event Grid's retries.
 LATENCY_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 SWEEP_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)
@@ -143,23 +139,19 @@ def enabled() -> bool:
     return _instruments is not None
 
 
-def setup(env: Mapping[str, str]) -> str:
-    """Configure the exporter the settings name, once per worker; returns what was chosen
-    (``azure-monitor``, ``log``, ``off`` or ``already``). Never raises: telemetry must not stop
-    the guardrail (a failure is logged and telemetry stays off)."""
+def setup(config: TelemetrySettings) -> str:
+    """Configure the exporter the settings name (`Settings.telemetry`), once per worker; returns
+    what was chosen (``azure-monitor``, ``log``, ``off`` or ``already``). Never raises: telemetry
+    must not stop the guardrail (a failure is logged and telemetry stays off)."""
     if _configured:
         return "already"
-    connection = (env.get(CONNECTION_SETTING) or "").strip()
-    want_log = (env.get(LOG_SETTING) or "").strip().lower() not in ("", "0", "false", "no")
-    if not connection and not want_log:
+    connection = config.connection_string
+    if not connection and not config.log:
         return "off"
-    try:
-        interval = float(env.get(EXPORT_SETTING) or 60.0)
-    except ValueError:
-        interval = 60.0
+    interval = config.export_seconds
     try:
         if connection:
-            aad, client_id = entra_id_auth(env.get(AUTH_SETTING, ""))
+            aad, client_id = entra_id_auth(config.authentication)
             provider = _azure_monitor_provider(connection, interval, aad=aad, client_id=client_id)
         else:
             provider = _log_provider(interval)
@@ -303,7 +295,7 @@ def record_check(outcome: Outcome, now: datetime | None = None) -> None:
         instruments.breaker_trips.add(1, {"trigger": trigger})
 
 
-def record_check_error(trigger: str, error: BaseException) -> None:
+def record_check_error(trigger: Trigger, error: BaseException) -> None:
     """A check that raised (transient ARM trouble: Event Grid redelivers, the sweep goes on)."""
     instruments = _instruments
     if instruments is None:

@@ -7,8 +7,7 @@ functions that need them (the Functions host pays module imports at every cold s
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from guardrail.sinks._common import DeliveryResult, RetrySettings, StaticTokenCredential
@@ -16,6 +15,7 @@ from guardrail.sinks._common import DeliveryResult, RetrySettings, StaticTokenCr
 if TYPE_CHECKING:
     from guardrail.alerts import Alert
     from guardrail.findings import FindingRecord
+    from guardrail.settings import SinkSettings
 
 
 class FindingSink(Protocol):
@@ -38,47 +38,63 @@ __all__ = [
     "FindingSink",
     "RetrySettings",
     "StaticTokenCredential",
-    "alert_sinks_from_env",
+    "alert_sinks",
     "deliver_alert",
     "deliver_findings",
-    "finding_sinks_from_env",
+    "finding_sinks",
 ]
 
 
-def finding_sinks_from_env(env: Mapping[str, str] | None = None) -> list[FindingSink]:
-    """Azure Monitor when MONITOR_DCE_ENDPOINT/MONITOR_DCR_IMMUTABLE_ID are set, a JSON Lines
-    file when GUARDRAIL_FINDINGS_FILE is set, and the structured log when Monitor is not set
-    (so findings always land somewhere)."""
+def finding_sinks(config: SinkSettings) -> list[FindingSink]:
+    """Azure Monitor when its endpoint and rule are set, a JSON Lines file when
+    GUARDRAIL_FINDINGS_FILE is set, and the structured log when Monitor is not set (so findings
+    always land somewhere)."""
     from guardrail.sinks.jsonl import JsonlSink, LogSink
     from guardrail.sinks.monitor import MonitorSink
 
-    e = os.environ if env is None else env
     sinks: list[FindingSink] = []
-    monitor = MonitorSink.from_env(e)
-    if monitor is not None:
-        sinks.append(monitor)
-    path = (e.get("GUARDRAIL_FINDINGS_FILE") or "").strip()
-    if path:
-        sinks.append(JsonlSink(path))
-    if monitor is None:
+    if config.monitor is not None:
+        token = config.local_bearer_token
+        sinks.append(
+            MonitorSink(
+                config.monitor.endpoint,
+                config.monitor.rule_id,
+                stream_name=config.monitor.stream_name,
+                credential=StaticTokenCredential(token) if token else None,
+                connection_verify=config.ca_bundle,
+                retry=config.retry,
+            )
+        )
+    if config.findings_file:
+        sinks.append(JsonlSink(config.findings_file))
+    if config.monitor is None:
         sinks.append(LogSink())
     return sinks
 
 
-def alert_sinks_from_env(env: Mapping[str, str] | None = None) -> list[AlertSink]:
-    """Teams when TEAMS_WEBHOOK_URL is set; email when ALERT_EMAIL_RECIPIENTS, ALERT_EMAIL_SENDER
-    and ACS_ENDPOINT or ACS_CONNECTION_STRING are set. May be empty."""
+def alert_sinks(config: SinkSettings) -> list[AlertSink]:
+    """Teams when its webhook is set; email when its sender, recipients and service are. May be
+    empty."""
     from guardrail.sinks.email import EmailSink
     from guardrail.sinks.teams import TeamsSink
 
-    e = os.environ if env is None else env
     sinks: list[AlertSink] = []
-    teams = TeamsSink.from_env(e)
-    if teams is not None:
-        sinks.append(teams)
-    email = EmailSink.from_env(e)
+    if config.teams_webhook_url:
+        sinks.append(TeamsSink(config.teams_webhook_url, ca_bundle=config.ca_bundle, retry=config.retry))
+    email = config.email
     if email is not None:
-        sinks.append(email)
+        sinks.append(
+            EmailSink(
+                sender=email.sender,
+                recipients=email.recipients,
+                endpoint=email.endpoint,
+                connection_string=email.connection_string,
+                connection_verify=config.ca_bundle,
+                retry=config.retry,
+                poll_interval_s=email.poll_interval_s,
+                max_wait_s=email.max_wait_s,
+            )
+        )
     return sinks
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -31,11 +29,11 @@ class DeliveryResult:
 
 @dataclass(frozen=True, slots=True)
 class RetrySettings:
-    """Bounded retries for the sinks, carried out by azure-core's `RetryPolicy` in each sink's
-    pipeline (`sink_retry_policy`): at most `attempts` HTTP requests per request the sink makes,
-    exponential backoff from `backoff_s` capped at `max_backoff_s`, and a server's Retry-After
-    honoured up to `max_backoff_s` (a longer one is cut short: a sink never holds up the
-    remediation for long). Tests use backoff_s=0."""
+    """Bounded retries for the sinks (`guardrail.settings` reads them from GUARDRAIL_SINK_*),
+    carried out by azure-core's `RetryPolicy` in each sink's pipeline (`sink_retry_policy`): at
+    most `attempts` HTTP requests per request the sink makes, exponential backoff from `backoff_s`
+    capped at `max_backoff_s`, and a server's Retry-After honoured up to `max_backoff_s` (a longer
+    one is cut short: a sink never holds up the remediation for long). Tests use backoff_s=0."""
 
     attempts: int = 3
     backoff_s: float = 0.5
@@ -46,19 +44,6 @@ class RetrySettings:
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("attempts must be >= 1")
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RetrySettings:
-        """GUARDRAIL_SINK_ATTEMPTS, GUARDRAIL_SINK_BACKOFF_SECONDS, GUARDRAIL_SINK_MAX_BACKOFF_SECONDS,
-        GUARDRAIL_SINK_TIMEOUT_SECONDS (all optional)."""
-        e = os.environ if env is None else env
-        d = cls()
-        return cls(
-            attempts=int(e.get("GUARDRAIL_SINK_ATTEMPTS", d.attempts)),
-            backoff_s=float(e.get("GUARDRAIL_SINK_BACKOFF_SECONDS", d.backoff_s)),
-            max_backoff_s=float(e.get("GUARDRAIL_SINK_MAX_BACKOFF_SECONDS", d.max_backoff_s)),
-            timeout_s=float(e.get("GUARDRAIL_SINK_TIMEOUT_SECONDS", d.timeout_s)),
-        )
 
 
 #: The sinks POST, and their requests are safe to repeat (Monitor is at least once, email keeps one
@@ -155,18 +140,12 @@ def log_undelivered_alert(alert: Any, *, sink: str, reason: str) -> None:
     logging.getLogger("guardrail.alerts").error(json_line(line))
 
 
-def env_flag(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name, "").strip()
-    return value or None
-
-
 __all__ = [
     "AttemptCounter",
     "DeliveryResult",
     "RetrySettings",
     "StaticTokenCredential",
     "describe_error",
-    "env_flag",
     "log",
     "log_undelivered_alert",
     "sink_retry_policy",

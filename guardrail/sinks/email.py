@@ -11,9 +11,8 @@ The ACS connection string (access key) is a secret and is never logged."""
 from __future__ import annotations
 
 import logging
-import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from guardrail.sinks._common import (
@@ -21,7 +20,6 @@ from guardrail.sinks._common import (
     DeliveryResult,
     RetrySettings,
     describe_error,
-    env_flag,
     log_undelivered_alert,
     sink_retry_policy,
 )
@@ -88,29 +86,6 @@ class EmailSink:
 
     def __repr__(self) -> str:
         return f"EmailSink(to={len(self.recipients)} recipients)"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> EmailSink | None:
-        """ALERT_EMAIL_RECIPIENTS (comma-separated), ALERT_EMAIL_SENDER, and ACS_ENDPOINT or
-        ACS_CONNECTION_STRING; optional ALERT_EMAIL_POLL_SECONDS, ALERT_EMAIL_MAX_WAIT_SECONDS,
-        GUARDRAIL_CA_BUNDLE (local). None when recipients, sender or the service are missing."""
-        e = os.environ if env is None else env
-        recipients = parse_recipients(e.get("ALERT_EMAIL_RECIPIENTS", ""))
-        sender = env_flag(e, "ALERT_EMAIL_SENDER")
-        endpoint = env_flag(e, "ACS_ENDPOINT")
-        conn = env_flag(e, "ACS_CONNECTION_STRING")
-        if not recipients or not sender or not (endpoint or conn):
-            return None
-        return cls(
-            sender=sender,
-            recipients=recipients,
-            endpoint=None if conn else endpoint,
-            connection_string=conn,
-            connection_verify=env_flag(e, "GUARDRAIL_CA_BUNDLE"),
-            retry=RetrySettings.from_env(e),
-            poll_interval_s=float(e.get("ALERT_EMAIL_POLL_SECONDS", "1")),
-            max_wait_s=float(e.get("ALERT_EMAIL_MAX_WAIT_SECONDS", "20")),
-        )
 
     def _get_client(self) -> Any:
         if self._client is None:

@@ -8,7 +8,6 @@ one JSON line per record, so Application Insights keeps them. `send` never raise
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -17,9 +16,7 @@ from guardrail.sinks._common import (
     AttemptCounter,
     DeliveryResult,
     RetrySettings,
-    StaticTokenCredential,
     describe_error,
-    env_flag,
     sink_retry_policy,
 )
 
@@ -68,26 +65,6 @@ class MonitorSink:
         self.retry = retry or RetrySettings()
         self._attempts = AttemptCounter()
         self._client: Any = None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> MonitorSink | None:
-        """MONITOR_DCE_ENDPOINT + MONITOR_DCR_IMMUTABLE_ID (+ MONITOR_STREAM_NAME). None when
-        not configured. Local only: GUARDRAIL_CA_BUNDLE (connection_verify) and
-        GUARDRAIL_LOCAL_BEARER_TOKEN (a static token instead of DefaultAzureCredential)."""
-        e = os.environ if env is None else env
-        endpoint = env_flag(e, "MONITOR_DCE_ENDPOINT")
-        rule_id = env_flag(e, "MONITOR_DCR_IMMUTABLE_ID")
-        if not endpoint or not rule_id:
-            return None
-        token = env_flag(e, "GUARDRAIL_LOCAL_BEARER_TOKEN")
-        return cls(
-            endpoint,
-            rule_id,
-            stream_name=env_flag(e, "MONITOR_STREAM_NAME") or DEFAULT_STREAM,
-            credential=StaticTokenCredential(token) if token else None,
-            connection_verify=env_flag(e, "GUARDRAIL_CA_BUNDLE"),
-            retry=RetrySettings.from_env(e),
-        )
 
     def _get_client(self) -> Any:
         if self._client is None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
@@ -17,7 +16,6 @@ from guardrail.sinks._common import (
     DeliveryResult,
     RetrySettings,
     describe_error,
-    env_flag,
     log_undelivered_alert,
     sink_retry_policy,
 )
@@ -74,23 +72,6 @@ class TeamsSink:
 
     def __repr__(self) -> str:
         return f"TeamsSink({self.label})"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> TeamsSink | None:
-        """TEAMS_WEBHOOK_URL (a Key Vault reference in Azure); GUARDRAIL_CA_BUNDLE locally.
-        None when not configured."""
-        e = os.environ if env is None else env
-        url = env_flag(e, "TEAMS_WEBHOOK_URL")
-        if not url:
-            return None
-        if url.startswith("@Microsoft.KeyVault"):
-            log.error("TEAMS_WEBHOOK_URL is an unresolved Key Vault reference: Teams alerts are off")
-            return None
-        try:
-            return cls(url, ca_bundle=env_flag(e, "GUARDRAIL_CA_BUNDLE"), retry=RetrySettings.from_env(e))
-        except ValueError as err:
-            log.error("Teams alerts are off: %s", err)
-            return None
 
     def send_alert(self, alert: Alert) -> DeliveryResult:
         from guardrail.alerts import to_adaptive_card

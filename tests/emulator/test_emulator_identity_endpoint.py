@@ -78,7 +78,8 @@ def test_managed_identity_credential_gets_its_token_there(monkeypatch: pytest.Mo
 
 def test_the_local_stack_can_use_default_azure_credential(tmp_path: Path) -> None:
     from guardrail.credentials import token_claims
-    from guardrail.gateway import ArmGateway, ArmSettings
+    from guardrail.gateway import ArmGateway
+    from guardrail.settings import load_settings
     from guardrail_workbench.stack import GUARDRAIL_CLAIMS, LocalStack
 
     with LocalStack(out_dir=tmp_path, azurite=False, receivers=False, managed_identity=True) as stack:
@@ -87,7 +88,7 @@ def test_the_local_stack_can_use_default_azure_credential(tmp_path: Path) -> Non
         saved = {k: os.environ.get(k) for k in stack.env}
         os.environ.update(stack.env)
         try:
-            gateway = ArmGateway(ArmSettings.from_env())
+            gateway = ArmGateway(load_settings().arm)
             token = gateway.credential.get_token("https://management.azure.com/.default").token
             assert token_claims(token)["appid"] == GUARDRAIL_CLAIMS["appid"]
             assert any(

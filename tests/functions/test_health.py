@@ -25,6 +25,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from guardrail import cli, functions, heartbeat, telemetry
 from guardrail.engine import evaluate
 from guardrail.policy import parse_policy_text
+from guardrail.settings import load_settings
 from guardrail_workbench.queuehost import QueueHost
 from guardrail_workbench.stack import LocalStack, as_function_event, function_handlers, user_claims
 from tests.conftest import load_contract
@@ -177,9 +178,8 @@ def test_a_breaker_trip_is_counted(stack: LocalStack, reader: InMemoryMetricRead
 
 def test_metrics_go_to_the_log_locally(caplog: pytest.LogCaptureFixture) -> None:
     telemetry.reset()
-    assert (
-        telemetry.setup({"GUARDRAIL_METRICS_LOG": "1", "GUARDRAIL_METRICS_EXPORT_SECONDS": "3600"}) == "log"
-    )
+    env = {"GUARDRAIL_METRICS_LOG": "1", "GUARDRAIL_METRICS_EXPORT_SECONDS": "3600"}
+    assert telemetry.setup(load_settings(env).telemetry) == "log"
     try:
         telemetry.record_ignored("malformed")
         with caplog.at_level("INFO", logger="guardrail.metrics"):
@@ -198,7 +198,7 @@ def test_metrics_go_to_the_log_locally(caplog: pytest.LogCaptureFixture) -> None
 
 def test_no_connection_string_no_exporter() -> None:
     telemetry.reset()
-    assert telemetry.setup({}) == "off"
+    assert telemetry.setup(load_settings({}).telemetry) == "off"
     assert not telemetry.enabled()
 
 

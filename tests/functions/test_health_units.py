@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from guardrail import deadletter, heartbeat, telemetry
 from guardrail.findings import FindingRecord
 from guardrail.service import Outcome, SweepReport
+from guardrail.settings import load_settings
 from tests.conftest import load_contract
 
 REPO = Path(__file__).resolve().parents[2]
@@ -215,7 +216,7 @@ def test_with_a_connection_string_the_metrics_reach_application_insights(
             ),
             "GUARDRAIL_METRICS_EXPORT_SECONDS": "3600",
         }
-        assert telemetry.setup(env) == "azure-monitor"
+        assert telemetry.setup(load_settings(env).telemetry) == "azure-monitor"
         telemetry.record_check(Outcome(rid(SUBS[0], 1), "remediated", trigger="event"))
         telemetry.record_ignored("event-type")
         telemetry.flush()
@@ -242,7 +243,8 @@ def test_the_first_invocation_does_not_import_telemetry_or_blob_sdks_unasked() -
     Blob SDK (the replay imports it when it runs)."""
     code = (
         "import sys, function_app, guardrail.functions, guardrail.service, guardrail.observe;"
-        "from guardrail import telemetry; assert telemetry.setup({}) == 'off';"
+        "from guardrail import telemetry, settings;"
+        "assert telemetry.setup(settings.load_settings({}).telemetry) == 'off';"
         "heavy = sorted(m for m in sys.modules"
         " if m.startswith(('opentelemetry', 'azure.monitor.opentelemetry', 'azure.storage.blob')));"
         "print(heavy); assert not heavy"

@@ -7,6 +7,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from guardrail.gateway import (
     WriteResult,
     parse_account_id,
 )
+from guardrail.settings import SettingsError, load_settings
 from guardrail_workbench.emulator import Emulator, account_id
 
 from .conftest import CLOSED, GUARDRAIL_CLAIMS, OPEN, RG, SUB1, SUB2
@@ -34,28 +36,30 @@ def patches(emulator: Emulator, rid: str = OPEN) -> list[int]:
 # ---------------------------------------------------------------------------- settings and reads
 
 
-def test_settings_from_env() -> None:
-    settings = ArmSettings.from_env(
+def test_settings_from_env(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    settings = load_settings(
         {
             "ARM_ENDPOINT": "https://127.0.0.1:8443",
-            "ARM_CA_BUNDLE": "/tmp/ca.pem",
+            "ARM_CA_BUNDLE": str(ca),
             "ARM_CREDENTIAL": "static",
             "ARM_STATIC_TOKEN": "tok",
             "ARM_RETRY_TOTAL": "2",
             "ARM_POLL_INTERVAL": "0.5",
             "ARM_CONFLICT_RETRIES": "7",
         }
-    )
+    ).arm
     assert settings.endpoint == "https://127.0.0.1:8443"
-    assert settings.ca_bundle == "/tmp/ca.pem"
+    assert settings.ca_bundle == str(ca)
     assert settings.credential == "static" and settings.static_token == "tok"
     assert settings.retry_total == 2 and settings.poll_interval == 0.5 and settings.conflict_retries == 7
     assert "tok" not in repr(settings)
-    defaults = ArmSettings.from_env({})
-    assert defaults.endpoint is None and defaults.credential == "default"
+    defaults = load_settings({}).arm
+    assert defaults == ArmSettings() and defaults.endpoint is None and defaults.credential == "default"
     assert defaults.poll_interval < 30
-    with pytest.raises(ValueError):
-        ArmSettings.from_env({"ARM_CREDENTIAL": "password"})
+    with pytest.raises(SettingsError, match="ARM_CREDENTIAL"):
+        load_settings({"ARM_CREDENTIAL": "password"})
 
 
 def test_module_import_stays_light() -> None:

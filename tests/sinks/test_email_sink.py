@@ -11,7 +11,8 @@ import pytest
 
 from guardrail.alerts import Alert, compose_alert, to_email
 from guardrail.findings import FindingRecord
-from guardrail.sinks import RetrySettings, StaticTokenCredential
+from guardrail.settings import SettingsError, load_settings
+from guardrail.sinks import RetrySettings, StaticTokenCredential, alert_sinks
 from guardrail.sinks.email import EmailSink
 from guardrail_workbench.receivers import EmailReceiver
 
@@ -177,14 +178,18 @@ def test_failed_operation_is_reported(
     assert len(rx.messages) == 1  # same Operation-Id on every attempt: never a second email
 
 
-def test_from_env() -> None:
-    assert EmailSink.from_env({"ALERT_EMAIL_RECIPIENTS": "a@x.example"}) is None
-    sink = EmailSink.from_env(
-        {
-            "ALERT_EMAIL_RECIPIENTS": " a@x.example, b@x.example ,",
-            "ALERT_EMAIL_SENDER": "DoNotReply@x.example",
-            "ACS_CONNECTION_STRING": "endpoint=https://127.0.0.1:1/;accesskey=c2VjcmV0",
-        }
+def test_from_settings() -> None:
+    with pytest.raises(SettingsError, match="ALERT_EMAIL_SENDER: is not set"):
+        load_settings({"ALERT_EMAIL_RECIPIENTS": "a@x.example"})
+    [sink] = alert_sinks(
+        load_settings(
+            {
+                "ALERT_EMAIL_RECIPIENTS": " a@x.example, b@x.example ,",
+                "ALERT_EMAIL_SENDER": "DoNotReply@x.example",
+                "ACS_CONNECTION_STRING": "endpoint=https://127.0.0.1:1/;accesskey=c2VjcmV0",
+            }
+        ).sinks
     )
-    assert sink is not None and sink.recipients == ["a@x.example", "b@x.example"]
+    assert isinstance(sink, EmailSink)
+    assert sink.recipients == ["a@x.example", "b@x.example"]
     assert "c2VjcmV0" not in repr(sink)

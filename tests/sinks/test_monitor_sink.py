@@ -11,7 +11,8 @@ import pytest
 
 from guardrail.findings import FindingRecord
 from guardrail.rules import RULE_IDS
-from guardrail.sinks import RetrySettings, StaticTokenCredential
+from guardrail.settings import load_settings
+from guardrail.sinks import RetrySettings, StaticTokenCredential, finding_sinks
 from guardrail.sinks.monitor import MONITOR_SCOPE, MonitorSink
 from guardrail_workbench.receivers import IngestionReceiver
 
@@ -143,17 +144,19 @@ def test_wrong_stream_is_a_visible_failure(
     assert len(_unsent(caplog)) == 1
 
 
-def test_from_env(ca_bundle: str) -> None:
-    assert MonitorSink.from_env({}) is None
-    sink = MonitorSink.from_env(
-        {
-            "MONITOR_DCE_ENDPOINT": "https://127.0.0.1:1",
-            "MONITOR_DCR_IMMUTABLE_ID": "dcr-1",
-            "GUARDRAIL_CA_BUNDLE": ca_bundle,
-            "GUARDRAIL_SINK_ATTEMPTS": "5",
-        }
+def test_from_settings(ca_bundle: str) -> None:
+    assert not any(isinstance(s, MonitorSink) for s in finding_sinks(load_settings({}).sinks))
+    sink, *_ = finding_sinks(
+        load_settings(
+            {
+                "MONITOR_DCE_ENDPOINT": "https://127.0.0.1:1",
+                "MONITOR_DCR_IMMUTABLE_ID": "dcr-1",
+                "GUARDRAIL_CA_BUNDLE": ca_bundle,
+                "GUARDRAIL_SINK_ATTEMPTS": "5",
+            }
+        ).sinks
     )
-    assert sink is not None
+    assert isinstance(sink, MonitorSink)
     assert sink.stream_name == "Custom-GuardrailFindings_CL" and sink.retry.attempts == 5
 
 

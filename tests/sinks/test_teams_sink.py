@@ -10,7 +10,8 @@ import pytest
 
 from guardrail.alerts import Alert, compose_alert, to_adaptive_card
 from guardrail.findings import FindingRecord
-from guardrail.sinks import RetrySettings
+from guardrail.settings import load_settings
+from guardrail.sinks import RetrySettings, alert_sinks
 from guardrail.sinks.teams import TeamsSink
 from guardrail_workbench.receivers import TeamsReceiver
 
@@ -102,4 +103,4 @@ def test_bad_url_is_refused_without_echoing_it() -> None:
     with pytest.raises(ValueError) as err:
         TeamsSink("http://example.invalid/workflows/x?sig=topsecret")
     assert "topsecret" not in str(err.value)
-    assert TeamsSink.from_env({}) is None
+    assert alert_sinks(load_settings({}).sinks) == []

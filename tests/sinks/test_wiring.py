@@ -13,12 +13,13 @@ import pytest
 
 from guardrail.alerts import compose_alert
 from guardrail.findings import COLUMNS, FindingRecord
+from guardrail.settings import SettingsError, load_settings
 from guardrail.sinks import (
     DeliveryResult,
-    alert_sinks_from_env,
+    alert_sinks,
     deliver_alert,
     deliver_findings,
-    finding_sinks_from_env,
+    finding_sinks,
 )
 from guardrail.sinks.email import EmailSink, build_message
 from guardrail.sinks.jsonl import JsonlSink, LogSink
@@ -41,9 +42,10 @@ def test_importing_the_sinks_does_not_import_azure_sdks() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_sinks_from_env(tmp_path: Path) -> None:
-    assert [type(s) for s in finding_sinks_from_env({})] == [LogSink]
-    assert alert_sinks_from_env({}) == []
+def test_sinks_from_settings(tmp_path: Path) -> None:
+    none = load_settings({}).sinks
+    assert [type(s) for s in finding_sinks(none)] == [LogSink]
+    assert alert_sinks(none) == []
     env = {
         "MONITOR_DCE_ENDPOINT": "https://dce.example",
         "MONITOR_DCR_IMMUTABLE_ID": "dcr-1",
@@ -53,11 +55,16 @@ def test_sinks_from_env(tmp_path: Path) -> None:
         "ALERT_EMAIL_SENDER": "DoNotReply@contoso.example",
         "ACS_ENDPOINT": "https://acs.example.communication.azure.com",
     }
-    assert [type(s) for s in finding_sinks_from_env(env)] == [MonitorSink, JsonlSink]
-    assert [type(s) for s in alert_sinks_from_env(env)] == [TeamsSink, EmailSink]
+    configured = load_settings(env).sinks
+    assert [type(s) for s in finding_sinks(configured)] == [MonitorSink, JsonlSink]
+    assert [type(s) for s in alert_sinks(configured)] == [TeamsSink, EmailSink]
+    assert alert_sinks(load_settings({"TEAMS_WEBHOOK_URL": ""}).sinks) == []
+    # An unresolved Key Vault reference is a setting to fix, named with the others (it used to turn
+    # Teams off with only a log line).
     unresolved = {"TEAMS_WEBHOOK_URL": "@Microsoft.KeyVault(SecretUri=https://kv.example/secrets/teams)"}
-    assert alert_sinks_from_env(unresolved) == []
-    assert alert_sinks_from_env({"TEAMS_WEBHOOK_URL": ""}) == []
+    with pytest.raises(SettingsError, match="TEAMS_WEBHOOK_URL: is an unresolved Key Vault") as error:
+        load_settings(unresolved)
+    assert "kv.example" not in str(error.value)
 
 
 def test_deliver_helpers_contain_a_raising_sink(make_record: MakeRecord) -> None:
