@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from guardrail.policy import ACCOUNT_ID_RE, Policy
 from guardrail.rules import SEVERITIES, SURFACE, UNITS, Context, Finding
+from guardrail.wellformed import wrong_type
 
 ACCOUNT_TYPE: Final = "microsoft.cognitiveservices/accounts"
 
@@ -100,23 +101,18 @@ def _check_shape(account: object) -> InvalidAccount | tuple[str, str, Mapping[st
         ("allowedFqdnList", list),
         ("privateEndpointConnections", list),
     )
-    for key, types in expected:
-        value = properties.get(key)
-        if value is not None and not isinstance(value, types):
-            return InvalidAccount(f"'properties.{key}' has the wrong type (got {value!r})", rid)
+    wrong = wrong_type(properties, expected, "properties.")
     acls = properties.get("networkAcls")
-    if acls is not None:
-        for key, types in (
+    if wrong is None and acls is not None:
+        acl_types = (
             ("defaultAction", str),
             ("bypass", str),
             ("ipRules", list),
             ("virtualNetworkRules", list),
-        ):
-            value = acls.get(key)
-            if value is not None and not isinstance(value, types):
-                return InvalidAccount(
-                    f"'properties.networkAcls.{key}' has the wrong type (got {value!r})", rid
-                )
+        )
+        wrong = wrong_type(acls, acl_types, "properties.networkAcls.")
+    if wrong is not None:
+        return InvalidAccount(wrong, rid)
     return rid, kind or "", properties
 
 

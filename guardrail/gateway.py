@@ -617,6 +617,8 @@ def _capped_retry_policy(settings: ArmSettings) -> Any:
     429/408/502 and connection errors, and gives up rather than sleep through a huge Retry-After."""
     from azure.core.pipeline.policies import RetryPolicy
 
+    from guardrail.transport import bounded_retry_policy
+
     cap = settings.max_retry_after
 
     class _CappedRetryPolicy(RetryPolicy):  # type: ignore[type-arg]
@@ -626,13 +628,10 @@ def _capped_retry_policy(settings: ArmSettings) -> Any:
                 return False
             return bool(super().is_retry(retry_settings, response))
 
-    policy = _CappedRetryPolicy(
-        retry_total=settings.retry_total,
-        retry_connect=settings.retry_total,
-        retry_read=settings.retry_total,
-        retry_status=settings.retry_total,
-        retry_backoff_factor=settings.retry_backoff,
-        retry_backoff_max=settings.retry_backoff_max,
+    return bounded_retry_policy(
+        _CappedRetryPolicy,
+        retries=settings.retry_total,
+        backoff=settings.retry_backoff,
+        backoff_max=settings.retry_backoff_max,
+        methods=frozenset(["HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"]),
     )
-    policy._method_whitelist = frozenset(["HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"])
-    return policy

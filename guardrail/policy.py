@@ -47,6 +47,14 @@ def _unknown_rule(rule: str) -> str:
     return f"unknown rule {rule!r}; {_did_you_mean(rule, RULE_IDS)}known rules: {', '.join(RULE_IDS)}"
 
 
+def _each_matching(values: list[str], pattern: re.Pattern[str], what: str) -> list[str]:
+    """`values` when every one matches `pattern` in full; else a ValueError naming the first that does not."""
+    for value in values:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}")
+    return values
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -81,26 +89,17 @@ class NetworkPolicy(_Strict):
     @field_validator("allowed_vnet_subscriptions", "allowed_private_endpoint_subscriptions")
     @classmethod
     def _subscriptions(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not GUID_RE.fullmatch(value):
-                raise ValueError(f"{value!r} is not a subscription ID (a GUID)")
-        return values
+        return _each_matching(values, GUID_RE, "a subscription ID (a GUID)")
 
     @field_validator("allowed_subnets")
     @classmethod
     def _subnets(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not SUBNET_ID_RE.fullmatch(value):
-                raise ValueError(f"{value!r} is not a subnet resource ID")
-        return values
+        return _each_matching(values, SUBNET_ID_RE, "a subnet resource ID")
 
     @field_validator("bypass_allowed_accounts")
     @classmethod
     def _accounts(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not ACCOUNT_ID_RE.fullmatch(value):
-                raise ValueError(f"{value!r} is not a Microsoft.CognitiveServices/accounts resource ID")
-        return values
+        return _each_matching(values, ACCOUNT_ID_RE, "a Microsoft.CognitiveServices/accounts resource ID")
 
     @field_validator("allowed_fqdns")
     @classmethod

@@ -26,6 +26,24 @@ def environment_ca_bundle() -> str | None:
     return next((os.environ[name] for name in _CA_BUNDLE_VARIABLES if os.environ.get(name)), None)
 
 
+def bounded_retry_policy(
+    policy_type: Any, *, retries: int, backoff: float, backoff_max: float, methods: frozenset[str]
+) -> Any:
+    """An azure-core `RetryPolicy` (of `policy_type`, a subclass) that retries at most `retries` times
+    whatever failed (connection, read or status), with exponential backoff from `backoff` seconds
+    capped at `backoff_max`, for the HTTP `methods` named. The gateway and the sinks build theirs here."""
+    policy = policy_type(
+        retry_total=retries,
+        retry_connect=retries,
+        retry_read=retries,
+        retry_status=retries,
+        retry_backoff_factor=backoff,
+        retry_backoff_max=backoff_max,
+    )
+    policy._method_whitelist = methods
+    return policy
+
+
 def pooled_transport(
     *,
     pool_size: int,

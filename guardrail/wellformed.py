@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 _TIME_FIELDS = ("createdAt", "lastModifiedAt")
@@ -31,6 +31,18 @@ def _time_ok(value: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+def wrong_type(
+    values: Mapping[str, Any], expected: Iterable[tuple[str, type | tuple[type, ...]]], where: str
+) -> str | None:
+    """The first key of `expected` whose value in `values` is set but not of its type(s), as
+    "'<where><key>' has the wrong type (got ...)"; None when every one fits."""
+    for key, kinds in expected:
+        value = values.get(key)
+        if value is not None and not isinstance(value, kinds):
+            return f"'{where}{key}' has the wrong type (got {value!r})"
+    return None
 
 
 def problem(account: Mapping[str, Any]) -> str | None:
@@ -60,15 +72,15 @@ def problem(account: Mapping[str, Any]) -> str | None:
         return None
     if not isinstance(properties, Mapping):
         return f"'properties' must be an object (got {_kind(properties)})"
-    for key, kinds in (
+    typed = (
         ("publicNetworkAccess", str),
         ("disableLocalAuth", bool),
         ("customSubDomainName", str),
         ("networkAcls", Mapping),
-    ):
-        value = properties.get(key)
-        if value is not None and not isinstance(value, kinds):
-            return f"'properties.{key}' has the wrong type (got {value!r})"
+    )
+    wrong = wrong_type(properties, typed, "properties.")
+    if wrong is not None:
+        return wrong
     acls = properties.get("networkAcls") or {}
     for key in ("defaultAction", "bypass"):
         value = acls.get(key)

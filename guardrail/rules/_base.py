@@ -165,6 +165,15 @@ class RuleUnit:
     surface: tuple[SurfacePart, ...] = ()
 
 
+def turned_on(reason: str) -> Callable[[bool, bool], list[str]]:
+    """A `SurfacePart.widened` for a yes/no part: `reason` when it goes from off to on."""
+
+    def widened(before: bool, after: bool) -> list[str]:
+        return [reason] if after and not before else []
+
+    return widened
+
+
 def text(value: object) -> str:
     """A finding value as text: strings as they are, anything else in JSON spelling."""
     if isinstance(value, str):

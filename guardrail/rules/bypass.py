@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from guardrail.rules._base import Context, Rule, RuleUnit, SurfacePart, text
+from guardrail.rules._base import Context, Rule, RuleUnit, SurfacePart, text, turned_on
 
 BYPASS_NOT_ALLOWED = Rule(
     "bypass-not-allowed",
@@ -51,13 +51,9 @@ def _bypass(props: Mapping[str, Any], acls: Mapping[str, Any] | None) -> bool:
     return acls is None or not is_none(acls.get("bypass"))
 
 
-def _bypass_widened(before: bool, after: bool) -> list[str]:
-    return ["trusted-services bypass enabled"] if after and not before else []
-
-
 UNIT = RuleUnit(
     order=50,
     rules=(BYPASS_NOT_ALLOWED,),
     check=check,
-    surface=(SurfacePart("bypass", "network", _bypass, _bypass_widened),),
+    surface=(SurfacePart("bypass", "network", _bypass, turned_on("trusted-services bypass enabled")),),
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from guardrail.rules._base import Context, Rule, RuleUnit, SurfacePart, text
+from guardrail.rules._base import Context, Rule, RuleUnit, SurfacePart, text, turned_on
 
 _UNSET: Any = object()
 
@@ -40,13 +40,11 @@ def _local_auth(props: Mapping[str, Any], acls: Mapping[str, Any] | None) -> boo
     return props.get("disableLocalAuth") is not True
 
 
-def _local_auth_widened(before: bool, after: bool) -> list[str]:
-    return ["local authentication re-enabled"] if after and not before else []
-
-
 UNIT = RuleUnit(
     order=60,
     rules=(LOCAL_AUTH_ENABLED,),
     check=check,
-    surface=(SurfacePart("local_auth", "account", _local_auth, _local_auth_widened),),
+    surface=(
+        SurfacePart("local_auth", "account", _local_auth, turned_on("local authentication re-enabled")),
+    ),
 )

@@ -59,6 +59,7 @@ def sink_retry_policy(settings: RetrySettings) -> Any:
     from azure.core.pipeline.policies import RetryPolicy
 
     from guardrail.retry_after import retry_after_from_headers
+    from guardrail.transport import bounded_retry_policy
 
     cap = settings.max_backoff_s
 
@@ -67,17 +68,13 @@ def sink_retry_policy(settings: RetrySettings) -> Any:
             seconds = retry_after_from_headers(getattr(response.http_response, "headers", None))
             return None if seconds is None else min(seconds, cap)
 
-    retries = settings.attempts - 1
-    policy = _SinkRetryPolicy(
-        retry_total=retries,
-        retry_connect=retries,
-        retry_read=retries,
-        retry_status=retries,
-        retry_backoff_factor=settings.backoff_s,
-        retry_backoff_max=settings.max_backoff_s,
+    return bounded_retry_policy(
+        _SinkRetryPolicy,
+        retries=settings.attempts - 1,
+        backoff=settings.backoff_s,
+        backoff_max=settings.max_backoff_s,
+        methods=_RETRIED_METHODS,
     )
-    policy._method_whitelist = _RETRIED_METHODS
-    return policy
 
 
 class AttemptCounter:
