@@ -23,7 +23,8 @@ from tests.conftest import REPO
 from .test_core_cli_errors import ID, assert_one_line_error, clean_env, guardrail
 
 KV = "@Microsoft.KeyVault(SecretUri=https://vault.example/secrets/TOPSECRET)"
-MISSING_FILE = "/nonexistent-guardrail-dir/ca.pem"
+MISSING = REPO / "tests" / "no-such-folder"  # inside the checkout: no test looks outside it
+MISSING_FILE = str(MISSING / "ca.pem")
 EMAIL = {
     "ALERT_EMAIL_RECIPIENTS": "secops@contoso.example",
     "ALERT_EMAIL_SENDER": "DoNotReply@contoso.example",
@@ -48,7 +49,7 @@ ARM_NUMBER = (
 
 #: (setting, bad value, other settings it needs beside it). Secret values carry TOPSECRET.
 BAD: list[tuple[str, str, dict[str, str]]] = [
-    ("GUARDRAIL_POLICY_PATH", "/nonexistent-guardrail-dir/policy.yaml", {}),
+    ("GUARDRAIL_POLICY_PATH", str(MISSING / "policy.yaml"), {}),
     ("GUARDRAIL_POLICY", "version: 2", {}),
     ("GUARDRAIL_MODE", "bogus", {}),
     ("GUARDRAIL_SUBSCRIPTIONS", "not-a-subscription", {}),
