@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from guardrail_workbench.stack import LocalStack, as_function_event
+from guardrail_workbench.stack import GUARDRAIL_CLAIMS, LocalStack, as_function_event
 from tests.functions.conftest import POLICY, SUB_A, account_id, records_for, unique
 from tests.functions.test_loop import settings_env, stack, write_event  # noqa: F401 - fixtures
 
@@ -113,3 +113,87 @@ def test_a_rejection_arm_refuses_is_a_failure_not_a_claim(
     assert _statuses(stack, rid) == {foreign: "Approved"}
     records = [r for r in records_for(stack, rid) if r["Rule"] == "private-endpoint-not-allowed"]
     assert [r["Status"] for r in records] == ["remediation-failed"]
+
+
+def _rejections(stack: LocalStack, connection_id: str) -> int:  # noqa: F811
+    """How many writes of the connection the guardrail itself made (from the emulator's events)."""
+    return sum(
+        1
+        for event in stack.emulator.events
+        if event.get("eventType") == "Microsoft.Resources.ResourceWriteSuccess"
+        and str(event.get("subject", "")).lower() == connection_id.lower()
+        and event["data"]["claims"].get("appid") == GUARDRAIL_CLAIMS["appid"]
+    )
+
+
+def _last_write_event(stack: LocalStack, subject: str) -> dict[str, Any]:  # noqa: F811
+    """The write event the emulator raised for `subject` (the connection, not its account)."""
+    return next(
+        event
+        for event in reversed(stack.emulator.events)
+        if event.get("eventType") == "Microsoft.Resources.ResourceWriteSuccess"
+        and str(event.get("subject", "")).lower() == subject.lower()
+    )
+
+
+def test_a_connection_approved_again_after_its_rejection_is_a_fight_the_breaker_stops(
+    stack: LocalStack,  # noqa: F811
+    handlers: Handlers,
+    settings_env: Callable[..., None],  # noqa: F811
+) -> None:
+    """#14: someone keeps approving the foreign connection the guardrail rejected. Each rejection is a
+    confirmed write for the breaker like a PATCH: after GUARDRAIL_BREAKER_MAX_REMEDIATIONS of them the
+    breaker trips (remediation-suspended, one critical alert) and no further PUT is made. Every event
+    here is the one the emulator raised, whose subject is the connection (mapped to its account)."""
+    from azure.mgmt.cognitiveservices.models import (
+        PrivateEndpointConnection,
+        PrivateEndpointConnectionProperties,
+        PrivateLinkServiceConnectionState,
+    )
+
+    from guardrail_workbench.stack import user_claims
+
+    _allow_only_our_private_endpoints(settings_env)
+    settings_env(GUARDRAIL_BREAKER_MAX_REMEDIATIONS="2")
+    name = unique("pe-fight")
+    rid = account_id(name)
+    stack.emulator.put_account(_compliant(name), rid)
+    foreign = _pe(FOREIGN, unique("pe-x"))
+    connection = stack.emulator.connect_private_endpoint(rid, foreign)
+    owner = stack.client_for(user_claims("mallory@contoso.example", "Mallory"), SUB_A)
+
+    def approve_again() -> None:
+        owner.private_endpoint_connections.begin_create_or_update(
+            "rg-apps",
+            name,
+            connection["name"],
+            PrivateEndpointConnection(
+                properties=PrivateEndpointConnectionProperties(
+                    private_link_service_connection_state=PrivateLinkServiceConnectionState(
+                        status="Approved", description="approved again by the owner"
+                    )
+                )
+            ),
+        ).result()
+
+    handlers["on_resource_write"](as_function_event(_last_write_event(stack, connection["id"])))
+    assert _statuses(stack, rid) == {foreign: "Rejected"} and _rejections(stack, connection["id"]) == 1
+    approve_again()
+    assert _statuses(stack, rid) == {foreign: "Approved"}
+    handlers["on_resource_write"](as_function_event(_last_write_event(stack, connection["id"])))
+    assert _statuses(stack, rid) == {foreign: "Rejected"} and _rejections(stack, connection["id"]) == 2
+
+    approve_again()  # the third approval: two rejections confirmed in the window, the breaker trips
+    handlers["on_resource_write"](as_function_event(_last_write_event(stack, connection["id"])))
+    assert _statuses(stack, rid) == {foreign: "Approved"} and _rejections(stack, connection["id"]) == 2
+    rows = [r for r in records_for(stack, rid) if r["Rule"] == "private-endpoint-not-allowed"]
+    assert [r["Status"] for r in rows] == ["remediated", "remediated", "remediation-suspended"]
+    assert "2 writes within 30 minutes; the 3rd was suspended" in rows[-1]["Message"]
+    critical = [c for c in stack.teams.cards if rid.lower() in str(c).lower() and "critical" in str(c).lower()]
+    assert len(critical) == 1
+
+    approve_again()  # the breaker stays open: no write, no second critical alert
+    handlers["on_resource_write"](as_function_event(_last_write_event(stack, connection["id"])))
+    assert _statuses(stack, rid) == {foreign: "Approved"} and _rejections(stack, connection["id"]) == 2
+    critical = [c for c in stack.teams.cards if rid.lower() in str(c).lower() and "critical" in str(c).lower()]
+    assert len(critical) == 1
