@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -227,9 +228,15 @@ def compose_alert(
     changes: tuple[str, ...] = ()
     if before_rec is not None:
         changes = tuple(summarize_acl_change(before_rec.before, before_rec.after))
-    # Fixes outside networkAcls have no Before/After of their own: each rule names its own.
-    fixed_rules = {r.rule for r in active if r.status == "remediated"}
-    changes += tuple(rule.alert for rule in RULES if rule.alert is not None and rule.id in fixed_rules)
+    # Fixes outside networkAcls: each rule phrases its own, from the values of its fixed records.
+    fixed: dict[str, list[str]] = {}
+    for r in active:
+        if r.status == "remediated":
+            values = fixed.setdefault(r.rule, [])
+            if r.value is not None and r.value not in values:
+                values.append(r.value)
+    phrases = (rule.alert_phrase(fixed[rule.id]) for rule in RULES if rule.id in fixed)
+    changes += tuple(phrase for phrase in phrases if phrase is not None)
     summary = _status_summary(active)
     n = len(findings)
     title = f"Guardrail: {first.account_name}: {n} finding{'s' if n != 1 else ''}, {summary}"
@@ -330,18 +337,17 @@ def _no_change(alert: Alert) -> str:
     return "nothing"
 
 
+_LIST_PHRASE: Final = re.compile(r"(?:removed|added) [A-Za-z]+ ")
+
+
 def _truncate_phrase(phrase: str, max_items: int) -> str:
-    """Re-truncate the list part of a 'removed/added <list> a, b, c' phrase."""
-    for prefix in (
-        "removed ipRules ",
-        "added ipRules ",
-        "removed virtualNetworkRules ",
-        "added virtualNetworkRules ",
-    ):
-        if phrase.startswith(prefix):
-            items = phrase[len(prefix) :].split(", ")
-            return prefix + _list_text(items, max_items)
-    return phrase
+    """Re-truncate the list part of a 'removed/added <list> a, b, c' phrase (networkAcls' lists,
+    or a rule's own such as allowedFqdnList)."""
+    prefix = _LIST_PHRASE.match(phrase)
+    if prefix is None:
+        return phrase
+    items = phrase[prefix.end() :].split(", ")
+    return prefix.group() + _list_text(items, max_items)
 
 
 def card_size(message: Mapping[str, Any]) -> int:

@@ -30,9 +30,17 @@ class Rule:
     summary: str  # violated when
     switch: str = "always"  # the policy key that turns the rule on, as the docs spell it
     on: Callable[[Policy], bool] = _always  # whether the policy turns the rule on
-    alert: str | None = None
+    alert: str | Callable[[Sequence[str]], str] | None = None
     """What an alert says was changed when this rule is fixed, for a fix outside `networkAcls`
-    (changes to `networkAcls` are phrased from its before/after)."""
+    (changes to `networkAcls` are phrased from its before/after): a fixed phrase, or one built from
+    the values of the rule's fixed findings (which endpoint was rejected, which entry stripped)."""
+
+    def alert_phrase(self, values: Sequence[str]) -> str | None:
+        """The alert's "changes" phrase for this rule's fixed findings, whose values are `values`
+        (distinct, in order); None when the rule's fix is phrased from networkAcls or absent."""
+        if self.alert is None or isinstance(self.alert, str):
+            return self.alert
+        return self.alert(values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ Widening part: outbound destinations, "everything" when unrestricted, else the F
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from guardrail.rules._base import Context, Rule, RuleUnit, SurfacePart, text
@@ -15,6 +15,13 @@ from guardrail.rules._base import Context, Rule, RuleUnit, SurfacePart, text
 RESTRICT: Final = "restrictOutboundNetworkAccess"
 FQDNS: Final = "allowedFqdnList"
 _UNSET: Any = object()
+
+
+def _stripped(entries: Sequence[str]) -> str:
+    """The alert's phrase: each allowedFqdnList entry the fix stripped (phrased like the removed
+    entries of a networkAcls list, so that a long one is cut short the same way)."""
+    return f"removed {FQDNS} {', '.join(entries)}"
+
 
 OUTBOUND_NOT_RESTRICTED = Rule(
     "outbound-not-restricted",
@@ -36,7 +43,7 @@ OUTBOUND_FQDN_NOT_ALLOWED = Rule(
     "name ending in .suffix)",
     switch="network.allowed_fqdns set",
     on=lambda policy: bool(policy.network.allowed_fqdns),
-    alert="allowedFqdnList entries outside allowed_fqdns removed",
+    alert=_stripped,
 )
 
 

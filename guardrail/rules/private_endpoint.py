@@ -7,7 +7,7 @@ account PATCH body. Widening part: the set of approved-or-pending private endpoi
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from guardrail.rules._base import Context, Rule, RuleUnit, SurfacePart, text
@@ -19,6 +19,19 @@ PRIVATE_ENDPOINT_ID_RE: Final = re.compile(
 _CONNECTED: Final = frozenset({"approved", "pending"})
 CONNECTIONS: Final = "privateEndpointConnections"
 
+
+def _where(endpoint: object) -> str:
+    """Where a private endpoint lives, in words: its subscription, or why there is none."""
+    match = PRIVATE_ENDPOINT_ID_RE.fullmatch(endpoint) if isinstance(endpoint, str) else None
+    return f"subscription {match.group('sub')}" if match else "not a private endpoint resource ID"
+
+
+def _rejected(endpoints: Sequence[str]) -> str:
+    """The alert's phrase: each private endpoint whose connection was rejected, and where it lives."""
+    named = "; ".join(f"{endpoint} ({_where(endpoint)})" for endpoint in endpoints)
+    return f"private endpoint connections rejected (status Rejected): {named}"
+
+
 PRIVATE_ENDPOINT_NOT_ALLOWED = Rule(
     "private-endpoint-not-allowed",
     "high",
@@ -28,7 +41,7 @@ PRIVATE_ENDPOINT_NOT_ALLOWED = Rule(
     "allowed_private_endpoint_subscriptions (an unparsable ID is not allowed)",
     switch="network.allowed_private_endpoint_subscriptions set",
     on=lambda policy: bool(policy.network.allowed_private_endpoint_subscriptions),
-    alert="private endpoint connections from outside the allowed subscriptions rejected",
+    alert=_rejected,
 )
 
 
@@ -76,11 +89,10 @@ def check(ctx: Context) -> None:
         match = PRIVATE_ENDPOINT_ID_RE.fullmatch(endpoint) if isinstance(endpoint, str) else None
         if match is not None and policy.private_endpoint_allowed(match.group("sub")):
             continue
-        where = f"subscription {match.group('sub')}" if match else "not a private endpoint resource ID"
         target = connection_id(ctx.resource_id, connection)
         shown = text(endpoint)
         message = (
-            f"private endpoint {shown} ({where}) is connected ({status}) from outside "
+            f"private endpoint {shown} ({_where(endpoint)}) is connected ({status}) from outside "
             "allowed_private_endpoint_subscriptions"
         )
         if target is None:

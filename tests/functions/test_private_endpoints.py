@@ -126,6 +126,10 @@ def _rejections(stack: LocalStack, connection_id: str) -> int:  # noqa: F811
     )
 
 
+def _critical_cards(stack: LocalStack, rid: str) -> list[dict[str, Any]]:  # noqa: F811
+    return [c for c in stack.teams.cards if rid.lower() in str(c).lower() and "critical" in str(c).lower()]
+
+
 def _last_write_event(stack: LocalStack, subject: str) -> dict[str, Any]:  # noqa: F811
     """The write event the emulator raised for `subject` (the connection, not its account)."""
     return next(
@@ -189,11 +193,15 @@ def test_a_connection_approved_again_after_its_rejection_is_a_fight_the_breaker_
     rows = [r for r in records_for(stack, rid) if r["Rule"] == "private-endpoint-not-allowed"]
     assert [r["Status"] for r in rows] == ["remediated", "remediated", "remediation-suspended"]
     assert "2 writes within 30 minutes; the 3rd was suspended" in rows[-1]["Message"]
-    critical = [c for c in stack.teams.cards if rid.lower() in str(c).lower() and "critical" in str(c).lower()]
+    critical = [
+        c for c in stack.teams.cards if rid.lower() in str(c).lower() and "critical" in str(c).lower()
+    ]
     assert len(critical) == 1
 
     approve_again()  # the breaker stays open: no write, no second critical alert
     handlers["on_resource_write"](as_function_event(_last_write_event(stack, connection["id"])))
     assert _statuses(stack, rid) == {foreign: "Approved"} and _rejections(stack, connection["id"]) == 2
-    critical = [c for c in stack.teams.cards if rid.lower() in str(c).lower() and "critical" in str(c).lower()]
+    critical = [
+        c for c in stack.teams.cards if rid.lower() in str(c).lower() and "critical" in str(c).lower()
+    ]
     assert len(critical) == 1

@@ -222,3 +222,53 @@ def test_markdown_text_is_inert_and_reads_as_the_original() -> None:
         assert commonmark_unescape(escaped) == escape_control(text)
 
     check()
+
+
+# A private endpoint ID and an allowedFqdnList entry are whatever the other side wrote (#14).
+EVIL_ENDPOINT = (
+    "/subscriptions/0badf00d-0000-4000-8000-00000000beef/resourceGroups/[x](javascript:alert(1))"
+    "/providers/Microsoft.Network/privateEndpoints/**pe**<img src=x>"
+)
+EVIL_FQDN = "<b>exfil</b>.evil.example](https://evil.example/steal)\n# forged"
+
+
+def _evil_outside_records(make_record: MakeRecord) -> list[FindingRecord]:
+    return [
+        make_record(rule="private-endpoint-not-allowed", value=EVIL_ENDPOINT, before=None, after=None),
+        make_record(rule="outbound-fqdn-not-allowed", value=EVIL_FQDN, before=None, after=None),
+    ]
+
+
+def test_hostile_endpoint_ids_and_fqdns_in_what_changed_reach_teams_as_text(
+    make_record: MakeRecord, teams_rx: TeamsReceiver, ca_bundle: str
+) -> None:
+    from guardrail.sinks import RetrySettings
+    from guardrail.sinks.teams import TeamsSink
+
+    from .cardcheck import card_texts, commonmark_unescape, links_of, markdown_problems
+
+    alert = compose_alert(_evil_outside_records(make_record))
+    assert alert is not None and any(EVIL_ENDPOINT in change for change in alert.changes)
+    sink = TeamsSink(teams_rx.webhook_url, ca_bundle=ca_bundle, retry=RetrySettings(attempts=1))
+    assert sink.send_alert(alert).delivered
+    (card,) = teams_rx.cards
+    assert validate_card(card) == []
+    texts = card_texts(card)
+    assert [p for t in texts for p in markdown_problems(t)] == []
+    shown = "\n".join(commonmark_unescape(t) for t in texts)
+    assert f"{EVIL_ENDPOINT} (subscription 0badf00d-0000-4000-8000-00000000beef)" in shown
+    assert "<b>exfil</b>.evil.example](https://evil.example/steal)\\n# forged" in shown  # shown, not obeyed
+    (link,) = links_of(card)
+    assert "evil.example" not in link
+    assert not any("://" in text for text in texts)
+
+
+def test_hostile_endpoint_ids_and_fqdns_in_what_changed_are_escaped_in_email(make_record: MakeRecord) -> None:
+    from guardrail.alerts import to_email
+
+    alert = compose_alert(_evil_outside_records(make_record))
+    assert alert is not None
+    _, plain, html = to_email(alert)
+    assert "<img" not in html and "<b>exfil" not in html
+    assert "**pe**&lt;img src=x&gt;" in html and "&lt;b&gt;exfil&lt;/b&gt;.evil.example" in html
+    assert "\n# forged" not in plain and "\\n# forged" in plain  # one line per change

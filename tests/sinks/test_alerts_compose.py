@@ -132,3 +132,55 @@ def test_fixes_outside_network_acls_are_named_in_what_changed(make_record: MakeR
     assert alert.changes == ("disableLocalAuth → true (keys no longer accepted)",)  # not the unfixed one
     _, plain, html = to_email(alert)
     assert "disableLocalAuth → true" in plain and "disableLocalAuth → true" in html
+
+
+PE_OURS_SUB = "0a0a0a0a-1111-4111-8111-000000000001"
+FOREIGN_SUB = "0badf00d-0000-4000-8000-00000000beef"
+
+
+def _pe(sub: str, name: str) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/rg-pe/providers/Microsoft.Network/privateEndpoints/{name}"
+
+
+def test_private_endpoint_rejections_and_fqdn_strips_are_named_in_what_changed(
+    make_record: MakeRecord,
+) -> None:
+    """#14: the alert names each rejected private endpoint (its ID and its subscription) and each
+    stripped allowedFqdnList entry, from the records; what was not fixed is not named."""
+    first, second, failed = _pe(FOREIGN_SUB, "pe-x"), _pe(FOREIGN_SUB, "pe-y"), _pe(FOREIGN_SUB, "pe-z")
+    recs = [
+        make_record(rule="private-endpoint-not-allowed", value=first, before=None, after=None),
+        make_record(rule="private-endpoint-not-allowed", value=second, before=None, after=None),
+        make_record(rule="private-endpoint-not-allowed", value=first, before=None, after=None),  # twice
+        make_record(
+            rule="private-endpoint-not-allowed", value=failed, status="violation", before=None, after=None
+        ),
+        make_record(rule="private-endpoint-not-allowed", value="not-an-id", before=None, after=None),
+        make_record(rule="outbound-fqdn-not-allowed", value="exfil.evil.example", before=None, after=None),
+        make_record(rule="outbound-fqdn-not-allowed", value="EVIL.example", before=None, after=None),
+    ]
+    alert = compose_alert(recs)
+    assert alert is not None
+    assert alert.changes == (
+        "private endpoint connections rejected (status Rejected): "
+        f"{first} (subscription {FOREIGN_SUB}); {second} (subscription {FOREIGN_SUB}); "
+        "not-an-id (not a private endpoint resource ID)",
+        "removed allowedFqdnList exfil.evil.example, EVIL.example",
+    )
+    _, plain, html = to_email(alert)
+    for text in (plain, html):
+        assert f"{first} (subscription {FOREIGN_SUB})" in text and "exfil.evil.example" in text
+
+
+def test_a_long_list_of_stripped_fqdns_is_cut_short_in_the_card(make_record: MakeRecord) -> None:
+    from guardrail.alerts import to_adaptive_card
+
+    recs = [
+        make_record(rule="outbound-fqdn-not-allowed", value=f"host{i}.evil.example", before=None, after=None)
+        for i in range(40)
+    ]
+    alert = compose_alert(recs)
+    assert alert is not None and alert.changes[0].endswith("host39.evil.example")  # all, untruncated
+    body = to_adaptive_card(alert)["attachments"][0]["content"]["body"]
+    (changed,) = [block["text"] for block in body if "allowedFqdnList" in block.get("text", "")]
+    assert changed.endswith("host9.evil.example … and 30 more") and "host10." not in changed
