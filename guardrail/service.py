@@ -43,6 +43,7 @@ from guardrail.events import MalformedEvent, ResourceEvent, parse_event
 from guardrail.findings import ActorSource, FindingRecord, Status
 from guardrail.resource_ids import subscription_of
 from guardrail.rules.account_invalid import ACCOUNT_INVALID
+from guardrail.rules.outbound import FQDNS, OUTBOUND_FQDN_NOT_ALLOWED, OUTBOUND_NOT_RESTRICTED, RESTRICT
 from guardrail.state import UNFINISHED, JournalEntry
 from guardrail.vocabulary import Action, Mode, Severity, Trigger
 
@@ -55,11 +56,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("guardrail")
 
 #: The properties a remediation body may replace; the journal keeps them as read.
-_WRITTEN_PROPERTIES = ("networkAcls", "publicNetworkAccess", "disableLocalAuth")
+_WRITTEN_PROPERTIES = ("networkAcls", "publicNetworkAccess", "disableLocalAuth", RESTRICT, FQDNS)
 #: Rules whose fix lies outside networkAcls: their Before/After is that one property.
 _OUTSIDE_ACLS: Mapping[str, str] = {
     "local-auth-enabled": "disableLocalAuth",
     "public-network-access": "publicNetworkAccess",
+    OUTBOUND_NOT_RESTRICTED.id: RESTRICT,
+    OUTBOUND_FQDN_NOT_ALLOWED.id: FQDNS,
 }
 INVALID_RULE = ACCOUNT_INVALID.id
 #: What a rejected private endpoint connection's state says (the owner sees it in the portal).

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from guardrail_workbench.report import shown
 from guardrail_workbench.stack import GUARDRAIL_CLAIMS, LocalStack, as_function_event
-from tests.functions.conftest import POLICY, SUB_A, account_id, records_for, unique
+from tests.functions.conftest import POLICY, SUB_A, account_id, cards_for, records_for, unique
 from tests.functions.test_loop import settings_env, stack, write_event  # noqa: F401 - fixtures
 
 FOREIGN = "0badf00d-0000-4000-8000-00000000beef"
@@ -80,7 +81,12 @@ def test_a_foreign_private_endpoint_is_rejected_and_verified(
     assert len(puts) == 1 and not any(m == "PATCH" for m, p, _ in stack.emulator.app.requests if p == rid)
     records = [r for r in records_for(stack, rid) if r["Rule"] == "private-endpoint-not-allowed"]
     assert [r["Status"] for r in records] == ["remediated"]
-    assert FOREIGN in records[0]["Message"] or FOREIGN in (records[0]["Value"] or "")
+    assert records[0]["Value"] == foreign and f"subscription {FOREIGN}" in records[0]["Message"]
+    (card,) = [shown(str(block.get("text", ""))) for c in cards_for(stack, rid) for block in c["body"]][-1:]
+    assert (
+        card
+        == f"- private endpoint connections rejected (status Rejected): {foreign} (subscription {FOREIGN})"
+    )
 
     handlers["on_resource_write"](as_function_event(write_event(rid)))  # its own write's event: a no-op
     assert (
