@@ -10,6 +10,7 @@ an account; shows each detection → remediation → verification live; and leav
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import json
 import logging
@@ -32,8 +33,19 @@ PEOPLE = {
     "bob": user_claims("bob@contoso.example", "Bob Okafor"),
     "carol": user_claims("carol@contoso.example", "Carol Nguyen"),
     "erin": user_claims("erin@contoso.example", "Erin Walsh"),
+    "dave": user_claims("dave@contoso.example", "Dave Kim"),
 }
 PIPELINE = pipeline_claims("5e6f7a8b-0000-4000-8000-00000000d001", "legacy-deploy-pipeline")
+#: A subscription the demo's policy does not govern (another team's), where a private endpoint is made.
+PARTNER_SUBSCRIPTION = "0badf00d-0000-4000-8000-00000000beef"
+PARTNER_ENDPOINT = (
+    f"/subscriptions/{PARTNER_SUBSCRIPTION}/resourceGroups/rg-partner/providers/Microsoft.Network/"
+    "privateEndpoints/pe-kb-private"
+)
+#: The policy's allowed outbound destinations: an exact name and a `*.suffix` pattern.
+ALLOWED_FQDNS = ("api.contoso.example", "*.blob.core.windows.net")
+OUTBOUND_KEPT = ["api.contoso.example", "models.blob.core.windows.net"]
+EXFIL_FQDN = "exfil.evil.example"
 
 
 def demo_policy(subscriptions: list[str]) -> str:
@@ -46,6 +58,8 @@ network:
   min_prefix_length: 16
   allowed_vnet_subscriptions: [{subs}]
   bypass_allowed_kinds: []
+  allowed_private_endpoint_subscriptions: [{subs}]
+  allowed_fqdns: [{", ".join(f'"{p}"' for p in ALLOWED_FQDNS)}]
 auth:
   require_local_auth_disabled: true
 remediate:
@@ -68,6 +82,7 @@ class Step:
     name: str
     body: dict[str, Any]
     what: str
+    private_endpoint: str | None = None  # set: connect this private endpoint instead of writing `body`
 
 
 #: The two deliveries of one change (Event Grid's resource write event, and Azure Resource
@@ -228,6 +243,46 @@ def _timeline(subs: list[str], fast: bool) -> list[Step]:
             "creates a translator open to all networks",
         )
     )
+    # The two network doors networkAcls does not govern: a private endpoint from a subscription
+    # outside the policy, auto-approved because its creator owns the account, and an exfiltration
+    # host added to the account's outbound allow list.
+    kb = _private_only("kb-private", rng, OUTBOUND_KEPT)
+    t += 1.0
+    steps += [
+        Step(
+            t,
+            "dave",
+            PEOPLE["dave"],
+            a,
+            "rg-ai-3",
+            "kb-private",
+            kb,
+            "creates an account reachable only over private endpoints, outbound only to "
+            + ", ".join(OUTBOUND_KEPT),
+        ),
+        Step(
+            t + 1.0,
+            "dave",
+            PEOPLE["dave"],
+            a,
+            "rg-ai-3",
+            "kb-private",
+            kb,
+            "connects a private endpoint from a subscription outside the policy; Azure approves it "
+            "at once: he owns the account",
+            private_endpoint=PARTNER_ENDPOINT,
+        ),
+        Step(
+            t + 2.0,
+            "bob",
+            PEOPLE["bob"],
+            a,
+            "rg-ai-3",
+            "kb-private",
+            _private_only("kb-private", rng, [*OUTBOUND_KEPT, EXFIL_FQDN]),
+            f"adds {EXFIL_FQDN} to the account's outbound allow list",
+        ),
+    ]
     for step in steps:
         step.when *= gap
     return steps
@@ -252,6 +307,24 @@ def _with_subnet(name: str, rng: Any, sub: str) -> dict[str, Any]:
     )
     body["properties"]["disableLocalAuth"] = True
     return body
+
+
+def _private_only(name: str, rng: Any, fqdns: list[str]) -> dict[str, Any]:
+    body = make_account(rng, name, "private-endpoint", "", "", kind="AIServices")
+    body["properties"].update(
+        disableLocalAuth=True, restrictOutboundNetworkAccess=True, allowedFqdnList=fqdns
+    )
+    return body
+
+
+def _connect(stack: LocalStack, step: Step, rid: str) -> dict[str, Any]:
+    """Connect the step's private endpoint to the account (auto-approved: the emulator does as Azure
+    does for an owner); returns the account as the connection left it, before the guardrail acts."""
+    assert step.private_endpoint is not None
+    written = copy.deepcopy(stack.emulator.account(rid) or {})
+    connection = stack.emulator.connect_private_endpoint(rid, step.private_endpoint, claims=step.claims)
+    written.setdefault("properties", {}).setdefault("privateEndpointConnections", []).append(connection)
+    return written
 
 
 def _put(stack: LocalStack, step: Step) -> None:
@@ -294,7 +367,7 @@ def _snapshot(stack: LocalStack) -> dict[str, dict[str, Any]]:
 
 def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[str, Any]:
     from guardrail import functions
-    from guardrail_workbench.report import DemoRun, StoryStep, report_html
+    from guardrail_workbench.report import DemoRun, StoryStep, door_fixes, door_words, report_html
 
     started = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -353,9 +426,13 @@ def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[s
             recorder.step = index
             write(f"  {step.who} {step.what} ({step.name})\n")
             changed_at = dt.datetime.now(dt.UTC)
-            _put(stack, step)
-            stack.wait_idle(60)
             rid = _account_id(step)
+            written = step.body
+            if step.private_endpoint is None:
+                _put(stack, step)
+            else:
+                written = _connect(stack, step, rid)
+            stack.wait_idle(60)
             story.append(
                 StoryStep(
                     index=index,
@@ -365,7 +442,7 @@ def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[s
                     account=step.name,
                     resource_id=rid,
                     at=changed_at,
-                    written=step.body,
+                    written=written,
                     after=stack.emulator.account(rid),
                 )
             )
@@ -374,7 +451,12 @@ def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[s
         stack.wait_idle(60)
         recorder.step = None
         guardrail.observers.remove(recorder)
+        final = _snapshot(stack)
+        write("\n3. The doors networkAcls does not govern: private endpoints and outbound access:\n")
+        for fix in door_fixes(recorder.entries, final):
+            write(f"  {door_words(fix)}\n")
         summary = _summary(recorder, stack, report.listed, time.monotonic() - started)
+        summary["network_doors"] = _network_doors(recorder, final)
         run = DemoRun(
             summary=summary,
             entries=recorder.entries,
@@ -384,7 +466,7 @@ def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[s
             cards=list(stack.teams.messages),
             breaker_window=guardrail.settings.breaker_window,
             breaker_until=_breaker_until(guardrail, recorder),
-            final=_snapshot(stack),
+            final=final,
             generated=dt.datetime.now(dt.UTC),
             tenant=f"{len(subs)} subscriptions, {accounts} accounts",
         )
@@ -399,6 +481,25 @@ def _account_id(step: Step) -> str:
         f"/subscriptions/{step.subscription}/resourceGroups/{step.group}"
         f"/providers/Microsoft.CognitiveServices/accounts/{step.name}"
     )
+
+
+def _network_doors(recorder: Recorder, final: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What became of the two network doors the timeline opens, as the emulator holds them at the end
+    and as the guardrail's verified outcomes say (summary.json; the report tells it in words)."""
+    from guardrail_workbench.report import door_fixes
+
+    doors: dict[str, Any] = {"private_endpoints": [], "outbound": []}
+    for fix in door_fixes(recorder.entries, final):
+        doors["private_endpoints" if fix.rule == "private-endpoint-not-allowed" else "outbound"].append(
+            {
+                "account": fix.resource_id,
+                "value": fix.value,
+                "now": fix.now,
+                "allowedFqdnList": list(fix.kept),
+                "ms_after_the_change": round(fix.latency * 1000, 1) if fix.latency is not None else None,
+            }
+        )
+    return doors
 
 
 def _breaker_until(guardrail: Any, recorder: Recorder) -> dict[str, dt.datetime]:
@@ -449,6 +550,12 @@ def _summary(recorder: Recorder, stack: LocalStack, accounts: int, seconds: floa
         "event_latency_p50_ms": round(_percentile(recorder.latencies, 0.5) * 1000, 1),
         "event_latency_p99_ms": round(_percentile(recorder.latencies, 0.99) * 1000, 1),
         "event_remediations": len(recorder.latencies),
+        "private_endpoints_rejected": sum(
+            1 for r in rows if r.rule == "private-endpoint-not-allowed" and r.status == "remediated"
+        ),
+        "fqdns_stripped": sum(
+            1 for r in rows if r.rule == "outbound-fqdn-not-allowed" and r.status == "remediated"
+        ),
         "teams_cards": len(stack.teams.cards),
         "emails": len(stack.email.messages),
         "monitor_records": len(stack.ingestion.records),

@@ -63,6 +63,8 @@ def summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("event → verified fix, median", f"{summary['event_latency_p50_ms']} ms"),
         ("event → verified fix, p99", f"{summary['event_latency_p99_ms']} ms"),
         ("Teams cards / emails", f"{summary['teams_cards']} / {summary['emails']}"),
+        ("private endpoints rejected", str(summary["private_endpoints_rejected"])),
+        ("outbound FQDNs stripped", str(summary["fqdns_stripped"])),
         ("records sent to Monitor", str(summary["monitor_records"])),
         ("run time", f"{summary['seconds']} s"),
     ]
@@ -93,7 +95,31 @@ def governed(account: Mapping[str, Any] | None) -> list[tuple[str, str]]:
         rows.append(("virtualNetworkRules", ", ".join(subnets) or "none"))
     local = props.get("disableLocalAuth")
     rows.append(("local (key) auth", "disabled" if local is True else "enabled"))
+    connections = props.get("privateEndpointConnections")
+    if connections:  # shown only where the account has them (so the sweep's tables stay as they were)
+        rows.append(("private endpoints", ", ".join(_connection(c) for c in connections)))
+    if "restrictOutboundNetworkAccess" in props or "allowedFqdnList" in props:
+        fqdns = ", ".join(str(f) for f in props.get("allowedFqdnList") or []) or "none"
+        restricted = props.get("restrictOutboundNetworkAccess") is True
+        where = f"only to {fqdns}" if restricted else f"anywhere (allowedFqdnList: {fqdns})"
+        rows.append(("outbound", where))
     return rows
+
+
+def _connection(connection: Any) -> str:
+    props = connection.get("properties") if isinstance(connection, Mapping) else None
+    props = props if isinstance(props, Mapping) else {}
+    endpoint = str((props.get("privateEndpoint") or {}).get("id") or "?")
+    status = str((props.get("privateLinkServiceConnectionState") or {}).get("status") or "?")
+    return f"{short_endpoint(endpoint)}: {status}"
+
+
+def short_endpoint(endpoint_id: str) -> str:
+    """A private endpoint's ID in a few words: the start of its subscription, and its name."""
+    parts = endpoint_id.split("/")
+    if len(parts) > 8 and parts[1].lower() == "subscriptions":
+        return f"{parts[2][:8]}…/{parts[-1]}"
+    return endpoint_id
 
 
 def _short_subnet(subnet_id: str) -> str:
@@ -213,6 +239,92 @@ def _breakers(run: DemoRun) -> str:
             "</small></p></div>"
         )
     return "".join(blocks) or "<p>No breaker tripped.</p>"
+
+
+@dataclass(frozen=True)
+class DoorFix:
+    """A verified fix of one of the network doors networkAcls does not govern: a private endpoint
+    connection rejected, or an allowedFqdnList entry stripped."""
+
+    rule: str
+    resource_id: str
+    value: str
+    latency: float | None  # seconds from the change (its event) to the verified fix
+    now: str  # the connection's status at the end, or whether the entry is still listed
+    kept: tuple[str, ...]  # the account's allowedFqdnList at the end
+
+
+DOOR_RULES = ("private-endpoint-not-allowed", "outbound-fqdn-not-allowed")
+
+
+def door_fixes(entries: Iterable[Any], final: Mapping[str, Mapping[str, Any]]) -> list[DoorFix]:
+    """Every remediated record of the two door rules (each once), with what the account holds at
+    the end."""
+    fixes: dict[tuple[str, str, str], DoorFix] = {}
+    for entry in entries:
+        for record in entry.outcome.records:
+            if record.rule not in DOOR_RULES or record.status != "remediated" or record.value is None:
+                continue
+            key = (record.rule, record.resource_id.lower(), record.value)
+            if key in fixes:
+                continue
+            props = (final.get(record.resource_id.lower()) or {}).get("properties") or {}
+            kept = tuple(str(f) for f in props.get("allowedFqdnList") or [])
+            if record.rule == "private-endpoint-not-allowed":
+                statuses = [
+                    _connection(c).rsplit(": ", 1)[-1]
+                    for c in props.get("privateEndpointConnections") or []
+                    if str(((c.get("properties") or {}).get("privateEndpoint") or {}).get("id", "")).lower()
+                    == record.value.lower()
+                ]
+                now = ", ".join(statuses) or "gone"
+            else:
+                now = "still listed" if record.value in kept else "not listed"
+            fixes[key] = DoorFix(record.rule, record.resource_id, record.value, entry.latency, now, kept)
+    return list(fixes.values())
+
+
+def door_words(fix: DoorFix) -> str:
+    """One door fix in a line of words (the demo's console)."""
+    name = fix.resource_id.rsplit("/", 1)[-1]
+    ms = f"{fix.latency * 1000:.0f} ms" if fix.latency is not None else "—"
+    if fix.rule == "private-endpoint-not-allowed":
+        return (
+            f"{name}: private endpoint {short_endpoint(fix.value)} (subscription {_subscription(fix.value)}) "
+            f"rejected and verified {ms} after it was approved; now {fix.now}"
+        )
+    return (
+        f"{name}: {fix.value} stripped from allowedFqdnList and verified {ms} after the change; "
+        f"still allowed: {', '.join(fix.kept) or 'nothing'}"
+    )
+
+
+def _subscription(resource_id: str) -> str:
+    return resource_id.split("/")[2] if resource_id.count("/") > 2 else "?"
+
+
+def _doors(run: DemoRun) -> str:
+    items = []
+    for fix in door_fixes(run.entries, run.final):
+        name = fix.resource_id.rsplit("/", 1)[-1]
+        ms = f"{fix.latency * 1000:.0f} ms" if fix.latency is not None else "—"
+        if fix.rule == "private-endpoint-not-allowed":
+            items.append(
+                f"<li><b>{esc(name)}</b>: the private endpoint <code>{esc(short_endpoint(fix.value))}</code> "
+                f"from subscription <code>{esc(_subscription(fix.value))}</code>, outside "
+                "<code>allowed_private_endpoint_subscriptions</code> and approved automatically because "
+                f"its creator owns the account, was <b>rejected {esc(ms)} after it was approved</b>; "
+                f"read back from ARM, the connection is <b>{esc(fix.now)}</b>.</li>"
+            )
+        else:
+            kept = ", ".join(fix.kept) or "nothing"
+            items.append(
+                f"<li><b>{esc(name)}</b>: <code>{esc(fix.value)}</code> was <b>stripped from "
+                f"allowedFqdnList {esc(ms)} after the change</b> (it matches none of "
+                f"<code>allowed_fqdns</code>; read back from ARM it is {esc(fix.now)}); still allowed: "
+                f"<code>{esc(kept)}</code>.</li>"
+            )
+    return f'<ul class="doors">{"".join(items)}</ul>' if items else "<p>Nothing to reject or strip.</p>"
 
 
 def _bar_chart(rows: Sequence[tuple[str, float]], unit: str, title: str, width: int = 560) -> str:
@@ -377,6 +489,11 @@ def report_html(run: DemoRun) -> str:
         "the other finds nothing left to do or records the same finding.</p>\n"
         f"{_story(run)}\n"
         f'<h2 id="breaker">Circuit breaker</h2>{_breakers(run)}\n'
+        '<h2 id="doors">Private endpoints and outbound access</h2>\n'
+        "<p>Two doors <code>networkAcls</code> does not govern: a private endpoint connection is a "
+        "private path into the account, and <code>allowedFqdnList</code> is where the account may send "
+        "data.</p>"
+        f"{_doors(run)}\n"
         f'<h2 id="alerts">Alerts, as the Teams cards show them ({len(run.cards)})</h2>{_alerts(run)}\n'
         f'<h2 id="sweep">The sweep: {sweep_counts.get("remediated", 0)} accounts fixed before the timeline'
         "</h2>\n"
@@ -426,6 +543,7 @@ CSS = (
     ".sev-medium .sev{background:#bf8700}"
     ".sev-critical{border-color:#a40e26;border-width:2px}"
     ".portal{margin-left:.3rem}"
+    ".doors li{margin:.25rem 0}"
     ".sweep{width:100%;table-layout:fixed}.sweep>tbody>tr>td,.sweep>tbody>tr>th{border-top:1px solid #d0d7de}"
     ".sweep th{background:#f6f8fa}"
 )

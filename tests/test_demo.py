@@ -65,6 +65,8 @@ def test_demo_fast_shows_the_whole_product_working(
         "ip-rule-prefix-unsupported",
         "ip-rule-too-broad",
         "vnet-rule-not-allowed",
+        "private-endpoint-not-allowed",
+        "outbound-fqdn-not-allowed",
     }
 
     findings = (out / "findings.jsonl").read_text().splitlines()
@@ -90,7 +92,7 @@ def test_console_names_each_delivery_and_keeps_order(
     _, run = demo
     lines = run.stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("2. "))
-    timeline = lines[start + 2 : lines.index("Summary") - 1]
+    timeline = lines[start + 2 : next(i for i, line in enumerate(lines) if line.startswith("3. ")) - 1]
     deliveries = [line for line in timeline if line.startswith("  [")]
     assert deliveries and all(re.match(r"  \[(write event|notification)\] ", line) for line in deliveries)
     assert not any(line.startswith("  [event]") for line in lines)
@@ -124,6 +126,86 @@ def test_report_tells_the_story_first(demo: tuple[Path, subprocess.CompletedProc
     )
     assert "<script" not in report and "<link" not in report  # self-contained: opens offline
     assert "<s>Allow</s> → <b>Deny</b>" in report  # before → after
+
+
+PARTNER = "0badf00d-0000-4000-8000-00000000beef"
+ENDPOINT = (
+    f"/subscriptions/{PARTNER}/resourceGroups/rg-partner/providers/Microsoft.Network/"
+    "privateEndpoints/pe-kb-private"
+)
+KEPT = ["api.contoso.example", "models.blob.core.windows.net"]
+
+
+def test_demo_plays_both_network_doors(demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """#14: an owner-auto-approved private endpoint from a subscription outside the policy is rejected;
+    an exfiltration FQDN added to allowedFqdnList is stripped while an exact name and a *.suffix match
+    stay. Checked in the emulator's state at the end, the records, the cards, the console and the report."""
+    from guardrail.findings import FindingRecord
+    from guardrail_workbench.report import card_parts
+
+    out, run = demo
+    policy = (out / "policy.yaml").read_text()
+    assert "allowed_private_endpoint_subscriptions:" in policy and PARTNER not in policy
+    assert 'allowed_fqdns: ["api.contoso.example", "*.blob.core.windows.net"]' in policy
+
+    # the emulator's state at the end (the demo reads it back from ARM into summary.json)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["private_endpoints_rejected"] == 1 and summary["fqdns_stripped"] == 1
+    (endpoint,) = summary["network_doors"]["private_endpoints"]
+    assert (endpoint["value"], endpoint["now"]) == (ENDPOINT, "Rejected")
+    (stripped,) = summary["network_doors"]["outbound"]
+    assert (stripped["value"], stripped["now"], stripped["allowedFqdnList"]) == (
+        "exfil.evil.example",
+        "not listed",
+        KEPT,
+    )
+
+    records = [
+        FindingRecord.from_json(json.loads(line))
+        for line in (out / "findings.jsonl").read_text().splitlines()
+    ]
+    (rejected,) = [r for r in records if r.rule == "private-endpoint-not-allowed"]
+    assert rejected.status == "remediated" and rejected.value == ENDPOINT
+    assert f"subscription {PARTNER}" in rejected.message and rejected.actor == "dave@contoso.example"
+    (fqdn,) = [r for r in records if r.rule == "outbound-fqdn-not-allowed"]
+    assert (fqdn.status, fqdn.value, fqdn.actor) == (
+        "remediated",
+        "exfil.evil.example",
+        "bob@contoso.example",
+    )
+    assert fqdn.before == {"allowedFqdnList": [*KEPT, "exfil.evil.example"]}
+    assert fqdn.after == {"allowedFqdnList": KEPT}
+
+    lines = [
+        line for m in json.loads((out / "teams-cards.json").read_text()) for line in card_parts(m)["lines"]
+    ]
+    assert (
+        f"- private endpoint connections rejected (status Rejected): {ENDPOINT} (subscription {PARTNER})"
+        in lines
+    )
+    assert "- removed allowedFqdnList exfil.evil.example" in lines
+
+    console = run.stdout.splitlines()
+    doors = console[
+        console.index("3. The doors networkAcls does not govern: private endpoints and outbound access:") :
+    ]
+    assert re.match(
+        rf"  kb-private: private endpoint 0badf00d…/pe-kb-private \(subscription {PARTNER}\) rejected and "
+        r"verified \d+ ms after it was approved; now Rejected$",
+        doors[1],
+    )
+    assert doors[2].startswith("  kb-private: exfil.evil.example stripped from allowedFqdnList and verified ")
+    assert doors[2].endswith("still allowed: api.contoso.example, models.blob.core.windows.net")
+
+    report = (out / "report.html").read_text()
+    assert re.search(
+        r"was <b>rejected \d+ ms after it was approved</b>; "
+        r"read back from ARM, the connection is <b>Rejected</b>",
+        report,
+    )
+    assert re.search(r"<code>exfil\.evil\.example</code> was <b>stripped from allowedFqdnList \d+ ms", report)
+    assert "0badf00d…/pe-kb-private: <s>Approved</s>" not in report  # the story's before → after:
+    assert "<s>0badf00d…/pe-kb-private: Approved</s> → <b>0badf00d…/pe-kb-private: Rejected</b>" in report
 
 
 def chromium() -> str | None:
@@ -195,5 +277,5 @@ def test_report_renders_in_headless_chromium_without_overflow(
     assert facts["innerWidth"] == 1400
     assert facts["scrollWidth"] <= facts["clientWidth"], facts  # no horizontal scrollbar at 1400 px
     assert facts["wide"] == [], facts
-    assert facts["story"] == 10 and facts["breaker"] == 1 and facts["cards"] >= 6
+    assert facts["story"] == 13 and facts["breaker"] == 1 and facts["cards"] >= 6
     assert facts["charts"] >= 7 and facts["sweepRows"] >= 31

@@ -270,13 +270,14 @@ class Emulator:
         name: str | None = None,
         status: str = "Approved",
         description: str | None = None,
+        claims: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A private endpoint made elsewhere (any subscription or tenant) connects to the account:
         the connection appears in `properties.privateEndpointConnections`, auto-approved (the
         requester owns the account, as the seed document describes) unless `status` says otherwise,
-        with its resource-write events."""
+        with its resource-write events (made by `claims`, else the emulator's default caller)."""
         return self.app.connect_private_endpoint(
-            account_id, private_endpoint_id, name=name, status=status, description=description
+            account_id, private_endpoint_id, name=name, status=status, description=description, claims=claims
         )
 
     def register_token(self, token: str, claims: Mapping[str, Any]) -> None:
