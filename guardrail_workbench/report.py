@@ -106,11 +106,17 @@ def governed(account: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     return rows
 
 
-def _connection(connection: Any) -> str:
+def _endpoint_status(connection: Any) -> tuple[str, str]:
+    """A private endpoint connection's (private endpoint ID, status), "?" for what it lacks."""
     props = connection.get("properties") if isinstance(connection, Mapping) else None
     props = props if isinstance(props, Mapping) else {}
     endpoint = str((props.get("privateEndpoint") or {}).get("id") or "?")
     status = str((props.get("privateLinkServiceConnectionState") or {}).get("status") or "?")
+    return endpoint, status
+
+
+def _connection(connection: Any) -> str:
+    endpoint, status = _endpoint_status(connection)
     return f"{short_endpoint(endpoint)}: {status}"
 
 
@@ -271,11 +277,9 @@ def door_fixes(entries: Iterable[Any], final: Mapping[str, Mapping[str, Any]]) -
             props = (final.get(record.resource_id.lower()) or {}).get("properties") or {}
             kept = tuple(str(f) for f in props.get("allowedFqdnList") or [])
             if record.rule == "private-endpoint-not-allowed":
+                connections = map(_endpoint_status, props.get("privateEndpointConnections") or [])
                 statuses = [
-                    _connection(c).rsplit(": ", 1)[-1]
-                    for c in props.get("privateEndpointConnections") or []
-                    if str(((c.get("properties") or {}).get("privateEndpoint") or {}).get("id", "")).lower()
-                    == record.value.lower()
+                    status for endpoint, status in connections if endpoint.lower() == record.value.lower()
                 ]
                 now = ", ".join(statuses) or "gone"
             else:
