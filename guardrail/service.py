@@ -44,6 +44,7 @@ from guardrail.findings import ActorSource, FindingRecord, Status
 from guardrail.resource_ids import subscription_of
 from guardrail.rules.account_invalid import ACCOUNT_INVALID
 from guardrail.rules.outbound import FQDNS, OUTBOUND_FQDN_NOT_ALLOWED, OUTBOUND_NOT_RESTRICTED, RESTRICT
+from guardrail.rules.private_endpoint import PRIVATE_ENDPOINT_NOT_ALLOWED
 from guardrail.state import UNFINISHED, JournalEntry
 from guardrail.vocabulary import Action, Mode, Severity, Trigger
 
@@ -65,6 +66,7 @@ _OUTSIDE_ACLS: Mapping[str, str] = {
     OUTBOUND_FQDN_NOT_ALLOWED.id: FQDNS,
 }
 INVALID_RULE = ACCOUNT_INVALID.id
+REJECT_RULE = PRIVATE_ENDPOINT_NOT_ALLOWED.id
 #: What a rejected private endpoint connection's state says (the owner sees it in the portal).
 REJECTION_DESCRIPTION = (
     "Rejected by the AI Services Network Guardrail: the private endpoint is not in a subscription the "
@@ -694,9 +696,11 @@ class Guardrail:
         self, journal: Sequence[JournalEntry], account: Mapping[str, Any], now: datetime
     ) -> tuple[list[JournalEntry], list[FindingRecord]]:
         """Finish the journal's unfinished entries against the fresh read: an entry whose body the
-        account now holds (or is compliant because of) is verified and its `remediated` records
-        are emitted with the journal's Before, actor and event ID; an entry whose account is
-        still at the etag read is left for the write that follows; any other is abandoned."""
+        account now holds (or is compliant because of), or whose private endpoint rejections were
+        made, is verified and its `remediated` records are emitted with the journal's Before, actor
+        and event ID (less a rejection still due: this check makes and records it); an entry whose
+        account is still at the etag read is left for the write that follows; any other is
+        abandoned."""
         kept: list[JournalEntry] = []
         records: list[FindingRecord] = []
         for entry in journal:
@@ -706,12 +710,17 @@ class Guardrail:
             if account.get("etag") == entry.before_etag:  # the write never landed
                 kept.append(entry)
                 continue
-            if holds(account, entry.body) or self._compliant(account, now):
+            outstanding = self._outstanding(account, entry, now)
+            if outstanding is not None:
                 done = self.state.advance(entry, "verified", now)
                 if done is None:  # another delivery completed it
                     continue
                 kept.append(done)
-                records += _journal_records(done, account, self.settings.mode, now)
+                records += [  # a rejection still due is this check's to make and record
+                    r
+                    for r in _journal_records(done, account, self.settings.mode, now)
+                    if not (r.rule == REJECT_RULE and r.value in outstanding)
+                ]
                 log.info(
                     "%s: completed journal entry %s from %s (%d records)",
                     entry.resource_id,
@@ -723,11 +732,21 @@ class Guardrail:
             self.state.advance(entry, "abandoned", now)  # changed since by someone else
         return kept, records
 
-    def _compliant(self, account: Mapping[str, Any], now: datetime) -> bool:
-        if wellformed.problem(account) is not None:
-            return False
-        result = evaluate(account, self.policy, now)
-        return isinstance(result, Evaluation) and result.remediation is None
+    def _outstanding(
+        self, account: Mapping[str, Any], entry: JournalEntry, now: datetime
+    ) -> set[str | None] | None:
+        """What of an unfinished entry's change the account still lacks: the values of its private
+        endpoint findings whose connections are still to reject; None when none of it landed (the
+        account neither holds its body nor is past needing it, and every rejection it meant is due)."""
+        result = evaluate(account, self.policy, now) if wellformed.problem(account) is None else None
+        if not isinstance(result, Evaluation):  # a body it cannot judge: only the PATCH can be seen
+            return set() if holds(account, entry.body) else None
+        due = {f.value for f in result.findings if f.rule == REJECT_RULE and f.fixed}
+        meant = {f.get("value") for f in entry.findings if f.get("rule") == REJECT_RULE}
+        patched = bool(entry.body) and (holds(account, entry.body) or result.remediation is None)
+        if not patched and not meant - due:
+            return None
+        return meant & due
 
     def _unwritten(
         self,

@@ -211,3 +211,85 @@ def test_a_connection_approved_again_after_its_rejection_is_a_fight_the_breaker_
         c for c in stack.teams.cards if rid.lower() in str(c).lower() and "critical" in str(c).lower()
     ]
     assert len(critical) == 1
+
+
+def test_a_rejection_that_never_landed_is_not_claimed_when_the_account_changed_meanwhile(
+    stack: LocalStack,  # noqa: F811
+    handlers: Handlers,
+    settings_env: Callable[..., None],  # noqa: F811
+) -> None:
+    """Reproduction: ARM is down for the rejection's PUT (the delivery raises, Event Grid redelivers)
+    and meanwhile the account changes (an allowed private endpoint connects: a new etag). The
+    redelivery must not complete the journal's unfinished rejection as verified: the foreign
+    connection is still Approved. Before the fix the journal entry passed for complete (the account
+    needed no PATCH), so one rejection left two `remediated` records and two writes for the breaker."""
+    import pytest
+
+    from guardrail.gateway import TransientArmError
+
+    _allow_only_our_private_endpoints(settings_env)
+    name = unique("pe-down")
+    rid = account_id(name)
+    stack.emulator.put_account(_compliant(name), rid)
+    foreign, ours = _pe(FOREIGN, unique("pe-x")), _pe(SUB_A, unique("pe-ok"))
+    connection = stack.emulator.connect_private_endpoint(rid, foreign)
+    event = _last_write_event(stack, connection["id"])
+    down = stack.emulator.faults.add(
+        resource_id=connection["id"], method="PUT", status=503, retry_after=0.01, times=None
+    )
+    try:
+        with pytest.raises(TransientArmError):
+            handlers["on_resource_write"](as_function_event(event))
+    finally:
+        down.times = down.fired  # ARM recovers
+    assert _statuses(stack, rid) == {foreign: "Approved"}
+    stack.emulator.connect_private_endpoint(rid, ours)  # the account changes meanwhile
+
+    handlers["on_resource_write"](as_function_event(event))  # Event Grid redelivers
+
+    assert _statuses(stack, rid) == {foreign: "Rejected", ours: "Approved"}
+    assert _rejections(stack, connection["id"]) == 1
+    rows = [r for r in records_for(stack, rid) if r["Rule"] == "private-endpoint-not-allowed"]
+    assert [r["Status"] for r in rows] == ["remediated"]
+
+
+def test_a_patch_that_landed_before_its_rejection_failed_is_recorded_once_and_the_rejection_made_after(
+    stack: LocalStack,  # noqa: F811
+    handlers: Handlers,
+    settings_env: Callable[..., None],  # noqa: F811
+) -> None:
+    """The PATCH lands, ARM is down for the rejection's PUT, Event Grid redelivers: the redelivery
+    completes the journal entry for the PATCH (its records, once) but not for the rejection, which
+    it makes and records itself. Before the fix the entry passed for complete as a whole (the account
+    held the body), so the rejection was claimed before it was made and recorded twice."""
+    import pytest
+
+    from guardrail.gateway import TransientArmError
+
+    _allow_only_our_private_endpoints(settings_env)
+    name = unique("pe-half")
+    rid = account_id(name)
+    body = _compliant(name)
+    body["properties"]["publicNetworkAccess"] = "Enabled"
+    body["properties"]["networkAcls"]["defaultAction"] = "Allow"  # the PATCH puts Deny back
+    stack.emulator.put_account(body, rid)
+    foreign = _pe(FOREIGN, unique("pe-x"))
+    connection = stack.emulator.connect_private_endpoint(rid, foreign)
+    event = _last_write_event(stack, connection["id"])
+    down = stack.emulator.faults.add(
+        resource_id=connection["id"], method="PUT", status=503, retry_after=0.01, times=None
+    )
+    try:
+        with pytest.raises(TransientArmError):
+            handlers["on_resource_write"](as_function_event(event))
+    finally:
+        down.times = down.fired
+    account = stack.emulator.account(rid)
+    assert account is not None and account["properties"]["networkAcls"]["defaultAction"] == "Deny"
+    assert _statuses(stack, rid) == {foreign: "Approved"}
+
+    handlers["on_resource_write"](as_function_event(event))
+
+    assert _statuses(stack, rid) == {foreign: "Rejected"} and _rejections(stack, connection["id"]) == 1
+    rows = sorted((r["Rule"], r["Status"]) for r in records_for(stack, rid))
+    assert rows == [("default-action-deny", "remediated"), ("private-endpoint-not-allowed", "remediated")]
