@@ -213,6 +213,28 @@ def test_a_connection_approved_again_after_its_rejection_is_a_fight_the_breaker_
     assert len(critical) == 1
 
 
+def _deliver_while_arm_refuses_the_rejection(
+    stack: LocalStack,  # noqa: F811
+    handlers: Handlers,
+    connection_id: str,
+    event: dict[str, Any],
+) -> None:
+    """Deliver `event` while ARM answers 503 to every PUT of the connection: the delivery raises
+    (Event Grid will redeliver); then ARM recovers."""
+    import pytest
+
+    from guardrail.gateway import TransientArmError
+
+    down = stack.emulator.faults.add(
+        resource_id=connection_id, method="PUT", status=503, retry_after=0.01, times=None
+    )
+    try:
+        with pytest.raises(TransientArmError):
+            handlers["on_resource_write"](as_function_event(event))
+    finally:
+        down.times = down.fired
+
+
 def test_a_rejection_that_never_landed_is_not_claimed_when_the_account_changed_meanwhile(
     stack: LocalStack,  # noqa: F811
     handlers: Handlers,
@@ -223,10 +245,6 @@ def test_a_rejection_that_never_landed_is_not_claimed_when_the_account_changed_m
     redelivery must not complete the journal's unfinished rejection as verified: the foreign
     connection is still Approved. Before the fix the journal entry passed for complete (the account
     needed no PATCH), so one rejection left two `remediated` records and two writes for the breaker."""
-    import pytest
-
-    from guardrail.gateway import TransientArmError
-
     _allow_only_our_private_endpoints(settings_env)
     name = unique("pe-down")
     rid = account_id(name)
@@ -234,14 +252,7 @@ def test_a_rejection_that_never_landed_is_not_claimed_when_the_account_changed_m
     foreign, ours = _pe(FOREIGN, unique("pe-x")), _pe(SUB_A, unique("pe-ok"))
     connection = stack.emulator.connect_private_endpoint(rid, foreign)
     event = _last_write_event(stack, connection["id"])
-    down = stack.emulator.faults.add(
-        resource_id=connection["id"], method="PUT", status=503, retry_after=0.01, times=None
-    )
-    try:
-        with pytest.raises(TransientArmError):
-            handlers["on_resource_write"](as_function_event(event))
-    finally:
-        down.times = down.fired  # ARM recovers
+    _deliver_while_arm_refuses_the_rejection(stack, handlers, connection["id"], event)
     assert _statuses(stack, rid) == {foreign: "Approved"}
     stack.emulator.connect_private_endpoint(rid, ours)  # the account changes meanwhile
 
@@ -262,10 +273,6 @@ def test_a_patch_that_landed_before_its_rejection_failed_is_recorded_once_and_th
     completes the journal entry for the PATCH (its records, once) but not for the rejection, which
     it makes and records itself. Before the fix the entry passed for complete as a whole (the account
     held the body), so the rejection was claimed before it was made and recorded twice."""
-    import pytest
-
-    from guardrail.gateway import TransientArmError
-
     _allow_only_our_private_endpoints(settings_env)
     name = unique("pe-half")
     rid = account_id(name)
@@ -276,14 +283,7 @@ def test_a_patch_that_landed_before_its_rejection_failed_is_recorded_once_and_th
     foreign = _pe(FOREIGN, unique("pe-x"))
     connection = stack.emulator.connect_private_endpoint(rid, foreign)
     event = _last_write_event(stack, connection["id"])
-    down = stack.emulator.faults.add(
-        resource_id=connection["id"], method="PUT", status=503, retry_after=0.01, times=None
-    )
-    try:
-        with pytest.raises(TransientArmError):
-            handlers["on_resource_write"](as_function_event(event))
-    finally:
-        down.times = down.fired
+    _deliver_while_arm_refuses_the_rejection(stack, handlers, connection["id"], event)
     account = stack.emulator.account(rid)
     assert account is not None and account["properties"]["networkAcls"]["defaultAction"] == "Deny"
     assert _statuses(stack, rid) == {foreign: "Approved"}
