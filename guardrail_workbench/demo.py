@@ -534,7 +534,8 @@ def _summary(recorder: Recorder, stack: LocalStack, accounts: int, seconds: floa
         for line in (stack.out_dir / "findings.jsonl").read_text().splitlines()
         if line
     ]
-    by_rule = Counter(r.rule for r in rows if r.status != "exempted")
+    # Heartbeat rows are the guardrail's own health, not findings about an account.
+    by_rule = Counter(r.rule for r in rows if r.status not in ("exempted", "heartbeat"))
     by_status = Counter(r.status for r in rows)
     actions = Counter(o.action for o in recorder.outcomes)
     return {
