@@ -12,6 +12,8 @@ from pathlib import Path
 from tests.conftest import REPO
 
 WORKBENCH_ONLY = ("trustme",)
+#: Used by tests only (requirements-dev.txt), never by the deployed package.
+TESTS_ONLY = ("azure-eventgrid",)
 
 
 def _requirements(path: Path) -> list[str]:
@@ -32,6 +34,7 @@ def test_pyproject_declares_exactly_the_deployed_requirements() -> None:
 def test_requirements_txt_has_no_dev_only_package() -> None:
     names = {line.split("==")[0].lower() for line in _requirements(REPO / "requirements.txt")}
     assert not names & set(WORKBENCH_ONLY)
+    assert not names & set(TESTS_ONLY)
     project = _pyproject()["project"]
     assert isinstance(project, dict)
     dev = {pin.split("==")[0] for pin in project["optional-dependencies"]["dev"]}
