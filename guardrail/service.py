@@ -845,9 +845,11 @@ class Guardrail:
             log.info("event %s was delivered before: no second alert", event.event_id)
             return
         # One claim per (rule, value, status): only what is new within the cool-down alerts, so the
-        # re-check after the guardrail's own write (a subset of what was alerted) stays quiet.
+        # re-check after the guardrail's own write (a subset of what was alerted) stays quiet. The
+        # account's claims are made together (one partition read and one transaction).
         cooldown = self.settings.alert_cooldown
-        fresh = [self.state.claim_alert(outcome.resource_id, _alert_key(r), now, cooldown) for r in active]
+        keys = [_alert_key(r) for r in active]
+        fresh = self.state.claim_alerts(outcome.resource_id, keys, now, cooldown)
         if not any(fresh) and not outcome.breaker_tripped:
             log.info("%s: findings already alerted within the cool-down", outcome.resource_id)
             return

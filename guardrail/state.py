@@ -41,7 +41,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
@@ -81,6 +81,7 @@ JOURNAL_TTL = timedelta(hours=24)
 _EVENT_ROW = "event"
 _MAX_TEXT = 1024  # readable copies of ids kept in properties are capped at this many characters
 _CLAIM_ATTEMPTS = 4
+_TRANSACTION_LIMIT = 100  # operations in one entity-group transaction
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,6 +225,14 @@ class StateStore(Protocol):
         A zero cool-down always answers True (nothing recorded); a negative one is a ValueError."""
         ...
 
+    def claim_alerts(
+        self, resource_id: str, fingerprints: Sequence[str], now: datetime, cooldown: timedelta
+    ) -> list[bool]:
+        """``claim_alert`` for each of one account's alert keys at once, answers in order (the
+        same guarantee per key: exactly one of concurrent callers wins it). A store with memory
+        grants a key repeated in ``fingerprints`` at most once, to its first occurrence."""
+        ...
+
     def purge(self, before: datetime) -> int:
         """Delete records that expired at or before ``before``; return how many were deleted.
         Purging never changes an answer: expired records are already ignored."""
@@ -280,23 +289,10 @@ def _check_positive(value: timedelta, name: str) -> None:
         raise ValueError(f"{name} must be positive, got {value}")
 
 
-# --------------------------------------------------------------------------------------------
-# No memory
-# --------------------------------------------------------------------------------------------
-class NullStateStore:
-    """No memory at all: the permissive answers.
+class _Limits:
+    """The breaker's limits every store answers with (checked once, here)."""
 
-    Every claim is granted (better a duplicate alert than a lost one), a remediation is the only
-    one known (count 1) and no breaker is ever open, so the guardrail keeps evaluating and
-    remediating. Argument checks still apply, so a caller's bug shows up without a store too.
-    """
-
-    def __init__(
-        self,
-        *,
-        window: timedelta = DEFAULT_WINDOW,
-        max_remediations: int = DEFAULT_MAX_REMEDIATIONS,
-    ) -> None:
+    def __init__(self, window: timedelta, max_remediations: int) -> None:
         _check_positive(window, "window")
         if max_remediations < 1:
             raise ValueError(f"max_remediations must be at least 1, got {max_remediations}")
@@ -310,6 +306,26 @@ class NullStateStore:
     @property
     def max_remediations(self) -> int:
         return self._max_remediations
+
+
+# --------------------------------------------------------------------------------------------
+# No memory
+# --------------------------------------------------------------------------------------------
+class NullStateStore(_Limits):
+    """No memory at all: the permissive answers.
+
+    Every claim is granted (better a duplicate alert than a lost one), a remediation is the only
+    one known (count 1) and no breaker is ever open, so the guardrail keeps evaluating and
+    remediating. Argument checks still apply, so a caller's bug shows up without a store too.
+    """
+
+    def __init__(
+        self,
+        *,
+        window: timedelta = DEFAULT_WINDOW,
+        max_remediations: int = DEFAULT_MAX_REMEDIATIONS,
+    ) -> None:
+        super().__init__(window, max_remediations)
 
     def journal(self, resource_id: str) -> list[JournalEntry]:
         normalize_resource_id(resource_id)
@@ -348,10 +364,15 @@ class NullStateStore:
         return True
 
     def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
+        return self.claim_alerts(resource_id, [fingerprint], now, cooldown)[0]
+
+    def claim_alerts(
+        self, resource_id: str, fingerprints: Sequence[str], now: datetime, cooldown: timedelta
+    ) -> list[bool]:
         normalize_resource_id(resource_id)
         _utc(now, "now")
         _check_cooldown(cooldown)
-        return True
+        return [True] * len(fingerprints)
 
     def purge(self, before: datetime) -> int:
         _utc(before, "before")
@@ -368,7 +389,7 @@ _created_tables: set[tuple[str, str]] = set()  # (account url, table): created b
 _created_lock = threading.Lock()
 
 
-class TableStateStore:
+class TableStateStore(_Limits):
     """The state store on Azure Table Storage (azure-data-tables).
 
     Tables (``<prefix>`` defaults to ``guardrail``), created on first use, once per process:
@@ -398,28 +419,25 @@ class TableStateStore:
         event_ttl: timedelta = DEFAULT_EVENT_TTL,
     ) -> None:
         """``service_client`` is an ``azure.data.tables.TableServiceClient``."""
-        _check_positive(window, "window")
+        super().__init__(window, max_remediations)
         _check_positive(event_ttl, "event_ttl")
-        if max_remediations < 1:
-            raise ValueError(f"max_remediations must be at least 1, got {max_remediations}")
         from azure.core import MatchConditions
         from azure.core.exceptions import (
             ResourceExistsError,
             ResourceModifiedError,
             ResourceNotFoundError,
         )
-        from azure.data.tables import UpdateMode
+        from azure.data.tables import TableTransactionError, UpdateMode
 
         self._service = service_client
         self._tables = TableNames.with_prefix(table_prefix)
-        self._window = window
-        self._max_remediations = max_remediations
         self._event_ttl = event_ttl
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._ResourceExistsError: type[Exception] = ResourceExistsError
         self._ResourceModifiedError: type[Exception] = ResourceModifiedError
         self._ResourceNotFoundError: type[Exception] = ResourceNotFoundError
+        self._TableTransactionError: type[Exception] = TableTransactionError
         self._if_not_modified = MatchConditions.IfNotModified
         self._replace = UpdateMode.REPLACE
 
@@ -464,14 +482,6 @@ class TableStateStore:
             **_transport_options(connection_timeout, read_timeout, retry_total),
         )
         return cls(service, **options)
-
-    @property
-    def window(self) -> timedelta:
-        return self._window
-
-    @property
-    def max_remediations(self) -> int:
-        return self._max_remediations
 
     @property
     def tables(self) -> TableNames:
@@ -606,24 +616,50 @@ class TableStateStore:
         )
 
     def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
+        return self.claim_alerts(resource_id, [fingerprint], now, cooldown)[0]
+
+    def claim_alerts(
+        self, resource_id: str, fingerprints: Sequence[str], now: datetime, cooldown: timedelta
+    ) -> list[bool]:
+        """One key: insert (or re-claim) it alone. Several: one query of the account's partition,
+        then one entity-group transaction that inserts the new keys and replaces the expired ones
+        on the etags read; the transaction is all or nothing, so when a concurrent caller took
+        any of them first (409/412), no key was taken by this call and each is claimed alone."""
         rid = normalize_resource_id(resource_id)
         now = _utc(now, "now")
         _check_cooldown(cooldown)
         if not cooldown:
-            return True  # no cool-down configured: every alert goes out
-        return self._claim(
-            self._tables.alerts,
-            {
-                "PartitionKey": _digest(rid),
-                "RowKey": _digest(fingerprint),
-                "ResourceId": rid[:_MAX_TEXT],
-                "Fingerprint": fingerprint[:_MAX_TEXT],
-                "SentAt": now,
-                "ExpiresAt": now + cooldown,
-            },
-            # Judge by this call's cool-down, so changing the setting takes effect at once.
-            still_held=lambda existing: now < _plain_utc(existing["SentAt"]) + cooldown,
+            return [True] * len(fingerprints)  # no cool-down configured: every alert goes out
+        table = self._tables.alerts
+        pk = _digest(rid)
+        rows: dict[str, dict[str, Any]] = {}  # RowKey -> row; the first occurrence of each key
+        for fingerprint in fingerprints:
+            rows.setdefault(
+                _digest(fingerprint),
+                {
+                    "PartitionKey": pk,
+                    "RowKey": _digest(fingerprint),
+                    "ResourceId": rid[:_MAX_TEXT],
+                    "Fingerprint": fingerprint[:_MAX_TEXT],
+                    "SentAt": now,
+                    "ExpiresAt": now + cooldown,
+                },
+            )
+
+        # Judge by this call's cool-down, so changing the setting takes effect at once.
+        def still_held(existing: Any) -> bool:
+            return now < _plain_utc(existing["SentAt"]) + cooldown
+
+        granted = (
+            {key: self._claim(table, row, still_held=still_held) for key, row in rows.items()}
+            if len(rows) == 1
+            else self._claim_many(table, pk, rows, still_held)
         )
+        answers = []
+        for fingerprint in fingerprints:
+            key = _digest(fingerprint)
+            answers.append(granted.pop(key, False))  # a repeated key: already answered
+        return answers
 
     def purge(self, before: datetime) -> int:
         before = _utc(before, "before")
@@ -690,6 +726,55 @@ class TableStateStore:
             return self._client(table).get_entity(pk, rk)
         except self._ResourceNotFoundError:
             return None
+
+    def _claim_many(
+        self,
+        table: str,
+        pk: str,
+        rows: Mapping[str, Mapping[str, Any]],
+        still_held: Callable[[Any], bool],
+    ) -> dict[str, bool]:
+        """:meth:`_claim` for several rows of one partition: one query and one transaction (per
+        100 rows, the transaction's limit) when nobody races; the race falls back to one claim
+        per row."""
+        try:
+            existing = {
+                str(row["RowKey"]): row
+                for row in self._client(table).query_entities("PartitionKey eq @pk", parameters={"pk": pk})
+            }
+        except self._ResourceNotFoundError:  # the table vanished: the single claims recreate it
+            return {key: self._claim(table, row, still_held=still_held) for key, row in rows.items()}
+        granted: dict[str, bool] = {}
+        operations: list[tuple[str, tuple[Any, ...]]] = []
+        for key, row in rows.items():
+            found = existing.get(key)
+            if found is None:
+                operations.append((key, ("create", row)))
+                continue
+            try:
+                held = still_held(found)
+            except (KeyError, TypeError, ValueError):  # hand-edited or foreign row: take it over
+                logger.warning("replacing a malformed row in %s", table)
+                held = False
+            if held:
+                granted[key] = False
+            else:
+                conditions = {
+                    "mode": self._replace,
+                    "etag": found.metadata["etag"],
+                    "match_condition": self._if_not_modified,
+                }
+                operations.append((key, ("update", row, conditions)))
+        for start in range(0, len(operations), _TRANSACTION_LIMIT):
+            chunk = operations[start : start + _TRANSACTION_LIMIT]
+            try:
+                self._client(table).submit_transaction([operation for _, operation in chunk])
+                granted.update((key, True) for key, _ in chunk)
+            except (self._TableTransactionError, self._ResourceNotFoundError):
+                # Raced (or the table vanished): nothing in this chunk was written.
+                for key, _ in chunk:
+                    granted[key] = self._claim(table, rows[key], still_held=still_held)
+        return granted
 
     def _claim(
         self,
@@ -917,9 +1002,14 @@ class ResilientStateStore:
         )
 
     def claim_alert(self, resource_id: str, fingerprint: str, now: datetime, cooldown: timedelta) -> bool:
+        return self.claim_alerts(resource_id, [fingerprint], now, cooldown)[0]
+
+    def claim_alerts(
+        self, resource_id: str, fingerprints: Sequence[str], now: datetime, cooldown: timedelta
+    ) -> list[bool]:
         return self._call(
-            lambda s: s.claim_alert(resource_id, fingerprint, now, cooldown),
-            lambda: self._fallback.claim_alert(resource_id, fingerprint, now, cooldown),
+            lambda s: s.claim_alerts(resource_id, fingerprints, now, cooldown),
+            lambda: self._fallback.claim_alerts(resource_id, fingerprints, now, cooldown),
         )
 
     def purge(self, before: datetime) -> int:

@@ -378,9 +378,10 @@ def test_every_write_has_an_after_and_the_breaker_states_exact_counts(
 # -- the journal's cost ----------------------------------------------------------------------------
 
 
-def test_the_journal_adds_one_table_round_trip_per_remediation(
-    stack: LocalStack, handlers: Handlers, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def table_requests(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str]]]:
+    """The Table requests (method, table) the guardrail sends while the test runs; the tables'
+    creation (once per process) is left out."""
     from azure.core.pipeline.transport import RequestsTransport
 
     functions.get_guardrail()  # built before counting
@@ -393,21 +394,62 @@ def test_the_journal_adds_one_table_round_trip_per_remediation(
     send = RequestsTransport.send
 
     def counting(self: Any, request: Any, **kwargs: Any) -> Any:
-        if str(request.url).startswith(endpoint):
-            seen.append((request.method, str(request.url)[len(endpoint) :].split("(")[0].split("?")[0]))
+        url = str(request.url)
+        if url.startswith(endpoint):
+            table = url[len(endpoint) :].split("(")[0].split("?")[0].lstrip("/")
+            if table != "Tables":
+                seen.append((request.method, table))
         return send(self, request, **kwargs)
 
-    rid = opened(stack, "cost")
-    functions.get_guardrail().state.journal(rid)  # tables exist
     monkeypatch.setattr(RequestsTransport, "send", counting)
-    deliver(handlers, write_event(rid))
+    yield seen
     monkeypatch.undo()
+
+
+def _by_table(seen: list[tuple[str, str]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, table in seen:
+        kind = "alerts" if table == "$batch" else table.removeprefix("guardrail")
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def test_table_round_trips_per_remediation(
+    stack: LocalStack,
+    handlers: Handlers,
+    table_requests: list[tuple[str, str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rid = opened(stack, "cost")
+    deliver(handlers, write_event(rid))
     assert action(stack, rid) == "Deny"
-    loop = [s for s in seen if "remediations" in s[1] or "breakers" in s[1]]
-    # journal query, breaker read, intent insert, verified update (main: breaker read, count
-    # insert, count query): one more round trip per remediation.
-    assert len(loop) == 4, seen
+    counts = _by_table(table_requests)
+    # journal query, breaker read, intent insert, verified update; the event's claim; the alert
+    # claims: one read of the account's partition and one transaction, however many findings.
+    assert counts == {"remediations": 3, "breakers": 1, "events": 1, "alerts": 2}, table_requests
+    with capsys.disabled():
+        print(f"\nTable requests for one remediation: {len(table_requests)}: {table_requests}")
+
+
+def test_table_round_trips_per_sweep_account_do_not_grow_with_its_findings(
+    stack: LocalStack, table_requests: list[tuple[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    wide = [{"value": f"{n}.0.0.0/8"} for n in range(11, 17)]  # six findings of their own
+    rid = opened(
+        stack,
+        "sweepcost",
+        disableLocalAuth=False,
+        networkAcls={"defaultAction": "Allow", "bypass": "AzureServices", "ipRules": wide},
+    )
+    outcome = functions.get_guardrail().check_account(rid, trigger="sweep")
+    assert outcome.action == "remediated"
+    active = [r for r in outcome.records if r.status != "exempted"]
+    assert len(active) >= 8, [r.rule for r in active]
+    counts = _by_table(table_requests)
+    # no event claim; the alert claims cost 2 round trips (they were one or two per finding)
+    assert counts == {"remediations": 3, "breakers": 1, "alerts": 2}, table_requests
     with capsys.disabled():
         print(
-            f"\nTable requests for one remediation: {len(seen)} in all, {len(loop)} journal/breaker: {seen}"
+            f"\nTable requests for one sweep account with {len(active)} findings: "
+            f"{len(table_requests)}: {table_requests}"
         )

@@ -257,3 +257,134 @@ def test_alert_claims_follow_the_cooldown_model(store: TableStateStore, steps: l
         assert store.claim_alert(rid, fingerprint, now, cooldown) is expected
         if expected:
             last_sent[fingerprint] = now
+
+
+# -- claim_alerts: one account's alert keys at once ---------------------------------------------------
+def _requests_to(store: TableStateStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The HTTP methods this store's Table clients send from now on (one per round trip)."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    seen: list[str] = []
+    send = RequestsTransport.send
+
+    def counting(self: object, request: object, **kwargs: object) -> object:
+        seen.append(str(getattr(request, "method", "")))
+        return send(self, request, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RequestsTransport, "send", counting)
+    return seen
+
+
+def test_claim_alerts_answers_each_key_as_claim_alert_would(store: TableStateStore) -> None:
+    rid = account()
+    assert store.claim_alerts(rid, ["a", "b", "c"], T0, COOLDOWN) == [True, True, True]
+    assert store.claim_alerts(rid, ["a", "b", "c"], T0 + COOLDOWN - US, COOLDOWN) == [False] * 3
+    assert store.claim_alert(rid, "b", T0 + COOLDOWN - US, COOLDOWN) is False  # one store, both ways
+    # b re-claimed alone at T0 + 1 h; then a mix of expired (a, c), held (b) and new (d) keys
+    assert store.claim_alert(rid, "b", T0 + COOLDOWN, COOLDOWN) is True
+    later = T0 + COOLDOWN + timedelta(minutes=1)
+    assert store.claim_alerts(rid, ["a", "b", "c", "d"], later, COOLDOWN) == [True, False, True, True]
+    assert store.claim_alerts(rid, ["d", "a"], later, COOLDOWN) == [False, False]
+    assert store.claim_alerts(account(), ["a", "b"], later, COOLDOWN) == [True, True]  # per account
+
+
+def test_claim_alerts_grants_a_repeated_key_once(store: TableStateStore) -> None:
+    rid = account()
+    assert store.claim_alerts(rid, ["a", "b", "a", "b"], T0, COOLDOWN) == [True, True, False, False]
+    assert store.claim_alerts(rid, [], T0, COOLDOWN) == []
+    assert store.claim_alerts(rid, ["x", "x"], T0, timedelta(0)) == [True, True]  # no cool-down
+
+
+def test_claim_alerts_takes_over_malformed_rows(azurite: Azurite, store: TableStateStore) -> None:
+    from azure.data.tables import TableServiceClient
+
+    rid = account()
+    store.claim_alert(account(), "x", T0, COOLDOWN)  # the table exists
+    pk = hashlib.sha256(normalize_resource_id(rid).encode()).hexdigest()[:32]
+    TableServiceClient.from_connection_string(azurite.connection_string).get_table_client(
+        store.tables.alerts
+    ).create_entity({"PartitionKey": pk, "RowKey": hashlib.sha256(b"fp").hexdigest()[:32]})
+    assert store.claim_alerts(rid, ["fp", "other"], T0, COOLDOWN) == [True, True]
+    assert store.claim_alerts(rid, ["fp", "other"], T0, COOLDOWN) == [False, False]
+
+
+def test_claim_alerts_survives_a_deleted_table(azurite: Azurite, store: TableStateStore) -> None:
+    from azure.data.tables import TableServiceClient
+
+    rid = account()
+    assert store.claim_alerts(rid, ["a", "b"], T0, COOLDOWN) == [True, True]
+    TableServiceClient.from_connection_string(azurite.connection_string).delete_table(store.tables.alerts)
+    assert store.claim_alerts(rid, ["a", "b"], T0, COOLDOWN) == [True, True]  # memory lost, no crash
+    assert store.claim_alerts(rid, ["a", "b"], T0, COOLDOWN) == [False, False]
+
+
+def test_concurrent_claim_alerts_give_each_key_one_winner(make_store: StoreFactory, race: Race) -> None:
+    # 12 instances claim overlapping sets of one account's keys at once: every key has exactly
+    # one winner, whether it was new, and then (several rounds) once each cool-down is over.
+    stores = [make_store() for _ in range(12)]
+    rid = account()
+    keys = ["a", "b", "c", "d", "e"]
+
+    def subset(i: int) -> list[str]:
+        return [k for j, k in enumerate(keys) if (i + j) % 3 != 0] or keys
+
+    for k in range(4):
+        at = T0 + k * COOLDOWN
+
+        def claim(i: int, at: datetime = at) -> list[tuple[str, bool]]:
+            wanted = subset(i)
+            return list(zip(wanted, stores[i].claim_alerts(rid, wanted, at, COOLDOWN), strict=True))
+
+        results = [pair for answers in race(12, claim) for pair in answers]
+        winners = {key: sum(1 for name, won in results if name == key and won) for key in keys}
+        assert winners == dict.fromkeys(keys, 1), f"round {k}: {results}"
+
+
+def test_concurrent_claim_alerts_through_one_shared_store(store: TableStateStore, race: Race) -> None:
+    rid = account()
+    results = race(12, lambda i: store.claim_alerts(rid, ["a", "b", "c"], T0, COOLDOWN))
+    assert [sum(answers[n] for answers in results) for n in range(3)] == [1, 1, 1]
+
+
+def test_claim_alerts_costs_two_table_round_trips_for_many_keys(
+    store: TableStateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rid = account()
+    store.claim_alert(account(), "x", T0, COOLDOWN)  # the table exists (created once per process)
+    seen = _requests_to(store, monkeypatch)
+    assert store.claim_alerts(rid, [f"fp-{n}" for n in range(7)], T0, COOLDOWN) == [True] * 7
+    assert seen == ["GET", "POST"], seen  # the partition's rows, then one transaction (claim_alert: 7)
+    seen.clear()
+    assert store.claim_alerts(rid, [f"fp-{n}" for n in range(7)], T0, COOLDOWN) == [False] * 7
+    assert seen == ["GET"], seen  # all within the cool-down: the read decides (claim_alert: 14)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(["fp-a", "fp-b", "fp-c"]), max_size=4),
+            st.integers(min_value=0, max_value=90),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_batched_alert_claims_follow_the_cooldown_model(
+    store: TableStateStore, steps: list[tuple[list[str], int]]
+) -> None:
+    """The model of test_alert_claims_follow_the_cooldown_model, one batch per step (a key repeated
+    within a batch is granted at most once)."""
+    rid = account()
+    cooldown = timedelta(minutes=60)
+    now = T0
+    last_sent: dict[str, datetime] = {}
+    for fingerprints, minutes in steps:
+        now += timedelta(minutes=minutes)
+        expected = []
+        for fingerprint in fingerprints:
+            grant = fingerprint not in last_sent or now - last_sent[fingerprint] >= cooldown
+            expected.append(grant)
+            if grant:
+                last_sent[fingerprint] = now
+        assert store.claim_alerts(rid, fingerprints, now, cooldown) == expected

@@ -66,13 +66,14 @@ def every_call(store: StateStore) -> list[Any]:
             store.trip_breaker(RID, T0),
             store.claim_event("event-1", T0),
             store.claim_alert(RID, "fp", T0, timedelta(hours=1)),
+            store.claim_alerts(RID, ["fp", "fp-2", "fp"], T0, timedelta(hours=1)),
             store.purge(T0),
         ]
         store.clear_unreadable(RID)  # must not raise either
     return answers
 
 
-PERMISSIVE = [[], None, True, True, True, 0] * 2
+PERMISSIVE = [[], None, True, True, True, [True, True, True], 0] * 2
 
 
 def run_bounded(fn: Callable[[], list[Any]], limit: float = 30.0) -> list[Any]:
@@ -167,7 +168,10 @@ def test_a_healthy_store_through_the_factory_remembers(
     store = open_state_store(azurite.connection_string, table_prefix=table_prefix)
     assert isinstance(store, ResilientStateStore)
     tripped = BreakerState(RID.lower(), T0, T0 + timedelta(minutes=30))
-    assert every_call(store) == [[], None, True, True, True, 0, [], tripped, False, False, False, 0]
+    assert every_call(store) == [
+        [], None, True, True, True, [False, True, False], 0,
+        [], tripped, False, False, False, [False, False, False], 0,
+    ]  # fmt: skip
     assert isinstance(store.inner, TableStateStore)
     assert not store.degraded
     assert warnings_from_state(caplog) == []
