@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import zip_longest
@@ -45,7 +45,7 @@ from guardrail.resource_ids import subscription_of
 from guardrail.rules.account_invalid import ACCOUNT_INVALID
 from guardrail.rules.outbound import FQDNS, OUTBOUND_FQDN_NOT_ALLOWED, OUTBOUND_NOT_RESTRICTED, RESTRICT
 from guardrail.rules.private_endpoint import PRIVATE_ENDPOINT_NOT_ALLOWED
-from guardrail.state import UNFINISHED, JournalEntry
+from guardrail.state import UNFINISHED, BreakerState, JournalEntry
 from guardrail.vocabulary import Action, Mode, Severity, Trigger
 
 if TYPE_CHECKING:
@@ -444,9 +444,11 @@ class Guardrail:
                 return account
             return self._judge_only(resource_id, account, event, context, diagnostics)
 
-        # One query (unfinished entries, confirmed writes), made while ARM answers the read.
-        pending = self._background().submit(self.state.journal, resource_id)
+        # One query (unfinished entries, confirmed writes, the breaker), made while ARM answers
+        # the read.
+        pending = self._background().submit(self.state.journal_and_breaker, resource_id, now)
         journal: list[JournalEntry] | None = None
+        breaker: BreakerState | None = None
         completed: list[FindingRecord] = []
         mine: JournalEntry | None = None
         for _ in range(self.precondition_retries + 1):
@@ -454,7 +456,8 @@ class Guardrail:
             try:
                 account = self._read(resource_id, context)
             finally:
-                journal = pending.result() if journal is None else journal
+                if journal is None:
+                    journal, breaker = pending.result()
             if isinstance(account, Outcome):
                 return account
             if any(entry.state == "unreadable" for entry in journal):
@@ -484,15 +487,10 @@ class Guardrail:
                 cause = "refused: the remediation would widen access (" + "; ".join(refused) + ")"
                 log.critical("%s: %s", resource_id, cause)
                 return self._unwritten(resource_id, result, context, before, "failed", cause, completed)
-            # The breaker row is read while the intent is written (an open breaker abandons it).
-            breaker = self._background().submit(self.state.breaker_state, resource_id, now)
             suspended = self._fight(resource_id, journal, now, breaker)
             if suspended is None:
                 # -- journal
                 mine, created = self.state.begin(self._intent(resource_id, account, result, context, now))
-                if breaker.result() is not None:
-                    self.state.advance(mine, "abandoned", now)
-                    suspended = self._fight(resource_id, journal, now, breaker)
             if suspended is not None:
                 cause, tripped = suspended
                 outcome = self._unwritten(resource_id, result, context, before, "suspended", cause, completed)
@@ -601,19 +599,16 @@ class Guardrail:
         return Outcome(resource_id, "audit", context.records(judged, lambda f: None, _props(account), None))
 
     def _fight(
-        self, resource_id: str, journal: Sequence[JournalEntry], now: datetime, breaker: Future[Any]
+        self, resource_id: str, journal: Sequence[JournalEntry], now: datetime, breaker: BreakerState | None
     ) -> tuple[str, bool] | None:
-        """(cause, tripped by this call) when the guardrail must not write; None to go ahead
-        (as far as the journal tells: `breaker` is the breaker row being read meanwhile). Counts
-        confirmed writes (journal entries written inside the window), never attempts."""
+        """(cause, tripped by this call) when the guardrail must not write; None to go ahead.
+        `breaker` is the open breaker read with the journal. Counts confirmed writes (journal
+        entries written inside the window), never attempts."""
         window = self.settings.breaker_window
         limit = self.settings.breaker_max_remediations
+        if breaker is not None:
+            return f"breaker open until {breaker.until.isoformat()}: not writing", False
         confirmed = sum(1 for entry in journal if entry.confirmed_at(now, window))
-        if confirmed < limit and not breaker.done():
-            return None
-        state = breaker.result()
-        if state is not None:
-            return f"breaker open until {state.until.isoformat()}: not writing", False
         if confirmed < limit:
             return None
         tripped = self.state.trip_breaker(resource_id, now)

@@ -142,7 +142,6 @@ class TableNames:
     """The tables one store uses; all share a prefix (default ``guardrail``)."""
 
     remediations: str
-    breakers: str
     events: str
     alerts: str
 
@@ -155,13 +154,12 @@ class TableNames:
             )
         return cls(
             remediations=f"{prefix}remediations",
-            breakers=f"{prefix}breakers",
             events=f"{prefix}events",
             alerts=f"{prefix}alerts",
         )
 
     def all(self) -> tuple[str, ...]:
-        return (self.remediations, self.breakers, self.events, self.alerts)
+        return (self.remediations, self.events, self.alerts)
 
 
 @runtime_checkable
@@ -180,6 +178,13 @@ class StateStore(Protocol):
 
     def journal(self, resource_id: str) -> list[JournalEntry]:
         """The account's journal entries (one query), oldest first."""
+        ...
+
+    def journal_and_breaker(
+        self, resource_id: str, now: datetime
+    ) -> tuple[list[JournalEntry], BreakerState | None]:
+        """``journal`` and ``breaker_state`` in one query (the breaker row is in the journal's
+        partition)."""
         ...
 
     def begin(self, entry: JournalEntry) -> tuple[JournalEntry, bool]:
@@ -331,6 +336,11 @@ class NullStateStore(_Limits):
         normalize_resource_id(resource_id)
         return []
 
+    def journal_and_breaker(
+        self, resource_id: str, now: datetime
+    ) -> tuple[list[JournalEntry], BreakerState | None]:
+        return self.journal(resource_id), self.breaker_state(resource_id, now)
+
     def begin(self, entry: JournalEntry) -> tuple[JournalEntry, bool]:
         return entry, True
 
@@ -398,9 +408,8 @@ class TableStateStore(_Limits):
         The remediation journal. PartitionKey sha256(account id), RowKey sha256(etag read before
         the write); State, BeforeEtag, CorrelationId, EventId, Actor, ActorSource, Trigger, Kind,
         Before, Body, Findings (JSON), CreatedAt, WrittenAt. Row ``unreadable``: the account
-        could not be read (Cause). An account's rows are read with one partition query.
-    ``<prefix>breakers``
-        PartitionKey sha256(account id), RowKey ``breaker``; TrippedAt, Until.
+        could not be read (Cause). Row ``breaker``: the circuit breaker (TrippedAt, Until). An
+        account's rows, its breaker's included, are read with one partition query.
     ``<prefix>events``
         PartitionKey sha256(event id), RowKey ``event``; SeenAt.
     ``<prefix>alerts``
@@ -489,7 +498,18 @@ class TableStateStore(_Limits):
 
     # -- operations ------------------------------------------------------------------------
     def journal(self, resource_id: str) -> list[JournalEntry]:
+        return self._journal_rows(normalize_resource_id(resource_id))[0]
+
+    def journal_and_breaker(
+        self, resource_id: str, now: datetime
+    ) -> tuple[list[JournalEntry], BreakerState | None]:
         rid = normalize_resource_id(resource_id)
+        now = _utc(now, "now")
+        entries, breaker = self._journal_rows(rid)
+        return entries, _open_breaker(rid, breaker, now) if breaker is not None else None
+
+    def _journal_rows(self, rid: str) -> tuple[list[JournalEntry], Any]:
+        """The account's journal entries, oldest first, and its breaker row (None: none)."""
         try:
             rows = list(
                 self._client(self._tables.remediations).query_entities(
@@ -497,9 +517,14 @@ class TableStateStore(_Limits):
                 )
             )
         except self._ResourceNotFoundError:
-            return []
-        entries = [entry for entry in map(_entry_from_row, rows) if entry is not None]
-        return sorted(entries, key=lambda e: e.created_at)
+            return [], None
+        breaker = next((row for row in rows if row.get("RowKey") == _BREAKER_ROW), None)
+        entries = [
+            entry
+            for entry in (_entry_from_row(row) for row in rows if row.get("RowKey") != _BREAKER_ROW)
+            if entry is not None
+        ]
+        return sorted(entries, key=lambda e: e.created_at), breaker
 
     def begin(self, entry: JournalEntry) -> tuple[JournalEntry, bool]:
         table = self._tables.remediations
@@ -567,26 +592,15 @@ class TableStateStore(_Limits):
     def breaker_state(self, resource_id: str, now: datetime) -> BreakerState | None:
         rid = normalize_resource_id(resource_id)
         now = _utc(now, "now")
-        entity = self._get(self._tables.breakers, _digest(rid), _BREAKER_ROW)
-        if entity is None:
-            return None
-        try:
-            state = BreakerState(
-                resource_id=rid,
-                tripped_at=_plain_utc(entity["TrippedAt"]),
-                until=_plain_utc(entity["Until"]),
-            )
-        except (KeyError, TypeError, ValueError):
-            logger.warning("ignoring a malformed breaker row for %s", rid)
-            return None  # the next trip_breaker replaces it
-        return state if state.is_open(now) else None
+        entity = self._get(self._tables.remediations, _digest(rid), _BREAKER_ROW)
+        return _open_breaker(rid, entity, now) if entity is not None else None
 
     def trip_breaker(self, resource_id: str, now: datetime) -> bool:
         rid = normalize_resource_id(resource_id)
         now = _utc(now, "now")
         until = now + self._window
         return self._claim(
-            self._tables.breakers,
+            self._tables.remediations,
             {
                 "PartitionKey": _digest(rid),
                 "RowKey": _BREAKER_ROW,
@@ -751,12 +765,7 @@ class TableStateStore(_Limits):
             if found is None:
                 operations.append((key, ("create", row)))
                 continue
-            try:
-                held = still_held(found)
-            except (KeyError, TypeError, ValueError):  # hand-edited or foreign row: take it over
-                logger.warning("replacing a malformed row in %s", table)
-                held = False
-            if held:
+            if _held(table, found, still_held):
                 granted[key] = False
             else:
                 conditions = {
@@ -796,12 +805,7 @@ class TableStateStore(_Limits):
             existing = self._get(table, entity["PartitionKey"], entity["RowKey"])
             if existing is None:  # purged between our insert and read: insert again
                 continue
-            try:
-                held = still_held(existing)
-            except (KeyError, TypeError, ValueError):  # hand-edited or foreign row: take it over
-                logger.warning("replacing a malformed row in %s", table)
-                held = False
-            if held:
+            if _held(table, existing, still_held):
                 return False
             try:
                 self._client(table).update_entity(
@@ -834,6 +838,31 @@ def _advanced(entry: JournalEntry, state: JournalState, now: datetime) -> Journa
     if state in ("written", "verified") and written_at is None:
         written_at = now
     return dataclasses.replace(entry, state=state, written_at=written_at)
+
+
+def _held(table: str, existing: Any, still_held: Callable[[Any], bool]) -> bool:
+    """Whether a claim's existing row still holds; a malformed (hand-edited or foreign) row does
+    not: the claim takes it over."""
+    try:
+        return still_held(existing)
+    except (KeyError, TypeError, ValueError):
+        logger.warning("replacing a malformed row in %s", table)
+        return False
+
+
+def _open_breaker(rid: str, entity: Any, now: datetime) -> BreakerState | None:
+    """The breaker row as an open breaker; None when it has expired or is malformed (the next
+    trip_breaker replaces it)."""
+    try:
+        state = BreakerState(
+            resource_id=rid,
+            tripped_at=_plain_utc(entity["TrippedAt"]),
+            until=_plain_utc(entity["Until"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        logger.warning("ignoring a malformed breaker row for %s", rid)
+        return None
+    return state if state.is_open(now) else None
 
 
 def _etag_of(metadata: Any) -> str | None:
@@ -960,6 +989,14 @@ class ResilientStateStore:
 
     def journal(self, resource_id: str) -> list[JournalEntry]:
         return self._call(lambda s: s.journal(resource_id), lambda: self._fallback.journal(resource_id))
+
+    def journal_and_breaker(
+        self, resource_id: str, now: datetime
+    ) -> tuple[list[JournalEntry], BreakerState | None]:
+        return self._call(
+            lambda s: s.journal_and_breaker(resource_id, now),
+            lambda: self._fallback.journal_and_breaker(resource_id, now),
+        )
 
     def begin(self, entry: JournalEntry) -> tuple[JournalEntry, bool]:
         return self._call(lambda s: s.begin(entry), lambda: self._fallback.begin(entry))

@@ -52,7 +52,6 @@ param logRetentionDays int = 90
 // guardrail.state.TableNames with the default prefix "guardrail" (the store also creates them on first use).
 param stateTableNames array = [
   'guardrailremediations'
-  'guardrailbreakers'
   'guardrailevents'
   'guardrailalerts'
 ]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
+from typing import Any
 
-from guardrail.state import BreakerState, TableStateStore
+import pytest
+
+from guardrail.state import BreakerState, JournalEntry, TableStateStore
 from tests.state.conftest import T0, US, Race, StoreFactory, account
 
 WINDOW = timedelta(minutes=30)
@@ -74,3 +78,32 @@ def test_concurrent_re_trips_of_an_expired_breaker_exactly_one_wins(
         results = race(12, trip)
         assert results.count(True) == 1, f"round {k}: {results}"
         assert stores[0].breaker_state(rid, later) == BreakerState(rid.lower(), later, later + WINDOW)
+
+
+def test_the_breaker_is_read_with_the_journal_in_one_query(
+    store: TableStateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    from azure.core.pipeline.transport import RequestsTransport
+
+    rid = account()
+    assert store.journal_and_breaker(rid, T0) == ([], None)
+    entry, _ = store.begin(
+        JournalEntry(rid.lower(), JournalEntry.key_for('"e1"'), "intent", '"e1"', created_at=T0)
+    )
+    assert store.trip_breaker(rid, T0)
+    seen: list[str] = []
+    send = RequestsTransport.send
+
+    def counting(self: Any, request: Any, **kwargs: Any) -> Any:
+        seen.append(str(request.method))
+        return send(self, request, **kwargs)
+
+    with caplog.at_level(logging.WARNING, logger="guardrail.state"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RequestsTransport, "send", counting)
+        journal, breaker = store.journal_and_breaker(rid, T0 + timedelta(minutes=1))
+    assert seen == ["GET"]
+    assert [e.key for e in journal] == [entry.key]  # the breaker row is not a journal entry
+    assert breaker == BreakerState(rid.lower(), T0, T0 + WINDOW)
+    assert store.journal(rid) == journal
+    assert store.journal_and_breaker(rid, T0 + WINDOW) == (journal, None)  # closed by itself
+    assert not caplog.records  # no "malformed journal row" for the breaker

@@ -193,7 +193,6 @@ def test_table_names_use_the_prefix(make_store: StoreFactory, azurite: Azurite) 
     assert {"guardrailxevents", "guardrailxremediations"} <= names
     assert store.tables.all() == (
         "guardrailxremediations",
-        "guardrailxbreakers",
         "guardrailxevents",
         "guardrailxalerts",
     )
@@ -216,7 +215,7 @@ def test_malformed_rows_are_taken_over_not_fatal(azurite: Azurite, store: TableS
     store.claim_alert(account(), "x", T0, COOLDOWN)
     service = TableServiceClient.from_connection_string(azurite.connection_string)
     pk = hashlib.sha256(normalize_resource_id(rid).encode()).hexdigest()[:32]
-    service.get_table_client(store.tables.breakers).create_entity(
+    service.get_table_client(store.tables.remediations).create_entity(
         {"PartitionKey": pk, "RowKey": "breaker", "Until": "not a date"}
     )
     service.get_table_client(store.tables.alerts).create_entity(
