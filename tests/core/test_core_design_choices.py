@@ -49,3 +49,15 @@ def test_the_remediation_shares_no_objects_with_the_account() -> None:
     sent["ipRules"][0]["value"] = "0.0.0.0/0"
     assert body["properties"]["networkAcls"]["ipRules"] == [{"value": "20.1.2.0/24"}]
     assert body["properties"]["networkAcls"]["defaultAction"] == "Allow"
+
+
+def test_the_remediation_shares_no_nested_objects_with_the_account() -> None:
+    # Rule entries are copied by a dict copy only when every value is a JSON scalar.
+    body = account(default_action="Allow", ip=["20.1.2.0/24"])
+    acls = body["properties"]["networkAcls"]
+    acls["ipRules"][0]["extra"] = {"tags": ["a"]}
+    evaluation = judge(body)
+    assert evaluation.remediation is not None
+    sent = evaluation.remediation["properties"]["networkAcls"]
+    sent["ipRules"][0]["extra"]["tags"].append("b")
+    assert acls["ipRules"][0]["extra"] == {"tags": ["a"]}
