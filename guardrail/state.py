@@ -82,6 +82,10 @@ _EVENT_ROW = "event"
 _MAX_TEXT = 1024  # readable copies of ids kept in properties are capped at this many characters
 _CLAIM_ATTEMPTS = 4
 _TRANSACTION_LIMIT = 100  # operations in one entity-group transaction
+#: From this many alert keys of one account on, one transaction costs less than the single claims:
+#: a transaction request costs the client ~6-7 ms of CPU (its multipart body and answer), a single
+#: insert ~2 ms (measured against Azurite; docs/benchmarks.md).
+_BATCH_FROM = 4
 
 
 # --------------------------------------------------------------------------------------------
@@ -635,10 +639,12 @@ class TableStateStore(_Limits):
     def claim_alerts(
         self, resource_id: str, fingerprints: Sequence[str], now: datetime, cooldown: timedelta
     ) -> list[bool]:
-        """One key: insert (or re-claim) it alone. Several: one query of the account's partition,
-        then one entity-group transaction that inserts the new keys and replaces the expired ones
-        on the etags read; the transaction is all or nothing, so when a concurrent caller took
-        any of them first (409/412), no key was taken by this call and each is claimed alone."""
+        """Up to three keys: each claimed alone (an insert when it is new). More: one
+        entity-group transaction inserting them all; when any exists, one query of the account's
+        partition, then one transaction that inserts the new keys and replaces the expired ones on
+        the etags read (keys within the cool-down are answered by the query). A transaction is all
+        or nothing, so when a concurrent caller took any key first (409/412), this call took none
+        and each is claimed alone."""
         rid = normalize_resource_id(resource_id)
         now = _utc(now, "now")
         _check_cooldown(cooldown)
@@ -665,9 +671,9 @@ class TableStateStore(_Limits):
             return now < _plain_utc(existing["SentAt"]) + cooldown
 
         granted = (
-            {key: self._claim(table, row, still_held=still_held) for key, row in rows.items()}
-            if len(rows) == 1
-            else self._claim_many(table, pk, rows, still_held)
+            self._claim_many(table, pk, rows, still_held)
+            if len(rows) >= _BATCH_FROM
+            else {key: self._claim(table, row, still_held=still_held) for key, row in rows.items()}
         )
         answers = []
         for fingerprint in fingerprints:
@@ -748,9 +754,16 @@ class TableStateStore(_Limits):
         rows: Mapping[str, Mapping[str, Any]],
         still_held: Callable[[Any], bool],
     ) -> dict[str, bool]:
-        """:meth:`_claim` for several rows of one partition: one query and one transaction (per
-        100 rows, the transaction's limit) when nobody races; the race falls back to one claim
-        per row."""
+        """:meth:`_claim` for several rows of one partition. First one transaction inserting them
+        all (they are usually new); when any exists, one query of the partition and one
+        transaction (per 100 rows, the transaction's limit) of inserts and etag-conditional
+        replaces of the expired; a race falls back to one claim per row."""
+        if len(rows) <= _TRANSACTION_LIMIT:
+            try:
+                self._client(table).submit_transaction([("create", row) for row in rows.values()])
+                return dict.fromkeys(rows, True)
+            except (self._TableTransactionError, self._ResourceNotFoundError):
+                pass  # one of them exists (or the table vanished): nothing was written
         try:
             existing = {
                 str(row["RowKey"]): row

@@ -425,8 +425,7 @@ def test_table_round_trips_per_remediation(
     assert action(stack, rid) == "Deny"
     counts = _by_table(table_requests)
     # the journal query (the breaker row with it), intent insert, verified update; the event's
-    # claim; the alert claims: one read of the account's partition and one transaction, however
-    # many findings. (Before: a breaker read of its own, and one or two requests per alert key.)
+    # claim; the two alert keys' inserts. (Before: a breaker read of its own as well.)
     assert counts == {"remediations": 3, "events": 1, "alerts": 2}, table_requests
     with capsys.disabled():
         print(f"\nTable requests for one remediation: {len(table_requests)}: {table_requests}")
@@ -447,8 +446,8 @@ def test_table_round_trips_per_sweep_account_do_not_grow_with_its_findings(
     active = [r for r in outcome.records if r.status != "exempted"]
     assert len(active) >= 8, [r.rule for r in active]
     counts = _by_table(table_requests)
-    # no event claim; the alert claims cost 2 round trips (they were one or two per finding)
-    assert counts == {"remediations": 3, "alerts": 2}, table_requests
+    # no event claim; the alert keys in one transaction (they were one insert each)
+    assert counts == {"remediations": 3, "alerts": 1}, table_requests
     with capsys.disabled():
         print(
             f"\nTable requests for one sweep account with {len(active)} findings: "

@@ -303,18 +303,20 @@ def test_claim_alerts_takes_over_malformed_rows(azurite: Azurite, store: TableSt
     TableServiceClient.from_connection_string(azurite.connection_string).get_table_client(
         store.tables.alerts
     ).create_entity({"PartitionKey": pk, "RowKey": hashlib.sha256(b"fp").hexdigest()[:32]})
-    assert store.claim_alerts(rid, ["fp", "other"], T0, COOLDOWN) == [True, True]
-    assert store.claim_alerts(rid, ["fp", "other"], T0, COOLDOWN) == [False, False]
+    keys = ["fp", "k1", "k2", "k3"]  # enough keys for one transaction
+    assert store.claim_alerts(rid, keys, T0, COOLDOWN) == [True] * 4
+    assert store.claim_alerts(rid, keys, T0, COOLDOWN) == [False] * 4
 
 
 def test_claim_alerts_survives_a_deleted_table(azurite: Azurite, store: TableStateStore) -> None:
     from azure.data.tables import TableServiceClient
 
     rid = account()
-    assert store.claim_alerts(rid, ["a", "b"], T0, COOLDOWN) == [True, True]
+    keys = ["a", "b", "c", "d"]
+    assert store.claim_alerts(rid, keys, T0, COOLDOWN) == [True] * 4
     TableServiceClient.from_connection_string(azurite.connection_string).delete_table(store.tables.alerts)
-    assert store.claim_alerts(rid, ["a", "b"], T0, COOLDOWN) == [True, True]  # memory lost, no crash
-    assert store.claim_alerts(rid, ["a", "b"], T0, COOLDOWN) == [False, False]
+    assert store.claim_alerts(rid, keys, T0, COOLDOWN) == [True] * 4  # memory lost, no crash
+    assert store.claim_alerts(rid, keys, T0, COOLDOWN) == [False] * 4
 
 
 def test_concurrent_claim_alerts_give_each_key_one_winner(make_store: StoreFactory, race: Race) -> None:
@@ -322,7 +324,7 @@ def test_concurrent_claim_alerts_give_each_key_one_winner(make_store: StoreFacto
     # one winner, whether it was new, and then (several rounds) once each cool-down is over.
     stores = [make_store() for _ in range(12)]
     rid = account()
-    keys = ["a", "b", "c", "d", "e"]
+    keys = ["a", "b", "c", "d", "e", "f", "g", "h"]  # 5-6 per caller: one transaction each
 
     def subset(i: int) -> list[str]:
         return [k for j, k in enumerate(keys) if (i + j) % 3 != 0] or keys
@@ -341,28 +343,34 @@ def test_concurrent_claim_alerts_give_each_key_one_winner(make_store: StoreFacto
 
 def test_concurrent_claim_alerts_through_one_shared_store(store: TableStateStore, race: Race) -> None:
     rid = account()
-    results = race(12, lambda i: store.claim_alerts(rid, ["a", "b", "c"], T0, COOLDOWN))
-    assert [sum(answers[n] for answers in results) for n in range(3)] == [1, 1, 1]
+    results = race(12, lambda i: store.claim_alerts(rid, ["a", "b", "c", "d", "e"], T0, COOLDOWN))
+    assert [sum(answers[n] for answers in results) for n in range(5)] == [1] * 5
 
 
-def test_claim_alerts_costs_two_table_round_trips_for_many_keys(
-    store: TableStateStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_claim_alerts_round_trips(store: TableStateStore, monkeypatch: pytest.MonkeyPatch) -> None:
     rid = account()
     store.claim_alert(account(), "x", T0, COOLDOWN)  # the table exists (created once per process)
     seen = _requests_to(store, monkeypatch)
-    assert store.claim_alerts(rid, [f"fp-{n}" for n in range(7)], T0, COOLDOWN) == [True] * 7
-    assert seen == ["GET", "POST"], seen  # the partition's rows, then one transaction (claim_alert: 7)
+    many = [f"fp-{n}" for n in range(7)]
+    assert store.claim_alerts(rid, many, T0, COOLDOWN) == [True] * 7
+    assert seen == ["POST"], seen  # one transaction inserting all seven (single claims: 7)
     seen.clear()
-    assert store.claim_alerts(rid, [f"fp-{n}" for n in range(7)], T0, COOLDOWN) == [False] * 7
-    assert seen == ["GET"], seen  # all within the cool-down: the read decides (claim_alert: 14)
+    assert store.claim_alerts(rid, many, T0, COOLDOWN) == [False] * 7
+    assert seen == ["POST", "GET"], seen  # the transaction fails, the partition's rows decide (14)
+    seen.clear()
+    later = T0 + COOLDOWN
+    assert store.claim_alerts(rid, [*many, "new"], later, COOLDOWN) == [True] * 8
+    assert seen == ["POST", "GET", "POST"], seen  # ... and one transaction re-claims them (24)
+    seen.clear()
+    assert store.claim_alerts(account(), ["a", "b"], T0, COOLDOWN) == [True, True]
+    assert seen == ["POST", "POST"], seen  # up to three keys: one insert each (cheaper than a batch)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     steps=st.lists(
         st.tuples(
-            st.lists(st.sampled_from(["fp-a", "fp-b", "fp-c"]), max_size=4),
+            st.lists(st.sampled_from([f"fp-{c}" for c in "abcdef"]), max_size=7),
             st.integers(min_value=0, max_value=90),
         ),
         min_size=1,
