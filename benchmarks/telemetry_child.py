@@ -1,5 +1,5 @@
-"""One fresh interpreter's first invocation with the telemetry set up one way, for an A/B under
-farm-bench (see docs/benchmarks.md, "Telemetry on the cold-start path"):
+"""One fresh interpreter's first invocation with the telemetry set up one way, for an A/B of
+interleaved whole-process pairs (see docs/benchmarks.md, "Telemetry on the cold-start path"):
 
     .venv/bin/python benchmarks/telemetry_child.py off|exporter|distro
 
