@@ -8,9 +8,11 @@ not-globally-reachable blocks, plus multicast and reserved space).
 from __future__ import annotations
 
 import bisect
+import ipaddress
 import re
 import socket
-from typing import NamedTuple
+from collections.abc import Iterable
+from typing import Final, NamedTuple
 
 
 class IPv4Rule(NamedTuple):
@@ -28,35 +30,11 @@ class IPv4Rule(NamedTuple):
         return self.first <= last and first <= self.last
 
 
-# Four ASCII decimal octets 0-255 without leading zeros, optionally "/n" with n 0-32 without a
-# leading zero ([0-9], not \d: \d matches every Unicode digit).
+# The grammar: four ASCII decimal octets 0-255 without leading zeros, optionally "/n" with n 0-32
+# without a leading zero ([0-9], not \d: \d matches every Unicode digit).
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _ADDRESS_RE = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
 _PREFIXES: dict[str, int] = {str(n): n for n in range(33)}  # exactly "0".."32"
-
-# parse_rule runs for every IP rule of every account, and the same values recur across accounts
-# (corporate egress ranges): remember recent answers. The results are immutable.
-_CACHE: dict[str, IPv4Rule | None] = {}
-_CACHE_LIMIT = 1 << 14
-_MISS = IPv4Rule(-1, -1, -1, False)
-
-
-def parse_rule(value: object) -> IPv4Rule | None:
-    """Parse an IPv4 address or CIDR; None when it is not one (IPv6, bad octet, bad prefix, garbage).
-
-    Accepted: four ASCII decimal octets 0-255 without leading zeros, optionally "/n" with n 0-32
-    without a leading zero. A CIDR's host bits are masked off ("52.1.2.3/24" is 52.1.2.0-255).
-    """
-    if not isinstance(value, str):
-        return None
-    parsed = _CACHE.get(value, _MISS)
-    if parsed is not _MISS:
-        return parsed
-    parsed = _parse(value)
-    if len(_CACHE) >= _CACHE_LIMIT:
-        _CACHE.clear()
-    _CACHE[value] = parsed
-    return parsed
 
 
 def _address_by_regex(text: str) -> int | None:
@@ -87,23 +65,19 @@ def _pton_is_strict() -> bool:
         return False
 
 
+def _pton_by_regex(family: int, text: str) -> bytes:
+    """`socket.inet_pton(AF_INET, text)` by the regex, for a platform whose inet_pton is laxer."""
+    address = _address_by_regex(text)
+    if address is None:
+        raise OSError(f"illegal IP address string passed to inet_pton: {text!r}")
+    return address.to_bytes(4, "big")
+
+
 # The C parser is about 40% faster than the regex; the regex is the definition.
 _address = _address_by_pton if _pton_is_strict() else _address_by_regex
-
-
-def _parse(value: str) -> IPv4Rule | None:
-    address_text, slash, prefix_text = value.partition("/")
-    address = _address(address_text)
-    if address is None:
-        return None
-    if not slash:
-        return IPv4Rule(address, address, 32, False)
-    prefix = _PREFIXES.get(prefix_text)
-    if prefix is None:
-        return None
-    size = 1 << (32 - prefix)
-    first = address & ~(size - 1) & 0xFFFFFFFF
-    return IPv4Rule(first, first + size - 1, prefix, True)
+_inet_pton = socket.inet_pton if _address is _address_by_pton else _pton_by_regex
+_AF_INET = socket.AF_INET
+_from_bytes = int.from_bytes
 
 
 def format_address(address: int) -> str:
@@ -137,9 +111,9 @@ NON_PUBLIC_BLOCKS: tuple[tuple[str, str], ...] = (
 
 
 def _block(cidr: str) -> tuple[int, int, str]:
-    parsed = parse_rule(cidr)
-    assert parsed is not None, cidr
-    return parsed.first, parsed.last, cidr
+    # by the standard library (once, at import): the table does not depend on the parser it serves
+    network = ipaddress.IPv4Network(cidr)
+    return int(network.network_address), int(network.broadcast_address), cidr
 
 
 _NON_PUBLIC: tuple[tuple[int, int, str], ...] = tuple(_block(cidr) for cidr, _ in NON_PUBLIC_BLOCKS)
@@ -153,19 +127,148 @@ assert all(_NON_PUBLIC[i][1] < _NON_PUBLIC[i + 1][0] for i in range(len(_NON_PUB
 
 def non_public_overlap(rule: IPv4Rule) -> str | None:
     """The first non-public block the rule overlaps, as CIDR text, or None when it is all public."""
-    # the last block starting at or before the rule, else the first block after it
-    index = bisect.bisect_right(_NP_FIRSTS, rule.first) - 1
-    if index >= 0 and _NON_PUBLIC[index][1] >= rule.first:
+    return non_public_range(rule.first, rule.last)
+
+
+def _non_public_by_bisect(first: int, last: int) -> str | None:
+    # the last block starting at or before `first`, else the first block after it
+    index = bisect.bisect_right(_NP_FIRSTS, first) - 1
+    if index >= 0 and _NON_PUBLIC[index][1] >= first:
         return _NON_PUBLIC[index][2]
     index += 1
-    if index < len(_NON_PUBLIC) and _NON_PUBLIC[index][0] <= rule.last:
+    if index < len(_NON_PUBLIC) and _NON_PUBLIC[index][0] <= last:
         return _NON_PUBLIC[index][2]
     return None
 
 
+# Per first octet, what the table says of a range inside that octet's /8: the block's CIDR when the
+# whole /8 is inside one block, None when no block touches the /8, and LOOK_CLOSER (the empty string)
+# when some do (100, 169, 172, 192, 198, 203): then the bisection decides.
+LOOK_CLOSER: Final = ""
+
+
+def _by_octet(octet: int) -> str | None:
+    low, high = octet << 24, octet << 24 | 0xFFFFFF
+    for first, last, cidr in _NON_PUBLIC:
+        if first <= low and high <= last:
+            return cidr
+        if first <= high and low <= last:
+            return LOOK_CLOSER
+    return None
+
+
+NON_PUBLIC_BY_OCTET: tuple[str | None, ...] = tuple(_by_octet(octet) for octet in range(256))
+
+
+def non_public_range(first: int, last: int) -> str | None:
+    """`non_public_overlap` of the range first..last (inclusive integers)."""
+    if first >> 24 == last >> 24:
+        block = NON_PUBLIC_BY_OCTET[first >> 24]
+        if block != LOOK_CLOSER:
+            return block
+    return _non_public_by_bisect(first, last)
+
+
+class InsideOne:
+    """A table answering "is first..last wholly inside one of these ranges?" (not merely inside
+    their union) without a scan: the ranges sorted by their first address, with the running
+    maximum of their last addresses; one range with low <= first and high >= last exists exactly
+    when that maximum, over the ranges starting at or before `first`, reaches `last`.
+
+    `by_octet[o]` answers for any range inside the /8 of first octet `o` when it can: True (that /8
+    is inside one range), False (no range touches it), None (look closer with `inside`)."""
+
+    __slots__ = ("by_octet", "highs", "lows")
+
+    def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
+        ordered = sorted(ranges)
+        self.lows = tuple(low for low, _ in ordered)
+        highs: list[int] = []
+        for _, high in ordered:
+            highs.append(max(high, highs[-1]) if highs else high)
+        self.highs = tuple(highs)
+        by_octet: list[bool | None] = []
+        for octet in range(256):
+            low, high = octet << 24, octet << 24 | 0xFFFFFF
+            if self.inside(low, high):
+                by_octet.append(True)
+            elif all(last < low or first > high for first, last in ordered):
+                by_octet.append(False)
+            else:
+                by_octet.append(None)
+        self.by_octet: tuple[bool | None, ...] = tuple(by_octet)
+
+    def inside(self, first: int, last: int) -> bool:
+        index = bisect.bisect_right(self.lows, first) - 1
+        return index >= 0 and self.highs[index] >= last
+
+
+# The engine parses every IP rule of every account, and the same values recur: across accounts
+# (corporate egress ranges) and within one check (the loop evaluates the account again after its
+# write). Recent answers are remembered, bounded, with the non-public block each overlaps (which
+# depends on no policy): `Fields`, plain tuples, immutable. Only the engine's rule checks and the
+# policy read this cache; guardrail.neverwiden parses on its own, on purpose.
+Fields = tuple[int, int, int, bool, str | None]  # first, last, prefix, has_prefix, non-public block
+_CACHE: dict[str, Fields | None] = {}
+_CACHE_LIMIT = 1 << 14
+_MISS: Fields = (-1, -1, -1, False, None)
+
+
+def parse_rule(value: object) -> IPv4Rule | None:
+    """Parse an IPv4 address or CIDR; None when it is not one (IPv6, bad octet, bad prefix, garbage).
+
+    Accepted: four ASCII decimal octets 0-255 without leading zeros, optionally "/n" with n 0-32
+    without a leading zero. A CIDR's host bits are masked off ("52.1.2.3/24" is 52.1.2.0-255).
+    """
+    fields = parse_fields(value)
+    return None if fields is None else IPv4Rule(fields[0], fields[1], fields[2], fields[3])
+
+
+def parse_fields(value: object) -> Fields | None:
+    """`parse_rule` as plain fields, with the first non-public block the rule overlaps (cached)."""
+    if not isinstance(value, str):
+        return None
+    fields = _CACHE.get(value, _MISS)
+    return remember(value) if fields is _MISS else fields
+
+
+def remember(value: str) -> Fields | None:
+    """Parse `value`, a string the cache does not hold, and remember the answer.
+
+    One frame but for the C parse of the dotted quad (this runs once per fresh rule): integer
+    arithmetic, a table lookup by the first octet, no `ipaddress` objects."""
+    address_text, slash, prefix_text = value.partition("/")
+    fields: Fields | None = None
+    try:
+        address = _from_bytes(_inet_pton(_AF_INET, address_text), "big")
+    except (OSError, ValueError):  # ValueError: non-ASCII text or an embedded NUL
+        address = -1
+    if address < 0:
+        pass  # not an address: fields stays None
+    elif not slash:  # a bare address, so inside one /8: the table by first octet, bisected rarely
+        block = NON_PUBLIC_BY_OCTET[address >> 24]
+        if block == LOOK_CLOSER:
+            block = _non_public_by_bisect(address, address)
+        fields = (address, address, 32, False, block)
+    elif (prefix := _PREFIXES.get(prefix_text, -1)) >= 0:
+        size = 1 << (32 - prefix)
+        first = address & ~(size - 1) & 0xFFFFFFFF
+        last = first + size - 1
+        fields = (first, last, prefix, True, non_public_range(first, last))
+    if len(_CACHE) >= _CACHE_LIMIT:
+        _CACHE.clear()
+    _CACHE[value] = fields
+    return fields
+
+
 def split_to_addresses(rule: IPv4Rule) -> list[str]:
     """Every address of a /31 or /32 as bare addresses (ARM refuses those prefixes)."""
-    return [format_address(a) for a in range(rule.first, rule.last + 1)]
+    return addresses_between(rule.first, rule.last)
+
+
+def addresses_between(first: int, last: int) -> list[str]:
+    """Every address of first..last (a /31 or /32) as bare addresses."""
+    return [format_address(a) for a in range(first, last + 1)]
 
 
 def covered_by_union(rule: IPv4Rule, ranges: list[tuple[int, int]]) -> bool:

@@ -66,63 +66,95 @@ def check(ctx: Context) -> None:
         )
 
 
+# the allowed ranges (a policy's tuple) -> their interval table; a few policies at most
+_TABLES: dict[int, tuple[tuple[tuple[int, int], ...], ipv4.InsideOne]] = {}
+
+
+def _inside_one_table(allowed: tuple[tuple[int, int], ...]) -> ipv4.InsideOne:
+    cached = _TABLES.get(id(allowed))
+    if cached is not None and cached[0] is allowed:
+        return cached[1]
+    table = ipv4.InsideOne(allowed)
+    if len(_TABLES) >= 16:
+        _TABLES.clear()
+    _TABLES[id(allowed)] = (allowed, table)
+    return table
+
+
 def _classify(ctx: Context, rules: list[Any]) -> tuple[list[Any], bool]:
-    """Classify IP rules; return the rules to keep (rewritten, de-duplicated) and whether any changed."""
+    """Classify IP rules; return the rules to keep (rewritten, de-duplicated) and whether any changed.
+
+    The engine's hot path (every IP rule of every account): one parse, cached by the rule's text
+    (so the verify pass after a write parses nothing), then the non-public table and the
+    allowlist's table by first octet, bisected only for the octets a block or range splits."""
     policy = ctx.policy
     min_prefix = policy.network.min_prefix_length
     allowed = policy.allowed_ranges
-    parse_rule = ipv4.parse_rule
-    non_public_overlap = ipv4.non_public_overlap
+    table = _inside_one_table(allowed) if allowed else None
+    allowed_by_octet = table.by_octet if table is not None else None
+    cache, miss, remember = ipv4._CACHE, ipv4._MISS, ipv4.remember
+    report = ctx.report
     kept: list[Any] = []
+    kept_texts: set[str] = set()  # the kept entries' string values
+    untexted = 0  # kept entries without one: kept has duplicates when len(kept) > both together
     changed = False
+    value: Any  # a string once parsed
     for entry in rules:
-        is_mapping = type(entry) is dict or isinstance(entry, Mapping)  # skip the slow ABC check
-        value = entry.get("value") if is_mapping else None
-        parsed = parse_rule(value)
+        if type(entry) is dict and type(value := entry.get("value")) is str:  # nearly every rule
+            parsed = cache.get(value, miss)
+            if parsed is miss:
+                parsed = remember(value)
+        else:
+            value = entry.get("value") if isinstance(entry, Mapping) else None
+            parsed = ipv4.parse_fields(value)
         if parsed is None:
-            shown = text(value) if is_mapping else text(entry)
-            if ctx.report("ip-rule-invalid", f"IP rule {shown!r} is not an IPv4 address or CIDR", shown):
+            shown = text(value) if isinstance(entry, Mapping) else text(entry)
+            if report("ip-rule-invalid", f"IP rule {shown!r} is not an IPv4 address or CIDR", shown):
                 changed = True
             else:
                 kept.append(entry)
+                if isinstance(value, str):
+                    kept_texts.add(value)
+                else:
+                    untexted += 1
             continue
-        first, last, prefix, has_prefix = parsed
-        block = non_public_overlap(parsed)
+        # parsed: so `value` is a string
+        first, last, prefix, has_prefix, block = parsed
         if block is not None:
             rule, message = "ip-rule-not-public", f"IP rule {value} overlaps non-public space {block}"
         elif min_prefix and prefix < min_prefix:
             rule, message = "ip-rule-too-broad", f"IP rule {value} is broader than /{min_prefix}"
-        elif allowed and not _inside_one(first, last, allowed):
+        elif allowed_by_octet is not None and (
+            # by the first octet when the rule lies in one /8 and that octet tells, else bisected
+            (inside := allowed_by_octet[first >> 24] if prefix >= 8 else None) is False
+            or (inside is None and not table.inside(first, last))  # type: ignore[union-attr]
+        ):
             rule, message = "ip-rule-not-allowlisted", f"IP rule {value} is not inside allowed_ip_ranges"
         elif has_prefix and prefix >= 31:
-            addresses = ipv4.split_to_addresses(parsed)
+            addresses = ipv4.addresses_between(first, last)
             message = (
                 f"IP rule {value} uses a /{prefix} prefix, which ARM refuses; write {', '.join(addresses)}"
             )
-            if ctx.report("ip-rule-prefix-unsupported", message, value):
+            if report("ip-rule-prefix-unsupported", message, value):
                 changed = True
                 kept.extend({**entry, "value": address} for address in addresses)
+                kept_texts.update(addresses)
             else:
                 kept.append(entry)
+                kept_texts.add(value)
             continue
         else:
             kept.append(entry)
+            kept_texts.add(value)
             continue
-        if ctx.report(rule, message, value):
+        if report(rule, message, value):
             changed = True
         else:
             kept.append(entry)
-    if changed:
+            kept_texts.add(value)
+    if changed and len(kept) > len(kept_texts) + untexted:
         kept = _dedupe(kept)
     return kept, changed
-
-
-def _inside_one(first: int, last: int, ranges: tuple[tuple[int, int], ...]) -> bool:
-    """True when first..last lies wholly inside one of `ranges` (not merely their union)."""
-    for low, high in ranges:  # noqa: SIM110 - a plain loop: any() over a generator was a hot spot
-        if low <= first and last <= high:
-            return True
-    return False
 
 
 def _dedupe(rules: list[Any]) -> list[Any]:
