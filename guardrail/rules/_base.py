@@ -83,6 +83,7 @@ class Context:
         "properties",
         "public_disabled",
         "resource_id",
+        "rulings",
         "severities",
         "today",
     )
@@ -110,8 +111,10 @@ class Context:
         self.diagnostic_settings = diagnostic_settings
         self.severities = severities
         self.findings: list[Finding] = []
-        # rule -> (severity, exempted, fixed): the same for every finding of a rule on this account
+        # rule -> (severity, exempted, fixed): the same for every finding of a rule on this account,
+        # and for the rules no exemption can cover, the same on every account (`rulings`)
         self.decisions: dict[str, tuple[Severity, bool, bool]] = {}
+        self.rulings = _rulings_for(policy, severities)
         self.patch: dict[str, Any] = {}  # top-level properties besides networkAcls
         self.acls_changed = False
         self.diagnostic_setting: dict[str, Any] | None = None
@@ -135,15 +138,87 @@ class Context:
     def report(self, rule: str, message: str, value: str | None, *, can_fix: bool = True) -> bool:
         """Record a finding; True when the remediation should repair it. `can_fix=False`: this
         finding cannot be repaired (the policy's switch notwithstanding), so it is not `fixed`."""
-        decision = self.decisions.get(rule)
-        if decision is None:
-            exempted = self.policy.exemption_for(self.resource_id, rule, self.today) is not None
-            fixed = not exempted and self.policy.remediates(rule)
-            decision = self.decisions[rule] = (self.severities[rule], exempted, fixed)
+        decision = self.rulings.get(rule) or self.decisions.get(rule) or self._decide(rule)
         severity, exempted, fixed = decision
         fixed = fixed and can_fix
-        self.findings.append(Finding(rule, severity, message, value, exempted, fixed))
+        self.findings.append(_new_finding(rule, severity, message, value, exempted, fixed))
         return fixed
+
+    def _decide(self, rule: str) -> tuple[Severity, bool, bool]:
+        """The rule's (severity, exempted, fixed) on this account, remembered: for the account when
+        an exemption of the policy may cover the rule, for the policy when none can."""
+        policy = self.policy
+        exemptible = _exemptible_rules(policy)
+        if exemptible is None or rule in exemptible:
+            exempted = policy.exemption_for(self.resource_id, rule, self.today) is not None
+            decision = (self.severities[rule], exempted, not exempted and policy.remediates(rule))
+            self.decisions[rule] = decision
+        else:
+            decision = (self.severities[rule], False, policy.remediates(rule))
+            self.rulings[rule] = decision
+        return decision
+
+
+# policy id -> (the policy, the rules its exemptions name; None when one names "*"); few policies
+_EXEMPTIBLE: dict[int, tuple[Policy, frozenset[str] | None]] = {}
+
+
+def _exemptible_rules(policy: Policy) -> frozenset[str] | None:
+    """The rules an exemption of the policy may cover (None: any rule): for the others no account
+    has an exemption to look for (`Exemption.covers` requires the rule or "*")."""
+    cached = _EXEMPTIBLE.get(id(policy))
+    if cached is not None and cached[0] is policy:
+        return cached[1]
+    named = frozenset(rule for exemption in policy.exemptions for rule in exemption.rules)
+    rules = None if "*" in named else named
+    if len(_EXEMPTIBLE) >= 16:
+        _EXEMPTIBLE.clear()
+    _EXEMPTIBLE[id(policy)] = (policy, rules)
+    return rules
+
+
+# (policy id, severities id) -> (the policy, the severities, the decisions of the rules no exemption
+# of the policy can cover: the same on every account); a few policies at most
+_RULINGS: dict[
+    tuple[int, int], tuple[Policy, Mapping[str, Severity], dict[str, tuple[Severity, bool, bool]]]
+] = {}
+
+
+def _rulings_for(
+    policy: Policy, severities: Mapping[str, Severity]
+) -> dict[str, tuple[Severity, bool, bool]]:
+    key = (id(policy), id(severities))
+    cached = _RULINGS.get(key)
+    if cached is not None and cached[0] is policy and cached[1] is severities:
+        return cached[2]
+    if len(_RULINGS) >= 16:
+        _RULINGS.clear()
+    rulings: dict[str, tuple[Severity, bool, bool]] = {}
+    _RULINGS[key] = (policy, severities, rulings)
+    return rulings
+
+
+_FINDING_SLOTS = tuple(Finding.__dict__[name].__set__ for name in Finding.__slots__)
+assert Finding.__slots__ == ("rule", "severity", "message", "value", "exempted", "fixed")
+
+
+def _new_finding(
+    rule: str, severity: Severity, message: str, value: str | None, exempted: bool, fixed: bool
+) -> Finding:
+    """`Finding(...)`, built through its slots: half the cost of the frozen dataclass's `__init__`
+    (one `object.__setattr__` call per field), and a finding is made per violation on the hot path."""
+    finding = _object_new(Finding)
+    set_rule, set_severity, set_message, set_value, set_exempted, set_fixed = _FINDING_SLOTS
+    set_rule(finding, rule)
+    set_severity(finding, severity)
+    set_message(finding, message)
+    set_value(finding, value)
+    set_exempted(finding, exempted)
+    set_fixed(finding, fixed)
+    return finding
+
+
+_object_new = object.__new__
 
 
 Scope = Literal["account", "gate", "network"]
