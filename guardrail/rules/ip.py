@@ -5,10 +5,13 @@ limit. Widening part: the IPv4 ranges the rules let in."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from guardrail import ipv4
 from guardrail.rules._base import Context, Rule, RuleUnit, SurfacePart, text
+
+if TYPE_CHECKING:
+    from guardrail.policy import Policy
 
 MAX_IP_RULES: Final = 100
 
@@ -66,18 +69,20 @@ def check(ctx: Context) -> None:
         )
 
 
-# the allowed ranges (a policy's tuple) -> their interval table; a few policies at most
-_TABLES: dict[int, tuple[tuple[tuple[int, int], ...], ipv4.InsideOne]] = {}
+# policy id -> (the policy, its allowlist's interval table or None when it has none); reading the
+# policy's allowed ranges costs more than classifying a rule, so it is done once per policy
+_TABLES: dict[int, tuple[Policy, ipv4.InsideOne | None]] = {}
 
 
-def _inside_one_table(allowed: tuple[tuple[int, int], ...]) -> ipv4.InsideOne:
-    cached = _TABLES.get(id(allowed))
-    if cached is not None and cached[0] is allowed:
+def _inside_one_table(policy: Policy) -> ipv4.InsideOne | None:
+    cached = _TABLES.get(id(policy))
+    if cached is not None and cached[0] is policy:
         return cached[1]
-    table = ipv4.InsideOne(allowed)
+    allowed = policy.allowed_ranges
+    table = ipv4.InsideOne(allowed) if allowed else None
     if len(_TABLES) >= 16:
         _TABLES.clear()
-    _TABLES[id(allowed)] = (allowed, table)
+    _TABLES[id(policy)] = (policy, table)
     return table
 
 
@@ -89,19 +94,19 @@ def _classify(ctx: Context, rules: list[Any]) -> tuple[list[Any], bool]:
     allowlist's table by first octet, bisected only for the octets a block or range splits."""
     policy = ctx.policy
     min_prefix = policy.network.min_prefix_length
-    allowed = policy.allowed_ranges
-    table = _inside_one_table(allowed) if allowed else None
+    table = _inside_one_table(policy)
     allowed_by_octet = table.by_octet if table is not None else None
-    cache, miss, remember = ipv4._CACHE, ipv4._MISS, ipv4.remember
+    lookup, miss, remember = ipv4._CACHE.get, ipv4._MISS, ipv4.remember
     report = ctx.report
     kept: list[Any] = []
     kept_texts: set[str] = set()  # the kept entries' string values
+    keep, note = kept.append, kept_texts.add  # bound once: called for nearly every rule
     untexted = 0  # kept entries without one: kept has duplicates when len(kept) > both together
     changed = False
     value: Any  # a string once parsed
     for entry in rules:
         if type(entry) is dict and type(value := entry.get("value")) is str:  # nearly every rule
-            parsed = cache.get(value, miss)
+            parsed = lookup(value, miss)
             if parsed is miss:
                 parsed = remember(value)
         else:
@@ -112,9 +117,9 @@ def _classify(ctx: Context, rules: list[Any]) -> tuple[list[Any], bool]:
             if report("ip-rule-invalid", f"IP rule {shown!r} is not an IPv4 address or CIDR", shown):
                 changed = True
             else:
-                kept.append(entry)
+                keep(entry)
                 if isinstance(value, str):
-                    kept_texts.add(value)
+                    note(value)
                 else:
                     untexted += 1
             continue
@@ -140,18 +145,18 @@ def _classify(ctx: Context, rules: list[Any]) -> tuple[list[Any], bool]:
                 kept.extend({**entry, "value": address} for address in addresses)
                 kept_texts.update(addresses)
             else:
-                kept.append(entry)
-                kept_texts.add(value)
+                keep(entry)
+                note(value)
             continue
         else:
-            kept.append(entry)
-            kept_texts.add(value)
+            keep(entry)
+            note(value)
             continue
         if report(rule, message, value):
             changed = True
         else:
-            kept.append(entry)
-            kept_texts.add(value)
+            keep(entry)
+            note(value)
     if changed and len(kept) > len(kept_texts) + untexted:
         kept = _dedupe(kept)
     return kept, changed
