@@ -113,7 +113,8 @@ NON_PUBLIC_BLOCKS: tuple[tuple[str, str], ...] = (
 def _block(cidr: str) -> tuple[int, int, str]:
     # by the standard library (once, at import): the table does not depend on the parser it serves
     network = ipaddress.IPv4Network(cidr)
-    return int(network.network_address), int(network.broadcast_address), cidr
+    first = int(network.network_address)
+    return first, first + (1 << (32 - network.prefixlen)) - 1, cidr
 
 
 _NON_PUBLIC: tuple[tuple[int, int, str], ...] = tuple(_block(cidr) for cidr, _ in NON_PUBLIC_BLOCKS)
@@ -147,17 +148,16 @@ def _non_public_by_bisect(first: int, last: int) -> str | None:
 LOOK_CLOSER: Final = ""
 
 
-def _by_octet(octet: int) -> str | None:
-    low, high = octet << 24, octet << 24 | 0xFFFFFF
-    for first, last, cidr in _NON_PUBLIC:
-        if first <= low and high <= last:
-            return cidr
-        if first <= high and low <= last:
-            return LOOK_CLOSER
-    return None
+def _by_octet() -> tuple[str | None, ...]:
+    table: list[str | None] = [None] * 256
+    for first, last, cidr in _NON_PUBLIC:  # disjoint: a /8 wholly inside a block touches no other
+        for octet in range(first >> 24, (last >> 24) + 1):
+            whole = first <= octet << 24 and octet << 24 | 0xFFFFFF <= last
+            table[octet] = cidr if whole else LOOK_CLOSER
+    return tuple(table)
 
 
-NON_PUBLIC_BY_OCTET: tuple[str | None, ...] = tuple(_by_octet(octet) for octet in range(256))
+NON_PUBLIC_BY_OCTET: tuple[str | None, ...] = _by_octet()
 
 
 def non_public_range(first: int, last: int) -> str | None:
