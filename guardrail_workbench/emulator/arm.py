@@ -208,6 +208,44 @@ def parse_account_id(resource_id: str) -> tuple[str, str, str]:
     return parts[1], parts[3], parts[7]
 
 
+class RequestStats:
+    """Counters over the ARM requests (control requests excluded), for `GET /_emulator/stats`: the
+    answers by "METHOD status", and per subscription the successful writes (PATCH/PUT/DELETE < 300)
+    with the wall-clock times (epoch seconds) of the first and the last. Cheap enough to be always on,
+    so a benchmark in another process can count 429s and time write windows without the request log.
+    Callers hold the app's lock."""
+
+    def __init__(self) -> None:
+        self.since = time.time()
+        self.requests = 0
+        self.statuses: dict[str, int] = {}
+        self.writes: dict[str, dict[str, Any]] = {}
+
+    def count(self, method: str, path: str, status: int) -> None:
+        self.requests += 1
+        key = f"{method} {status}"
+        self.statuses[key] = self.statuses.get(key, 0) + 1
+        parts = path.split("/")
+        if (
+            method in ("PATCH", "PUT", "DELETE")
+            and status < 300
+            and len(parts) > 2
+            and parts[1] == "subscriptions"
+        ):
+            now = time.time()
+            window = self.writes.setdefault(parts[2].lower(), {"count": 0, "first": now, "last": now})
+            window["count"] += 1
+            window["last"] = now
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "since": self.since,
+            "requests": self.requests,
+            "statuses": dict(self.statuses),
+            "writes": {sub: dict(window) for sub, window in self.writes.items()},
+        }
+
+
 class ArmApp:
     """In-memory ARM for Cognitive Services accounts (plus subscriptions and diagnostic settings)."""
 
@@ -258,6 +296,9 @@ class ArmApp:
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status), most recent last
         self.request_log: list[dict[str, Any]] = []  # {"seq", "method", "path", "status"}, for /_emulator
         self.keep_request_log = True
+        self.stats = (
+            RequestStats()
+        )  # answers by "METHOD status", writes per subscription, for /_emulator/stats
         self.network = NetworkStore()
         self.deleted: dict[str, dict[str, Any]] = {}  # lower "sub/location/rg/name" -> deleted account
         self.locks: dict[str, dict[str, Any]] = {}  # lower lock id -> Microsoft.Authorization/locks body
@@ -447,6 +488,7 @@ class ArmApp:
             )
         with self.lock:
             self.request_count += 1
+            self.stats.count(request.method, request.path, response.status)
             if self.keep_request_log:
                 self.requests.append((request.method, request.path, response.status))
                 self.request_log.append(

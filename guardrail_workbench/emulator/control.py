@@ -6,10 +6,14 @@ in any language, can script faults, read the request log and seed or dump the te
     GET    /_emulator/faults       -> {"faults": [{"id", ..., "fired"}]}
     DELETE /_emulator/faults       -> 204 (all cleared)
     GET    /_emulator/requests?since=SEQ -> {"requests": [{"seq", "method", "path", "status"}], "next"}
+    GET    /_emulator/stats        -> {"since", "requests", "statuses": {"PATCH 429": n, ...},
+                                    "writes": {subscription: {"count", "first", "last"}}} (epoch seconds)
+    DELETE /_emulator/stats        -> 204 (the counters start again)
     PUT    /_emulator/tenant       a seed document: replaces the tenant -> 200 {"accounts": N}
     GET    /_emulator/tenant       -> the dump (a seed document)
     GET    /_emulator/settings     -> {"pageSize", "asyncWrites", "acceptedWrites", "asyncPolls",
-                                    "writeRate", "ipRefusal", "networkAclsPatch", "denyVnetJoin"}
+                                    "writeRate", "ipRefusal", "networkAclsPatch", "denyVnetJoin",
+                                    "requestLog"}
     PATCH  /_emulator/settings     any of those -> 200 the settings
     POST   /_emulator/busy         {"resourceId", "calls", "state"?} -> 204 (409 RequestConflict meanwhile)
     GET    /_emulator/events?since=SEQ -> {"events": [Event Grid schema], "next"}
@@ -95,6 +99,16 @@ class ControlApi:
                 return Response(200, {"faults": [f.to_json() for f in self.app.faults.all()]})
             if method == "DELETE":
                 self.app.faults.clear()
+                return Response(204)
+        elif path == "/_emulator/stats":
+            if method == "GET":
+                with self.app.lock:
+                    return Response(200, self.app.stats.to_json())
+            if method == "DELETE":
+                from .arm import RequestStats
+
+                with self.app.lock:
+                    self.app.stats = RequestStats()
                 return Response(204)
         elif path == "/_emulator/requests" and method == "GET":
             return Response(200, self._requests(request.query.get("since", "0")))
@@ -197,6 +211,7 @@ class ControlApi:
                 "ipRefusal": app.ip_refusal,
                 "networkAclsPatch": app.network_acls_patch,
                 "denyVnetJoin": sorted(app.vnet_join_denied),
+                "requestLog": app.keep_request_log,
             }
 
     def _settings(self, body: Any) -> None:
@@ -214,7 +229,7 @@ class ControlApi:
         for key, allowed in checks.items():
             if key in body and body[key] not in allowed:
                 raise ControlError(400, f"{key} must be one of {', '.join(allowed)}")
-        for key in ("asyncWrites", "acceptedWrites"):
+        for key in ("asyncWrites", "acceptedWrites", "requestLog"):
             if key in body and not isinstance(body[key], bool):
                 raise ControlError(400, f"{key} must be true or false")
         page_size = _number(body, "pageSize", int, None)
@@ -240,6 +255,8 @@ class ControlApi:
                 app.ip_refusal = body["ipRefusal"]
             if "networkAclsPatch" in body:
                 app.network_acls_patch = body["networkAclsPatch"]
+            if "requestLog" in body:
+                app.keep_request_log = body["requestLog"]
             if deny is not None:
                 app.vnet_join_denied = {d.lower() for d in deny}
 

@@ -202,3 +202,32 @@ def test_event_subscriptions_over_http_deliver_to_loopback_only(emulator: Emulat
         server.server_close()
     refused = raw("POST", "/_emulator/subscriptions", {"url": "http://192.0.2.1/x"}, token=None)
     assert refused.status == 400
+
+
+def test_stats_over_http_count_answers_and_time_writes_per_subscription(emulator: Emulator, raw: Any) -> None:
+    assert raw("DELETE", "/_emulator/stats", token=None).status == 204
+    raw("POST", "/_emulator/faults", {"method": "PATCH", "status": 429, "retryAfter": 1}, token=None)
+    assert _patch_acls(raw).status == 429
+    assert _patch_acls(raw).status == 200
+    assert raw("GET", f"{ACCT1}?api-version={API}").status == 200
+    stats = raw("GET", "/_emulator/stats", token=None).json()
+    assert stats["requests"] == 3  # control requests are not counted
+    assert stats["statuses"] == {"PATCH 429": 1, "PATCH 200": 1, "GET 200": 1}
+    window = stats["writes"][SUB1.lower()]
+    assert window["count"] == 1 and stats["since"] <= window["first"] <= window["last"]
+    assert set(stats["writes"]) == {SUB1.lower()}
+    assert raw("DELETE", "/_emulator/stats", token=None).status == 204
+    assert raw("GET", "/_emulator/stats", token=None).json()["statuses"] == {}
+    assert raw("POST", "/_emulator/stats", token=None).status == 405
+
+
+def test_the_request_log_can_be_switched_off_over_http(emulator: Emulator, raw: Any) -> None:
+    assert raw("GET", "/_emulator/settings", token=None).json()["requestLog"] is True
+    start = raw("GET", "/_emulator/requests?since=0", token=None).json()["next"]
+    assert (
+        raw("PATCH", "/_emulator/settings", {"requestLog": False}, token=None).json()["requestLog"] is False
+    )
+    raw("GET", f"{ACCT1}?api-version={API}")
+    assert raw("GET", f"/_emulator/requests?since={start}", token=None).json()["requests"] == []
+    assert raw("GET", "/_emulator/stats", token=None).json()["statuses"].get("GET 200", 0) >= 1
+    assert raw("PATCH", "/_emulator/settings", {"requestLog": "no"}, token=None).status == 400
