@@ -23,9 +23,15 @@ host.json's batchSize / newBatchThreshold / maxDequeueCount), and the timer func
 called once in this process to enqueue one message per subscription (each page's nextLink becomes
 the next message). The sweep's time runs from the timer to the last outcome in any worker. Reported
 per N: the ratio to the optimum, writes, 429s, errors, failed and poison messages, accounts left
-non-compliant, peak RSS and CPU per worker. The emulator runs in this process (its TLS and ARM
-logic share this process's one core); each worker paces writes on its own, so N workers may offer
-a subscription up to N x GUARDRAIL_WRITES_PER_SECOND and draw 429s, as separate instances would.
+non-compliant, peak RSS and CPU per worker. Each worker paces writes on its own, so N workers may
+offer a subscription up to N x GUARDRAIL_WRITES_PER_SECOND and draw 429s, as separate instances
+would.
+
+The emulator runs in its own process (benchmarks/emulator_process.py), as ARM is not on the
+guardrail's CPU in Azure: the tenant, the latency fault, the 429 and write counts (`GET
+/_emulator/stats`) and the "left non-compliant" check go through its HTTP control API, and its CPU
+is reported apart. `--emulator-in-process` runs it in this process as before (its TLS and ARM logic
+then share this process's GIL with the sweep), so both can be compared.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from common import emulator_nodelay, machine, quiet_logs, write_result
+from emulator_process import EmulatorProcess
 
 from guardrail import functions
 from guardrail.engine import Evaluation, evaluate
@@ -132,19 +139,39 @@ class _PoolFull(logging.Filter):
 
 
 class _Traffic:
-    """Counts the emulator's answers by (method, status) and times each successful PATCH per subscription."""
+    """Counts the emulator's answers by (method, status) and times each successful PATCH per
+    subscription (wall clock): by wrapping the in-process emulator's app, or, for an emulator in
+    its own process, from its `GET /_emulator/stats` after resetting it (`start`)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.statuses: collections.Counter[str] = collections.Counter()
         self.writes: dict[str, list[float]] = collections.defaultdict(list)
+        self.windows: dict[str, tuple[float, float, int]] = {}  # sub -> (first, last, count), epoch
+        self._remote: EmulatorProcess | None = None
+
+    def start(self, emulator: Any) -> None:
+        if isinstance(emulator, EmulatorProcess):
+            self._remote = emulator
+            emulator.reset_stats()
+        else:
+            self.wrap(emulator.app)
+
+    def collect(self) -> None:
+        if self._remote is not None:
+            stats = self._remote.stats()
+            self.statuses = collections.Counter(stats["statuses"])
+            self.windows = {sub: (w["first"], w["last"], w["count"]) for sub, w in stats["writes"].items()}
+        else:
+            with self.lock:
+                self.windows = {sub: (min(t), max(t), len(t)) for sub, t in self.writes.items() if t}
 
     def wrap(self, app: Any) -> None:
         handle = app.handle
 
         def counted(request: Request) -> Response:
             response: Response = handle(request)
-            now = time.monotonic()
+            now = time.time()
             with self.lock:
                 self.statuses[f"{request.method} {response.status}"] += 1
                 if request.method == "PATCH" and response.status < 300:
@@ -152,6 +179,19 @@ class _Traffic:
             return response
 
         app.handle = counted
+
+
+def _stack(in_process: bool, **options: Any) -> LocalStack:
+    """A LocalStack whose emulator is in this process or (the default) in its own."""
+    stack = LocalStack(page_size=100, write_rate=THROTTLE, receivers=False, **options)
+    if not in_process:
+        stack.emulator = EmulatorProcess(page_size=100, write_rate=THROTTLE)  # type: ignore[assignment]
+    return stack
+
+
+def _emulator_cpu(stack: LocalStack) -> float | None:
+    emulator: Any = stack.emulator
+    return emulator.cpu_seconds() if isinstance(emulator, EmulatorProcess) else None
 
 
 def _prepare(stack: LocalStack, tenant: dict[str, Any], arm_latency: float) -> None:
@@ -269,17 +309,12 @@ def fanout_run(
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as out:
         policy_path = Path(out) / "policy.yaml"
         policy_path.write_text(policy_text, encoding="utf-8")
-        with LocalStack(
-            out_dir=out,
-            policy_path=str(policy_path),
-            page_size=100,
-            write_rate=THROTTLE,
-            receivers=False,
-            extra_env=extra_env,
+        with _stack(
+            args.emulator_in_process, out_dir=out, policy_path=str(policy_path), extra_env=extra_env
         ) as stack:
             _prepare(stack, tenant, args.arm_latency)
             needed = _writes_needed(stack, policy, now)
-            traffic.wrap(stack.emulator.app)
+            traffic.start(stack.emulator)
             env = {**os.environ, **stack.env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
             procs = [
                 subprocess.Popen(
@@ -295,6 +330,7 @@ def fanout_run(
                 assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
             timer = function_handlers()["reconcile_sweep"]
             load_before = machine()["load_average"]
+            emulator_cpu_before = _emulator_cpu(stack)
             started = time.time()
             for proc in procs:
                 assert proc.stdin is not None
@@ -306,6 +342,8 @@ def fanout_run(
                 assert proc.stdout is not None
                 results.append(json.loads(proc.stdout.read().strip().splitlines()[-1]))
                 proc.wait()
+            emulator_cpu_after = _emulator_cpu(stack)
+            traffic.collect()
             left = _left_non_compliant(stack, policy, now)
             settings = functions.get_guardrail().settings
     finished = max((r["last_outcome_epoch"] for r in results), default=started)
@@ -332,6 +370,12 @@ def fanout_run(
         "cpu_seconds_per_worker": [r["cpu_seconds"] for r in results],
         "all_drained": all(r["drained"] for r in results),
         "http_statuses": dict(traffic.statuses),
+        "emulator_in_process": args.emulator_in_process,
+        "emulator_process_cpu_seconds": (
+            round(emulator_cpu_after - emulator_cpu_before, 1)
+            if emulator_cpu_after is not None and emulator_cpu_before is not None
+            else None
+        ),
         "guardrail_sweep_concurrency": settings.sweep_concurrency,
         "guardrail_writes_per_second": settings.writes_per_second,
         "load_average_before": load_before,
@@ -353,14 +397,16 @@ def fanout_main(args: argparse.Namespace) -> int:
         f"(load {r['load_average_before'][0]:.2f})"
         for r in runs
     ]
+    where = "emulator in process" if args.emulator_in_process else "emulator in its own process"
     line = (
-        f"bench_sweep --fanout: {accounts:,} accounts in {args.subscriptions} subscriptions, optimum "
-        f"{runs[0]['optimum_seconds']:.1f} s; " + "; ".join(parts)
+        f"bench_sweep --fanout ({where}): {accounts:,} accounts in {args.subscriptions} subscriptions, "
+        f"optimum {runs[0]['optimum_seconds']:.1f} s; " + "; ".join(parts)
     )
     write_result(
-        "bench_sweep_fanout",
+        "bench_sweep_fanout" + ("_in_process" if args.emulator_in_process else ""),
         {
             "quick": args.quick,
+            "emulator_in_process": args.emulator_in_process,
             "accounts": accounts,
             "subscriptions": args.subscriptions,
             "seed": args.seed,
@@ -395,6 +441,12 @@ def main() -> int:
         "--emulator-as-is", action="store_true", help="keep Nagle's algorithm on the emulator's sockets"
     )
     parser.add_argument(
+        "--emulator-in-process",
+        action="store_true",
+        help="run the ARM emulator in this process (as before: it shares the GIL with the guardrail) "
+        "instead of its own process",
+    )
+    parser.add_argument(
         "--fanout",
         default=None,
         metavar="N,N,...",
@@ -425,7 +477,8 @@ def main() -> int:
     first_check: list[float] = []
 
     meter = _CpuByThread()
-    meter.instrument_emulator()
+    if args.emulator_in_process:
+        meter.instrument_emulator()
 
     def observe(outcome: Outcome) -> None:
         meter.worker_sample()
@@ -437,12 +490,10 @@ def main() -> int:
         policy_path = Path(out) / "policy.yaml"
         policy_path.write_text(policy_text, encoding="utf-8")
         load_before = machine()["load_average"]
-        with LocalStack(
+        with _stack(
+            args.emulator_in_process,
             out_dir=out,
             policy_path=str(policy_path),
-            page_size=100,
-            write_rate=THROTTLE,
-            receivers=False,
             azurite=not args.no_azurite,
             extra_env=extra_env,
         ) as stack:
@@ -451,18 +502,22 @@ def main() -> int:
             guardrail = functions.get_guardrail()
             settings = guardrail.settings
             guardrail.observers.append(observe)
-            traffic.wrap(stack.emulator.app)
+            traffic.start(stack.emulator)
             azurite_pid = stack.azurite._process.pid if stack.azurite is not None else None
             azurite_port = stack.azurite.port if stack.azurite is not None else None
             emulator_port = stack.emulator.port
             azurite_cpu_before = _process_cpu_seconds(azurite_pid) if azurite_pid else None
+            emulator_cpu_before = _emulator_cpu(stack)
             cpu_before = time.process_time()
+            started_epoch = time.time()
             started = time.monotonic()
             report = guardrail.sweep()
             elapsed = time.monotonic() - started
             cpu = time.process_time() - cpu_before
             threads_cpu = meter.snapshot()
             azurite_cpu_after = _process_cpu_seconds(azurite_pid) if azurite_pid else None
+            emulator_cpu_after = _emulator_cpu(stack)
+            traffic.collect()
             left = _left_non_compliant(stack, policy, now)
     azurite_cpu = (
         azurite_cpu_after - azurite_cpu_before
@@ -474,9 +529,16 @@ def main() -> int:
     listing = (first_check[0] - started) if first_check else elapsed
     # How many subscriptions were being written at once: each subscription's write window.
     windows = {
-        sub: (round(min(times) - started, 2), round(max(times) - started, 2), len(times))
-        for sub, times in traffic.writes.items()
+        sub: (round(first - started_epoch, 2), round(last - started_epoch, 2), count)
+        for sub, (first, last, count) in traffic.windows.items()
     }
+    emulator_cpu = (
+        emulator_cpu_after - emulator_cpu_before
+        if emulator_cpu_after is not None and emulator_cpu_before is not None
+        else None
+    )
+    if not args.emulator_in_process:
+        threads_cpu.pop("emulator_connections", None)  # not in this process: see emulator_process_cpu_seconds
     busy_time = sum(end - start for start, end, _ in windows.values())
     write_span = (
         max(end for _, end, _ in windows.values()) - min(start for start, _, _ in windows.values())
@@ -486,17 +548,20 @@ def main() -> int:
     overlap = busy_time / write_span if write_span else 0.0
     throttled = sum(n for key, n in traffic.statuses.items() if key.endswith(" 429"))
     remediated = report.count("remediated")
+    where = "emulator in process" if args.emulator_in_process else "emulator in its own process"
     line = (
-        f"bench_sweep: {accounts:,} accounts in {args.subscriptions} subscriptions, "
+        f"bench_sweep ({where}): {accounts:,} accounts in {args.subscriptions} subscriptions, "
         f"{sum(needed.values()):,} writes: {elapsed:.1f} s against a throttle-limited optimum of "
         f"{optimum:.1f} s (ratio {ratio:.2f}; {remediated:,} remediated, {len(report.errors)} errors, "
         f"{throttled} x 429, {left} left non-compliant; concurrency {settings.sweep_concurrency}, "
         f"pacing {settings.writes_per_second:g}/s/subscription; load {load_before[0]:.2f})"
     )
     write_result(
-        "bench_sweep",
+        "bench_sweep" + ("_in_process" if args.emulator_in_process else ""),
         {
             "quick": args.quick,
+            "emulator_in_process": args.emulator_in_process,
+            "emulator_process_cpu_seconds": round(emulator_cpu, 1) if emulator_cpu is not None else None,
             "accounts": accounts,
             "subscriptions": args.subscriptions,
             "seed": args.seed,

@@ -1,0 +1,181 @@
+"""The ARM emulator in its own process, for the benchmarks (the default; `--emulator-in-process`
+keeps the old way).
+
+In Azure, ARM is not on the guardrail's CPU. An emulator in the benchmark's own process shares its
+GIL with the guardrail under test (TLS, HTTP parsing and the ARM logic of every request), so the
+figures would charge the guardrail for the emulator's work. `EmulatorProcess` runs
+`python -m guardrail_workbench.emulator --port 0` as a child and drives it only through its HTTP
+control API (`/_emulator/*`): the tenant (PUT/GET tenant), faults, settings, the request counters
+(`/_emulator/stats`: answers by status, write windows per subscription) and events. It offers the
+subset of `Emulator`'s Python API the benchmarks use, so `LocalStack.emulator` can be one.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class _Faults:
+    def __init__(self, owner: EmulatorProcess) -> None:
+        self._owner = owner
+
+    def add(self, *, action: str = "respond", **fields: Any) -> dict[str, Any]:
+        names = {"resource_id": "resourceId", "retry_after": "retryAfter"}
+        body = {names.get(k, k): v for k, v in fields.items()}
+        body["action"] = "status" if action == "respond" else action
+        return dict(self._owner.call("POST", "/_emulator/faults", body))
+
+
+class _App:
+    """What callers read of `Emulator.app`; `keep_request_log` is a control API setting."""
+
+    def __init__(self, owner: EmulatorProcess) -> None:
+        self._owner = owner
+        self.tenant_id = ""
+
+    @property
+    def keep_request_log(self) -> bool:
+        return bool(self._owner.call("GET", "/_emulator/settings")["requestLog"])
+
+    @keep_request_log.setter
+    def keep_request_log(self, value: bool) -> None:
+        self._owner.call("PATCH", "/_emulator/settings", {"requestLog": value})
+
+    @property
+    def request_count(self) -> int:
+        return int(self._owner.stats()["requests"])
+
+
+class EmulatorProcess:
+    """`with EmulatorProcess(write_rate=10) as arm:` — the emulator as a child process on 127.0.0.1."""
+
+    def __init__(self, *, page_size: int = 100, write_rate: float | None = None) -> None:
+        self.page_size = page_size
+        self.write_rate = write_rate
+        self.process: subprocess.Popen[str] | None = None
+        self.endpoint = ""
+        self.ca_bundle = ""
+        self.port = 0
+        self.faults = _Faults(self)
+        self.app = _App(self)
+        self._local = threading.local()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> EmulatorProcess:
+        if self.process is not None:
+            return self
+        command = [sys.executable, "-m", "guardrail_workbench.emulator", "--port", "0"]
+        command += ["--page-size", str(self.page_size)]
+        if self.write_rate is not None:
+            command += ["--write-rate", str(self.write_rate)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        assert self.process.stdout is not None
+        lines: list[str] = []
+        while True:  # the start-up document: indented JSON, ending with a "}" line
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the emulator process exited before it was ready: {''.join(lines)}")
+            lines.append(line)
+            if line.rstrip() == "}":
+                break
+        info = json.loads("".join(lines))
+        self.endpoint = info["endpoint"]
+        self.ca_bundle = info["ca_bundle"]
+        self.port = int(self.endpoint.rsplit(":", 1)[1])
+        self._context = ssl.create_default_context(cafile=self.ca_bundle)
+        self.app.tenant_id = str(self.dump().get("tenantId", ""))
+        return self
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the control API ------------------------------------------------------------------------
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        connection = getattr(self._local, "connection", None)
+        for attempt in (1, 2):
+            if connection is None:
+                connection = http.client.HTTPSConnection(
+                    "127.0.0.1", self.port, context=self._context, timeout=120
+                )
+                self._local.connection = connection
+            try:
+                payload = None if body is None else json.dumps(body).encode()
+                connection.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                data = response.read()
+                break
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                connection = self._local.connection = None
+                if attempt == 2:
+                    raise
+        if response.status >= 400:
+            raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
+        return json.loads(data) if data else None
+
+    def seed(self, tenant: dict[str, Any]) -> None:
+        self.call("PUT", "/_emulator/tenant", tenant)
+
+    def dump(self) -> dict[str, Any]:
+        return dict(self.call("GET", "/_emulator/tenant"))
+
+    def accounts(self) -> list[dict[str, Any]]:
+        return [
+            account
+            for sub in self.dump()["subscriptions"]
+            for group in sub.get("resourceGroups", [])
+            for account in group.get("accounts", [])
+        ]
+
+    def account(self, resource_id: str) -> dict[str, Any] | None:
+        wanted = resource_id.rstrip("/").lower()
+        return next((a for a in self.accounts() if str(a["id"]).lower() == wanted), None)
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return list(self.call("GET", "/_emulator/events?since=0")["events"])
+
+    def stats(self) -> dict[str, Any]:
+        """`GET /_emulator/stats`: {"requests", "statuses": {"PATCH 429": n}, "writes": {sub: {...}}}."""
+        return dict(self.call("GET", "/_emulator/stats"))
+
+    def reset_stats(self) -> None:
+        self.call("DELETE", "/_emulator/stats")
+
+    def cpu_seconds(self) -> float | None:
+        """The emulator process's CPU time so far (user + system)."""
+        return _cpu_seconds(self.process.pid) if self.process is not None else None
