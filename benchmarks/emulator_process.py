@@ -19,6 +19,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -88,13 +89,18 @@ class EmulatorProcess:
         if self.write_rate is not None:
             command += ["--write-rate", str(self.write_rate)]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop; shown if it fails to start)
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env, cwd=ROOT
+        )
         assert self.process.stdout is not None
         lines: list[str] = []
         while True:  # the start-up document: indented JSON, ending with a "}" line
             line = self.process.stdout.readline()
             if not line:
-                raise RuntimeError(f"the emulator process exited before it was ready: {''.join(lines)}")
+                self.process.wait()
+                self._stderr.seek(0)
+                raise RuntimeError(f"the emulator process exited before it was ready: {self._stderr.read()}")
             lines.append(line)
             if line.rstrip() == "}":
                 break
@@ -116,6 +122,7 @@ class EmulatorProcess:
             self.process.kill()
             self.process.wait()
         self.process = None
+        self._stderr.close()
 
     def __enter__(self) -> EmulatorProcess:
         return self.start()
