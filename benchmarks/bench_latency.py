@@ -9,7 +9,15 @@ stamps on ResourceWriteSuccess) to the moment the guardrail's outcome is finishe
 (PATCH with If-Match), re-read and verified compliant. Recording the findings and alerting come after
 that moment and are not counted.
 
+The emulator runs in its own process (benchmarks/emulator_process.py) and pushes its events over
+HTTP (`POST /_emulator/subscriptions`) to a webhook in this process that hands them to the
+handlers, as the Functions host's Event Grid webhook does: a handler's exception answers 500 and
+the emulator redelivers (after 0.5 and 2 s), then the event counts as a failed delivery.
+`--emulator-in-process` runs it in this process as before (its TLS and ARM logic then share this
+process's GIL with the handlers; events reach them by a direct callback).
+
     .venv/bin/python benchmarks/bench_latency.py [--quick] [--writes N] [--interval S]
+        [--emulator-in-process]
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
+import json
 import tempfile
 import threading
 import time
@@ -24,10 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from common import emulator_nodelay, machine, percentile, quiet_logs, write_result
+from emulator_process import EmulatorProcess
 
 from guardrail import functions
 from guardrail.service import Outcome
-from guardrail_workbench.stack import LocalStack, user_claims
+from guardrail_workbench.stack import LocalStack, as_function_event, function_handlers, user_claims
 
 SUB = "0a0a0a0a-1111-4111-8111-0000000001a1"
 RG = "rg-apps"
@@ -61,6 +71,92 @@ def open_account(name: str) -> dict[str, Any]:
     }
 
 
+class _Webhook:
+    """The Functions host's Event Grid webhook, in this process, for an emulator in its own process:
+    `POST /<function>` with an Event Grid array runs that handler on each event (500 if it raises:
+    the emulator redelivers). `wait_idle` waits until every event the emulator has emitted was
+    handled or given up on."""
+
+    ATTEMPTS = 3  # the emulator's first delivery and its two retries
+
+    def __init__(self, emulator: EmulatorProcess) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.emulator = emulator
+        self.handlers = function_handlers()
+        self.lock = threading.Lock()
+        self.attempts: collections.Counter[str] = collections.Counter()
+        self.done: set[str] = set()
+        self.failed_deliveries: list[str] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status = hook.deliver(self.path.strip("/").split("?")[0], json.loads(body))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        port = self.server.server_address[1]
+        for function, kind in (
+            ("on_resource_write", "resources"),
+            ("on_resource_notification", "notifications"),
+        ):
+            self.emulator.call(
+                "POST",
+                "/_emulator/subscriptions",
+                {"url": f"http://127.0.0.1:{port}/{function}", "kinds": [kind]},
+            )
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def deliver(self, function: str, events: list[dict[str, Any]]) -> int:
+        status = 200
+        for event in events:
+            key = str(event.get("id"))
+            try:
+                self.handlers[function](as_function_event(event))
+            except Exception:
+                status = 500
+                with self.lock:
+                    self.attempts[key] += 1
+                    if self.attempts[key] >= self.ATTEMPTS:
+                        self.failed_deliveries.append(key)
+                        self.done.add(key)
+                continue
+            with self.lock:
+                self.done.add(key)
+        return status
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            emitted = int(self.emulator.call("GET", "/_emulator/events?since=1000000000")["next"])
+            with self.lock:
+                handled = len(self.done)
+            if handled >= emitted:
+                time.sleep(0.1)  # the guardrail's own writes may emit more
+                if int(self.emulator.call("GET", "/_emulator/events?since=1000000000")["next"]) == emitted:
+                    return True
+            time.sleep(0.02)
+        return False
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="40 writes instead of 150")
@@ -68,6 +164,11 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between the user's writes")
     parser.add_argument(
         "--emulator-as-is", action="store_true", help="keep Nagle's algorithm on the local servers' sockets"
+    )
+    parser.add_argument(
+        "--emulator-in-process",
+        action="store_true",
+        help="run the ARM emulator in this process (it shares the GIL with the handlers) instead of its own",
     )
     args = parser.parse_args()
     quiet_logs()
@@ -93,22 +194,34 @@ def main() -> int:
         policy_path = Path(out) / "policy.yaml"
         policy_path.write_text(POLICY, encoding="utf-8")
         load_before = machine()["load_average"]
-        with LocalStack(
+        stack = LocalStack(
             out_dir=out,
             policy_path=str(policy_path),
             extra_env={"GUARDRAIL_ALERT_COOLDOWN_MINUTES": "60"},
-        ) as stack:
+        )
+        remote = None if args.emulator_in_process else EmulatorProcess(page_size=100)
+        if remote is not None:
+            stack.emulator = remote  # type: ignore[assignment]
+        webhook: _Webhook | None = None
+        with stack:
             tenant = {"subscriptions": [{"subscriptionId": SUB, "resourceGroups": [{"name": RG}]}]}
             stack.emulator.seed(tenant)
             stack.apply_env()
-            stack.connect_function_app()
+            if remote is None:
+                stack.connect_function_app()
+                wait_idle = stack.wait_idle
+            else:
+                webhook = _Webhook(remote)
+                webhook.start()
+                wait_idle = webhook.wait_idle
+            emulator_cpu_before = remote.cpu_seconds() if remote is not None else None
             guardrail = functions.get_guardrail()  # the instance the handlers will use
             guardrail.observers.append(observe)
             client = stack.client_for(user_claims("jane@contoso.example", "Jane Doe"), SUB)
             try:
                 # Warm-up: the first event pays imports and connections; not counted.
                 client.accounts.begin_create(RG, "warm-up", open_account("warm-up")).result()
-                stack.wait_idle(60)
+                wait_idle(60)
                 with lock:
                     latencies.clear()
                     actions.clear()
@@ -120,30 +233,45 @@ def main() -> int:
                         time.sleep(pause)
                     name = f"lat-{i:04d}"
                     client.accounts.begin_create(RG, name, open_account(name)).result()
-                idle = stack.wait_idle(120)
+                idle = wait_idle(120)
                 elapsed = time.monotonic() - started
             finally:
                 client.close()
+                if webhook is not None:
+                    webhook.stop()
+            emulator_cpu = (
+                round((remote.cpu_seconds() or 0.0) - emulator_cpu_before, 1)
+                if remote is not None and emulator_cpu_before is not None
+                else None
+            )
             compliant = 0
+            by_id = {str(a["id"]).lower(): a for a in stack.emulator.accounts()}
             for i in range(writes):
-                account = stack.emulator.account(
-                    f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.CognitiveServices/accounts/lat-{i:04d}"
+                account = by_id.get(
+                    f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.CognitiveServices/accounts/lat-{i:04d}".lower()
                 )
                 acls = (account or {}).get("properties", {}).get("networkAcls") or {}
                 compliant += acls.get("defaultAction") == "Deny" and acls.get("bypass") == "None"
-            failed_deliveries = len(stack.failed_deliveries)
+            failed_deliveries = len(
+                webhook.failed_deliveries if webhook is not None else stack.failed_deliveries
+            )
             alerts = len(stack.teams.cards) if stack.teams is not None else 0
     values = sorted(latencies.values())
     p50, p99 = percentile(values, 50), percentile(values, 99)
+    where = "emulator in process" if args.emulator_in_process else "emulator in its own process"
     line = (
-        f"bench_latency: event -> verified remediation p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
-        f"(n={len(values)} of {writes} writes, one every {args.interval:g} s, {compliant} left compliant; "
-        f"function app handlers, emulator over HTTPS, Azurite; load {load_before[0]:.2f})"
+        f"bench_latency ({where}): event -> verified remediation p50 {p50 * 1000:.0f} ms, "
+        f"p99 {p99 * 1000:.0f} ms (n={len(values)} of {writes} writes, one every {args.interval:g} s, "
+        f"{compliant} left compliant; function app handlers, emulator over HTTPS, events "
+        f"{'by callback' if args.emulator_in_process else 'pushed over HTTP'}, Azurite; "
+        f"load {load_before[0]:.2f})"
     )
     write_result(
-        "bench_latency",
+        "bench_latency" + ("_in_process" if args.emulator_in_process else ""),
         {
             "quick": args.quick,
+            "emulator_in_process": args.emulator_in_process,
+            "emulator_process_cpu_seconds": emulator_cpu,
             "writes": writes,
             "interval_seconds": args.interval,
             "count": len(values),

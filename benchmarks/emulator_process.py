@@ -106,7 +106,17 @@ class EmulatorProcess:
                 break
         info = json.loads("".join(lines))
         self.endpoint = info["endpoint"]
-        self.ca_bundle = info["ca_bundle"]
+        # The child's CA signs only the emulator's certificate; the local receivers in this process
+        # (Teams, email, Monitor) use this process's CA: one bundle trusts both.
+        from guardrail_workbench import tls
+
+        self._bundle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed in stop)
+            mode="w", suffix="-ca.pem", prefix="bench-emulator-"
+        )
+        for path in (info["ca_bundle"], tls.ca_bundle_path()):
+            self._bundle.write(Path(path).read_text(encoding="utf-8").rstrip() + "\n")
+        self._bundle.flush()
+        self.ca_bundle = self._bundle.name
         self.port = int(self.endpoint.rsplit(":", 1)[1])
         self._context = ssl.create_default_context(cafile=self.ca_bundle)
         self.app.tenant_id = str(self.dump().get("tenantId", ""))
@@ -123,6 +133,7 @@ class EmulatorProcess:
             self.process.wait()
         self.process = None
         self._stderr.close()
+        self._bundle.close()
 
     def __enter__(self) -> EmulatorProcess:
         return self.start()
