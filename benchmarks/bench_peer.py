@@ -4,8 +4,11 @@ The peer runs in its own cached venv, `.venv-custodian` (requirements-custodian.
 pinned), created on first use; when it cannot be installed (no registry, a failed build) the
 benchmark says so, writes `skipped` in its JSON and exits 0. It is a benchmark, not a test.
 
-One emulator (HTTPS on 127.0.0.1, in this process, no write throttle, no state store) serves both
-sides. Three figures, each measured A B A B ... so that a change in the machine's load hits both:
+One emulator (HTTPS on 127.0.0.1, no write throttle, no state store) serves both sides: the same
+process for both, its own (benchmarks/emulator_process.py, driven over its control API), or this
+benchmark's process with `--emulator-in-process` (as before; both sides are child processes either
+way, so it never shares a GIL with them, only the machine's cores). Three figures, each measured
+A B A B ... so that a change in the machine's load hits both:
 
 1. cold start: a fresh interpreter's imports before the first event. The guardrail: `import
    function_app` + what its first invocation imports (as bench_coldstart); Custodian: what its
@@ -23,6 +26,7 @@ sides. Three figures, each measured A B A B ... so that a change in the machine'
 Ratios are guardrail / Custodian, taken pair by pair; the figure is the median.
 
     .venv/bin/python benchmarks/bench_peer.py [--quick] [--rounds N] [--no-install]
+        [--emulator-in-process]
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from common import ROOT, emulator_nodelay, machine, median, percentile, quiet_logs, write_result
 
@@ -178,6 +183,11 @@ def main() -> int:
         "--runs", type=int, default=None, help="cold starts and CLI checks per side (9; 5 quick)"
     )
     parser.add_argument("--no-install", action="store_true", help="do not create .venv-custodian")
+    parser.add_argument(
+        "--emulator-in-process",
+        action="store_true",
+        help="run the ARM emulator in this process instead of its own",
+    )
     args = parser.parse_args()
     quiet_logs()
     python, why = ensure_custodian(not args.no_install)
@@ -199,12 +209,15 @@ def main() -> int:
     ).stdout.split()
 
     sys.path.insert(0, str(ROOT))
+    from emulator_process import EmulatorProcess
+
     from guardrail_workbench.emulator import Emulator, make_token
     from guardrail_workbench.stack import GUARDRAIL_CLAIMS, user_claims
 
     emulator_nodelay(True)
     load_before = machine()["load_average"]
-    with tempfile.TemporaryDirectory(prefix="bench-peer-") as out, Emulator() as emulator:
+    arm: Any = Emulator() if args.emulator_in_process else EmulatorProcess()
+    with tempfile.TemporaryDirectory(prefix="bench-peer-") as out, arm as emulator:
         work = Path(out)
         emulator.seed({"subscriptions": [{"subscriptionId": SUB, "resourceGroups": [{"name": RG}]}]})
         emulator.app.keep_request_log = False
@@ -316,6 +329,7 @@ def main() -> int:
         guardrail = _Worker([guardrail_py, str(Path(__file__).resolve()), WORKER_FLAG], guardrail_env)
         custodian = _Worker([str(python), str(SHIM), "serve", str(event_policy)], custodian_env)
         g_event, c_event = [], []
+        emulator_cpu_before = arm.cpu_seconds() if isinstance(arm, EmulatorProcess) else None
         writes_before = sum(1 for e in emulator.events if e.get("eventType", "").endswith("WriteSuccess"))
         try:
             for i in range(rounds + 5):  # the first 5 pairs warm both sides up (not counted)
@@ -338,12 +352,19 @@ def main() -> int:
         writes = (
             sum(1 for e in emulator.events if e.get("eventType", "").endswith("WriteSuccess")) - writes_before
         )
+        emulator_cpu_after = arm.cpu_seconds() if isinstance(arm, EmulatorProcess) else None
     cold = _ratios(g_cold, c_cold)
     cold_wall = _ratios(g_cold_wall, c_cold_wall)
     cli = _ratios(g_cli, c_cli)
     warm = _ratios(g_event, c_event)
+    emulator_cpu = (
+        round(emulator_cpu_after - emulator_cpu_before, 1)
+        if emulator_cpu_after is not None and emulator_cpu_before is not None
+        else None
+    )
     line = (
-        f"bench_peer (c7n {versions[0]}, c7n-azure {versions[1]}): "
+        f"bench_peer{' --emulator-in-process' if args.emulator_in_process else ''} "
+        f"(c7n {versions[0]}, c7n-azure {versions[1]}): "
         f"cold start {cold['guardrail_median_ms']:.0f} "
         f"vs {cold['custodian_median_ms']:.0f} ms, ratio {cold['ratio_median']:.2f} (whole process "
         f"{cold_wall['ratio_median']:.2f}); one CLI check {cli['guardrail_median_ms']:.0f} vs "
@@ -353,9 +374,11 @@ def main() -> int:
         f"load {load_before[0]:.2f}"
     )
     write_result(
-        "bench_peer",
+        "bench_peer" + ("_in_process" if args.emulator_in_process else ""),
         {
             "quick": args.quick,
+            "emulator_in_process": args.emulator_in_process,
+            "emulator_process_cpu_seconds_warm_events": emulator_cpu,
             "custodian": {"c7n": versions[0], "c7n-azure": versions[1], "venv": str(VENV)},
             "cold_start_imports": cold,
             "cold_start_whole_process": cold_wall,

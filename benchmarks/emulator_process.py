@@ -179,6 +179,26 @@ class EmulatorProcess:
             for account in group.get("accounts", [])
         ]
 
+    def put_account(self, body: dict[str, Any], resource_id: str) -> None:
+        """Create or replace one account directly (no event), as `Emulator.put_account`: the tenant
+        is read, the account put in its resource group, and the tenant written back."""
+        parts = resource_id.strip("/").split("/")
+        subscription, group, name = parts[1], parts[3], parts[-1]
+        tenant = self.dump()
+        sub = next(
+            (s for s in tenant["subscriptions"] if s["subscriptionId"].lower() == subscription.lower()), None
+        )
+        if sub is None:
+            sub = {"subscriptionId": subscription, "resourceGroups": []}
+            tenant["subscriptions"].append(sub)
+        rg = next((g for g in sub["resourceGroups"] if g["name"].lower() == group.lower()), None)
+        if rg is None:
+            rg = {"name": group, "accounts": []}
+            sub["resourceGroups"].append(rg)
+        rg["accounts"] = [a for a in rg.get("accounts", []) if str(a["name"]).lower() != name.lower()]
+        rg["accounts"].append({**body, "name": name})
+        self.seed(tenant)
+
     def account(self, resource_id: str) -> dict[str, Any] | None:
         wanted = resource_id.rstrip("/").lower()
         return next((a for a in self.accounts() if str(a["id"]).lower() == wanted), None)
