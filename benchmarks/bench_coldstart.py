@@ -27,27 +27,13 @@ import sys
 import time
 from typing import Any
 
-from common import ROOT, machine, median, write_result
-
-FIRST_INVOCATION = (
-    "guardrail.functions",
-    "guardrail.service",
-    "guardrail.gateway",
-    "guardrail.state",
-    "guardrail.sinks",
-    "azure.mgmt.cognitiveservices",
-    "azure.data.tables",
-)
-
-TELEMETRY_CONNECTION = (
-    "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/"
-)
+from common import FIRST_INVOCATION, LOOPBACK_ONLY, ROOT, TELEMETRY_CONNECTION, machine, median, write_result
 
 CHILD = f"""
 import json, os, resource, sys, time, importlib
 telemetry_on = sys.argv[1:] == ["telemetry"]
-for name in ("STATSBEAT_DISABLED_ALL", "CONTROLPLANE_DISABLED", "SDKSTATS_DISABLED"):
-    os.environ["APPLICATIONINSIGHTS_" + name] = "true"  # the exporter's own calls to Microsoft
+for name in {LOOPBACK_ONLY!r}:
+    os.environ[name] = "true"  # the exporter's own calls to Microsoft
 t0 = time.perf_counter()
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 import function_app

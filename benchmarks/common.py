@@ -19,6 +19,29 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "out" / "benchmarks"
 
+#: What a new worker's first invocation imports beyond `import function_app` (bench_coldstart,
+#: telemetry_child).
+FIRST_INVOCATION = (
+    "guardrail.functions",
+    "guardrail.service",
+    "guardrail.gateway",
+    "guardrail.state",
+    "guardrail.sinks",
+    "azure.mgmt.cognitiveservices",
+    "azure.data.tables",
+)
+#: An Application Insights connection string whose ingestion endpoint is a closed loopback port.
+TELEMETRY_CONNECTION = (
+    "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/"
+)
+#: The exporter otherwise contacts Microsoft's endpoints on its own: statsbeat, the SDK's
+#: configuration service ("control plane", settings.sdk.monitor.azure.com) and SDK stats.
+LOOPBACK_ONLY = (
+    "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL",
+    "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED",
+    "APPLICATIONINSIGHTS_SDKSTATS_DISABLED",
+)
+
 
 def cpu_model() -> str:
     try:

@@ -19,23 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-CONNECTION = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/"
-# The exporter otherwise contacts Microsoft's endpoints on its own: statsbeat, the SDK's
-# configuration service ("control plane", settings.sdk.monitor.azure.com) and SDK stats.
-LOOPBACK_ONLY = (
-    "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL",
-    "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED",
-    "APPLICATIONINSIGHTS_SDKSTATS_DISABLED",
-)
-FIRST_INVOCATION = (
-    "guardrail.functions",
-    "guardrail.service",
-    "guardrail.gateway",
-    "guardrail.state",
-    "guardrail.sinks",
-    "azure.mgmt.cognitiveservices",
-    "azure.data.tables",
-)
+from common import FIRST_INVOCATION, LOOPBACK_ONLY, TELEMETRY_CONNECTION
 
 
 def main() -> None:
@@ -49,12 +33,14 @@ def main() -> None:
         importlib.import_module(name)
     if mode == "exporter":
         from guardrail import telemetry
+        from guardrail.settings import TelemetrySettings
 
-        assert telemetry.setup({"APPLICATIONINSIGHTS_CONNECTION_STRING": CONNECTION}) == "azure-monitor"
+        chosen = telemetry.setup(TelemetrySettings(connection_string=TELEMETRY_CONNECTION))
+        assert chosen == "azure-monitor", chosen
     elif mode == "distro":
         from azure.monitor.opentelemetry import configure_azure_monitor
 
-        configure_azure_monitor(connection_string=CONNECTION, enable_live_metrics=False)
+        configure_azure_monitor(connection_string=TELEMETRY_CONNECTION, enable_live_metrics=False)
     elif mode != "off":
         raise SystemExit(f"unknown mode {mode!r}")
     sys.stdout.flush()
