@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import emulator_nodelay, machine, quiet_logs, write_result
+from common import cpu_seconds, emulator_nodelay, machine, quiet_logs, write_result
 from emulator_process import EmulatorProcess
 
 from guardrail import functions
@@ -64,15 +64,7 @@ THROTTLE = 10.0  # the emulator's writes per second per subscription (ARM's refi
 
 def _process_cpu_seconds(pid: int) -> float | None:
     """utime + stime of another process (Azurite), from /proc."""
-    return _process_cpu_seconds_path(f"/proc/{pid}/stat")
-
-
-def _process_cpu_seconds_path(path: str) -> float | None:
-    try:
-        fields = Path(path).read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
+    return cpu_seconds(f"/proc/{pid}/stat")
 
 
 class _CpuByThread:
@@ -109,7 +101,7 @@ class _CpuByThread:
         live = 0.0
         for thread in threading.enumerate():
             if "process_request_thread" in thread.name and thread.native_id is not None:
-                live += _process_cpu_seconds_path(f"/proc/self/task/{thread.native_id}/stat") or 0.0
+                live += cpu_seconds(f"/proc/self/task/{thread.native_id}/stat") or 0.0
         with self.lock:
             return {
                 "sweep_workers": round(sum(self.workers.values()), 1),

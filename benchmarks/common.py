@@ -60,6 +60,16 @@ def load_average() -> tuple[float, float, float]:
         return (0.0, 0.0, 0.0)
 
 
+def cpu_seconds(stat_path: str) -> float | None:
+    """utime + stime from a /proc stat file (`/proc/PID/stat` for a process, or
+    `/proc/self/task/TID/stat` for one thread); None when it cannot be read."""
+    try:
+        fields = Path(stat_path).read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def machine() -> dict[str, Any]:
     return {
         "cpu": cpu_model(),

@@ -24,15 +24,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
+from common import ROOT, cpu_seconds
 
 
 class _Faults:
@@ -216,4 +208,4 @@ class EmulatorProcess:
 
     def cpu_seconds(self) -> float | None:
         """The emulator process's CPU time so far (user + system)."""
-        return _cpu_seconds(self.process.pid) if self.process is not None else None
+        return cpu_seconds(f"/proc/{self.process.pid}/stat") if self.process is not None else None
