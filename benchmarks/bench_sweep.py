@@ -186,6 +186,16 @@ def _emulator_cpu(stack: LocalStack) -> float | None:
     return emulator.cpu_seconds() if isinstance(emulator, EmulatorProcess) else None
 
 
+def _guardrail_env(args: argparse.Namespace) -> dict[str, str]:
+    """The guardrail's sweep settings the command line overrides (otherwise its defaults)."""
+    env: dict[str, str] = {}
+    if args.concurrency is not None:
+        env["GUARDRAIL_SWEEP_CONCURRENCY"] = str(args.concurrency)
+    if args.writes_per_second is not None:
+        env["GUARDRAIL_WRITES_PER_SECOND"] = str(args.writes_per_second)
+    return env
+
+
 def _prepare(stack: LocalStack, tenant: dict[str, Any], arm_latency: float) -> None:
     """Seed the tenant, optional ARM latency, point the function app at the stack."""
     stack.emulator.seed(tenant)
@@ -292,11 +302,7 @@ def fanout_run(
 
     policy = parse_policy_text(policy_text)
     now = dt.datetime.now(dt.UTC)
-    extra_env: dict[str, str] = {}
-    if args.concurrency is not None:
-        extra_env["GUARDRAIL_SWEEP_CONCURRENCY"] = str(args.concurrency)
-    if args.writes_per_second is not None:
-        extra_env["GUARDRAIL_WRITES_PER_SECOND"] = str(args.writes_per_second)
+    extra_env = _guardrail_env(args)
     traffic = _Traffic()
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as out:
         policy_path = Path(out) / "policy.yaml"
@@ -459,11 +465,7 @@ def main() -> int:
     policy = parse_policy_text(policy_text)
     now = dt.datetime.now(dt.UTC)
 
-    extra_env: dict[str, str] = {}
-    if args.concurrency is not None:
-        extra_env["GUARDRAIL_SWEEP_CONCURRENCY"] = str(args.concurrency)
-    if args.writes_per_second is not None:
-        extra_env["GUARDRAIL_WRITES_PER_SECOND"] = str(args.writes_per_second)
+    extra_env = _guardrail_env(args)
 
     traffic = _Traffic()
     first_check: list[float] = []

@@ -798,15 +798,7 @@ class ArmApp:
             self._check_group(sub, rg)
             group = self.resource_groups[f"{sub}/{rg}".lower()]
             subscription = self.subscriptions[sub.lower()]["subscriptionId"]
-            body = {
-                "id": f"/subscriptions/{subscription}/resourceGroups/{group['name']}",
-                "name": group["name"],
-                "type": "Microsoft.Resources/resourceGroups",
-                "location": group["location"],
-                "tags": dict(group["tags"]),
-                "properties": {"provisioningState": "Succeeded"},
-            }
-            return self._ok_read(None, body, sub)
+            return self._ok_read(None, _group_body(subscription, group), sub)
 
     def _list(self, groups: Mapping[str, str], request: Request, api_version: str, path: str) -> Response:
         sub = groups["sub"]
@@ -1101,14 +1093,7 @@ class ArmApp:
         with self.lock:
             subscription = self._subscription(sub)["subscriptionId"]
             value = [
-                {
-                    "id": f"/subscriptions/{subscription}/resourceGroups/{group['name']}",
-                    "name": group["name"],
-                    "type": "Microsoft.Resources/resourceGroups",
-                    "location": group["location"],
-                    "tags": dict(group["tags"]),
-                    "properties": {"provisioningState": "Succeeded"},
-                }
+                _group_body(subscription, group)
                 for key, group in sorted(self.resource_groups.items())
                 if key.startswith(sub.lower() + "/")
             ]
@@ -1720,3 +1705,15 @@ def _default_message(code: str, path: str) -> str:
 
 
 Callback = Callable[[dict[str, Any]], object]
+
+
+def _group_body(subscription: str, group: Mapping[str, Any]) -> dict[str, Any]:
+    """A resource group as ARM answers it (GET and list alike)."""
+    return {
+        "id": f"/subscriptions/{subscription}/resourceGroups/{group['name']}",
+        "name": group["name"],
+        "type": "Microsoft.Resources/resourceGroups",
+        "location": group["location"],
+        "tags": dict(group["tags"]),
+        "properties": {"provisioningState": "Succeeded"},
+    }
