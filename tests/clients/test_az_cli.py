@@ -34,6 +34,7 @@ from .conftest import (
 
 pytestmark = pytest.mark.clients
 ACCOUNT_ARGS = ["--resource-group", RG, "--name", "myaccount"]
+SUBNET_ARGS = ["--resource-group", RG, "--name", "mysubnet", "--vnet-name", "myvnet"]
 
 
 @pytest.fixture(scope="module")
@@ -202,12 +203,7 @@ def test_the_seed_documents_commands(tenant: LocalTenant, az: Any) -> None:
         "vnet",
         "subnet",
         "update",
-        "--resource-group",
-        RG,
-        "--name",
-        "mysubnet",
-        "--vnet-name",
-        "myvnet",
+        *SUBNET_ARGS,
         "--service-endpoints",
         "Microsoft.CognitiveServices",
     )
@@ -217,12 +213,7 @@ def test_the_seed_documents_commands(tenant: LocalTenant, az: Any) -> None:
         "vnet",
         "subnet",
         "show",
-        "--resource-group",
-        RG,
-        "--name",
-        "mysubnet",
-        "--vnet-name",
-        "myvnet",
+        *SUBNET_ARGS,
         "--query",
         "id",
         "--output",
@@ -281,12 +272,7 @@ def test_the_seed_documents_commands(tenant: LocalTenant, az: Any) -> None:
         "vnet",
         "subnet",
         "update",
-        "--resource-group",
-        RG,
-        "--name",
-        "mysubnet",
-        "--vnet-name",
-        "myvnet",
+        *SUBNET_ARGS,
         "--service-endpoints",
         "Microsoft.Storage",
         "--output",
