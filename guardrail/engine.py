@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from guardrail.memo import PerObject
 from guardrail.policy import ACCOUNT_ID_RE, Policy
 from guardrail.rules import SEVERITIES, SURFACE, UNITS, Context, Finding
 from guardrail.wellformed import wrong_type
@@ -184,21 +185,13 @@ def _evaluate(
     )
 
 
-# policy id -> (the policy, the checks of the rule modules it turns on); a few policies at most
-_CHECKS: dict[int, tuple[Policy, tuple[Callable[[Context], None], ...]]] = {}
-
-
-def _checks_for(policy: Policy) -> tuple[Callable[[Context], None], ...]:
+def _build_checks(policy: Policy) -> tuple[Callable[[Context], None], ...]:
     """The checks of the units with at least one rule the policy turns on (`Rule.on`); a unit whose
     rules are all off would report nothing (property-tested), so it is not called at all."""
-    cached = _CHECKS.get(id(policy))
-    if cached is not None and cached[0] is policy:
-        return cached[1]
-    checks = tuple(unit.check for unit in UNITS if any(rule.on(policy) for rule in unit.rules))
-    if len(_CHECKS) >= 16:
-        _CHECKS.clear()
-    _CHECKS[id(policy)] = (policy, checks)
-    return checks
+    return tuple(unit.check for unit in UNITS if any(rule.on(policy) for rule in unit.rules))
+
+
+_checks_for: PerObject[tuple[Callable[[Context], None], ...]] = PerObject(_build_checks)
 
 
 def _copy_acls(acls: Mapping[str, Any]) -> dict[str, Any]:

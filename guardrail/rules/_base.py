@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from guardrail.memo import PerObject
 from guardrail.vocabulary import Severity as Severity
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ class Context:
         # rule -> (severity, exempted, fixed): the same for every finding of a rule on this account,
         # and for the rules no exemption can cover, the same on every account (`rulings`)
         self.decisions: dict[str, tuple[Severity, bool, bool]] = {}
-        self.rulings = _rulings_for(policy, severities)
+        self.rulings = _RULINGS(policy)(severities)
         self.patch: dict[str, Any] = {}  # top-level properties besides networkAcls
         self.acls_changed = False
         self.diagnostic_setting: dict[str, Any] | None = None
@@ -159,43 +160,21 @@ class Context:
         return decision
 
 
-# policy id -> (the policy, the rules its exemptions name; None when one names "*"); few policies
-_EXEMPTIBLE: dict[int, tuple[Policy, frozenset[str] | None]] = {}
-
-
-def _exemptible_rules(policy: Policy) -> frozenset[str] | None:
+def _build_exemptible_rules(policy: Policy) -> frozenset[str] | None:
     """The rules an exemption of the policy may cover (None: any rule): for the others no account
     has an exemption to look for (`Exemption.covers` requires the rule or "*")."""
-    cached = _EXEMPTIBLE.get(id(policy))
-    if cached is not None and cached[0] is policy:
-        return cached[1]
     named = frozenset(rule for exemption in policy.exemptions for rule in exemption.rules)
-    rules = None if "*" in named else named
-    if len(_EXEMPTIBLE) >= 16:
-        _EXEMPTIBLE.clear()
-    _EXEMPTIBLE[id(policy)] = (policy, rules)
-    return rules
+    return None if "*" in named else named
 
 
-# (policy id, severities id) -> (the policy, the severities, the decisions of the rules no exemption
-# of the policy can cover: the same on every account); a few policies at most
-_RULINGS: dict[
-    tuple[int, int], tuple[Policy, Mapping[str, Severity], dict[str, tuple[Severity, bool, bool]]]
-] = {}
+_exemptible_rules: PerObject[frozenset[str] | None] = PerObject(_build_exemptible_rules)
 
 
-def _rulings_for(
-    policy: Policy, severities: Mapping[str, Severity]
-) -> dict[str, tuple[Severity, bool, bool]]:
-    key = (id(policy), id(severities))
-    cached = _RULINGS.get(key)
-    if cached is not None and cached[0] is policy and cached[1] is severities:
-        return cached[2]
-    if len(_RULINGS) >= 16:
-        _RULINGS.clear()
-    rulings: dict[str, tuple[Severity, bool, bool]] = {}
-    _RULINGS[key] = (policy, severities, rulings)
-    return rulings
+# The decisions of the rules no exemption of the policy can cover (the same on every account), per
+# policy and severities: an empty table each, filled as accounts are judged.
+_RULINGS: PerObject[PerObject[dict[str, tuple[Severity, bool, bool]]]] = PerObject(
+    lambda policy: PerObject(lambda severities: {})
+)
 
 
 _FINDING_SLOTS = tuple(Finding.__dict__[name].__set__ for name in Finding.__slots__)

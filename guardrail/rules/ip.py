@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from guardrail import ipv4
+from guardrail.memo import PerObject
 from guardrail.rules._base import Context, Rule, RuleUnit, SurfacePart, text
 
 if TYPE_CHECKING:
@@ -69,21 +70,14 @@ def check(ctx: Context) -> None:
         )
 
 
-# policy id -> (the policy, its allowlist's interval table or None when it has none); reading the
-# policy's allowed ranges costs more than classifying a rule, so it is done once per policy
-_TABLES: dict[int, tuple[Policy, ipv4.InsideOne | None]] = {}
-
-
-def _inside_one_table(policy: Policy) -> ipv4.InsideOne | None:
-    cached = _TABLES.get(id(policy))
-    if cached is not None and cached[0] is policy:
-        return cached[1]
+def _build_inside_one_table(policy: Policy) -> ipv4.InsideOne | None:
+    """The policy's allowlist as an interval table, or None when it has none; reading the policy's
+    allowed ranges costs more than classifying a rule, so it is done once per policy."""
     allowed = policy.allowed_ranges
-    table = ipv4.InsideOne(allowed) if allowed else None
-    if len(_TABLES) >= 16:
-        _TABLES.clear()
-    _TABLES[id(policy)] = (policy, table)
-    return table
+    return ipv4.InsideOne(allowed) if allowed else None
+
+
+_inside_one_table: PerObject[ipv4.InsideOne | None] = PerObject(_build_inside_one_table)
 
 
 def _classify(ctx: Context, rules: list[Any]) -> tuple[list[Any], bool]:
