@@ -7,6 +7,8 @@ and the state store."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 from typing import Any
 
@@ -26,13 +28,46 @@ def environment_ca_bundle() -> str | None:
     return next((os.environ[name] for name in _CA_BUNDLE_VARIABLES if os.environ.get(name)), None)
 
 
+def _closing(policy_type: Any) -> Any:
+    """`policy_type` (an azure-core RetryPolicy) that closes a response it is about to retry.
+
+    azure-core's `RetryPolicy.send` drops the response of a retried attempt without closing it. A
+    streamed one (the management SDK sends PATCH and PUT with `stream=True`) then keeps its pooled
+    connection checked out for the life of the worker: after as many retried 5xx or 429 answers as
+    the pool holds, the next request waited forever for a connection (issue #22, item 1)."""
+    cached = _CLOSING.get(policy_type)
+    if cached is not None:
+        return cached
+
+    class Closing(policy_type):  # type: ignore[misc]
+        def sleep(self, settings: Any, transport: Any, response: Any = None) -> None:
+            if response is not None:
+                close_response(response)
+            super().sleep(settings, transport, response=response)
+
+    Closing.__name__ = Closing.__qualname__ = f"Closing{policy_type.__name__}"
+    _CLOSING[policy_type] = Closing
+    return Closing
+
+
+_CLOSING: dict[Any, Any] = {}
+
+
+def close_response(response: Any) -> None:
+    """Close a pipeline response's HTTP response (its connection goes back to the pool); never raises."""
+    http_response = getattr(response, "http_response", response)
+    with contextlib.suppress(Exception):  # best effort: the response is being discarded
+        http_response.close()
+
+
 def bounded_retry_policy(
     policy_type: Any, *, retries: int, backoff: float, backoff_max: float, methods: frozenset[str]
 ) -> Any:
     """An azure-core `RetryPolicy` (of `policy_type`, a subclass) that retries at most `retries` times
     whatever failed (connection, read or status), with exponential backoff from `backoff` seconds
-    capped at `backoff_max`, for the HTTP `methods` named. The gateway and the sinks build theirs here."""
-    policy = policy_type(
+    capped at `backoff_max`, for the HTTP `methods` named, and closes every response it retries (its
+    connection goes back to the pool). The gateway and the sinks build theirs here."""
+    policy = _closing(policy_type)(
         retry_total=retries,
         retry_connect=retries,
         retry_read=retries,
@@ -44,12 +79,54 @@ def bounded_retry_policy(
     return policy
 
 
+@functools.cache
+def bounded_pool_adapter() -> Any:
+    """requests' HTTPAdapter whose connection pools wait at most `pool_wait` seconds for a free
+    connection (urllib3 waits forever when a blocking pool is asked for none), and whose
+    exhausted-pool error is a requests ConnectionError (azure-core: ServiceRequestError, retried)."""
+    import requests
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+    from urllib3.exceptions import EmptyPoolError
+
+    def bounded(pool_type: Any, wait: float) -> Any:
+        class Bounded(pool_type):  # type: ignore[misc]
+            def _get_conn(self, timeout: float | None = None) -> Any:
+                return super()._get_conn(timeout=wait if timeout is None else timeout)
+
+        Bounded.__name__ = Bounded.__qualname__ = f"Bounded{pool_type.__name__}"
+        return Bounded
+
+    class Adapter(requests.adapters.HTTPAdapter):
+        def __init__(self, *, pool_wait: float, **kwargs: Any) -> None:
+            self.pool_wait = pool_wait
+            super().__init__(**kwargs)
+
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {
+                "http": bounded(HTTPConnectionPool, self.pool_wait),
+                "https": bounded(HTTPSConnectionPool, self.pool_wait),
+            }
+
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().send(request, *args, **kwargs)
+            except EmptyPoolError as error:
+                raise requests.exceptions.ConnectionError(
+                    f"no free connection to {request.url} within {self.pool_wait:g} s (pool exhausted)",
+                    request=request,
+                ) from error
+
+    return Adapter
+
+
 def pooled_transport(
     *,
     pool_size: int,
     connection_timeout: float,
     read_timeout: float,
     connection_verify: str | None = None,
+    pool_wait: float | None = None,
 ) -> Any:
     import requests
     from azure.core.pipeline.transport import RequestsTransport
@@ -64,10 +141,14 @@ def pooled_transport(
     connection_verify = connection_verify or environment_ca_bundle()
     # pool_block: a thread beyond `pool_size` waits for a kept-alive connection instead of opening
     # one that is discarded afterwards ("Connection pool is full"), so every request after the first
-    # few reuses an open connection (no new TCP and TLS handshake). The wait is bounded: a connection
-    # returns as soon as its response is read, within the client's read timeout. The fanned-out
-    # sweep runs several slices per instance on one state-store client, more threads than its pool.
-    adapter = requests.adapters.HTTPAdapter(
+    # few reuses an open connection (no new TCP and TLS handshake). The wait is bounded twice: a
+    # connection returns as soon as its response is read or closed (within the read timeout; retried
+    # responses are closed by `bounded_retry_policy`), and the wait itself ends after `pool_wait`
+    # seconds (default: the connect and read timeouts) with a connection error that azure-core
+    # retries and the caller sees as transient, never a hang. The fanned-out sweep runs several
+    # slices per instance on one state-store client, more threads than its pool.
+    adapter = bounded_pool_adapter()(
+        pool_wait=pool_wait if pool_wait is not None else connection_timeout + read_timeout,
         pool_connections=4,
         pool_maxsize=max(10, pool_size),
         pool_block=True,

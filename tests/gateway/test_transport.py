@@ -58,3 +58,46 @@ def test_threads_beyond_the_pool_wait_for_a_kept_alive_connection(monkeypatch: p
         pool = session.get_adapter(scheme + "127.0.0.1").poolmanager  # type: ignore[attr-defined]
         assert pool.connection_pool_kw["block"] is True  # no open-then-discard beyond the pool
         assert pool.connection_pool_kw["maxsize"] == 16
+
+
+def test_a_thread_waits_for_a_pooled_connection_in_bounded_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue #22 item 1: a pool whose connections are all checked out (never read, never closed)
+    answers the next request with a connection error after `pool_wait`, never a wait forever."""
+    import http.server
+    import threading
+    import time
+
+    import requests
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            body = b"x" * 100_000  # more than a socket buffer: an unread response holds its connection
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for name in VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        transport = pooled_transport(pool_size=10, connection_timeout=5, read_timeout=5, pool_wait=0.3)
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        held = [transport.session.get(url, stream=True) for _ in range(10)]  # the whole pool, unread
+        started = time.monotonic()
+        with pytest.raises(requests.exceptions.ConnectionError, match="pool exhausted"):
+            transport.session.get(url, stream=True)
+        assert time.monotonic() - started < 5
+        held[0].close()  # a closed response gives its connection back
+        transport.session.get(url).close()
+        for response in held[1:]:
+            response.close()
+    finally:
+        server.shutdown()
+        server.server_close()
