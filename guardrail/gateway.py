@@ -4,7 +4,9 @@ Primitives only; it decides nothing and never calls back into the service:
 - `get`: the account as the raw JSON ARM returned (camelCase, etag included, no SDK model in
   between), or None when it is gone;
 - `patch`: one PATCH with `If-Match`, waiting for the operation, as a typed `WriteResult`;
-- `list_accounts`, `diagnostic_settings`, `put_diagnostic_setting`.
+- `list_accounts`, `diagnostic_settings`, `put_diagnostic_setting`;
+- `read_children`: the child resources a snapshot needs (`guardrail.actions.ChildRead`);
+- `write`: one action of a plan (method, target, body), routed to the call that makes it.
 
 Failure model:
 - transient trouble (429, 409 RequestConflict, 5xx, timeouts, connection errors) is retried a
@@ -30,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from guardrail.actions import ChildRead
 from guardrail.credentials import StaticTokenCredential, unsigned_token
 from guardrail.resource_ids import parse_account_id as parse_account_id
 
@@ -399,6 +402,47 @@ class ArmGateway:
         if failure is not None:
             raise failure
 
+    # ---------------------------------------------------------------- child resources
+
+    def read_children(self, account_id: str, reads: Iterable[ChildRead]) -> dict[str, Any]:
+        """The child resources `reads` name, by key: a body or None (`many`: a list, every page;
+        [] when there is none). Raises as `get` does; a 404 is an empty value, not an error."""
+        children: dict[str, Any] = {}
+        for read in reads:
+            if read.path.lower() == "providers/microsoft.insights/diagnosticsettings":
+                children[read.key] = self.diagnostic_settings(account_id)
+                continue
+            subscription, _, _ = parse_account_id(account_id)
+            url = f"{account_id}/{read.path}?api-version={read.api_version}"
+            if not read.many:
+                children[read.key] = self._send_get(subscription, url)
+                continue
+            items: list[dict[str, Any]] = []
+            page = self._send_get(subscription, url)
+            while page is not None:
+                items.extend(item for item in page.get("value") or [] if isinstance(item, dict))
+                link = page.get("nextLink")
+                page = self._send_get(subscription, link) if isinstance(link, str) and link else None
+            children[read.key] = items
+        return children
+
+    def write(
+        self, method: str, target: str, body: Mapping[str, Any] | None, etag: str | None = None
+    ) -> WriteResult:
+        """One action of a plan, made by the call for its target: the account PATCH (If-Match
+        `etag`), a private endpoint connection's PUT, a diagnostic setting's PUT. Anything else is
+        refused here (ValueError): the gateway writes only what it knows how to write."""
+        account, _, rest = target.partition("/providers/Microsoft.Insights/diagnosticSettings/")
+        if not rest:
+            account, _, rest = target.partition("/providers/microsoft.insights/diagnosticSettings/")
+        if method == "PATCH" and body is not None and _is_account_id(target):
+            return self.patch(target, body, etag)
+        if method == "PUT" and body is not None and "/privateEndpointConnections/" in target:
+            return self.put_private_endpoint_connection(target, body)
+        if method == "PUT" and body is not None and rest and "/" not in rest and _is_account_id(account):
+            return self.put_diagnostic_setting(account, {"name": rest, **body})
+        raise ValueError(f"the gateway has no write for {method} {target}")
+
     # ---------------------------------------------------------------- diagnostic settings
 
     def diagnostic_settings(self, resource_id: str) -> list[dict[str, Any]] | None:
@@ -453,6 +497,14 @@ class ArmGateway:
         """PUT the connection's `privateLinkServiceConnectionState` to Rejected and wait for the
         operation: one write, no decisions (the service verifies by reading the account again).
         Raises TransientArmError when transient trouble outlasts the retries."""
+        state = {"status": "Rejected", "description": description, "actionsRequired": "None"}
+        return self.put_private_endpoint_connection(
+            connection_id, {"properties": {"privateLinkServiceConnectionState": state}}
+        )
+
+    def put_private_endpoint_connection(self, connection_id: str, body: Mapping[str, Any]) -> WriteResult:
+        """PUT a private endpoint connection of an account (`body` as ARM takes it) and wait for
+        the operation. Raises TransientArmError when transient trouble outlasts the retries."""
         from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
         account_id, _, connection = connection_id.rstrip("/").rpartition("/privateEndpointConnections/")
@@ -460,8 +512,7 @@ class ArmGateway:
             raise ValueError(f"not a private endpoint connection ID: {connection_id!r}")
         subscription, group, name = parse_account_id(account_id)
         client = self._client(subscription)
-        state = {"status": "Rejected", "description": description, "actionsRequired": "None"}
-        payload = json.dumps({"properties": {"privateLinkServiceConnectionState": state}}).encode()
+        payload = json.dumps(dict(body)).encode()
         try:
             poller = client.private_endpoint_connections.begin_create_or_update(
                 group,
@@ -579,6 +630,14 @@ class ArmGateway:
             ) from exc
         except AzureError as exc:
             raise self._transient(exc, f"PATCH {resource_id}") from exc
+
+
+def _is_account_id(resource_id: str) -> bool:
+    try:
+        parse_account_id(resource_id)
+    except ValueError:
+        return False
+    return True
 
 
 class _Conflict(Exception):

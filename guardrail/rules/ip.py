@@ -199,4 +199,6 @@ UNIT = RuleUnit(
     ),
     check=check,
     surface=(SurfacePart("ranges", "network", _ranges, _ranges_widened),),
+    properties=(("networkAcls", (dict, Mapping)), ("networkAcls.ipRules", list)),
+    writes=("networkAcls",),
 )

@@ -57,6 +57,7 @@ def test_json_one_line_per_account_and_exit_1(compliant: str, open_account: str)
             "resource_id",
             "compliant",
             "findings",
+            "actions",
             "remediation",
             "private_endpoint_rejections",
         ]
@@ -64,6 +65,7 @@ def test_json_one_line_per_account_and_exit_1(compliant: str, open_account: str)
         "resource_id": account_id(),
         "compliant": True,
         "findings": [],
+        "actions": [],
         "remediation": None,
         "private_endpoint_rejections": [],
     }
@@ -77,6 +79,16 @@ def test_json_one_line_per_account_and_exit_1(compliant: str, open_account: str)
     assert finding["value"] == "absent"
     assert finding["exempted"] is False
     assert second["remediation"]["properties"]["networkAcls"]["defaultAction"] == "Deny"
+    # the plan: one account PATCH, whose body is the remediation (derived from it, kept for a release)
+    assert second["actions"] == [
+        {
+            "kind": "patch-account",
+            "method": "PATCH",
+            "target": account_id(name="open"),
+            "body": second["remediation"],
+            "rules": ["default-action-deny"],
+        }
+    ]
 
 
 def test_all_compliant_exit_0(compliant: str) -> None:
