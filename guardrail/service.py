@@ -1106,4 +1106,5 @@ def _action_side(evaluation: Evaluation, finding: Finding) -> dict[str, Any] | N
     if index is None:
         return None
     action = evaluation.actions[index]
-    return {"name": action.target.rsplit("/", 1)[-1], **(action.body or {})}
+    name = action.target.rsplit("/", 1)[-1]
+    return {"name": name, **action.body} if action.body is not None else {"name": name, "deleted": True}
