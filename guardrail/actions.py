@@ -129,14 +129,14 @@ def holds(account: Mapping[str, Any], body: Mapping[str, Any] | None) -> bool:
 
 
 def _patch_widens(before: Snapshot, action: Action) -> list[str]:
-    """The account PATCH: the registry's widening model (every rule module's surface part) over
-    the account as ARM would merge the body; the independent model in `guardrail.neverwiden` is
-    applied beside it by the reconciler."""
-    from guardrail.engine import apply_patch, widening  # the engine imports this module
-
-    if action.body is None:
-        return ["an account PATCH without a body"]
-    return widening(before.account, apply_patch(before.account, action.body))
+    """The account PATCH's shape: this account, and a body of properties only. What the body does
+    to access is judged by `engine.action_widening` (the registry's widening model over the merged
+    account) and by the independent model of `guardrail.neverwiden`."""
+    if action.target.lower().rstrip("/") != before.resource_id.lower():
+        return [f"{action.target} is not the account read ({before.resource_id})"]
+    if action.body is None or set(action.body) != {"properties"}:
+        return ["an account PATCH body other than {'properties': ...}"]
+    return []
 
 
 PATCH_ACCOUNT: Final = ActionType(

@@ -158,12 +158,18 @@ def _format_text(results: list[tuple[str, Evaluation]], out: TextIO) -> None:
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:5])]
         out.write("  ".join([*cells, row[5]]).rstrip() + "\n")
     compliant = sum(1 for _, e in results if e.compliant)
-    fixes = sum(1 for _, e in results if e.actions)  # a remediation: any action of the plan
+    fixes = sum(1 for _, e in results if e.remediation is not None)
     rejections = sum(1 for _, e in results if e.private_endpoint_rejections)
+    others = sum(
+        1
+        for _, e in results
+        if any(a.kind not in ("patch-account", "reject-private-endpoint") for a in e.actions)
+    )
     out.write(
         f"\n{len(results)} accounts: {compliant} compliant, {len(results) - compliant} not compliant, "
         f"{fixes} with a remediation"
         + (f", {rejections} with private endpoint connections to reject" if rejections else "")
+        + (f", {others} with child resources to fix (--format json lists the actions)" if others else "")
         + "\n"
     )
 

@@ -21,7 +21,17 @@ from typing import Any, Final
 from guardrail.actions import PATCH_ACCOUNT, Action, ChildRead, Snapshot
 from guardrail.memo import PerObject
 from guardrail.policy import ACCOUNT_ID_RE, Policy
-from guardrail.rules import BY_ID, CHILD_READS, PROPERTY_TYPES, SEVERITIES, SURFACE, UNITS, Context, Finding
+from guardrail.rules import (
+    ACTION_TYPES,
+    BY_ID,
+    CHILD_READS,
+    PROPERTY_TYPES,
+    SEVERITIES,
+    SURFACE,
+    UNITS,
+    Context,
+    Finding,
+)
 from guardrail.wellformed import wrong_type
 
 ACCOUNT_TYPE: Final = "microsoft.cognitiveservices/accounts"
@@ -32,6 +42,7 @@ __all__ = [
     "Finding",
     "InvalidAccount",
     "access_surface",
+    "action_widening",
     "apply_patch",
     "children_for",
     "evaluate",
@@ -320,6 +331,19 @@ def access_surface(account: Mapping[str, Any]) -> AccessSurface:
         else:
             parts[part.name] = value
     return AccessSurface(network, parts)
+
+
+def action_widening(snapshot: Snapshot, action: Action) -> list[str]:
+    """Every way one action of a plan would let more in (or out) than the snapshot does: its
+    type's guard (an unknown type, or a method its type does not have, is refused), and for the
+    account PATCH the registry's widening model over the account as ARM would merge the body."""
+    action_type = ACTION_TYPES.get(action.kind)
+    if action_type is None or action_type.method != action.method:
+        return [f"{action.kind} {action.method} is not an action type the guard knows"]
+    reasons = action_type.widens(snapshot, action)
+    if action.kind == PATCH_ACCOUNT.kind and action.body is not None and not reasons:
+        reasons += widening(snapshot.account, apply_patch(snapshot.account, action.body))
+    return reasons
 
 
 def widening(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:

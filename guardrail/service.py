@@ -51,12 +51,12 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from guardrail import neverwiden, observe, wellformed
 from guardrail.actions import Action, ChildRead, Snapshot, holds
-from guardrail.engine import Evaluation, Finding, InvalidAccount, children_for, plan
+from guardrail.engine import Evaluation, Finding, InvalidAccount, action_widening, children_for, plan
 from guardrail.events import MalformedEvent, ResourceEvent, parse_event
 from guardrail.findings import ActorSource, FindingRecord, Status
 from guardrail.outcomes import Outcome, SweepReport
 from guardrail.resource_ids import subscription_of
-from guardrail.rules import ACTION_TYPES, BY_ID, WRITTEN_PROPERTIES
+from guardrail.rules import BY_ID, WRITTEN_PROPERTIES
 from guardrail.state import UNFINISHED, Journal, JournalEntry, JournalState, OutboxItem
 from guardrail.vocabulary import Mode, Severity, Trigger
 
@@ -574,11 +574,7 @@ class Guardrail:
         objects, so an objection is a bug: refuse rather than trust."""
         reasons: list[str] = []
         for action in actions:
-            action_type = ACTION_TYPES.get(action.kind)
-            if action_type is None or action_type.method != action.method:
-                reasons.append(f"{action.kind} {action.method} is not an action type the guard knows")
-                continue
-            reasons += action_type.widens(snapshot, action)
+            reasons += action_widening(snapshot, action)
             if action.kind == "patch-account" and action.body is not None:
                 unknown = sorted(set(_props(action.body)) - set(WRITTEN_PROPERTIES))
                 reasons += [f"the PATCH sets {name}, which no rule declares it writes" for name in unknown]

@@ -17,7 +17,7 @@ from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
 from guardrail.actions import Snapshot
-from guardrail.engine import Evaluation, InvalidAccount, apply_patch, evaluate, widening
+from guardrail.engine import Evaluation, InvalidAccount, action_widening, apply_patch, evaluate, widening
 from guardrail.policy import Policy
 from guardrail.rules import ACTION_TYPES
 
@@ -228,6 +228,7 @@ def test_remediation_never_widens_access(body: dict[str, Any], policy: Policy) -
         assert action.kind in ACTION_TYPES, action
         assert ACTION_TYPES[action.kind].method == action.method
         assert ACTION_TYPES[action.kind].widens(Snapshot(body), action) == [], action
+        assert action_widening(Snapshot(body), action) == [], action
     if result.remediation is None and not result.private_endpoint_rejections:
         return
     note(f"remediation: {result.remediation}, rejections: {result.private_endpoint_rejections}")

@@ -21,7 +21,7 @@ PROBE = textwrap.dedent(
     """
     import datetime as dt, json
     from guardrail.actions import Snapshot
-    from guardrail.engine import plan
+    from guardrail.engine import action_widening, plan
     from guardrail.policy import parse_policy
     from guardrail.rules import ACTION_TYPES, PROPERTY_TYPES, RULE_IDS, WRITTEN_PROPERTIES, table_rows
     from guardrail import neverwiden, wellformed
@@ -44,7 +44,7 @@ PROBE = textwrap.dedent(
         "typed": str(PROPERTY_TYPES.get("allowProjectManagement")),
         "guard": ACTION_TYPES[patch.kind].widens(Snapshot(account), patch)
         + neverwiden.widens(account, patch.body),
-        "widening": ACTION_TYPES[patch.kind].widens(
+        "widening": action_widening(
             Snapshot({**account, "properties": {**account["properties"], "allowProjectManagement": False}}),
             type(patch)(patch.kind, patch.method, rid, {"properties": {"allowProjectManagement": True}}, ()),
         ),
