@@ -9,7 +9,8 @@
   test_managed_network_crud.yaml, test_outbound_rule_fqdn.yaml). The spec has no DELETE for it
   (405 here).
 - `.../managedNetworks/default/outboundRules/{rule}` (GET, list, PUT, DELETE): `{type: FQDN |
-  ServiceTag | PrivateEndpoint, destination, category: Required | Recommended | UserDefined, status}`;
+  ServiceTag | PrivateEndpoint, destination, category: Required | Recommended | UserDefined |
+  Dependency (az offers it), status}`;
   writes are asynchronous like the managed network's; a DELETE of a missing rule is 204.
   `AllowOnlyApprovedOutbound` brings the Required system rule the recordings show; leaving it
   removes it. Bodies carry `properties` only, as recorded (no id, name or type).
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 
 ISOLATION_MODES: Final = ("AllowInternetOutbound", "AllowOnlyApprovedOutbound", "Disabled")
 RULE_TYPES: Final = ("FQDN", "ServiceTag", "PrivateEndpoint")
-RULE_CATEGORIES: Final = ("Required", "Recommended", "UserDefined")
+RULE_CATEGORIES: Final = ("Required", "Recommended", "UserDefined", "Dependency")
 CAPABILITY_HOST_TYPE: Final = "Microsoft.CognitiveServices/accounts/capabilityHosts"
 NSP_TYPE: Final = "Microsoft.CognitiveServices/accounts/networkSecurityPerimeterConfigurations"
 #: The Required rule ARM adds when the isolation mode becomes AllowOnlyApprovedOutbound (recorded).
