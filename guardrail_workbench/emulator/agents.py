@@ -229,11 +229,8 @@ class AgentSurfaces:
             if route == "mnet_list":
                 if request.method != "GET":
                     raise _method_not_allowed(request.method, path)
-                value = (
-                    []
-                    if settings is None
-                    else [{"id": f"{account_id}/managedNetworks/default", **_managed_network_body(settings)}]
-                )
+                # as its GET answers it (recorded without id, name or type)
+                value = [] if settings is None else [_managed_network_body(settings)]
                 return self._read({"value": value}, sub)
             name = path.rsplit("/", 1)[-1]
             if request.method == "GET":

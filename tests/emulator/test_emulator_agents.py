@@ -104,7 +104,7 @@ def test_managed_network_lifecycle_as_recorded(raw: Raw) -> None:
     settle(raw, back)
     assert isolation(raw) == ("AllowInternetOutbound", {})
     listed = raw("GET", url(f"{ACCT1}/managedNetworks")).json()["value"]
-    assert [item["id"] for item in listed] == [NETWORK]
+    assert listed == [raw("GET", url(NETWORK)).json()]
 
 
 @pytest.mark.parametrize(
