@@ -277,7 +277,7 @@ class AgentSurfaces:
                     context,
                     api_version,
                     fail,
-                    f"{network_id}-{uuid.uuid4().hex[:8]}",
+                    f"{network_id}-{uuid.uuid4().hex[:8]}_{uuid.uuid4()}",  # as recorded
                     network_id,
                 )
             )
