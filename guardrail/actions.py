@@ -53,7 +53,8 @@ class ChildRead:
     `path` is relative to the account's ID (`managedNetworks/default`,
     `providers/Microsoft.Insights/diagnosticSettings`); `many`: a list (ARM's `value`, all pages),
     else one body (None when it does not exist); `action`: the RBAC action the read needs
-    (`guardrail.permissions` lists it). Read only when `on(policy)`."""
+    (`guardrail.permissions` lists it). Read only when `on(policy)`, and only for the accounts it
+    `applies` to (e.g. Foundry accounts: no other account has a managed network)."""
 
     key: str
     path: str
@@ -61,6 +62,20 @@ class ChildRead:
     many: bool
     on: Callable[[Policy], bool]
     action: str
+    applies: Callable[[Mapping[str, Any]], bool] = lambda account: True
+
+
+def is_foundry(account: Mapping[str, Any]) -> bool:
+    """A Foundry account (`kind: AIServices` with `allowProjectManagement: true`): the one kind that
+    has projects, agents, capability hosts and a managed network."""
+    kind = account.get("kind")
+    props = account.get("properties")
+    return (
+        isinstance(kind, str)
+        and kind.lower() == "aiservices"
+        and isinstance(props, Mapping)
+        and props.get("allowProjectManagement") is True
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,7 @@ from itertools import zip_longest
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from guardrail import neverwiden, observe, wellformed
-from guardrail.actions import Action, ChildRead, Snapshot, holds
+from guardrail.actions import Action, ChildRead, Method, Snapshot, holds
 from guardrail.engine import Evaluation, Finding, InvalidAccount, action_widening, children_for, plan
 from guardrail.events import MalformedEvent, ResourceEvent, parse_event
 from guardrail.findings import ActorSource, FindingRecord, Status
@@ -85,7 +85,7 @@ class Gateway(Protocol):
     def read_children(self, account_id: str, reads: Iterable[ChildRead]) -> dict[str, Any]: ...
 
     def write(
-        self, method: str, target: str, body: Mapping[str, Any] | None, etag: str | None = None
+        self, method: Method, target: str, body: Mapping[str, Any] | None, etag: str | None = None
     ) -> WriteResult: ...
 
 
@@ -243,6 +243,10 @@ class Guardrail:
     def _reads(self) -> tuple[ChildRead, ...]:
         return children_for(self.policy)
 
+    def _reads_for(self, account: Mapping[str, Any]) -> list[ChildRead]:
+        """The child resources of this account the policy's rules read (none: the body says all)."""
+        return [read for read in self._reads if read.applies(account)]
+
     # -- entry points -----------------------------------------------------------------------
     def handle_event(self, payload: Mapping[str, Any]) -> Outcome | None:
         """One delivered event. Malformed or irrelevant events are logged and dropped; transient
@@ -260,10 +264,10 @@ class Guardrail:
         identity = self.settings.identity
         if identity and event.actor and identity.lower() in event.actor.lower():
             log.info("event %s comes from the guardrail's own write: expecting a no-op", event.event_id)
-        if event.resource is not None and not self._reads:
+        if event.resource is not None and not self._reads_for(event.resource):
             # A Resource Notification of this very account (events.py checks `resourceInfo.id`)
             # carries its full properties: a compliant one needs no read (when the rules read no
-            # child resource). An unfinished journal entry is completed by the write event's
+            # child resource of it). An unfinished journal entry is completed by the write event's
             # delivery or the sweep.
             quick = plan(Snapshot(event.resource), self.policy, self.clock())
             if isinstance(quick, Evaluation) and not quick.findings:
@@ -366,7 +370,6 @@ class Guardrail:
         message one page of one subscription."""
         report = report if report is not None else SweepReport()
         now = self.clock()
-        reads_children = bool(self._reads)
         pending: dict[str, list[str]] = {}  # by subscription, in listing order
         seen: set[str] = set()
         for rid in unfinished:
@@ -380,7 +383,7 @@ class Guardrail:
             if not rid or rid.lower() in seen:
                 continue
             result = plan(Snapshot(body), self.policy, now)
-            if isinstance(result, Evaluation) and not result.findings and not reads_children:
+            if isinstance(result, Evaluation) and not result.findings and not self._reads_for(body):
                 report.compliant += 1
                 continue
             seen.add(rid.lower())
@@ -478,7 +481,8 @@ class Guardrail:
 
         try:
             account = dict(listed) if listed is not None else self.gateway.get(resource_id)
-            children = self.gateway.read_children(resource_id, self._reads) if account and self._reads else {}
+            reads = self._reads_for(account) if account else []
+            children = self.gateway.read_children(resource_id, reads) if reads else {}
         except TransientArmError:
             raise
         except ArmGatewayError as error:  # e.g. 403 during role propagation: not for a retry now

@@ -4,7 +4,8 @@
 outside the policy's allowed_vnet_subscriptions / allowed_subnets (the test of
 `vnet-rule-not-allowed`) puts the agents' traffic in someone else's network. `agent-public-hosting`:
 the policy may forbid hosting agents in a public environment. Both report only: an injection or a
-host cannot be moved in place. The capability hosts are read only when a rule here is on.
+host cannot be moved in place. The capability hosts are read only when a rule here is on, and
+only for Foundry accounts (`kind: AIServices`, `allowProjectManagement: true`): no other has them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-from guardrail.actions import ChildRead
+from guardrail.actions import ChildRead, is_foundry
 from guardrail.resource_ids import SUBNET_ID_RE
 from guardrail.rules._base import Context, Rule, RuleUnit, text
 
@@ -96,6 +97,7 @@ UNIT = RuleUnit(
             many=True,
             on=lambda policy: AGENT_SUBNET_NOT_ALLOWED.on(policy) or AGENT_PUBLIC_HOSTING.on(policy),
             action="Microsoft.CognitiveServices/accounts/capabilityHosts/read",
+            applies=is_foundry,
         ),
     ),
 )

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from guardrail.actions import Action, ActionType, ChildRead, Snapshot
+from guardrail.actions import Action, ActionType, ChildRead, Snapshot, is_foundry
 from guardrail.rules._base import Context, Rule, RuleUnit, text
 
 MANAGED_NETWORK: Final = "managedNetwork"  # the snapshot's key (and `guardrail evaluate`'s)
@@ -196,6 +196,7 @@ UNIT = RuleUnit(
                 MANAGED_NETWORK_INTERNET_OUTBOUND.on(policy) or OUTBOUND_RULE_NOT_ALLOWED.on(policy)
             ),
             action="Microsoft.CognitiveServices/accounts/managedNetworks/read",
+            applies=is_foundry,
         ),
     ),
     actions=(PATCH_NETWORK, DELETE_RULE),

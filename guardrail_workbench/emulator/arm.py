@@ -14,18 +14,19 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from . import control, identity, surfaces
+from . import agents, control, identity, surfaces
 from . import events as ev
 from .acls import AclError, check_network_acls
 from .faults import DEFAULT_CODES, Fault, FaultPlan
 from .network import NetworkStore
 
 _log = logging.getLogger("guardrail_workbench.emulator")
+_T = TypeVar("_T")
 
 ACCOUNT_TYPE = "Microsoft.CognitiveServices/accounts"
 COGNITIVE_API = "2025-09-01"
@@ -92,6 +93,17 @@ _ROUTES: list[tuple[str, re.Pattern[str]]] = [
             r"(?P<kind>operationstatuses|operationresults)/(?P<op>[^/]+)"
         ),
     ),
+    # The agent-era children of an account (agents.py serves them): the Foundry managed network and
+    # its outbound rules, capability hosts, network security perimeter configurations, and the
+    # managed network's operations, polled at a Microsoft.MachineLearningServices URL as ARM does.
+    *((name, re.compile(_RG + _ACCOUNTS + r"/(?P<name>[^/]+)" + tail)) for name, tail in agents.ROUTE_TAILS),
+    (
+        "mfe_operation",
+        re.compile(
+            _SUB + r"/providers/microsoft\.machinelearningservices/locations/(?P<loc>[^/]+)/"
+            r"mfeoperationsstatus/(?P<op>[^/]+)"
+        ),
+    ),
 ]
 
 
@@ -138,6 +150,10 @@ class _Operation:
     context: ev.WriteContext
     status: str = "InProgress"
     ended: str | None = None
+    #: For an operation on something other than an account (agents.py): what its end does, in place
+    #: of the account's provisioning state, and the `id` its status body carries.
+    on_finish: Callable[[_Operation], None] | None = None
+    status_id: str | None = None
 
 
 @dataclass
@@ -302,6 +318,7 @@ class ArmApp:
         self.network = NetworkStore()
         self.deleted: dict[str, dict[str, Any]] = {}  # lower "sub/location/rg/name" -> deleted account
         self.locks: dict[str, dict[str, Any]] = {}  # lower lock id -> Microsoft.Authorization/locks body
+        self.agents = agents.AgentSurfaces(self)  # managed networks, capability hosts, NSP configurations
         self.control = control.ControlApi(self)
 
     # ------------------------------------------------------------------ configuration
@@ -566,7 +583,7 @@ class ArmApp:
         fault: Fault | None,
     ) -> Response:
         groups = match.groupdict()
-        if route in ("account", "pec_list", "pec"):  # ARM's canonical casing, the client's names
+        if route in ("account", "pec_list", "pec", *agents.ROUTES):  # ARM's casing, the client's names
             parts = path.split("/")
             path = "/".join([account_id(parts[2], parts[4], parts[8]), *parts[9:]])
         context: ev.WriteContext | None = None
@@ -617,6 +634,10 @@ class ArmApp:
             )
         if route in ("pec_list", "pec"):
             return self._pec(request, path, groups, context)
+        if route in agents.ROUTES:
+            return self.agents.handle(request, route, path, context, fault, api_version)
+        if route == "mfe_operation" and request.method == "GET":
+            return self.agents.operation_status(groups["op"])
         if route in ("vnet_list", "vnet_list_sub", "vnet", "subnet_list", "subnet"):
             return self._network(request, route, path, groups)
         raise ArmError(
@@ -687,6 +708,7 @@ class ArmApp:
         self.busy.pop(key, None)
         if gone is not None:
             self._soft_delete(gone)
+            self.agents.forget(key)
 
     def _soft_delete(self, account: Mapping[str, Any]) -> None:
         """ARM keeps a deleted account for 48 hours: listable under deletedAccounts, its name (and
@@ -811,17 +833,29 @@ class ArmApp:
                 self._subscription(sub)
                 prefix = f"/subscriptions/{sub}/".lower()
             keys = sorted(k for k in self.accounts if k.startswith(prefix))
-            try:
-                start = int(request.query.get("$skiptoken", "0"))
-            except ValueError as exc:
-                raise ArmError(400, "InvalidSkipToken", "The skip token is not valid.") from exc
-            page = [copy.deepcopy(self.accounts[k]) for k in keys[start : start + self.page_size]]
-        body: dict[str, Any] = {"value": page}
-        if start + self.page_size < len(keys):
+            body = self.paged(keys, lambda k: copy.deepcopy(self.accounts[k]), request, path, api_version)
+        return self._ok_read(None, body, sub)
+
+    def paged(
+        self,
+        items: Sequence[_T],
+        render: Callable[[_T], Any],
+        request: Request,
+        path: str,
+        api_version: str,
+    ) -> dict[str, Any]:
+        """ARM's list answer: one page (`page_size` items, each rendered) and, when more follow, the
+        `nextLink` to the next ($skipToken)."""
+        try:
+            start = int(request.query.get("$skiptoken", "0"))
+        except ValueError as exc:
+            raise ArmError(400, "InvalidSkipToken", "The skip token is not valid.") from exc
+        body: dict[str, Any] = {"value": [render(item) for item in items[start : start + self.page_size]]}
+        if start + self.page_size < len(items):
             body["nextLink"] = (
                 f"{self.base_url}{path}?api-version={api_version}&$skipToken={start + self.page_size}"
             )
-        return self._ok_read(None, body, sub)
+        return body
 
     def _parse_body(self, request: Request) -> dict[str, Any]:
         try:
@@ -989,6 +1023,7 @@ class ArmApp:
             self._soft_delete(existing)
             for setting in [k for k in self.diagnostic_settings if k.startswith(key + "/")]:
                 del self.diagnostic_settings[setting]
+            self.agents.forget(key)
         self._emit_delete(existing["id"], context)
         return Response(200, None, headers)
 
@@ -997,10 +1032,28 @@ class ArmApp:
     def _start_operation(
         self, account: Mapping[str, Any], context: ev.WriteContext, final: Literal["Succeeded", "Failed"]
     ) -> _Operation:
+        operation = self.new_operation(account, account["id"], context, final)
+        self.busy[account["id"].lower()] = _Busy("Accepted", 1 << 30)
+        return operation
+
+    def new_operation(
+        self,
+        account: Mapping[str, Any],
+        resource_id: str,
+        context: ev.WriteContext,
+        final: Literal["Succeeded", "Failed"],
+        *,
+        on_finish: Callable[[_Operation], None] | None = None,
+        operation_id: str | None = None,
+        status_id: str | None = None,
+    ) -> _Operation:
+        """An asynchronous operation on `resource_id` (the account or one of its children), ending
+        `final` after `async_polls` polls of its status or `async_seconds`, whichever comes first.
+        Callers hold the lock."""
         sub, _, _ = parse_account_id(account["id"])
         operation = _Operation(
-            id=str(uuid.uuid4()),
-            resource_id=account["id"],
+            id=operation_id or str(uuid.uuid4()),
+            resource_id=resource_id,
             subscription=sub,
             location=str(account.get("location", "westus")).replace(" ", "").lower(),
             final_status=final,
@@ -1008,10 +1061,25 @@ class ArmApp:
             deadline=time.monotonic() + self.async_seconds,
             started=_now_iso(),
             context=context,
+            on_finish=on_finish,
+            status_id=status_id,
         )
         self.operations[operation.id] = operation
         self._in_progress.add(operation.id)
-        self.busy[account["id"].lower()] = _Busy("Accepted", 1 << 30)
+        return operation
+
+    def poll_operation(self, op_id: str) -> _Operation:
+        """Count one poll of an operation's status (ending it when its polls are spent)."""
+        with self.lock:
+            operation = self.operations.get(op_id)
+            if operation is None:
+                raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' could not be found.")
+            finish = False
+            if operation.status == "InProgress":
+                operation.remaining_polls -= 1
+                finish = operation.remaining_polls < 0
+        if finish:
+            self._finish(operation)
         return operation
 
     def _operation_headers(self, operation: _Operation, api_version: str) -> dict[str, str]:
@@ -1041,27 +1109,23 @@ class ArmApp:
             operation.status = operation.final_status
             operation.ended = _now_iso()
             self._in_progress.discard(operation.id)
-            key = operation.resource_id.lower()
-            self.busy.pop(key, None)
-            account = self.accounts.get(key)
-            if account is None:
-                return
-            account["properties"]["provisioningState"] = operation.final_status
-            account["etag"] = _new_etag()
-            result = copy.deepcopy(account)
+            on_finish = operation.on_finish
+            if on_finish is None:
+                key = operation.resource_id.lower()
+                self.busy.pop(key, None)
+                account = self.accounts.get(key)
+                if account is None:
+                    return
+                account["properties"]["provisioningState"] = operation.final_status
+                account["etag"] = _new_etag()
+                result = copy.deepcopy(account)
+        if on_finish is not None:
+            on_finish(operation)  # outside the lock: it takes it, and publishes events
+            return
         self._emit_write(result, operation.context, created=False, failed=operation.final_status == "Failed")
 
     def _operation(self, op_id: str, kind: str, api_version: str) -> Response:
-        with self.lock:
-            operation = self.operations.get(op_id)
-            if operation is None:
-                raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' could not be found.")
-            finish = False
-            if operation.status == "InProgress":
-                operation.remaining_polls -= 1
-                finish = operation.remaining_polls < 0
-        if finish:
-            self._finish(operation)
+        operation = self.poll_operation(op_id)
         with self.lock:
             links = self._operation_headers(operation, api_version)
             body: dict[str, Any] = {
@@ -1285,7 +1349,7 @@ class ArmApp:
             account["etag"] = _new_etag()
             _stamp_system_data(account, account, context)
             result = copy.deepcopy(account)
-        self._emit_child_write(tags_id, result, context)
+        self.emit_child_write(tags_id, result, context)
         body = {
             "id": tags_id,
             "name": "default",
@@ -1350,32 +1414,43 @@ class ArmApp:
             child_id,
             COGNITIVE_API,
         )
-        self._emit_child_write(child_id, snapshot, context)
+        self.emit_child_write(child_id, snapshot, context)
         return result
 
-    def _emit_child_write(
-        self, child_id: str, account: Mapping[str, Any], context: ev.WriteContext, delete: bool = False
+    def emit_child_write(
+        self,
+        child_id: str,
+        account: Mapping[str, Any] | None,
+        context: ev.WriteContext,
+        delete: bool = False,
+        failed: bool = False,
     ) -> None:
-        self.dispatcher.publish(
-            [
-                ev.resource_event(
-                    event_type="Microsoft.Resources.ResourceDeleteSuccess"
-                    if delete
-                    else "Microsoft.Resources.ResourceWriteSuccess",
-                    resource_id=child_id,
-                    operation="delete" if delete else "write",
-                    status="Succeeded",
-                    context=context,
-                    include_http_request=True,
-                ),
+        """The events of a write to a child resource of an account: Microsoft.Resources'
+        Resource{Write,Delete}{Success,Failure} with the child's ID as subject (as Event Grid sends
+        them for child resources) and, when the write changed the account's own body (`account`:
+        the account after it, e.g. its embedded privateEndpointConnections), the account's Resource
+        Notification."""
+        verb = "Delete" if delete else "Write"
+        published = [
+            ev.resource_event(
+                event_type=f"Microsoft.Resources.Resource{verb}{'Failure' if failed else 'Success'}",
+                resource_id=child_id,
+                operation="delete" if delete else "write",
+                status="Failed" if failed else "Succeeded",
+                context=context,
+                include_http_request=True,
+            )
+        ]
+        if account is not None and not failed:
+            published.append(
                 ev.notification_event(
                     resource=account,
                     resource_id=str(account["id"]),
                     deleted=False,
                     api_version=context.api_version,
-                ),
-            ]
-        )
+                )
+            )
+        self.dispatcher.publish(published)
 
     def _pec(
         self, request: Request, path: str, groups: Mapping[str, str], context: ev.WriteContext | None
@@ -1449,7 +1524,7 @@ class ArmApp:
                 raise ArmError(
                     405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed."
                 )
-        self._emit_child_write(child_id, snapshot, context, delete=result is None)
+        self.emit_child_write(child_id, snapshot, context, delete=result is None)
         return Response(200, result, headers)
 
     # ------------------------------------------------------------------ Microsoft.Network
@@ -1619,6 +1694,7 @@ class ArmApp:
                 parts = str(vnet["id"]).split("/")
                 self.add_resource_group(parts[2], parts[4], str(vnet.get("location", "westus")))
                 self.network.put_vnet(str(vnet["id"]), vnet)
+            self.agents.seed(data)
             for deleted in data.get("deletedAccounts", []):
                 parts = str(deleted["id"]).split(
                     "/"
@@ -1637,6 +1713,7 @@ class ArmApp:
             self.deleted.clear()
             self.locks.clear()
             self.network = NetworkStore()
+            self.agents = agents.AgentSurfaces(self)
             self.busy.clear()
             self.seed(data)
 
@@ -1662,6 +1739,7 @@ class ArmApp:
                 "virtualNetworks": self.network.dump(),
                 "deletedAccounts": [copy.deepcopy(v) for _, v in sorted(self.deleted.items())],
                 "locks": [copy.deepcopy(v) for _, v in sorted(self.locks.items())],
+                **self.agents.dump(),
             }
 
     def iter_accounts(self) -> Iterator[dict[str, Any]]:
@@ -1675,10 +1753,16 @@ def _seconds(value: float) -> str:
 
 
 def _not_found(rid: str) -> ArmError:
+    """ARM's 404 for a resource (an account, or a child resource: its type and names in the message)."""
+    parts = rid.rstrip("/").split("/")
+    if len(parts) > 9 and parts[5].lower() == "providers":  # a child: its provider, types and names
+        typed = "/".join(parts[6:])
+    else:
+        typed = f"{ACCOUNT_TYPE}/{rid.rstrip('/').rsplit('/', 1)[-1]}"
     return ArmError(
         404,
         "ResourceNotFound",
-        f"The Resource '{ACCOUNT_TYPE}/{rid.rstrip('/').rsplit('/', 1)[-1]}' under resource group "
+        f"The Resource '{typed}' under resource group "
         f"'{rid.split('/')[4] if len(rid.split('/')) > 4 else ''}' was not found. "
         "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
     )

@@ -358,3 +358,45 @@ def test_the_guardrails_fix_read_back_through_az(tenant: LocalTenant, az: Any) -
         "json",
     ).json()
     assert shown["systemData"]["lastModifiedBy"] == GUARDRAIL_CALLER["appid"]
+
+
+def test_the_managed_network_commands(tenant: LocalTenant, az: Any) -> None:
+    # The Foundry managed network and its outbound rules (issue 24) through az's own commands, the ones
+    # the recordings in ../shared/contracts/recorded-arm/azure-cli came from: each write is a 202 whose
+    # operation az polls at the mfeOperationsStatus URL until it ends.
+    network = ["cognitiveservices", "account", "managed-network"]
+    created = az(
+        *network, "create", *ACCOUNT_ARGS, "--managed-network", "allow_internet_outbound", "-o", "json"
+    )
+    assert any(r["method"] == "PUT" and r["status"] == 202 for r in created.requests), created.describe()
+    assert any("/mfeOperationsStatus/mnet:" in r["path"] for r in created.requests), created.describe()
+    shown = az(*network, "show", *ACCOUNT_ARGS, "-o", "json").json()
+    assert shown["properties"]["managedNetwork"]["isolationMode"] == "AllowInternetOutbound"
+
+    az(*network, "update", *ACCOUNT_ARGS, "--managed-network", "allow_only_approved_outbound", "-o", "json")
+    rule = ["--rule", "exfil-fqdn"]
+    az(
+        *network,
+        "outbound-rule",
+        "set",
+        *ACCOUNT_ARGS,
+        *rule,
+        "--type",
+        "fqdn",
+        "--destination",
+        "paste.example.org",
+        "--category",
+        "UserDefined",
+    )
+    got = az(*network, "outbound-rule", "show", *ACCOUNT_ARGS, *rule, "-o", "json").json()
+    assert got["properties"]["destination"] == "paste.example.org" and got["properties"]["status"] == "Active"
+    listed = az(*network, "outbound-rule", "list", *ACCOUNT_ARGS, "-o", "json").json()
+    assert sorted(r["properties"]["category"] for r in listed) == ["Required", "UserDefined"]
+
+    removed = az(*network, "outbound-rule", "remove", *ACCOUNT_ARGS, *rule, "--yes")
+    assert any(r["method"] == "DELETE" and r["status"] == 202 for r in removed.requests), removed.describe()
+    shown = az(*network, "show", *ACCOUNT_ARGS, "-o", "json").json()
+    assert shown["properties"]["managedNetwork"]["isolationMode"] == "AllowOnlyApprovedOutbound"
+    assert list(shown["properties"]["managedNetwork"]["outboundRules"]) == [
+        "__SYS_ST_AzureActiveDirectory_TCP"
+    ]
