@@ -633,7 +633,7 @@ class ArmApp:
             kind = "status" if groups["kind"] == "operations" else "operationresults"
             return self._operation(groups["op"], kind, "Microsoft.Network")
         if route == "keys" and request.method == "POST":
-            return self._keys(path, groups["action"])
+            return self._keys(path, groups["action"], request)
         if route == "link_resources" and request.method == "GET":
             return self._link_resources("/".join(path.split("/")[:9]))
         if route in endpoints.ROUTE_NAMES:
@@ -1052,7 +1052,7 @@ class ArmApp:
         self._emit_delete(existing["id"], context)
         return Response(202 if in_flight else 200, None, headers)
 
-    def _keys(self, path: str, action: str) -> Response:
+    def _keys(self, path: str, action: str, request: Request) -> Response:
         """`POST .../listKeys` and `.../regenerateKey`: the account's two keys (made-up values)."""
         rid = "/".join(path.split("/")[:9])
         sub = parse_account_id(rid)[0]
@@ -1064,7 +1064,10 @@ class ArmApp:
             for name in ("key1", "key2"):
                 keys.setdefault(name, uuid.uuid4().hex)
             if action == "regeneratekey":
-                keys["key1"] = uuid.uuid4().hex
+                name = str(self._parse_body(request).get("keyName", "Key1")).lower()
+                if name not in keys:
+                    raise ArmError(400, "InvalidKeyName", "keyName must be Key1 or Key2.")
+                keys[name] = uuid.uuid4().hex
             return self._ok_read(None, dict(keys), sub)
 
     def _link_resources(self, rid: str) -> Response:

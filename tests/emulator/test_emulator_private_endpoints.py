@@ -173,3 +173,9 @@ def test_deleting_an_account_still_being_created_is_an_operation(emulator: Emula
     assert raw("GET", f"{rid}?api-version={API}").status == 404
     emulator.async_writes = False
     assert raw("DELETE", f"{ACCT1}?api-version={API}").status == 200  # a settled account: 200
+
+
+def test_regenerating_a_key_changes_that_key_only(client: Callable[..., Any]) -> None:
+    before = client().accounts.list_keys(RG, "acct1")
+    after = client().accounts.regenerate_key(RG, "acct1", "Key2")
+    assert (after.key1, after.key2 != before.key2) == (before.key1, True)
