@@ -90,7 +90,7 @@ class PrivateEndpoints:
                 prefix = "/".join(parts[:5]).lower() + "/"
                 value = [self._body(k) for k in sorted(self.endpoints) if k.startswith(prefix)]
                 return app._ok_read(None, {"value": value}, sub)
-            rid = "/".join([*parts[:5], "providers", "Microsoft.Network", "privateEndpoints", parts[8]])
+            rid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{PE_TYPE}/{parts[8]}"  # ARM's casing
             key = rid.lower()
             if request.method == "GET":
                 if key not in self.endpoints:
@@ -104,7 +104,7 @@ class PrivateEndpoints:
                 assert context is not None
                 headers = app._write_gate(sub)
                 location = str(self.endpoints[key].get("location", "westus"))
-                self._disconnect(key, context)
+                self._disconnect(self.links.pop(key, []), context)
                 del self.endpoints[key]
                 operation = app._new_operation(rid, sub, location, provider="Microsoft.Network")
                 headers.update(app._operation_headers(operation))
@@ -165,7 +165,8 @@ class PrivateEndpoints:
         sub = rid.split("/")[2]
         headers = app._write_gate(sub)
         location = str(body.get("location") or (existing or {}).get("location") or "westus")
-        old_links = {(k, i): (a, n) for k, i, a, n in self.links.get(key, [])}
+        old_links_list = self.links.get(key, [])
+        old_links = {(k, i): (a, n) for k, i, a, n in old_links_list}
         endpoint: dict[str, Any] = {
             "id": (existing or {}).get("id", rid),
             "name": (existing or {}).get("name", rid.rsplit("/", 1)[-1]),
@@ -214,6 +215,9 @@ class PrivateEndpoints:
                     },
                 }
             )
+        kept = {(account.lower(), name.lower()) for _k, _i, account, name in links}
+        dropped = [link for link in old_links_list if (link[2].lower(), link[3].lower()) not in kept]
+        self._disconnect(dropped, context)  # an update that no longer names an account leaves it
         self.endpoints[key] = endpoint
         self.links[key] = links
         answer = self._body(key)
@@ -227,10 +231,10 @@ class PrivateEndpoints:
         headers["Retry-After"] = "0"
         return Response(200 if existing is not None else 201, answer, headers)
 
-    def _disconnect(self, key: str, context: ev.WriteContext) -> None:
-        """The endpoint is going: its connections leave the accounts they were made on."""
+    def _disconnect(self, links: list[tuple[str, int, str, str]], context: ev.WriteContext) -> None:
+        """These connections of an endpoint leave the accounts they were made on."""
         app = self.app
-        for _kind, _index, account_rid, name in self.links.pop(key, []):
+        for _kind, _index, account_rid, name in links:
             account = app.accounts.get(account_rid.lower())
             if account is None:
                 continue

@@ -179,3 +179,16 @@ def test_regenerating_a_key_changes_that_key_only(client: Callable[..., Any]) ->
     before = client().accounts.list_keys(RG, "acct1")
     after = client().accounts.regenerate_key(RG, "acct1", "Key2")
     assert (after.key1, after.key2 != before.key2) == (before.key1, True)
+
+
+def test_an_endpoint_updated_to_another_account_leaves_the_first(raw: Any) -> None:
+    _network(raw)
+    lower = PE.replace("resourceGroups", "resourcegroups")  # az sends either casing
+    assert raw("PUT", f"{lower}?api-version={NET}", _endpoint()).json()["id"] == PE  # ARM's casing back
+    other = ACCT1.replace("acct1", "acct2")
+    body = _endpoint()
+    body["properties"]["privateLinkServiceConnections"][0]["properties"]["privateLinkServiceId"] = other
+    assert raw("PUT", f"{PE}?api-version={NET}", body).status == 200
+    assert _connections(raw) == []
+    moved = raw("GET", f"{other}?api-version={API}").json()["properties"]["privateEndpointConnections"]
+    assert [_state(c) for c in moved] == ["Approved"]
