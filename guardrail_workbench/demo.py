@@ -38,10 +38,16 @@ PEOPLE = {
 PIPELINE = pipeline_claims("5e6f7a8b-0000-4000-8000-00000000d001", "legacy-deploy-pipeline")
 #: A subscription the demo's policy does not govern (another team's), where a private endpoint is made.
 PARTNER_SUBSCRIPTION = "0badf00d-0000-4000-8000-00000000beef"
-PARTNER_ENDPOINT = (
-    f"/subscriptions/{PARTNER_SUBSCRIPTION}/resourceGroups/rg-partner/providers/Microsoft.Network/"
-    "privateEndpoints/pe-kb-private"
+PARTNER_NETWORK = (
+    f"/subscriptions/{PARTNER_SUBSCRIPTION}/resourceGroups/rg-partner/providers/Microsoft.Network"
 )
+PARTNER_ENDPOINT = f"{PARTNER_NETWORK}/privateEndpoints/pe-kb-private"
+#: The partner's virtual network, already there (seeded), whose subnet the private endpoint goes in.
+PARTNER_VNET = {
+    "id": f"{PARTNER_NETWORK}/virtualNetworks/vnet-partner",
+    "location": "westus",
+    "properties": {"subnets": [{"name": "endpoints", "properties": {"addressPrefix": "10.20.0.0/24"}}]},
+}
 #: The policy's allowed outbound destinations: an exact name and a `*.suffix` pattern.
 ALLOWED_FQDNS = ("api.contoso.example", "*.blob.core.windows.net")
 OUTBOUND_KEPT = ["api.contoso.example", "models.blob.core.windows.net"]
@@ -318,13 +324,45 @@ def _private_only(name: str, rng: Any, fqdns: list[str]) -> dict[str, Any]:
 
 
 def _connect(stack: LocalStack, step: Step, rid: str) -> dict[str, Any]:
-    """Connect the step's private endpoint to the account (auto-approved: the emulator does as Azure
-    does for an owner); returns the account as the connection left it, before the guardrail acts."""
+    """Make the step's private endpoint as a user makes one: `PUT Microsoft.Network/
+    privateEndpoints/{name}` in the partner's subnet, naming the account (what
+    `az network private-endpoint create` sends). Azure approves the connection at once because the
+    requester owns the account (the emulator decides so by tenant: docs/local.md). Returns the
+    account as the connection left it, before the guardrail acts (its connections as the
+    notification of the write carried them)."""
     assert step.private_endpoint is not None
+    endpoint = step.private_endpoint
     written = copy.deepcopy(stack.emulator.account(rid) or {})
-    connection = stack.emulator.connect_private_endpoint(rid, step.private_endpoint, claims=step.claims)
-    written.setdefault("properties", {}).setdefault("privateEndpointConnections", []).append(connection)
-    return written
+    client = stack.client_for(step.claims, endpoint.split("/")[2])
+    link = {"privateLinkServiceId": rid, "groupIds": ["account"]}
+    body = {
+        "location": "westus",
+        "properties": {
+            "subnet": {"id": f"{PARTNER_VNET['id']}/subnets/endpoints"},
+            "privateLinkServiceConnections": [{"name": endpoint.rsplit("/", 1)[-1], "properties": link}],
+        },
+    }
+    _arm(client, "PUT", endpoint, body)
+    for event in reversed(stack.emulator.events):
+        if event.get("subject", "").lower() != rid.lower() or "resourceInfo" not in event.get("data", {}):
+            continue
+        account = event["data"]["resourceInfo"]
+        connections = account.get("properties", {}).get("privateEndpointConnections") or []
+        if any(c["properties"]["privateEndpoint"]["id"].lower() == endpoint.lower() for c in connections):
+            written.setdefault("properties", {})["privateEndpointConnections"] = copy.deepcopy(connections)
+            return written
+    raise AssertionError(f"no connection of {endpoint} appeared on {rid}")
+
+
+def _arm(client: Any, method: str, resource_id: str, body: dict[str, Any]) -> Any:
+    """One ARM request through the client's own pipeline (its credential, TLS and retries), for
+    the Microsoft.Network resources the Cognitive Services SDK has no operations for."""
+    from azure.core.rest import HttpRequest
+
+    url = f"{resource_id}?api-version=2024-05-01"
+    response = client._send_request(HttpRequest(method, url, json=body))
+    response.raise_for_status()
+    return response.json()
 
 
 def _put(stack: LocalStack, step: Step) -> None:
@@ -377,6 +415,7 @@ def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[s
     tenant = generate_tenant(accounts, 3, seed=5)
     for entry in tenant["subscriptions"]:
         entry["resourceGroups"].append({"name": SANDBOX_RG, "location": "eastus", "accounts": []})
+    tenant.setdefault("virtualNetworks", []).append(copy.deepcopy(PARTNER_VNET))  # the partner's network
     policy_path = out_dir / "policy.yaml"
     policy_path.write_text(demo_policy(subs), encoding="utf-8")
     recorder = Recorder(out)

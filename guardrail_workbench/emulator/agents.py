@@ -443,6 +443,7 @@ class AgentSurfaces:
                     settings["provisioningState"] = operation.final_status
                     if rule is not None and not failed and rule in settings.get("outboundRules", {}):
                         settings["outboundRules"][rule]["status"] = "Active"
+            assert operation.context is not None  # every child write runs with its caller's context
             self.app.emit_child_write(path, None, operation.context, delete=delete, failed=failed)
 
         operation_id = f"mnet:{network_id}:{status_id}"
@@ -555,13 +556,19 @@ class AgentSurfaces:
             with self.lock:
                 if not failed:
                     self.capability_hosts.pop(path.lower(), None)
+            assert operation.context is not None  # every child write runs with its caller's context
             self.app.emit_child_write(path, None, operation.context, delete=True, failed=failed)
 
         account = self.app.accounts[account_id.lower()]
         operation = self.app.new_operation(
-            account, path, context, "Failed" if fail else "Succeeded", on_finish=finish
+            account,
+            path,
+            context,
+            "Failed" if fail else "Succeeded",
+            on_finish=finish,
+            provider="Microsoft.CognitiveServices",
         )
-        links = self.app._operation_headers(operation, api_version)
+        links = self.app._operation_headers(operation)
         headers.update({"Location": links["Location"], "Retry-After": "0"})
         return _arm.Response(202, None, headers)
 
