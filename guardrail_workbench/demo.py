@@ -52,6 +52,13 @@ PARTNER_VNET = {
 ALLOWED_FQDNS = ("api.contoso.example", "*.blob.core.windows.net")
 OUTBOUND_KEPT = ["api.contoso.example", "models.blob.core.windows.net"]
 EXFIL_FQDN = "exfil.evil.example"
+#: The agent story's Foundry account, its agents' subnet in a subscription the policy does not govern.
+AGENTS = "agents-lab"
+AGENT_SUBNET = (
+    "/subscriptions/ffffffff-0000-4000-8000-00000000f0f0/resourceGroups/rg-contractor/providers/"
+    "Microsoft.Network/virtualNetworks/vnet-contractor/subnets/agents"
+)
+CHILD_API = "2026-09-01"
 
 
 def demo_policy(subscriptions: list[str]) -> str:
@@ -66,10 +73,12 @@ network:
   bypass_allowed_kinds: []
   allowed_private_endpoint_subscriptions: [{subs}]
   allowed_fqdns: [{", ".join(f'"{p}"' for p in ALLOWED_FQDNS)}]
+  require_approved_outbound: true
 auth:
   require_local_auth_disabled: true
 remediate:
   local-auth-enabled: true
+  managed-network-internet-outbound: true
 exemptions:
   - scope: /subscriptions/{subscriptions[0]}/resourceGroups/{SANDBOX_RG}
     rules: ["*"]
@@ -89,6 +98,7 @@ class Step:
     body: dict[str, Any]
     what: str
     private_endpoint: str | None = None  # set: connect this private endpoint instead of writing `body`
+    child: tuple[str, str, dict[str, Any]] | None = None  # set: (method, path under the account, body)
 
 
 #: The two deliveries of one change (Event Grid's resource write event, and Azure Resource
@@ -289,6 +299,50 @@ def _timeline(subs: list[str], fast: bool) -> list[Step]:
             f"adds {EXFIL_FQDN} to the account's outbound allow list",
         ),
     ]
+    # The agent era: a Foundry account whose agents run in a contractor's subnet, whose managed
+    # network someone opens to the internet, and an exfiltration host added to its outbound rules.
+    steps += [
+        Step(
+            t + 3.0,
+            "erin",
+            PEOPLE["erin"],
+            a,
+            "rg-ai-3",
+            AGENTS,
+            _foundry(AGENTS, rng),
+            "creates a Foundry account whose agents run in a contractor's subnet (another subscription)",
+        ),
+        Step(
+            t + 4.0,
+            "erin",
+            PEOPLE["erin"],
+            a,
+            "rg-ai-3",
+            AGENTS,
+            {},
+            "switches the agents' managed network to internet outbound",
+            child=(
+                "PUT",
+                "managedNetworks/default",
+                {"properties": {"managedNetwork": {"isolationMode": "AllowInternetOutbound"}}},
+            ),
+        ),
+        Step(
+            t + 5.0,
+            "bob",
+            PEOPLE["bob"],
+            a,
+            "rg-ai-3",
+            AGENTS,
+            {},
+            f"adds an outbound rule to {EXFIL_FQDN} for the agents",
+            child=(
+                "PUT",
+                "managedNetworks/default/outboundRules/paste",
+                {"properties": {"category": "UserDefined", "type": "FQDN", "destination": EXFIL_FQDN}},
+            ),
+        ),
+    ]
     for step in steps:
         step.when *= gap
     return steps
@@ -321,6 +375,41 @@ def _private_only(name: str, rng: Any, fqdns: list[str]) -> dict[str, Any]:
         disableLocalAuth=True, restrictOutboundNetworkAccess=True, allowedFqdnList=fqdns
     )
     return body
+
+
+def _foundry(name: str, rng: Any) -> dict[str, Any]:
+    body = make_account(rng, name, "private-endpoint", "", "", kind="AIServices")
+    body["properties"].update(
+        disableLocalAuth=True,
+        allowProjectManagement=True,
+        networkInjections=[
+            {"scenario": "agent", "subnetArmId": AGENT_SUBNET, "useMicrosoftManagedNetwork": False}
+        ],
+    )
+    return body
+
+
+def _write_child(stack: LocalStack, step: Step, rid: str) -> None:
+    """A write to one of the account's child resources as az sends it (the managed network, an
+    outbound rule): the request through the client's own pipeline, then its operation polled at the
+    URL ARM announced until it ends (its write event is sent then)."""
+    from azure.core.rest import HttpRequest
+
+    assert step.child is not None
+    method, path, body = step.child
+    client = stack.client_for(step.claims, step.subscription)
+    response = client._send_request(HttpRequest(method, f"{rid}/{path}?api-version={CHILD_API}", json=body))
+    response.raise_for_status()
+    status = response.headers.get("Azure-AsyncOperation")
+    for _ in range(50):
+        if not status:
+            return
+        polled = client._send_request(HttpRequest("GET", status))
+        polled.raise_for_status()
+        if polled.json().get("status") not in ("InProgress", "Accepted", "Running"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{method} {rid}/{path}: its operation did not end")
 
 
 def _connect(stack: LocalStack, step: Step, rid: str) -> dict[str, Any]:
@@ -467,10 +556,13 @@ def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[s
             changed_at = dt.datetime.now(dt.UTC)
             rid = _account_id(step)
             written = step.body
-            if step.private_endpoint is None:
-                _put(stack, step)
-            else:
+            if step.private_endpoint is not None:
                 written = _connect(stack, step, rid)
+            elif step.child is not None:
+                _write_child(stack, step, rid)
+                written = copy.deepcopy(stack.emulator.account(rid) or {})
+            else:
+                _put(stack, step)
             stack.wait_idle(60)
             story.append(
                 StoryStep(
@@ -491,7 +583,10 @@ def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[s
         recorder.step = None
         guardrail.observers.remove(recorder)
         final = _snapshot(stack)
-        write("\n3. The doors networkAcls does not govern: private endpoints and outbound access:\n")
+        write(
+            "\n3. The doors networkAcls does not govern: private endpoints, outbound access and the "
+            "agents' network:\n"
+        )
         for fix in door_fixes(recorder.entries, final):
             write(f"  {door_words(fix)}\n")
         summary = _summary(recorder, stack, report.listed, time.monotonic() - started)
@@ -527,9 +622,13 @@ def _network_doors(recorder: Recorder, final: dict[str, dict[str, Any]]) -> dict
     and as the guardrail's verified outcomes say (summary.json; the report tells it in words)."""
     from guardrail_workbench.report import door_fixes
 
-    doors: dict[str, Any] = {"private_endpoints": [], "outbound": []}
+    doors: dict[str, Any] = {"private_endpoints": [], "outbound": [], "agents": []}
+    where = {"private-endpoint-not-allowed": "private_endpoints", "outbound-fqdn-not-allowed": "outbound"}
     for fix in door_fixes(recorder.entries, final):
-        doors["private_endpoints" if fix.rule == "private-endpoint-not-allowed" else "outbound"].append(
+        if fix.rule not in where:
+            doors["agents"].append({"account": fix.resource_id, "rule": fix.rule, "value": fix.value})
+            continue
+        doors[where[fix.rule]].append(
             {
                 "account": fix.resource_id,
                 "value": fix.value,
