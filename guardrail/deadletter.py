@@ -8,7 +8,10 @@ properties added: ``deadLetterReason``, ``deliveryAttempts``, ``lastDeliveryOutc
 ``lastHttpStatusCode``, ``publishTime``, ``lastDeliveryAttemptTime``.
 
 Each event, without those properties, goes to `Guardrail.handle_event` (what the function's
-trigger calls): the account is read fresh and judged now, and the records name the event's actor,
+trigger calls): the account is read fresh and judged now (a replay is never the fast path: a Resource
+Notification's `resourceInfo`, the account's body as it was when the event was sent, is taken out
+before the handler sees the event, so the handler cannot judge the account from it and always reads
+ARM), and the records name the event's actor,
 event ID and correlation ID, so the audit trail keeps who changed what. A blob whose events were
 all handled gets the metadata ``guardrailreplayed`` (the time) so a second run skips it; a blob
 with an event that raised (ARM still failing) is left unmarked for the next run. The blob is not
@@ -18,14 +21,15 @@ moved or deleted: it stays as evidence, and lifecycle rules can age it out.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-log = logging.getLogger("guardrail")
+from guardrail import escaping
+
+log = escaping.logger("guardrail")
 
 DEFAULT_CONTAINER = "eventgrid-deadletter"
 REPLAYED = "guardrailreplayed"  # blob metadata: when the replay handled every event of the blob
@@ -137,6 +141,25 @@ def parse_blob(name: str, data: bytes) -> list[DeadLetteredEvent]:
     return events
 
 
+def without_body(event: Mapping[str, Any]) -> dict[str, Any]:
+    """`event` without the resource body a Resource Notification carries (`data.resourceInfo`): a
+    replayed event names an account to read, never what it looked like when the event was sent.
+    The subject (the account's ID, which Event Grid always sets) still names it; an event without
+    one keeps the body's `id` as its subject."""
+    data = event.get("data")
+    if not isinstance(data, Mapping) or "resourceInfo" not in data:
+        return dict(event)
+    body = data["resourceInfo"]
+    replayed = {**event, "data": {k: v for k, v in data.items() if k != "resourceInfo"}}
+    if (
+        not isinstance(event.get("subject"), str)
+        and isinstance(body, Mapping)
+        and isinstance(body.get("id"), str)
+    ):
+        replayed["subject"] = body["id"]
+    return replayed
+
+
 def _text(value: Any) -> str | None:
     return str(value) if value is not None else None
 
@@ -175,7 +198,7 @@ def replay(
                 row["action"] = "would-replay"
             else:
                 try:
-                    outcome = handler(item.event)
+                    outcome = handler(without_body(item.event))
                 except Exception as error:  # ARM still failing: leave the blob for the next run
                     failed = True
                     row.update(action="error", detail=f"{type(error).__name__}: {error}")

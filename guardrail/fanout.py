@@ -21,20 +21,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from guardrail import observe
+from guardrail import escaping, observe
 from guardrail.policy import GUID_RE
+from guardrail.resource_ids import name_key
 
 if TYPE_CHECKING:
     from guardrail.service import Guardrail, SweepReport
 
-log = logging.getLogger("guardrail")
+log = escaping.logger("guardrail")
 
 SWEEP_QUEUE = "guardrail-sweep"
 POISON_QUEUE = f"{SWEEP_QUEUE}-poison"  # the name the Functions host moves poison messages to
@@ -148,8 +148,8 @@ def run_slice(guardrail: Guardrail, queue: SliceQueue, message: str | bytes) -> 
     except MalformedSlice as error:
         log.error("dropping sweep message: %s", error)
         return None
-    configured = {s.lower() for s in guardrail.settings.subscriptions}
-    if configured and piece.subscription.lower() not in configured:
+    configured = {name_key(s) for s in guardrail.settings.subscriptions}
+    if configured and name_key(piece.subscription) not in configured:
         log.error("dropping sweep message for subscription %s: not governed", piece.subscription)
         return None
     accounts, link = guardrail.gateway.list_page(piece.subscription, piece.next_link)
@@ -181,14 +181,15 @@ def report_poison(message: str | bytes, message_id: str | None = None) -> str:
     try:
         piece = SweepSlice.from_message(message)
         what = f"subscription {piece.subscription}, " + (
-            f"page {piece.next_link}" if piece.next_link else "first page"
+            f"page {escaping.shown(piece.next_link, 2000)}" if piece.next_link else "first page"
         )
     except MalformedSlice as error:
         text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
-        what = f"unreadable message {text[:200]!r} ({error})"
+        what = f"unreadable message {escaping.shown(text)} ({escaping.escape_control(str(error))})"
+    shown_id = escaping.escape_control(message_id or "?")
     line = (
         f"sweep slice failed on every delivery and was moved to {POISON_QUEUE} "
-        f"(message {message_id or '?'}): {what}; its accounts were not swept this time"
+        f"(message {shown_id}): {what}; its accounts were not swept this time"
     )
     log.error("%s", line)
     return line

@@ -6,17 +6,16 @@ Kept apart from `function_app.py` so that module stays thin and cheap to import.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from guardrail import __version__
+from guardrail import __version__, escaping
 from guardrail.service import Guardrail
 from guardrail.settings import SECRET_SETTINGS, Settings, SettingsError, load_settings
 
-log = logging.getLogger("guardrail")
+log = escaping.logger("guardrail")
 _lock = threading.Lock()
 _instance: Guardrail | None = None
 

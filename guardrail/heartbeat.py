@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -22,14 +21,16 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from guardrail import escaping
 from guardrail.findings import FindingRecord, format_time
+from guardrail.resource_ids import name_key
 
 if TYPE_CHECKING:
     from guardrail.service import SweepReport
     from guardrail.settings import Settings
     from guardrail.vocabulary import Mode
 
-log = logging.getLogger("guardrail")
+log = escaping.logger("guardrail")
 
 HEARTBEAT_RULE = "guardrail-heartbeat"
 HEALTH_TABLE = "guardrailhealth"
@@ -59,7 +60,7 @@ class SubscriptionCounts:
 
 def _subscription_of(resource_id: str) -> str:
     parts = resource_id.split("/")
-    return parts[2].lower() if len(parts) > 2 else ""
+    return name_key(parts[2]) if len(parts) > 2 else ""
 
 
 def sweep_counts(
@@ -70,9 +71,9 @@ def sweep_counts(
     fixed = remediated; failed = checks that failed, were invalid, or raised."""
     rows: dict[str, SubscriptionCounts] = {}
     for sub in governed:
-        rows.setdefault(sub.lower(), SubscriptionCounts(sub.lower()))
+        rows.setdefault(name_key(sub), SubscriptionCounts(name_key(sub)))
     for sub, count in listed.items():
-        rows.setdefault(sub.lower(), SubscriptionCounts(sub.lower())).listed += count
+        rows.setdefault(name_key(sub), SubscriptionCounts(name_key(sub))).listed += count
     raised: dict[str, int] = {}
     listing_errors: list[str] = []
     for message in report.errors:

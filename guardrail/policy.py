@@ -22,6 +22,7 @@ from guardrail import ipv4
 from guardrail.resource_ids import ACCOUNT_ID_RE as ACCOUNT_ID_RE
 from guardrail.resource_ids import GUID_RE as GUID_RE
 from guardrail.resource_ids import SUBNET_ID_RE as SUBNET_ID_RE
+from guardrail.resource_ids import id_key, name_key
 from guardrail.rules import FIXABLE_RULES, REMEDIATE_DEFAULTS, RULE_IDS
 from guardrail.vocabulary import Mode
 
@@ -172,13 +173,14 @@ class Exemption(_Strict):
                 raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)") from None
         return value
 
-    def covers(self, resource_id_lower: str, rule: str, today: dt.date) -> bool:
+    def covers(self, resource_key: str, rule: str, today: dt.date) -> bool:
+        """Whether the exemption covers `rule` on the resource whose `id_key` is `resource_key`."""
         if today > self.expires:
             return False
         if "*" not in self.rules and rule not in self.rules:
             return False
-        scope = self.scope.lower()
-        return resource_id_lower == scope or resource_id_lower.startswith(scope + "/")
+        scope = id_key(self.scope)
+        return resource_key == scope or resource_key.startswith(scope + "/")
 
 
 class Policy(_Strict):
@@ -218,15 +220,16 @@ class Policy(_Strict):
     _fqdn_suffixes: tuple[str, ...] = PrivateAttr(default=())
 
     def model_post_init(self, context: Any, /) -> None:
-        # Lower-case sets for case-insensitive comparison (as ARM compares IDs and kinds).
+        # Keyed sets for case-insensitive comparison: IDs as ARM compares them (`id_key`), kinds
+        # and host names in lower case.
         network = self.network
         self._kinds = frozenset(k.lower() for k in network.bypass_allowed_kinds)
-        self._accounts = frozenset(a.lower() for a in network.bypass_allowed_accounts)
-        self._vnet_subs = frozenset(s.lower() for s in network.allowed_vnet_subscriptions)
-        self._subnets = frozenset(s.lower() for s in network.allowed_subnets)
+        self._accounts = frozenset(id_key(a) for a in network.bypass_allowed_accounts)
+        self._vnet_subs = frozenset(name_key(s) for s in network.allowed_vnet_subscriptions)
+        self._subnets = frozenset(id_key(s) for s in network.allowed_subnets)
         parsed = (ipv4.parse_rule(r) for r in network.allowed_ip_ranges)
         self._allowed_ranges = tuple((r.first, r.last) for r in parsed if r is not None)
-        self._pe_subs = frozenset(s.lower() for s in network.allowed_private_endpoint_subscriptions)
+        self._pe_subs = frozenset(name_key(s) for s in network.allowed_private_endpoint_subscriptions)
         patterns = [p.lower() for p in network.allowed_fqdns]
         self._fqdn_exact = frozenset(p for p in patterns if not p.startswith("*."))
         self._fqdn_suffixes = tuple(p[1:] for p in patterns if p.startswith("*."))  # ".contoso.com"
@@ -236,17 +239,17 @@ class Policy(_Strict):
         return rule in FIXABLE_RULES and self.remediate.get(rule, REMEDIATE_DEFAULTS.get(rule, False))
 
     def bypass_allowed(self, kind: str, resource_id: str) -> bool:
-        return kind.lower() in self._kinds or resource_id.lower() in self._accounts
+        return kind.lower() in self._kinds or name_key(resource_id) in self._accounts
 
     @property
     def vnet_policy_active(self) -> bool:
         return bool(self.network.allowed_vnet_subscriptions or self.network.allowed_subnets)
 
     def subnet_allowed(self, subnet_id: str, subscription: str) -> bool:
-        return subscription.lower() in self._vnet_subs or subnet_id.lower() in self._subnets
+        return name_key(subscription) in self._vnet_subs or name_key(subnet_id) in self._subnets
 
     def private_endpoint_allowed(self, subscription: str) -> bool:
-        return subscription.lower() in self._pe_subs
+        return name_key(subscription) in self._pe_subs
 
     def fqdn_allowed(self, name: str) -> bool:
         """An exact pattern matches the name itself; `*.suffix` any name ending in `.suffix` (not
@@ -259,9 +262,11 @@ class Policy(_Strict):
         return self._allowed_ranges
 
     def exemption_for(self, resource_id: str, rule: str, today: dt.date) -> Exemption | None:
-        lowered = resource_id.lower()
+        if not resource_id.strip():
+            return None
+        key = id_key(resource_id)
         for exemption in self.exemptions:
-            if exemption.covers(lowered, rule, today):
+            if exemption.covers(key, rule, today):
                 return exemption
         return None
 

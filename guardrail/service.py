@@ -41,7 +41,7 @@ from guardrail import neverwiden, observe, wellformed
 from guardrail.engine import Evaluation, Finding, InvalidAccount, evaluate
 from guardrail.events import MalformedEvent, ResourceEvent, parse_event
 from guardrail.findings import ActorSource, FindingRecord, Status
-from guardrail.resource_ids import subscription_of
+from guardrail.resource_ids import id_key, name_key, subscription_of
 from guardrail.rules.account_invalid import ACCOUNT_INVALID
 from guardrail.rules.outbound import FQDNS, OUTBOUND_FQDN_NOT_ALLOWED, OUTBOUND_NOT_RESTRICTED, RESTRICT
 from guardrail.rules.private_endpoint import PRIVATE_ENDPOINT_NOT_ALLOWED
@@ -147,7 +147,7 @@ class WritePacer:
 
     def acquire(self, subscription: str, *, steady: bool = False) -> float:
         """Take one write; sleeps as long as needed and returns the seconds slept."""
-        key = subscription.lower()
+        key = name_key(subscription)
         with self._lock:
             now = time.monotonic()
             tokens, stamp = self._buckets.get(key, (self._burst, now))
@@ -254,7 +254,7 @@ class Guardrail:
         """One check at a time per account in this worker (across workers, the journal's
         conditional writes and If-Match keep one change from being written or counted twice)."""
         with self._locks_guard:
-            return self._locks.setdefault(resource_id.lower(), threading.Lock())
+            return self._locks.setdefault(id_key(resource_id), threading.Lock())
 
     # -- entry points -----------------------------------------------------------------------
     def handle_event(self, payload: Mapping[str, Any]) -> Outcome | None:
@@ -363,7 +363,7 @@ class Guardrail:
         subscriptions (None: all)."""
         if self.settings.mode != "enforce":
             return []
-        wanted = {sub.lower() for sub in subscriptions} if subscriptions else None
+        wanted = {name_key(sub) for sub in subscriptions} if subscriptions else None
         return [rid for rid in self.state.unfinished() if wanted is None or subscription_of(rid) in wanted]
 
     def sweep_accounts(
@@ -383,19 +383,19 @@ class Guardrail:
         seen: set[str] = set()
         for rid in unfinished:
             pending.setdefault(subscription_of(rid), []).append(rid)
-            seen.add(rid.lower())
+            seen.add(id_key(rid))
         bodies: dict[str, Mapping[str, Any]] = {}
         for body in listed:
             report.listed += 1
             report.note_listed(body)
             rid = str(body.get("id") or "")
-            if not rid or rid.lower() in seen:
+            if not rid.strip() or id_key(rid) in seen:
                 continue
             result = evaluate(body, self.policy, now)
             if isinstance(result, Evaluation) and not result.findings and self.policy.diagnostics is None:
                 report.compliant += 1
                 continue
-            seen.add(rid.lower())
+            seen.add(id_key(rid))
             bodies[rid] = body
             pending.setdefault(subscription_of(rid), []).append(rid)
         # Round-robin over subscriptions: writes are paced per subscription, so a queue grouped
@@ -631,7 +631,7 @@ class Guardrail:
         props = _props(account)
         etag = account.get("etag")
         return JournalEntry(
-            resource_id=resource_id.lower(),
+            resource_id=id_key(resource_id),
             key=JournalEntry.key_for(etag if isinstance(etag, str) else None),
             state="intent",
             before_etag=etag if isinstance(etag, str) else None,

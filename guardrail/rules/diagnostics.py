@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from guardrail.resource_ids import name_key
 from guardrail.rules._base import Context, Rule, RuleUnit
 
 DIAGNOSTIC_SETTING_NAME: Final = "guardrail-audit"
@@ -53,7 +54,7 @@ def _sends_audit(settings: Sequence[Mapping[str, Any]], workspace: str) -> bool:
         if not isinstance(props, Mapping):
             continue
         target = props.get("workspaceId")
-        if not isinstance(target, str) or target.lower() != workspace.lower():
+        if not isinstance(target, str) or name_key(target) != name_key(workspace):
             continue
         logs = props.get("logs")
         for log in logs if isinstance(logs, list) else []:

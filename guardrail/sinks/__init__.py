@@ -6,10 +6,10 @@ functions that need them (the Functions host pays module imports at every cold s
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from guardrail import escaping
 from guardrail.sinks._common import DeliveryResult, RetrySettings, StaticTokenCredential
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class AlertSink(Protocol):
     def send_alert(self, alert: Alert) -> DeliveryResult: ...
 
 
-_log = logging.getLogger("guardrail.sinks")
+_log = escaping.logger("guardrail.sinks")
 
 __all__ = [
     "AlertSink",

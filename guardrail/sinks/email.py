@@ -10,11 +10,11 @@ The ACS connection string (access key) is a secret and is never logged."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from guardrail import escaping
 from guardrail.sinks._common import (
     AttemptCounter,
     DeliveryResult,
@@ -27,7 +27,7 @@ from guardrail.sinks._common import (
 if TYPE_CHECKING:
     from guardrail.alerts import Alert
 
-log = logging.getLogger("guardrail.sinks.email")
+log = escaping.logger("guardrail.sinks.email")
 
 
 def build_message(

@@ -7,10 +7,10 @@ one JSON line per record, so Application Insights keeps them. `send` never raise
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from guardrail import escaping
 from guardrail.escaping import json_line
 from guardrail.sinks._common import (
     AttemptCounter,
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 DEFAULT_STREAM: Final[str] = "Custom-GuardrailFindings_CL"
 MONITOR_SCOPE: Final[str] = "https://monitor.azure.com/.default"
 
-log = logging.getLogger("guardrail.sinks.monitor")
-findings_log = logging.getLogger("guardrail.findings")
+log = escaping.logger("guardrail.sinks.monitor")
+findings_log = escaping.logger("guardrail.findings")
 
 
 def log_undelivered(rows: Sequence[Mapping[str, Any]], *, sink: str, reason: str) -> None:
