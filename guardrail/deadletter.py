@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from guardrail import escaping
+from guardrail.transport import STORAGE_RETRIES, STORAGE_TIMEOUTS, TOKEN_TIMEOUTS, Timeouts
 
 log = escaping.logger("guardrail")
 
@@ -222,22 +223,35 @@ def _blobs(container: Any) -> Iterable[Any]:
     return sorted(container.list_blobs(include=["metadata"]), key=lambda b: b.name)
 
 
-def open_container(env: Mapping[str, str], name: str) -> Any:
+def open_container(
+    env: Mapping[str, str],
+    name: str,
+    *,
+    timeouts: Timeouts = STORAGE_TIMEOUTS,
+    token_timeouts: Timeouts = TOKEN_TIMEOUTS,
+) -> Any:
     """The dead-letter container in the guardrail's storage: ``AzureWebJobsStorage`` (a connection
     string; Azurite locally) or identity-based (``AzureWebJobsStorage__blobServiceUri`` or
-    ``__accountName``, with DefaultAzureCredential)."""
+    ``__accountName``, with DefaultAzureCredential). Every request waits at most `timeouts`, the
+    token requests `token_timeouts`."""
     from azure.storage.blob import ContainerClient
 
     from guardrail import storage
     from guardrail.credentials import default_credential
 
+    bounded: dict[str, Any] = {
+        "connection_timeout": timeouts.connect,
+        "read_timeout": timeouts.read,
+        **STORAGE_RETRIES,
+    }
     connection = storage.connection_string(env)
     if connection:
-        return ContainerClient.from_connection_string(connection, name)
+        return ContainerClient.from_connection_string(connection, name, **bounded)
     endpoint = storage.identity_endpoint(env, "blob")
     if not endpoint:
         raise DeadLetterError(
             "no storage for the dead-letter container: set AzureWebJobsStorage (a connection string) "
             "or AzureWebJobsStorage__accountName / AzureWebJobsStorage__blobServiceUri"
         )
-    return ContainerClient(endpoint, name, credential=default_credential(storage.client_id(env)))
+    credential = default_credential(storage.client_id(env), token_timeouts)
+    return ContainerClient(endpoint, name, credential=credential, **bounded)

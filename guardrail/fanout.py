@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from guardrail import escaping, observe
 from guardrail.policy import GUID_RE
 from guardrail.resource_ids import name_key
+from guardrail.transport import STORAGE_RETRIES, STORAGE_TIMEOUTS, TOKEN_TIMEOUTS, Timeouts
 
 if TYPE_CHECKING:
     from guardrail.service import Guardrail, SweepReport
@@ -82,10 +83,17 @@ class SliceQueue(Protocol):
     def send_message(self, content: str) -> Any: ...
 
 
-def open_sweep_queue(env: Mapping[str, str], name: str = SWEEP_QUEUE) -> Any:
+def open_sweep_queue(
+    env: Mapping[str, str],
+    name: str = SWEEP_QUEUE,
+    *,
+    timeouts: Timeouts = STORAGE_TIMEOUTS,
+    token_timeouts: Timeouts = TOKEN_TIMEOUTS,
+) -> Any:
     """A QueueClient for the sweep queue, from AzureWebJobsStorage (a connection string: Azurite
     locally) or its identity-based form (`AzureWebJobsStorage__accountName` or `__queueServiceUri`,
     DefaultAzureCredential). Messages are base64 text, as the Functions queue trigger expects.
+    Every request waits at most `timeouts`, the token requests `token_timeouts`.
     The queue is created if missing (the infra creates it; Azurite starts empty)."""
     from azure.core.exceptions import ResourceExistsError
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
@@ -93,6 +101,9 @@ def open_sweep_queue(env: Mapping[str, str], name: str = SWEEP_QUEUE) -> Any:
     options: dict[str, Any] = {
         "message_encode_policy": TextBase64EncodePolicy(),
         "message_decode_policy": TextBase64DecodePolicy(),
+        "connection_timeout": timeouts.connect,
+        "read_timeout": timeouts.read,
+        **STORAGE_RETRIES,
     }
     from guardrail import storage
     from guardrail.credentials import default_credential
@@ -107,7 +118,7 @@ def open_sweep_queue(env: Mapping[str, str], name: str = SWEEP_QUEUE) -> Any:
                 "the sweep queue needs AzureWebJobsStorage (a connection string) or "
                 "AzureWebJobsStorage__accountName / AzureWebJobsStorage__queueServiceUri"
             )
-        credential = default_credential(storage.client_id(env))
+        credential = default_credential(storage.client_id(env), token_timeouts)
         client = QueueClient(endpoint, name, credential=credential, **options)
     with contextlib.suppress(ResourceExistsError):
         client.create_queue()

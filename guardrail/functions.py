@@ -28,9 +28,11 @@ def build_guardrail(settings: Settings) -> Guardrail:
 
     state = open_state_store(
         settings.storage_connection,
-        **_identity_storage(settings.env),
+        **_identity_storage(settings),
         window=settings.breaker_window,
         max_remediations=settings.breaker_max_remediations,
+        connection_timeout=settings.storage_timeouts.connect,
+        read_timeout=settings.storage_timeouts.read,
     )
     return Guardrail(
         settings,
@@ -42,15 +44,17 @@ def build_guardrail(settings: Settings) -> Guardrail:
     )
 
 
-def _identity_storage(env: Mapping[str, str]) -> dict[str, Any]:
+def _identity_storage(settings: Settings) -> dict[str, Any]:
     """Identity-based AzureWebJobsStorage (`AzureWebJobsStorage__accountName`, no shared key)."""
     from guardrail import storage
     from guardrail.credentials import default_credential
 
+    env = settings.env
     endpoint = storage.identity_endpoint(env, "table")
     if endpoint is None:
         return {}
-    return {"table_endpoint": endpoint, "credential": default_credential(storage.client_id(env))}
+    credential = default_credential(storage.client_id(env), settings.token_timeouts)
+    return {"table_endpoint": endpoint, "credential": credential}
 
 
 def get_guardrail(settings: Settings | None = None) -> Guardrail:
@@ -107,7 +111,7 @@ def run_sweep() -> None:
     """The timer: fan the sweep out on the sweep queue (one message per governed subscription),
     or, without storage, sweep in this invocation."""
     guardrail = get_guardrail()
-    queue = _sweep_queue(guardrail.settings.env)
+    queue = _sweep_queue(guardrail.settings)
     if queue is None:
         log.warning("no AzureWebJobsStorage: the sweep runs in this one invocation, not fanned out")
         guardrail.sweep()
@@ -122,7 +126,7 @@ def run_sweep_slice(message: Any) -> None:
     from guardrail.fanout import run_slice
 
     guardrail = get_guardrail()
-    queue = _sweep_queue(guardrail.settings.env)
+    queue = _sweep_queue(guardrail.settings)
     if queue is None:  # the host only triggers this with storage configured
         raise RuntimeError("the sweep queue is not configured (AzureWebJobsStorage)")
     run_slice(guardrail, queue, message.get_body())
@@ -139,8 +143,9 @@ _queue_lock = threading.Lock()
 _queues: dict[str, Any] = {}
 
 
-def _sweep_queue(env: Mapping[str, str]) -> Any | None:
+def _sweep_queue(settings: Settings) -> Any | None:
     """The worker's sweep-queue client (built once), or None without any storage setting."""
+    env = settings.env
     if not env.get("AzureWebJobsStorage") and not (
         env.get("AzureWebJobsStorage__accountName") or env.get("AzureWebJobsStorage__queueServiceUri")
     ):
@@ -151,7 +156,9 @@ def _sweep_queue(env: Mapping[str, str]) -> Any | None:
     key = key or str(env.get("AzureWebJobsStorage__accountName"))
     with _queue_lock:
         if key not in _queues:
-            _queues[key] = open_sweep_queue(env)
+            _queues[key] = open_sweep_queue(
+                env, timeouts=settings.storage_timeouts, token_timeouts=settings.token_timeouts
+            )
         return _queues[key]
 
 

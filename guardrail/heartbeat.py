@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from guardrail import escaping
 from guardrail.findings import FindingRecord, format_time
 from guardrail.resource_ids import name_key
+from guardrail.transport import STORAGE_TIMEOUTS, Timeouts
 
 if TYPE_CHECKING:
     from guardrail.service import SweepReport
@@ -212,11 +213,19 @@ class TableHealthStore:
 
     @classmethod
     def open(
-        cls, connection_string: str | None, table_endpoint: str | None, credential: Any
+        cls,
+        connection_string: str | None,
+        table_endpoint: str | None,
+        credential: Any,
+        timeouts: Timeouts = STORAGE_TIMEOUTS,
     ) -> TableHealthStore:
         from azure.data.tables import TableClient
 
-        transport: dict[str, Any] = {"connection_timeout": 2.0, "read_timeout": 3.0, "retry_total": 1}
+        transport: dict[str, Any] = {
+            "connection_timeout": timeouts.connect,
+            "read_timeout": timeouts.read,
+            "retry_total": 1,
+        }
         if connection_string:
             client = TableClient.from_connection_string(connection_string, HEALTH_TABLE, **transport)
         else:
@@ -292,8 +301,8 @@ def open_health_store(settings: Settings) -> HealthStore:
                 if not connection:
                     from guardrail.credentials import default_credential
 
-                    credential = default_credential(storage.client_id(env))
-                store = TableHealthStore.open(connection, endpoint, credential)
+                    credential = default_credential(storage.client_id(env), settings.token_timeouts)
+                store = TableHealthStore.open(connection, endpoint, credential, settings.storage_timeouts)
             else:
                 store = MemoryHealthStore()
             _stores[key] = store

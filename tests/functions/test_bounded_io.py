@@ -4,8 +4,10 @@ hang fails the test instead of hanging the test run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,6 +18,7 @@ from guardrail import fanout, functions
 from guardrail.gateway import TransientArmError
 from guardrail_workbench.queuehost import QueueHost
 from guardrail_workbench.stack import LocalStack
+from tests.conftest import REPO
 from tests.functions.conftest import POLICY, SUB_A, account_id, open_account, unique
 from tests.functions.test_loop import (
     Handlers,
@@ -198,3 +201,57 @@ def test_a_poisoned_sweep_message_cannot_forge_a_log_line(
     assert not any(
         line.startswith("2026-12-07") for r in caplog.records for line in r.getMessage().splitlines()
     )
+
+
+# -- bounded I/O: the credential's token requests ---------------------------------------------------
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """A loopback HTTP endpoint that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+
+    def hold() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(server.accept()[0])
+
+    threading.Thread(target=hold, name="silent-endpoint", daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/msi/token"
+    finally:
+        server.close()
+        for connection in held:
+            connection.close()
+
+
+def test_a_token_endpoint_that_never_answers_fails_the_delivery_instead_of_hanging_it(
+    stack: LocalStack, handlers: Handlers, settings_env: Callable[..., None], silent_endpoint: str
+) -> None:
+    # The managed identity endpoint (App Service's, as a function app has it) accepts and never
+    # answers: azure-core's default read timeout is 300 s per attempt; the guardrail's is bounded.
+    settings_env(
+        ARM_CREDENTIAL="default",
+        IDENTITY_ENDPOINT=silent_endpoint,
+        IDENTITY_HEADER="local",
+        GUARDRAIL_TOKEN_CONNECT_TIMEOUT="1",
+        GUARDRAIL_TOKEN_READ_TIMEOUT="0.5",
+    )
+    rid = opened(stack, "token")
+
+    def scenario() -> None:
+        with pytest.raises(TransientArmError):  # Event Grid redelivers
+            deliver(handlers, write_event(rid))
+
+    within(DEADLINE, scenario)
+    assert action(stack, rid) == "Allow"  # nothing was written without a token
+
+
+def test_host_json_ends_an_overrunning_invocation_within_what_every_plan_allows() -> None:
+    # The host ends a longer invocation as failed (Event Grid then redelivers, a queue message comes
+    # back): 10 minutes is the Consumption plan's maximum, and Flex Consumption has none.
+    host = json.loads((REPO / "host.json").read_text(encoding="utf-8"))
+    hours, minutes, seconds = (int(part) for part in host["functionTimeout"].split(":"))
+    limit = hours * 3600 + minutes * 60 + seconds
+    assert 30 < limit <= 600  # longer than Event Grid's 30 s wait for an answer, within every plan
