@@ -629,9 +629,9 @@ def cmd_replay_deadletter(args: argparse.Namespace, out: TextIO, err: TextIO) ->
 
     try:
         since = deadletter.parse_since(args.since, dt.datetime.now(dt.UTC))
-        timeouts, token_timeouts = storage_timeouts(os.environ)
+        timeouts, credential_timeouts = storage_timeouts(os.environ)
         container = deadletter.open_container(
-            os.environ, args.container, timeouts=timeouts, token_timeouts=token_timeouts
+            os.environ, args.container, timeouts=timeouts, credential_timeouts=credential_timeouts
         )
     except deadletter.DeadLetterError as error:
         raise InputProblem(str(error)) from None

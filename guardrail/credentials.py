@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from guardrail.transport import TOKEN_TIMEOUTS, Timeouts
+from guardrail.transport import CREDENTIAL_TIMEOUTS, Timeouts
 
 
 class StaticTokenCredential:
@@ -59,7 +59,7 @@ _default_credentials: dict[tuple[str | None, Timeouts], Any] = {}
 _default_lock = threading.Lock()
 
 
-def default_credential(client_id: str | None = None, timeouts: Timeouts = TOKEN_TIMEOUTS) -> Any:
+def default_credential(client_id: str | None = None, timeouts: Timeouts = CREDENTIAL_TIMEOUTS) -> Any:
     """The worker's one `DefaultAzureCredential` (per user-assigned identity `client_id`; None: the
     system-assigned one, or `AZURE_CLIENT_ID` as azure-identity reads it), shared by the gateway, the
     state and health tables, the sweep queue, the dead-letter container and the sinks, so a worker

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from guardrail import escaping
-from guardrail.transport import STORAGE_RETRIES, STORAGE_TIMEOUTS, TOKEN_TIMEOUTS, Timeouts
+from guardrail.transport import CREDENTIAL_TIMEOUTS, STORAGE_RETRIES, STORAGE_TIMEOUTS, Timeouts
 
 log = escaping.logger("guardrail")
 
@@ -228,12 +228,12 @@ def open_container(
     name: str,
     *,
     timeouts: Timeouts = STORAGE_TIMEOUTS,
-    token_timeouts: Timeouts = TOKEN_TIMEOUTS,
+    credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS,
 ) -> Any:
     """The dead-letter container in the guardrail's storage: ``AzureWebJobsStorage`` (a connection
     string; Azurite locally) or identity-based (``AzureWebJobsStorage__blobServiceUri`` or
     ``__accountName``, with DefaultAzureCredential). Every request waits at most `timeouts`, the
-    token requests `token_timeouts`."""
+    token requests `credential_timeouts`."""
     from azure.storage.blob import ContainerClient
 
     from guardrail import storage
@@ -253,5 +253,5 @@ def open_container(
             "no storage for the dead-letter container: set AzureWebJobsStorage (a connection string) "
             "or AzureWebJobsStorage__accountName / AzureWebJobsStorage__blobServiceUri"
         )
-    credential = default_credential(storage.client_id(env), token_timeouts)
+    credential = default_credential(storage.client_id(env), credential_timeouts)
     return ContainerClient(endpoint, name, credential=credential, **bounded)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from guardrail import escaping, observe
 from guardrail.policy import GUID_RE
 from guardrail.resource_ids import name_key
-from guardrail.transport import STORAGE_RETRIES, STORAGE_TIMEOUTS, TOKEN_TIMEOUTS, Timeouts
+from guardrail.transport import CREDENTIAL_TIMEOUTS, STORAGE_RETRIES, STORAGE_TIMEOUTS, Timeouts
 
 if TYPE_CHECKING:
     from guardrail.service import Guardrail, SweepReport
@@ -88,12 +88,12 @@ def open_sweep_queue(
     name: str = SWEEP_QUEUE,
     *,
     timeouts: Timeouts = STORAGE_TIMEOUTS,
-    token_timeouts: Timeouts = TOKEN_TIMEOUTS,
+    credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS,
 ) -> Any:
     """A QueueClient for the sweep queue, from AzureWebJobsStorage (a connection string: Azurite
     locally) or its identity-based form (`AzureWebJobsStorage__accountName` or `__queueServiceUri`,
     DefaultAzureCredential). Messages are base64 text, as the Functions queue trigger expects.
-    Every request waits at most `timeouts`, the token requests `token_timeouts`.
+    Every request waits at most `timeouts`, the token requests `credential_timeouts`.
     The queue is created if missing (the infra creates it; Azurite starts empty)."""
     from azure.core.exceptions import ResourceExistsError
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
@@ -118,7 +118,7 @@ def open_sweep_queue(
                 "the sweep queue needs AzureWebJobsStorage (a connection string) or "
                 "AzureWebJobsStorage__accountName / AzureWebJobsStorage__queueServiceUri"
             )
-        credential = default_credential(storage.client_id(env), token_timeouts)
+        credential = default_credential(storage.client_id(env), credential_timeouts)
         client = QueueClient(endpoint, name, credential=credential, **options)
     with contextlib.suppress(ResourceExistsError):
         client.create_queue()

@@ -53,7 +53,7 @@ def _identity_storage(settings: Settings) -> dict[str, Any]:
     endpoint = storage.identity_endpoint(env, "table")
     if endpoint is None:
         return {}
-    credential = default_credential(storage.client_id(env), settings.token_timeouts)
+    credential = default_credential(storage.client_id(env), settings.credential_timeouts)
     return {"table_endpoint": endpoint, "credential": credential}
 
 
@@ -157,7 +157,7 @@ def _sweep_queue(settings: Settings) -> Any | None:
     with _queue_lock:
         if key not in _queues:
             _queues[key] = open_sweep_queue(
-                env, timeouts=settings.storage_timeouts, token_timeouts=settings.token_timeouts
+                env, timeouts=settings.storage_timeouts, credential_timeouts=settings.credential_timeouts
             )
         return _queues[key]
 

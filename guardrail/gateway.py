@@ -34,7 +34,7 @@ from guardrail.credentials import StaticTokenCredential, unsigned_token
 from guardrail.escaping import shown
 from guardrail.resource_ids import name_key, name_problem
 from guardrail.resource_ids import parse_account_id as parse_account_id
-from guardrail.transport import TOKEN_TIMEOUTS, Timeouts
+from guardrail.transport import CREDENTIAL_TIMEOUTS, Timeouts
 
 API_VERSION = "2025-09-01"
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
@@ -152,7 +152,7 @@ class ArmSettings:
     read_timeout: float = 60.0
     list_concurrency: int = 4  # subscriptions listed in parallel
     connection_pool_size: int = 32  # kept-alive connections per client (>= the sweep's worker count)
-    token_timeouts: Timeouts = TOKEN_TIMEOUTS  # the credential's token requests (GUARDRAIL_TOKEN_*)
+    credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS  # the credential's token requests (GUARDRAIL_TOKEN_*)
 
 
 # ---------------------------------------------------------------------------- credentials
@@ -164,7 +164,7 @@ def build_credential(settings: ArmSettings) -> Any:
         return StaticTokenCredential(token)
     from guardrail.credentials import default_credential
 
-    return default_credential(settings.managed_identity_client_id, settings.token_timeouts)
+    return default_credential(settings.managed_identity_client_id, settings.credential_timeouts)
 
 
 # ---------------------------------------------------------------------------- helpers

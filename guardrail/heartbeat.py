@@ -301,7 +301,7 @@ def open_health_store(settings: Settings) -> HealthStore:
                 if not connection:
                     from guardrail.credentials import default_credential
 
-                    credential = default_credential(storage.client_id(env), settings.token_timeouts)
+                    credential = default_credential(storage.client_id(env), settings.credential_timeouts)
                 store = TableHealthStore.open(connection, endpoint, credential, settings.storage_timeouts)
             else:
                 store = MemoryHealthStore()

@@ -113,7 +113,7 @@ _ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklm
 def name_key(name: str) -> str:
     """`id_key` of a name (a subscription ID, a resource group) or an ID that may be empty: "" for
     an empty one (which no key of a real ID equals) instead of a ValueError."""
-    return id_key(name) if name.strip() else ""
+    return id_key(name) if name.strip().rstrip("/") else ""
 
 
 # -- names taken from ARM bodies, before a URL is built from them -------------------------------

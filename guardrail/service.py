@@ -389,7 +389,7 @@ class Guardrail:
             report.listed += 1
             report.note_listed(body)
             rid = str(body.get("id") or "")
-            if not rid.strip() or id_key(rid) in seen:
+            if not name_key(rid) or id_key(rid) in seen:
                 continue
             result = evaluate(body, self.policy, now)
             if isinstance(result, Evaluation) and not result.findings and self.policy.diagnostics is None:

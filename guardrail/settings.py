@@ -31,7 +31,7 @@ from guardrail.policy import GUID_RE, Policy, PolicyError, load_policy, parse_po
 from guardrail.sinks._common import RetrySettings
 from guardrail.sinks.email import parse_recipients
 from guardrail.sinks.monitor import DEFAULT_STREAM
-from guardrail.transport import STORAGE_TIMEOUTS, TOKEN_TIMEOUTS, Timeouts
+from guardrail.transport import CREDENTIAL_TIMEOUTS, STORAGE_TIMEOUTS, Timeouts
 from guardrail.vocabulary import Mode
 
 DEFAULT_SWEEP_SCHEDULE = "0 0 */6 * * *"
@@ -166,7 +166,7 @@ class SinkSettings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     ca_bundle: str | None = None  # local only: the CA that signs the local receivers
     local_bearer_token: str | None = field(default=None, repr=False)  # local only
-    token_timeouts: Timeouts = TOKEN_TIMEOUTS  # the credential's token requests (Monitor, email)
+    credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS  # the credential's token requests (Monitor, email)
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ class Settings:
     storage_connection: str | None
     identity: str | None  # the guardrail's own principal/app id, to recognise its own writes
     storage_timeouts: Timeouts = STORAGE_TIMEOUTS  # tables, the sweep queue, the dead-letter container
-    token_timeouts: Timeouts = TOKEN_TIMEOUTS  # the credential's token requests
+    credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS  # the credential's token requests
     arm: ArmSettings = field(default_factory=ArmSettings)
     sinks: SinkSettings = field(default_factory=SinkSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
@@ -336,14 +336,14 @@ def storage_timeouts(env: Mapping[str, str]) -> tuple[Timeouts, Timeouts]:
     read = _Reader(env)
     found = (
         _timeouts(read, "GUARDRAIL_STORAGE", STORAGE_TIMEOUTS),
-        _timeouts(read, "GUARDRAIL_TOKEN", TOKEN_TIMEOUTS),
+        _timeouts(read, "GUARDRAIL_TOKEN", CREDENTIAL_TIMEOUTS),
     )
     if read.problems:
         raise SettingsError(read.problems)
     return found
 
 
-def _arm(read: _Reader, token_timeouts: Timeouts) -> ArmSettings:
+def _arm(read: _Reader, credential_timeouts: Timeouts) -> ArmSettings:
     d = ArmSettings()
     credential = read.choice("ARM_CREDENTIAL", ("default", "static"), "default")
     claims: Any = None
@@ -377,11 +377,11 @@ def _arm(read: _Reader, token_timeouts: Timeouts) -> ArmSettings:
         read_timeout=read.number("ARM_READ_TIMEOUT", d.read_timeout),
         list_concurrency=read.whole("ARM_LIST_CONCURRENCY", d.list_concurrency),
         connection_pool_size=read.whole("ARM_CONNECTION_POOL_SIZE", d.connection_pool_size),
-        token_timeouts=token_timeouts,
+        credential_timeouts=credential_timeouts,
     )
 
 
-def _sinks(read: _Reader, token_timeouts: Timeouts) -> SinkSettings:
+def _sinks(read: _Reader, credential_timeouts: Timeouts) -> SinkSettings:
     d = RetrySettings()
     retry = RetrySettings(
         attempts=read.whole("GUARDRAIL_SINK_ATTEMPTS", d.attempts),
@@ -409,7 +409,7 @@ def _sinks(read: _Reader, token_timeouts: Timeouts) -> SinkSettings:
         retry=retry,
         ca_bundle=read.file("GUARDRAIL_CA_BUNDLE"),
         local_bearer_token=read.text("GUARDRAIL_LOCAL_BEARER_TOKEN"),
-        token_timeouts=token_timeouts,
+        credential_timeouts=credential_timeouts,
     )
 
 
@@ -490,8 +490,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     schedule = read.text("GUARDRAIL_SWEEP_SCHEDULE") or DEFAULT_SWEEP_SCHEDULE
     if not _NCRONTAB_RE.match(schedule):
         read.problem("GUARDRAIL_SWEEP_SCHEDULE", f"{schedule!r} is not a six-field NCRONTAB expression")
-    token_timeouts = _timeouts(read, "GUARDRAIL_TOKEN", TOKEN_TIMEOUTS)
-    arm = _arm(read, token_timeouts)
+    credential_timeouts = _timeouts(read, "GUARDRAIL_TOKEN", CREDENTIAL_TIMEOUTS)
+    arm = _arm(read, credential_timeouts)
     identity = read.guid("GUARDRAIL_IDENTITY") or arm.managed_identity_client_id
     settings = Settings(
         policy=policy,
@@ -507,9 +507,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         storage_connection=_storage(read),
         identity=identity,
         storage_timeouts=_timeouts(read, "GUARDRAIL_STORAGE", STORAGE_TIMEOUTS),
-        token_timeouts=token_timeouts,
+        credential_timeouts=credential_timeouts,
         arm=arm,
-        sinks=_sinks(read, token_timeouts),
+        sinks=_sinks(read, credential_timeouts),
         telemetry=_telemetry(read),
         env=dict(given),
     )

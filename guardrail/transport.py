@@ -26,7 +26,7 @@ class Timeouts:
 #: The state and health tables, the sweep queue and the dead-letter container (GUARDRAIL_STORAGE_*).
 STORAGE_TIMEOUTS: Final = Timeouts(connect=2.0, read=3.0)
 #: The credential's token requests (managed identity endpoint, Entra ID) (GUARDRAIL_TOKEN_*).
-TOKEN_TIMEOUTS: Final = Timeouts(connect=5.0, read=10.0)
+CREDENTIAL_TIMEOUTS: Final = Timeouts(connect=5.0, read=10.0)
 #: The storage SDKs' retries for the sweep queue and the dead-letter container: 3 retries after
 #: 1, 3 and 9 s (their default is 10 retries from 15 s on, minutes of waiting in an outage).
 STORAGE_RETRIES: Final = {"retry_total": 3, "initial_backoff": 1, "increment_base": 3}

@@ -63,7 +63,7 @@ def finding_sinks(config: SinkSettings) -> list[FindingSink]:
                 credential=StaticTokenCredential(token) if token else None,
                 connection_verify=config.ca_bundle,
                 retry=config.retry,
-                token_timeouts=config.token_timeouts,
+                credential_timeouts=config.credential_timeouts,
             )
         )
     if config.findings_file:
@@ -94,7 +94,7 @@ def alert_sinks(config: SinkSettings) -> list[AlertSink]:
                 retry=config.retry,
                 poll_interval_s=email.poll_interval_s,
                 max_wait_s=email.max_wait_s,
-                token_timeouts=config.token_timeouts,
+                credential_timeouts=config.credential_timeouts,
             )
         )
     return sinks

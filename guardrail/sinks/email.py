@@ -23,7 +23,7 @@ from guardrail.sinks._common import (
     log_undelivered_alert,
     sink_retry_policy,
 )
-from guardrail.transport import TOKEN_TIMEOUTS, Timeouts
+from guardrail.transport import CREDENTIAL_TIMEOUTS, Timeouts
 
 if TYPE_CHECKING:
     from guardrail.alerts import Alert
@@ -66,7 +66,7 @@ class EmailSink:
         retry: RetrySettings | None = None,
         poll_interval_s: float = 1.0,
         max_wait_s: float = 20.0,
-        token_timeouts: Timeouts = TOKEN_TIMEOUTS,
+        credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS,
     ) -> None:
         if not recipients:
             raise ValueError("ALERT_EMAIL_RECIPIENTS is empty")
@@ -83,7 +83,7 @@ class EmailSink:
         self.retry = retry or RetrySettings()
         self.poll_interval_s = poll_interval_s
         self.max_wait_s = max_wait_s
-        self._token_timeouts = token_timeouts
+        self._credential_timeouts = credential_timeouts
         self._attempts = AttemptCounter()
         self._client: Any = None
 
@@ -110,7 +110,7 @@ class EmailSink:
                 if credential is None:
                     from guardrail.credentials import default_credential
 
-                    credential = self._credential = default_credential(None, self._token_timeouts)
+                    credential = self._credential = default_credential(None, self._credential_timeouts)
                 self._client = EmailClient(self._endpoint or "", credential, **kwargs)
         return self._client
 

@@ -19,7 +19,7 @@ from guardrail.sinks._common import (
     describe_error,
     sink_retry_policy,
 )
-from guardrail.transport import TOKEN_TIMEOUTS, Timeouts
+from guardrail.transport import CREDENTIAL_TIMEOUTS, Timeouts
 
 if TYPE_CHECKING:
     from guardrail.findings import FindingRecord
@@ -57,10 +57,10 @@ class MonitorSink:
         credential: Any = None,
         connection_verify: str | bool | None = None,
         retry: RetrySettings | None = None,
-        token_timeouts: Timeouts = TOKEN_TIMEOUTS,
+        credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS,
     ) -> None:
         self.endpoint = endpoint
-        self._token_timeouts = token_timeouts
+        self._credential_timeouts = credential_timeouts
         self.rule_id = rule_id
         self.stream_name = stream_name
         self._credential = credential
@@ -77,7 +77,7 @@ class MonitorSink:
             if credential is None:
                 from guardrail.credentials import default_credential
 
-                credential = self._credential = default_credential(None, self._token_timeouts)
+                credential = self._credential = default_credential(None, self._credential_timeouts)
             kwargs: dict[str, Any] = {
                 "credential_scopes": [MONITOR_SCOPE],
                 "retry_policy": sink_retry_policy(self.retry),

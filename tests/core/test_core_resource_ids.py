@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from guardrail.findings import parse_resource_id
 from guardrail.resource_ids import (
     id_key,
+    name_key,
     ordinal_upper,
     parse_account_id,
     parse_account_or_child,
@@ -119,6 +120,13 @@ def test_ordinal_upper_maps_each_code_unit_to_one(text: str) -> None:
             assert u == ch
         elif len(ch.upper()) == 1:  # a one-to-one mapping is the simple one
             assert u == ch.upper()
+
+
+@pytest.mark.parametrize("empty", ["", " ", "/", " // "])
+def test_an_empty_id_has_no_key_and_name_key_says_so_without_raising(empty: str) -> None:
+    with pytest.raises(ValueError, match="must not be empty"):
+        id_key(empty)
+    assert name_key(empty) == "" and not same_id(empty + "x", "y")
 
 
 def test_state_keys_use_the_one_normalisation() -> None:

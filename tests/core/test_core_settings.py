@@ -170,11 +170,16 @@ def test_good_values_reach_the_model() -> None:
         }
     )
     assert settings.storage_timeouts == Timeouts(connect=2.0, read=7.5)
-    assert settings.token_timeouts == Timeouts(connect=1.0, read=10.0)
-    assert settings.sinks.token_timeouts == settings.token_timeouts == settings.arm.token_timeouts
+    assert settings.credential_timeouts == Timeouts(connect=1.0, read=10.0)
+    assert (
+        settings.sinks.credential_timeouts == settings.credential_timeouts == settings.arm.credential_timeouts
+    )
     assert settings.mode == "audit"
     assert settings.arm == ArmSettings(
-        retry_total=0, poll_interval=0.25, static_claims={"appid": "x"}, token_timeouts=Timeouts(1.0, 10.0)
+        retry_total=0,
+        poll_interval=0.25,
+        static_claims={"appid": "x"},
+        credential_timeouts=Timeouts(1.0, 10.0),
     )
     assert settings.sinks.retry == RetrySettings(attempts=5, backoff_s=0)
     assert settings.sinks.email is not None and settings.sinks.email.max_wait_s == 0
