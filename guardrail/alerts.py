@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from guardrail.escaping import escape_control
 from guardrail.findings import SEVERITY_RANK, FindingRecord, Severity
+from guardrail.resource_ids import name_key
 from guardrail.rules import RULES
 
 #: Teams Workflows refuse bigger messages (about 28 KB); we keep a margin under it.
@@ -209,7 +210,7 @@ def compose_alert(
     active = _alertable(records)
     if not active:
         return None
-    accounts = {r.resource_id.lower() for r in records}
+    accounts = {name_key(r.resource_id) for r in records}
     if len(accounts) > 1:
         raise ValueError(f"compose_alert takes one account's records; got {len(accounts)} accounts")
     first = active[0]

@@ -679,12 +679,18 @@ def _silence_stdout() -> None:
 
 def cmd_replay_deadletter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from guardrail import deadletter, telemetry
+    from guardrail.settings import SettingsError, storage_timeouts
 
     try:
         since = deadletter.parse_since(args.since, dt.datetime.now(dt.UTC))
-        container = deadletter.open_container(os.environ, args.container)
+        timeouts, credential_timeouts = storage_timeouts(os.environ)
+        container = deadletter.open_container(
+            os.environ, args.container, timeouts=timeouts, credential_timeouts=credential_timeouts
+        )
     except deadletter.DeadLetterError as error:
         raise InputProblem(str(error)) from None
+    except SettingsError as error:
+        raise InputProblem(one_line(str(error))) from None
     handler = (lambda event: None) if args.dry_run else _guardrail_from_env(err).handle_event
     report = deadletter.replay(container, handler, since=since, dry_run=args.dry_run)
     for row in report.events:

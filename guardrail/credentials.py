@@ -11,6 +11,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from guardrail.transport import CREDENTIAL_TIMEOUTS, Timeouts
+
 
 class StaticTokenCredential:
     """A `TokenCredential` returning one fixed bearer token; remembers the scopes asked for."""
@@ -53,24 +55,27 @@ def token_claims(token: str) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
-_default_credentials: dict[str | None, Any] = {}
+_default_credentials: dict[tuple[str | None, Timeouts], Any] = {}
 _default_lock = threading.Lock()
 
 
-def default_credential(client_id: str | None = None) -> Any:
+def default_credential(client_id: str | None = None, timeouts: Timeouts = CREDENTIAL_TIMEOUTS) -> Any:
     """The worker's one `DefaultAzureCredential` (per user-assigned identity `client_id`; None: the
     system-assigned one, or `AZURE_CLIENT_ID` as azure-identity reads it), shared by the gateway, the
     state and health tables, the sweep queue, the dead-letter container and the sinks, so a worker
-    acquires each token once. azure.identity is imported on first use."""
+    acquires each token once. Its token requests (the managed identity endpoint, Entra ID) wait at
+    most `timeouts` (GUARDRAIL_TOKEN_CONNECT_TIMEOUT / GUARDRAIL_TOKEN_READ_TIMEOUT; azure-core's
+    own default is 300 s each). azure.identity is imported on first use."""
     with _default_lock:
-        credential = _default_credentials.get(client_id)
+        credential = _default_credentials.get((client_id, timeouts))
         if credential is None:
             from azure.identity import DefaultAzureCredential
 
+            bounded = {"connection_timeout": timeouts.connect, "read_timeout": timeouts.read}
             credential = (
-                DefaultAzureCredential(managed_identity_client_id=client_id)
+                DefaultAzureCredential(managed_identity_client_id=client_id, **bounded)
                 if client_id
-                else DefaultAzureCredential()
+                else DefaultAzureCredential(**bounded)
             )
-            _default_credentials[client_id] = credential
+            _default_credentials[(client_id, timeouts)] = credential
         return credential

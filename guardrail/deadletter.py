@@ -8,7 +8,10 @@ properties added: ``deadLetterReason``, ``deliveryAttempts``, ``lastDeliveryOutc
 ``lastHttpStatusCode``, ``publishTime``, ``lastDeliveryAttemptTime``.
 
 Each event, without those properties, goes to `Guardrail.handle_event` (what the function's
-trigger calls): the account is read fresh and judged now, and the records name the event's actor,
+trigger calls): the account is read fresh and judged now (a replay is never the fast path: a Resource
+Notification's `resourceInfo`, the account's body as it was when the event was sent, is taken out
+before the handler sees the event, so the handler cannot judge the account from it and always reads
+ARM), and the records name the event's actor,
 event ID and correlation ID, so the audit trail keeps who changed what. A blob whose events were
 all handled gets the metadata ``guardrailreplayed`` (the time) so a second run skips it; a blob
 with an event that raised (ARM still failing) is left unmarked for the next run. The blob is not
@@ -18,14 +21,16 @@ moved or deleted: it stays as evidence, and lifecycle rules can age it out.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-log = logging.getLogger("guardrail")
+from guardrail import escaping
+from guardrail.transport import CREDENTIAL_TIMEOUTS, STORAGE_RETRIES, STORAGE_TIMEOUTS, Timeouts
+
+log = escaping.logger("guardrail")
 
 DEFAULT_CONTAINER = "eventgrid-deadletter"
 REPLAYED = "guardrailreplayed"  # blob metadata: when the replay handled every event of the blob
@@ -137,6 +142,25 @@ def parse_blob(name: str, data: bytes) -> list[DeadLetteredEvent]:
     return events
 
 
+def without_body(event: Mapping[str, Any]) -> dict[str, Any]:
+    """`event` without the resource body a Resource Notification carries (`data.resourceInfo`): a
+    replayed event names an account to read, never what it looked like when the event was sent.
+    The subject (the account's ID, which Event Grid always sets) still names it; an event without
+    one keeps the body's `id` as its subject."""
+    data = event.get("data")
+    if not isinstance(data, Mapping) or "resourceInfo" not in data:
+        return dict(event)
+    body = data["resourceInfo"]
+    replayed = {**event, "data": {k: v for k, v in data.items() if k != "resourceInfo"}}
+    if (
+        not isinstance(event.get("subject"), str)
+        and isinstance(body, Mapping)
+        and isinstance(body.get("id"), str)
+    ):
+        replayed["subject"] = body["id"]
+    return replayed
+
+
 def _text(value: Any) -> str | None:
     return str(value) if value is not None else None
 
@@ -175,7 +199,7 @@ def replay(
                 row["action"] = "would-replay"
             else:
                 try:
-                    outcome = handler(item.event)
+                    outcome = handler(without_body(item.event))
                 except Exception as error:  # ARM still failing: leave the blob for the next run
                     failed = True
                     row.update(action="error", detail=f"{type(error).__name__}: {error}")
@@ -199,22 +223,35 @@ def _blobs(container: Any) -> Iterable[Any]:
     return sorted(container.list_blobs(include=["metadata"]), key=lambda b: b.name)
 
 
-def open_container(env: Mapping[str, str], name: str) -> Any:
+def open_container(
+    env: Mapping[str, str],
+    name: str,
+    *,
+    timeouts: Timeouts = STORAGE_TIMEOUTS,
+    credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS,
+) -> Any:
     """The dead-letter container in the guardrail's storage: ``AzureWebJobsStorage`` (a connection
     string; Azurite locally) or identity-based (``AzureWebJobsStorage__blobServiceUri`` or
-    ``__accountName``, with DefaultAzureCredential)."""
+    ``__accountName``, with DefaultAzureCredential). Every request waits at most `timeouts`, the
+    token requests `credential_timeouts`."""
     from azure.storage.blob import ContainerClient
 
     from guardrail import storage
     from guardrail.credentials import default_credential
 
+    bounded: dict[str, Any] = {
+        "connection_timeout": timeouts.connect,
+        "read_timeout": timeouts.read,
+        **STORAGE_RETRIES,
+    }
     connection = storage.connection_string(env)
     if connection:
-        return ContainerClient.from_connection_string(connection, name)
+        return ContainerClient.from_connection_string(connection, name, **bounded)
     endpoint = storage.identity_endpoint(env, "blob")
     if not endpoint:
         raise DeadLetterError(
             "no storage for the dead-letter container: set AzureWebJobsStorage (a connection string) "
             "or AzureWebJobsStorage__accountName / AzureWebJobsStorage__blobServiceUri"
         )
-    return ContainerClient(endpoint, name, credential=default_credential(storage.client_id(env)))
+    credential = default_credential(storage.client_id(env), credential_timeouts)
+    return ContainerClient(endpoint, name, credential=credential, **bounded)

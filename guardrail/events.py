@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from guardrail.escaping import escape_control, has_control
+from guardrail.resource_ids import id_key
 
 # azure.eventgrid's SystemEventNames.ResourceWriteSuccessEventName and
 # .ResourceNotificationsResourceManagementCreatedOrUpdatedEventName, as literals: importing
@@ -204,13 +205,11 @@ def parse_event(payload: object) -> ResourceEvent:
     )
     account_id = None if rejected else account_id_of(target)
     named = {
-        found.lower()
+        id_key(found)
         for found in (account_id, account_id_of(subject) if isinstance(subject, str) else None)
         if found is not None
     }
-    if resource is not None and (
-        account_id is None or named != {str(resource.get("id", "")).rstrip("/").lower()}
-    ):
+    if resource is not None and (account_id is None or not same_id_set(named, resource.get("id"))):
         resource = None  # the body is evidence only of the account the event names
     correlation = data.get("correlationId")
     return ResourceEvent(
@@ -227,6 +226,11 @@ def parse_event(payload: object) -> ResourceEvent:
         resource=resource,
         rejected=rejected,
     )
+
+
+def same_id_set(named: set[str], resource_id: object) -> bool:
+    """Whether `named` (ID keys) is exactly the key of `resource_id` (an ID from a body)."""
+    return isinstance(resource_id, str) and bool(resource_id.strip()) and named == {id_key(resource_id)}
 
 
 def from_function_event(event: Any) -> dict[str, Any]:

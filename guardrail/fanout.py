@@ -25,21 +25,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from guardrail import observe
+from guardrail import escaping, observe
 from guardrail.policy import GUID_RE
-from guardrail.resource_ids import parse_account_id, subscription_of
+from guardrail.resource_ids import name_key, parse_account_id, subscription_of
+from guardrail.transport import CREDENTIAL_TIMEOUTS, STORAGE_RETRIES, STORAGE_TIMEOUTS, Timeouts
 
 if TYPE_CHECKING:
     from guardrail.service import Guardrail, SweepReport
 
-log = logging.getLogger("guardrail")
+log = escaping.logger("guardrail")
 
 SWEEP_QUEUE = "guardrail-sweep"
 POISON_QUEUE = f"{SWEEP_QUEUE}-poison"  # the name the Functions host moves poison messages to
@@ -107,10 +107,17 @@ def enqueue_recheck(queue: SliceQueue, resource_id: str, delay_seconds: int) -> 
     queue.send_message(piece.to_message(), visibility_timeout=max(0, delay_seconds) or None)
 
 
-def open_sweep_queue(env: Mapping[str, str], name: str = SWEEP_QUEUE) -> Any:
+def open_sweep_queue(
+    env: Mapping[str, str],
+    name: str = SWEEP_QUEUE,
+    *,
+    timeouts: Timeouts = STORAGE_TIMEOUTS,
+    credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS,
+) -> Any:
     """A QueueClient for the sweep queue, from AzureWebJobsStorage (a connection string: Azurite
     locally) or its identity-based form (`AzureWebJobsStorage__accountName` or `__queueServiceUri`,
     DefaultAzureCredential). Messages are base64 text, as the Functions queue trigger expects.
+    Every request waits at most `timeouts`, the token requests `credential_timeouts`.
     The queue is created if missing (the infra creates it; Azurite starts empty)."""
     from azure.core.exceptions import ResourceExistsError
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
@@ -118,6 +125,9 @@ def open_sweep_queue(env: Mapping[str, str], name: str = SWEEP_QUEUE) -> Any:
     options: dict[str, Any] = {
         "message_encode_policy": TextBase64EncodePolicy(),
         "message_decode_policy": TextBase64DecodePolicy(),
+        "connection_timeout": timeouts.connect,
+        "read_timeout": timeouts.read,
+        **STORAGE_RETRIES,
     }
     from guardrail import storage
     from guardrail.credentials import default_credential
@@ -132,7 +142,7 @@ def open_sweep_queue(env: Mapping[str, str], name: str = SWEEP_QUEUE) -> Any:
                 "the sweep queue needs AzureWebJobsStorage (a connection string) or "
                 "AzureWebJobsStorage__accountName / AzureWebJobsStorage__queueServiceUri"
             )
-        credential = default_credential(storage.client_id(env))
+        credential = default_credential(storage.client_id(env), credential_timeouts)
         client = QueueClient(endpoint, name, credential=credential, **options)
     with contextlib.suppress(ResourceExistsError):
         client.create_queue()
@@ -173,8 +183,8 @@ def run_slice(guardrail: Guardrail, queue: SliceQueue, message: str | bytes) -> 
     except MalformedSlice as error:
         log.error("dropping sweep message: %s", error)
         return None
-    configured = {s.lower() for s in guardrail.settings.subscriptions}
-    if configured and piece.subscription.lower() not in configured:
+    configured = {name_key(s) for s in guardrail.settings.subscriptions}
+    if configured and name_key(piece.subscription) not in configured:
         log.error("dropping sweep message for subscription %s: not governed", piece.subscription)
         return None
     if piece.account is not None:  # a re-check the reconciler asked for
@@ -209,14 +219,15 @@ def report_poison(message: str | bytes, message_id: str | None = None) -> str:
     try:
         piece = SweepSlice.from_message(message)
         what = f"subscription {piece.subscription}, " + (
-            f"page {piece.next_link}" if piece.next_link else "first page"
+            f"page {escaping.shown(piece.next_link, 2000)}" if piece.next_link else "first page"
         )
     except MalformedSlice as error:
         text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
-        what = f"unreadable message {text[:200]!r} ({error})"
+        what = f"unreadable message {escaping.shown(text)} ({escaping.escape_control(str(error))})"
+    shown_id = escaping.escape_control(message_id or "?")
     line = (
         f"sweep slice failed on every delivery and was moved to {POISON_QUEUE} "
-        f"(message {message_id or '?'}): {what}; its accounts were not swept this time"
+        f"(message {shown_id}): {what}; its accounts were not swept this time"
     )
     log.error("%s", line)
     return line

@@ -6,17 +6,16 @@ Kept apart from `function_app.py` so that module stays thin and cheap to import.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from guardrail import __version__
+from guardrail import __version__, escaping
 from guardrail.service import Guardrail
 from guardrail.settings import SECRET_SETTINGS, Settings, SettingsError, load_settings
 
-log = logging.getLogger("guardrail")
+log = escaping.logger("guardrail")
 _lock = threading.Lock()
 _instance: Guardrail | None = None
 
@@ -29,9 +28,11 @@ def build_guardrail(settings: Settings) -> Guardrail:
 
     state = open_state_store(
         settings.storage_connection,
-        **_identity_storage(settings.env),
+        **_identity_storage(settings),
         window=settings.breaker_window,
         max_remediations=settings.breaker_max_remediations,
+        connection_timeout=settings.storage_timeouts.connect,
+        read_timeout=settings.storage_timeouts.read,
     )
     return Guardrail(
         settings,
@@ -40,18 +41,18 @@ def build_guardrail(settings: Settings) -> Guardrail:
         finding_sinks(settings.sinks),
         alert_sinks(settings.sinks),
         precondition_retries=settings.arm.precondition_retries,
-        recheck=_recheck(settings.env),
+        recheck=_recheck(settings),
     )
 
 
-def _recheck(env: Mapping[str, str]) -> Any:
+def _recheck(settings: Settings) -> Any:
     """The reconciler's way to ask for a later look at one account: a delayed sweep-queue message
     (None without storage: the next sweep looks again)."""
 
     def recheck(resource_id: str, delay: Any) -> None:
         from guardrail.fanout import enqueue_recheck
 
-        queue = _sweep_queue(env)
+        queue = _sweep_queue(settings)
         if queue is None:
             return
         try:
@@ -62,15 +63,17 @@ def _recheck(env: Mapping[str, str]) -> Any:
     return recheck
 
 
-def _identity_storage(env: Mapping[str, str]) -> dict[str, Any]:
+def _identity_storage(settings: Settings) -> dict[str, Any]:
     """Identity-based AzureWebJobsStorage (`AzureWebJobsStorage__accountName`, no shared key)."""
     from guardrail import storage
     from guardrail.credentials import default_credential
 
+    env = settings.env
     endpoint = storage.identity_endpoint(env, "table")
     if endpoint is None:
         return {}
-    return {"table_endpoint": endpoint, "credential": default_credential(storage.client_id(env))}
+    credential = default_credential(storage.client_id(env), settings.credential_timeouts)
+    return {"table_endpoint": endpoint, "credential": credential}
 
 
 def get_guardrail(settings: Settings | None = None) -> Guardrail:
@@ -127,7 +130,7 @@ def run_sweep() -> None:
     """The timer: fan the sweep out on the sweep queue (one message per governed subscription),
     or, without storage, sweep in this invocation."""
     guardrail = get_guardrail()
-    queue = _sweep_queue(guardrail.settings.env)
+    queue = _sweep_queue(guardrail.settings)
     if queue is None:
         log.warning("no AzureWebJobsStorage: the sweep runs in this one invocation, not fanned out")
         guardrail.sweep()
@@ -142,7 +145,7 @@ def run_sweep_slice(message: Any) -> None:
     from guardrail.fanout import run_slice
 
     guardrail = get_guardrail()
-    queue = _sweep_queue(guardrail.settings.env)
+    queue = _sweep_queue(guardrail.settings)
     if queue is None:  # the host only triggers this with storage configured
         raise RuntimeError("the sweep queue is not configured (AzureWebJobsStorage)")
     run_slice(guardrail, queue, message.get_body())
@@ -159,8 +162,9 @@ _queue_lock = threading.Lock()
 _queues: dict[str, Any] = {}
 
 
-def _sweep_queue(env: Mapping[str, str]) -> Any | None:
+def _sweep_queue(settings: Settings) -> Any | None:
     """The worker's sweep-queue client (built once), or None without any storage setting."""
+    env = settings.env
     if not env.get("AzureWebJobsStorage") and not (
         env.get("AzureWebJobsStorage__accountName") or env.get("AzureWebJobsStorage__queueServiceUri")
     ):
@@ -171,7 +175,9 @@ def _sweep_queue(env: Mapping[str, str]) -> Any | None:
     key = key or str(env.get("AzureWebJobsStorage__accountName"))
     with _queue_lock:
         if key not in _queues:
-            _queues[key] = open_sweep_queue(env)
+            _queues[key] = open_sweep_queue(
+                env, timeouts=settings.storage_timeouts, credential_timeouts=settings.credential_timeouts
+            )
         return _queues[key]
 
 

@@ -37,8 +37,10 @@ from typing import Any, Literal, NoReturn
 
 from guardrail.actions import ChildRead, Method
 from guardrail.credentials import StaticTokenCredential, unsigned_token
+from guardrail.escaping import shown
+from guardrail.resource_ids import name_key, name_problem, parse_account_or_child
 from guardrail.resource_ids import parse_account_id as parse_account_id
-from guardrail.resource_ids import parse_account_or_child
+from guardrail.transport import CREDENTIAL_TIMEOUTS, Timeouts
 
 API_VERSION = "2025-09-01"
 #: The account's children (managedNetworks, outboundRules, capabilityHosts,
@@ -80,6 +82,31 @@ class TransientArmError(ArmGatewayError):
     ) -> None:
         super().__init__(message, status=status, code=code)
         self.retry_after = retry_after
+
+
+class InvalidNameError(ArmGatewayError):
+    """A name taken from an event or an ARM body that no URL may be built from (`..`, `/`, `?`,
+    `#`, `%`, control characters: guardrail.resource_ids.name_problem); nothing was sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="InvalidResourceName")
+
+
+def checked_names(resource_id: str, *children: str) -> tuple[str, str, str]:
+    """(subscription, group, account) of an account ID, each name (and each of `children`, names of
+    the account's child resources) checked by `name_problem` before any URL is built from it: the
+    gateway's one door for names. Raises InvalidNameError naming the first bad one (escaped,
+    shortened), or ValueError for an ID that is not an account's."""
+    subscription, group, name = parse_account_id(resource_id)
+    labelled = [("subscription", subscription), ("resource group", group), ("account", name)]
+    labelled += [("child resource", child) for child in children]
+    for what, value in labelled:
+        problem = name_problem(value)
+        if problem is not None:
+            raise InvalidNameError(
+                f"refusing to build a URL from {shown(resource_id)}: its {what} name {shown(value)} {problem}"
+            )
+    return subscription, group, name
 
 
 WriteStatus = Literal["written", "precondition-failed", "gone", "refused", "provisioning-failed"]
@@ -134,6 +161,7 @@ class ArmSettings:
     read_timeout: float = 60.0
     list_concurrency: int = 4  # subscriptions listed in parallel
     connection_pool_size: int = 32  # kept-alive connections per client (>= the sweep's worker count)
+    credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS  # the credential's token requests (GUARDRAIL_TOKEN_*)
 
 
 # ---------------------------------------------------------------------------- credentials
@@ -145,7 +173,7 @@ def build_credential(settings: ArmSettings) -> Any:
         return StaticTokenCredential(token)
     from guardrail.credentials import default_credential
 
-    return default_credential(settings.managed_identity_client_id)
+    return default_credential(settings.managed_identity_client_id, settings.credential_timeouts)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -245,7 +273,7 @@ class ArmGateway:
     def _cached_client(self, client_type: Any, subscription_id: str, extra: dict[str, Any]) -> Any:
         """One client of `client_type` per subscription, sharing retry policy, pooled transport
         and endpoint; a client that loses a creation race is closed."""
-        key = f"{client_type.__name__}:{subscription_id.lower()}"
+        key = f"{client_type.__name__}:{name_key(subscription_id)}"
         with self._lock:
             client = self._clients.get(key)
         if client is not None:
@@ -337,7 +365,7 @@ class ArmGateway:
         model deserialization: a body the SDK's models would refuse still comes back, for the
         service to judge. Raises TransientArmError for transient trouble, ArmGatewayError for a
         permanent refusal (401/403: `status` and `code` say which)."""
-        subscription, group, name = parse_account_id(resource_id)
+        subscription, group, name = checked_names(resource_id)
         from urllib.parse import quote
 
         path = f"/subscriptions/{quote(subscription)}/resourceGroups/{quote(group)}"
@@ -457,7 +485,7 @@ class ArmGateway:
         """The account's diagnostic settings as ARM lists them (JSON), or None when it is gone."""
         from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
-        subscription, _, _ = parse_account_id(resource_id)
+        subscription, _, _ = checked_names(resource_id)
         client = self._monitor_client(subscription)
         try:
             return [
@@ -480,7 +508,10 @@ class ArmGateway:
         read the settings back; a written result's `after` holds them (`{"value": [...]}`)."""
         from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
-        subscription, _, _ = parse_account_id(resource_id)
+        try:
+            subscription, _, _ = checked_names(resource_id, str(setting.get("name") or ""))
+        except InvalidNameError as error:
+            return WriteResult("refused", resource_id, error_code=error.code, error_message=str(error))
         client = self._monitor_client(subscription)
         body = {"properties": dict(setting.get("properties") or {})}
         try:
@@ -516,9 +547,12 @@ class ArmGateway:
         from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
         account_id, _, connection = connection_id.rstrip("/").rpartition("/privateEndpointConnections/")
-        if not connection or "/" in connection:
-            raise ValueError(f"not a private endpoint connection ID: {connection_id!r}")
-        subscription, group, name = parse_account_id(account_id)
+        try:
+            subscription, group, name = checked_names(account_id, connection)
+        except InvalidNameError as error:  # e.g. a connection named `..`: its PUT would land on the account
+            return WriteResult("refused", connection_id, error_code=error.code, error_message=str(error))
+        except ValueError:
+            raise ValueError(f"not a private endpoint connection ID: {shown(connection_id)}") from None
         client = self._client(subscription)
         payload = json.dumps(dict(body)).encode()
         try:
@@ -580,6 +614,8 @@ class ArmGateway:
                 return WriteResult("precondition-failed", resource_id, http_status=412)
             except _Gone as gone:
                 return WriteResult("gone", resource_id, http_status=gone.status)
+            except InvalidNameError as error:
+                return WriteResult("refused", resource_id, error_code=error.code, error_message=str(error))
             except _Refused as refused:
                 # The poller raises with a 2xx status for an operation that ended Failed/Canceled.
                 failed = refused.status is not None and 200 <= refused.status < 300
@@ -610,7 +646,7 @@ class ArmGateway:
             ResourceNotFoundError,
         )
 
-        subscription, group, name = parse_account_id(resource_id)
+        subscription, group, name = checked_names(resource_id)
         client = self._client(subscription)
         headers = {"If-Match": etag} if etag else {}
         payload = json.dumps(body).encode()

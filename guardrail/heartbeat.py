@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -22,14 +21,17 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from guardrail import escaping
 from guardrail.findings import FindingRecord, format_time
+from guardrail.resource_ids import name_key
+from guardrail.transport import STORAGE_TIMEOUTS, Timeouts
 
 if TYPE_CHECKING:
     from guardrail.service import SweepReport
     from guardrail.settings import Settings
     from guardrail.vocabulary import Mode
 
-log = logging.getLogger("guardrail")
+log = escaping.logger("guardrail")
 
 HEARTBEAT_RULE = "guardrail-heartbeat"
 HEALTH_TABLE = "guardrailhealth"
@@ -59,7 +61,7 @@ class SubscriptionCounts:
 
 def _subscription_of(resource_id: str) -> str:
     parts = resource_id.split("/")
-    return parts[2].lower() if len(parts) > 2 else ""
+    return name_key(parts[2]) if len(parts) > 2 else ""
 
 
 def sweep_counts(
@@ -70,9 +72,9 @@ def sweep_counts(
     fixed = remediated; failed = checks that failed, were invalid, or raised."""
     rows: dict[str, SubscriptionCounts] = {}
     for sub in governed:
-        rows.setdefault(sub.lower(), SubscriptionCounts(sub.lower()))
+        rows.setdefault(name_key(sub), SubscriptionCounts(name_key(sub)))
     for sub, count in listed.items():
-        rows.setdefault(sub.lower(), SubscriptionCounts(sub.lower())).listed += count
+        rows.setdefault(name_key(sub), SubscriptionCounts(name_key(sub))).listed += count
     raised: dict[str, int] = {}
     listing_errors: list[str] = []
     for message in report.errors:
@@ -211,11 +213,19 @@ class TableHealthStore:
 
     @classmethod
     def open(
-        cls, connection_string: str | None, table_endpoint: str | None, credential: Any
+        cls,
+        connection_string: str | None,
+        table_endpoint: str | None,
+        credential: Any,
+        timeouts: Timeouts = STORAGE_TIMEOUTS,
     ) -> TableHealthStore:
         from azure.data.tables import TableClient
 
-        transport: dict[str, Any] = {"connection_timeout": 2.0, "read_timeout": 3.0, "retry_total": 1}
+        transport: dict[str, Any] = {
+            "connection_timeout": timeouts.connect,
+            "read_timeout": timeouts.read,
+            "retry_total": 1,
+        }
         if connection_string:
             client = TableClient.from_connection_string(connection_string, HEALTH_TABLE, **transport)
         else:
@@ -291,8 +301,8 @@ def open_health_store(settings: Settings) -> HealthStore:
                 if not connection:
                     from guardrail.credentials import default_credential
 
-                    credential = default_credential(storage.client_id(env))
-                store = TableHealthStore.open(connection, endpoint, credential)
+                    credential = default_credential(storage.client_id(env), settings.credential_timeouts)
+                store = TableHealthStore.open(connection, endpoint, credential, settings.storage_timeouts)
             else:
                 store = MemoryHealthStore()
             _stores[key] = store

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from guardrail.resource_ids import name_key
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -63,8 +65,11 @@ def _surface(account: Mapping[str, Any]) -> _Surface:
             unparsed.add(repr(value))
     vnets = acls.get("virtualNetworkRules")
     subnets = frozenset(
-        repr(entry.get("id") if isinstance(entry, Mapping) else entry).lower()
-        for entry in (vnets if isinstance(vnets, list) else [])
+        name_key(rid) if isinstance(rid, str) else repr(rid)
+        for rid in (
+            entry.get("id") if isinstance(entry, Mapping) else entry
+            for entry in (vnets if isinstance(vnets, list) else [])
+        )
     )
     services = _lower(acls.get("bypass")) != "none"  # unset or anything else lets services in
     return _Surface(local_auth, "rules", tuple(networks), frozenset(unparsed), subnets, services, outbound)

@@ -7,18 +7,17 @@ guardrail's own health reporting must not stop a remediation or a sweep.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from guardrail import telemetry
+from guardrail import escaping, telemetry
 
 if TYPE_CHECKING:
     from guardrail.service import Guardrail, Outcome, SweepReport
     from guardrail.vocabulary import Trigger
 
-log = logging.getLogger("guardrail")
+log = escaping.logger("guardrail")
 
 #: `event_ignored` reasons (the ``reason`` attribute of ``guardrail.events.ignored``).
 IGNORE_REASONS = ("malformed", "not-an-account", "event-type")

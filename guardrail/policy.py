@@ -19,9 +19,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from guardrail import ipv4
+from guardrail.escaping import MAX_SHOWN, escape_control, shown
 from guardrail.resource_ids import ACCOUNT_ID_RE as ACCOUNT_ID_RE
 from guardrail.resource_ids import GUID_RE as GUID_RE
 from guardrail.resource_ids import SUBNET_ID_RE as SUBNET_ID_RE
+from guardrail.resource_ids import id_key, name_key
 from guardrail.rules import FIXABLE_RULES, REMEDIATE_DEFAULTS, RULE_IDS
 from guardrail.vocabulary import Mode
 
@@ -38,20 +40,37 @@ class PolicyError(ValueError):
     """The policy file is unreadable or invalid; the message names the file and the key or value."""
 
 
+# What a policy document may hold (issue #22 item 7: a hostile policy must end in a PolicyError
+# naming the key, in bounded time, never in a hang, a RecursionError or a ValueError from int()).
+MAX_POLICY_CHARS = 1_000_000  # a policy is a few kilobytes; this is far beyond any real one
+MAX_DEPTH = 32  # nesting of mappings and lists (the schema needs 4)
+MAX_ALIASES = 100  # `*alias` references in one document
+MAX_NODES = 100_000  # values once every alias is expanded (an alias bomb grows ×9 per level)
+MAX_NUMBER_CHARS = 32  # characters of one integer or float
+
+
+class _PolicyLimit(Exception):
+    """A limit of the document's shape, at `path` (the keys leading to it)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 def _did_you_mean(word: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}? " if close else ""
 
 
 def _unknown_rule(rule: str) -> str:
-    return f"unknown rule {rule!r}; {_did_you_mean(rule, RULE_IDS)}known rules: {', '.join(RULE_IDS)}"
+    return f"unknown rule {shown(rule)}; {_did_you_mean(rule, RULE_IDS)}known rules: {', '.join(RULE_IDS)}"
 
 
 def _each_matching(values: list[str], pattern: re.Pattern[str], what: str) -> list[str]:
     """`values` when every one matches `pattern` in full; else a ValueError naming the first that does not."""
     for value in values:
         if not pattern.fullmatch(value):
-            raise ValueError(f"{value!r} is not {what}")
+            raise ValueError(f"{shown(value)} is not {what}")
     return values
 
 
@@ -81,10 +100,10 @@ class NetworkPolicy(_Strict):
         for value in values:
             parsed = ipv4.parse_rule(value)
             if parsed is None:
-                raise ValueError(f"{value!r} is not an IPv4 address or CIDR")
+                raise ValueError(f"{shown(value)} is not an IPv4 address or CIDR")
             if parsed.has_prefix and ipv4.format_rule(parsed) != value:
                 raise ValueError(
-                    f"{value!r} has host bits set; did you mean {ipv4.format_rule(parsed)!r}? "
+                    f"{shown(value)} has host bits set; did you mean {ipv4.format_rule(parsed)!r}? "
                     "(a typo in a range must not silently widen or narrow it)"
                 )
         return values
@@ -110,7 +129,7 @@ class NetworkPolicy(_Strict):
         for value in values:
             if not FQDN_PATTERN_RE.fullmatch(value) or len(value) > 253:
                 raise ValueError(
-                    f"{value!r} is not a host name (such as api.contoso.com) or a *.suffix pattern "
+                    f"{shown(value)} is not a host name (such as api.contoso.com) or a *.suffix pattern "
                     "(such as *.contoso.com)"
                 )
         return values
@@ -135,7 +154,7 @@ class DiagnosticsPolicy(_Strict):
     @classmethod
     def _workspace(cls, value: str) -> str:
         if not WORKSPACE_ID_RE.fullmatch(value):
-            raise ValueError(f"{value!r} is not a Log Analytics workspace resource ID")
+            raise ValueError(f"{shown(value)} is not a Log Analytics workspace resource ID")
         return value
 
 
@@ -150,7 +169,9 @@ class Exemption(_Strict):
     def _scope(cls, value: str) -> str:
         trimmed = value.rstrip("/")
         if not SCOPE_RE.fullmatch(trimmed):
-            raise ValueError(f"{value!r} is not a resource ID or scope starting with /subscriptions/<id>")
+            raise ValueError(
+                f"{shown(value)} is not a resource ID or scope starting with /subscriptions/<id>"
+            )
         return trimmed
 
     @field_validator("rules")
@@ -172,16 +193,17 @@ class Exemption(_Strict):
             try:
                 return dt.date.fromisoformat(value)
             except ValueError:
-                raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+                raise ValueError(f"{shown(value)} is not a date (YYYY-MM-DD)") from None
         return value
 
-    def covers(self, resource_id_lower: str, rule: str, today: dt.date) -> bool:
+    def covers(self, resource_key: str, rule: str, today: dt.date) -> bool:
+        """Whether the exemption covers `rule` on the resource whose `id_key` is `resource_key`."""
         if today > self.expires:
             return False
         if "*" not in self.rules and rule not in self.rules:
             return False
-        scope = self.scope.lower()
-        return resource_id_lower == scope or resource_id_lower.startswith(scope + "/")
+        scope = id_key(self.scope)
+        return resource_key == scope or resource_key.startswith(scope + "/")
 
 
 class Policy(_Strict):
@@ -198,7 +220,7 @@ class Policy(_Strict):
     def _version(cls, value: Any) -> Any:
         # Literal[1] alone lets `true` and `1.0` through, even in strict mode.
         if type(value) is not int:
-            raise ValueError(f"version must be the integer 1 (got {value!r})")
+            raise ValueError(f"version must be the integer 1 (got {shown(value)})")
         return value
 
     @field_validator("remediate")
@@ -208,7 +230,9 @@ class Policy(_Strict):
             if rule not in RULE_IDS:
                 raise ValueError(_unknown_rule(rule))
             if enabled and rule not in FIXABLE_RULES:
-                raise ValueError(f"rule {rule!r} is report-only and has no fix; remove it or set it to false")
+                raise ValueError(
+                    f"rule {shown(rule)} is report-only and has no fix; remove it or set it to false"
+                )
         return dict(value)
 
     _kinds: frozenset[str] = PrivateAttr(default=frozenset())
@@ -221,15 +245,16 @@ class Policy(_Strict):
     _fqdn_suffixes: tuple[str, ...] = PrivateAttr(default=())
 
     def model_post_init(self, context: Any, /) -> None:
-        # Lower-case sets for case-insensitive comparison (as ARM compares IDs and kinds).
+        # Keyed sets for case-insensitive comparison: IDs as ARM compares them (`id_key`), kinds
+        # and host names in lower case.
         network = self.network
         self._kinds = frozenset(k.lower() for k in network.bypass_allowed_kinds)
-        self._accounts = frozenset(a.lower() for a in network.bypass_allowed_accounts)
-        self._vnet_subs = frozenset(s.lower() for s in network.allowed_vnet_subscriptions)
-        self._subnets = frozenset(s.lower() for s in network.allowed_subnets)
+        self._accounts = frozenset(id_key(a) for a in network.bypass_allowed_accounts)
+        self._vnet_subs = frozenset(name_key(s) for s in network.allowed_vnet_subscriptions)
+        self._subnets = frozenset(id_key(s) for s in network.allowed_subnets)
         parsed = (ipv4.parse_rule(r) for r in network.allowed_ip_ranges)
         self._allowed_ranges = tuple((r.first, r.last) for r in parsed if r is not None)
-        self._pe_subs = frozenset(s.lower() for s in network.allowed_private_endpoint_subscriptions)
+        self._pe_subs = frozenset(name_key(s) for s in network.allowed_private_endpoint_subscriptions)
         patterns = [p.lower() for p in network.allowed_fqdns]
         self._fqdn_exact = frozenset(p for p in patterns if not p.startswith("*."))
         self._fqdn_suffixes = tuple(p[1:] for p in patterns if p.startswith("*."))  # ".contoso.com"
@@ -239,17 +264,17 @@ class Policy(_Strict):
         return rule in FIXABLE_RULES and self.remediate.get(rule, REMEDIATE_DEFAULTS.get(rule, False))
 
     def bypass_allowed(self, kind: str, resource_id: str) -> bool:
-        return kind.lower() in self._kinds or resource_id.lower() in self._accounts
+        return kind.lower() in self._kinds or name_key(resource_id) in self._accounts
 
     @property
     def vnet_policy_active(self) -> bool:
         return bool(self.network.allowed_vnet_subscriptions or self.network.allowed_subnets)
 
     def subnet_allowed(self, subnet_id: str, subscription: str) -> bool:
-        return subscription.lower() in self._vnet_subs or subnet_id.lower() in self._subnets
+        return name_key(subscription) in self._vnet_subs or name_key(subnet_id) in self._subnets
 
     def private_endpoint_allowed(self, subscription: str) -> bool:
-        return subscription.lower() in self._pe_subs
+        return name_key(subscription) in self._pe_subs
 
     def fqdn_allowed(self, name: str) -> bool:
         """An exact pattern matches the name itself; `*.suffix` any name ending in `.suffix` (not
@@ -262,9 +287,11 @@ class Policy(_Strict):
         return self._allowed_ranges
 
     def exemption_for(self, resource_id: str, rule: str, today: dt.date) -> Exemption | None:
-        lowered = resource_id.lower()
+        if not resource_id.strip():
+            return None
+        key = id_key(resource_id)
         for exemption in self.exemptions:
-            if exemption.covers(lowered, rule, today):
+            if exemption.covers(key, rule, today):
                 return exemption
         return None
 
@@ -328,11 +355,13 @@ def _describe(error: ValidationError, source: str) -> str:
             message = f"unknown key (not part of the policy schema){'; ' + hint.rstrip() if hint else ''}"
         elif item["type"] == "missing":
             message = "required key is missing"
-        shown = item.get("input")
-        value = f" (got {shown!r})" if item["type"] not in ("missing", "extra_forbidden") else ""
-        if isinstance(shown, dict | list):
+        given = item.get("input")
+        value = f" (got {shown(given)})" if item["type"] not in ("missing", "extra_forbidden") else ""
+        if isinstance(given, dict | list):
             value = ""
-        lines.append(f"{source}: {where}: {message}{value}")
+        if len(message) > MAX_SHOWN:  # a validator's message quoting a huge value
+            message = f"{message[:MAX_SHOWN]}... ({len(message)} characters)"
+        lines.append(f"{source}: {where}: {escape_control(message)}{value}")
     return "\n".join(lines)
 
 
@@ -349,10 +378,52 @@ def parse_policy(data: object, source: str = "<policy>") -> Policy:
 def parse_policy_text(text: str, source: str = "<policy>") -> Policy:
     import yaml
 
+    if len(text) > MAX_POLICY_CHARS:
+        raise PolicyError(f"{source}: the policy is {len(text)} characters long; at most {MAX_POLICY_CHARS}")
+
     class _Loader(yaml.SafeLoader):
         """SafeLoader whose timestamps that are not real dates (2027-02-30) are YAML errors
         with a position, rather than a bare ValueError from `datetime`, and which refuses
-        duplicate keys (YAML forbids them; PyYAML keeps the last, silently dropping a setting)."""
+        duplicate keys (YAML forbids them; PyYAML keeps the last, silently dropping a setting).
+        While composing it keeps the keys leading to each node, and refuses (naming them) nesting
+        deeper than MAX_DEPTH, more than MAX_ALIASES aliases and numbers longer than
+        MAX_NUMBER_CHARS; `_expanded` then bounds the document with its aliases expanded."""
+
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self.path: list[str] = []
+            self.aliases = 0
+
+        def where(self) -> str:
+            return "".join(self.path).lstrip(".") or "(top level)"
+
+        def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_ALIASES:
+                    raise _PolicyLimit(self.where(), f"more than {MAX_ALIASES} aliases (*name) in the policy")
+                return super().compose_node(parent, index)
+            if isinstance(index, int):
+                self.path.append(f"[{index}]")
+            elif isinstance(index, yaml.ScalarNode):
+                self.path.append("." + index.value[:80])
+            else:
+                self.path.append("")  # the document, or a mapping's key
+            if len(self.path) > MAX_DEPTH:
+                raise _PolicyLimit(self.where(), f"nested deeper than {MAX_DEPTH} levels")
+            node = super().compose_node(parent, index)
+            number = node is not None and node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+            if (
+                number
+                and node is not None
+                and isinstance(node.value, str)
+                and len(node.value) > MAX_NUMBER_CHARS
+            ):
+                raise _PolicyLimit(
+                    self.where(), f"a number of {len(node.value)} characters (at most {MAX_NUMBER_CHARS})"
+                )
+            self.path.pop()
+            return node
 
         def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
             seen: set[Any] = set()
@@ -366,7 +437,7 @@ def parse_policy_text(text: str, source: str = "<policy>") -> Policy:
                     continue  # unhashable: the base class reports it
                 if duplicate:
                     raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping", node.start_mark, f"duplicate key {key!r}",
+                        "while constructing a mapping", node.start_mark, f"duplicate key {shown(key)}",
                         key_node.start_mark,
                     )  # fmt: skip
                 seen.add(key)
@@ -377,19 +448,66 @@ def parse_policy_text(text: str, source: str = "<policy>") -> Policy:
                 return super().construct_yaml_timestamp(node)
             except ValueError as error:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"{node.value!r} is not a valid date or timestamp: {error}", node.start_mark
+                    None,
+                    None,
+                    f"{shown(node.value)} is not a valid date or timestamp: {error}",
+                    node.start_mark,
                 ) from None
 
     _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
     loader = _Loader(text)  # a SafeLoader subclass: safe
     loader.name = source  # the marks in YAML errors name the file, not "<unicode string>"
     try:
-        data = loader.get_single_data()
+        node = loader.get_single_node()
+        if node is not None:
+            _expanded(node, "", {}, set())
+        data = loader.construct_document(node) if node is not None else None
+    except _PolicyLimit as limit:
+        raise PolicyError(f"{source}: {limit.path}: {limit}") from None
     except yaml.YAMLError as error:
-        raise PolicyError(f"{source}: not valid YAML: {error}") from None
+        raise PolicyError(f"{source}: not valid YAML: {escape_control(str(error))[:2000]}") from None
+    except (RecursionError, ValueError) as error:  # a shape the limits above did not foresee
+        raise PolicyError(
+            f"{source}: {loader.where()}: cannot read the policy: {type(error).__name__}"
+        ) from None
     finally:
         loader.dispose()
     return parse_policy(data, source)
+
+
+def _expanded(node: Any, path: str, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """How many values `node` holds with its aliases expanded (each shared node counted once per
+    reference, computed once); raises _PolicyLimit naming the deepest key past MAX_NODES, or an
+    alias that refers to a node holding it (a recursive document)."""
+    import yaml
+
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    if id(node) in open_nodes:
+        raise _PolicyLimit(path.lstrip(".") or "(top level)", "an alias refers to a value that holds it")
+    open_nodes.add(id(node))
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            total += _expanded(item, f"{path}[{index}]", sizes, open_nodes)
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            label = f".{key.value[:80]}" if isinstance(key, yaml.ScalarNode) else path
+            total += _expanded(key, path, sizes, open_nodes) + _expanded(
+                value, path + label, sizes, open_nodes
+            )
+    if total > MAX_NODES:
+        where = path
+        if isinstance(node, yaml.MappingNode):  # name the key that holds the most
+            key, _ = max(node.value, key=lambda pair: sizes.get(id(pair[1]), 0))
+            where = f"{path}.{key.value[:80]}" if isinstance(key, yaml.ScalarNode) else path
+        raise _PolicyLimit(
+            where.lstrip(".") or "(top level)", f"more than {MAX_NODES} values once its aliases are expanded"
+        )
+    open_nodes.discard(id(node))
+    sizes[id(node)] = total
+    return total
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -49,13 +49,13 @@ from datetime import UTC, datetime, timedelta
 from itertools import zip_longest
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from guardrail import neverwiden, observe, wellformed
+from guardrail import escaping, neverwiden, observe, wellformed
 from guardrail.actions import Action, ChildRead, Method, Snapshot, holds
 from guardrail.engine import Evaluation, Finding, InvalidAccount, action_widening, children_for, plan
 from guardrail.events import MalformedEvent, ResourceEvent, parse_event
 from guardrail.findings import ActorSource, FindingRecord, Status
 from guardrail.outcomes import Outcome, SweepReport
-from guardrail.resource_ids import subscription_of
+from guardrail.resource_ids import id_key, name_key, same_id, subscription_of
 from guardrail.rules import BY_ID, WRITTEN_PROPERTIES
 from guardrail.state import UNFINISHED, Journal, JournalEntry, JournalState, OutboxItem
 from guardrail.vocabulary import Mode, Severity, Trigger
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Guardrail", "Outcome", "SweepReport", "WritePacer", "holds", "last_modified_by", "provenance"]
 
-log = logging.getLogger("guardrail")
+log = escaping.logger("guardrail")  # every argument logged from input escaped
 
 INVALID_RULE = "account-invalid"
 
@@ -108,7 +108,7 @@ class WritePacer:
 
     def acquire(self, subscription: str, *, steady: bool = False) -> float:
         """Take one write; sleeps as long as needed and returns the seconds slept."""
-        key = subscription.lower()
+        key = name_key(subscription)
         with self._lock:
             now = time.monotonic()
             tokens, stamp = self._buckets.get(key, (self._burst, now))
@@ -237,7 +237,7 @@ class Guardrail:
         """One check at a time per account in this worker (across workers, the journal's
         conditional writes and If-Match keep one change from being written or counted twice)."""
         with self._locks_guard:
-            return self._locks.setdefault(resource_id.lower(), threading.Lock())
+            return self._locks.setdefault(id_key(resource_id), threading.Lock())
 
     @property
     def _reads(self) -> tuple[ChildRead, ...]:
@@ -354,7 +354,7 @@ class Guardrail:
         mode only), in the given subscriptions (None: all)."""
         if self.settings.mode != "enforce":
             return []
-        wanted = {sub.lower() for sub in subscriptions} if subscriptions else None
+        wanted = {name_key(sub) for sub in subscriptions} if subscriptions else None
         return [rid for rid in self.state.unfinished() if wanted is None or subscription_of(rid) in wanted]
 
     def sweep_accounts(
@@ -374,19 +374,19 @@ class Guardrail:
         seen: set[str] = set()
         for rid in unfinished:
             pending.setdefault(subscription_of(rid), []).append(rid)
-            seen.add(rid.lower())
+            seen.add(id_key(rid))
         bodies: dict[str, Mapping[str, Any]] = {}
         for body in listed:
             report.listed += 1
             report.note_listed(body)
             rid = str(body.get("id") or "")
-            if not rid or rid.lower() in seen:
+            if not name_key(rid) or id_key(rid) in seen:
                 continue
             result = plan(Snapshot(body), self.policy, now)
             if isinstance(result, Evaluation) and not result.findings and not self._reads_for(body):
                 report.compliant += 1
                 continue
-            seen.add(rid.lower())
+            seen.add(id_key(rid))
             bodies[rid] = body
             pending.setdefault(subscription_of(rid), []).append(rid)
         # Round-robin over subscriptions: writes are paced per subscription, so a queue grouped
@@ -635,7 +635,7 @@ class Guardrail:
         etag = account.get("etag")
         before_etag = etag if isinstance(etag, str) else None
         return JournalEntry(
-            resource_id=judged.resource_id.lower(),
+            resource_id=id_key(judged.resource_id),
             key=JournalEntry.key_for(before_etag, _read_digest(snapshot)),
             state="intent",
             before_etag=before_etag,
@@ -875,8 +875,7 @@ def _unchanged(entry: JournalEntry, account: Mapping[str, Any]) -> bool:
 def _still_planned(action: Action, replanned: Evaluation | InvalidAccount) -> bool:
     if not isinstance(replanned, Evaluation):
         return True
-    target = action.target.lower()
-    return any(a.kind == action.kind and a.target.lower() == target for a in replanned.actions)
+    return any(a.kind == action.kind and same_id(a.target, action.target) for a in replanned.actions)
 
 
 def _landed(entry: JournalEntry, snapshot: Snapshot, replanned: Evaluation | InvalidAccount) -> set[int]:

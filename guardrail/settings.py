@@ -31,6 +31,7 @@ from guardrail.policy import GUID_RE, Policy, PolicyError, load_policy, parse_po
 from guardrail.sinks._common import RetrySettings
 from guardrail.sinks.email import parse_recipients
 from guardrail.sinks.monitor import DEFAULT_STREAM
+from guardrail.transport import CREDENTIAL_TIMEOUTS, STORAGE_TIMEOUTS, Timeouts
 from guardrail.vocabulary import Mode
 
 DEFAULT_SWEEP_SCHEDULE = "0 0 */6 * * *"
@@ -83,6 +84,10 @@ SETTING_NAMES: tuple[str, ...] = (
     "GUARDRAIL_METRICS_LOG",
     "GUARDRAIL_METRICS_EXPORT_SECONDS",
     *STORAGE_SETTINGS,
+    "GUARDRAIL_STORAGE_CONNECT_TIMEOUT",
+    "GUARDRAIL_STORAGE_READ_TIMEOUT",
+    "GUARDRAIL_TOKEN_CONNECT_TIMEOUT",
+    "GUARDRAIL_TOKEN_READ_TIMEOUT",
     "ARM_ENDPOINT",
     "ARM_CREDENTIAL",
     "ARM_CA_BUNDLE",
@@ -162,6 +167,7 @@ class SinkSettings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     ca_bundle: str | None = None  # local only: the CA that signs the local receivers
     local_bearer_token: str | None = field(default=None, repr=False)  # local only
+    credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS  # the credential's token requests (Monitor, email)
 
 
 @dataclass(frozen=True)
@@ -190,6 +196,8 @@ class Settings:
     storage_connection: str | None
     identity: str | None  # the guardrail's own principal/app id, to recognise its own writes
     recheck_delay: timedelta = timedelta(minutes=5)  # a write whose provisioning failed: look again
+    storage_timeouts: Timeouts = STORAGE_TIMEOUTS  # tables, the sweep queue, the dead-letter container
+    credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS  # the credential's token requests
     arm: ArmSettings = field(default_factory=ArmSettings)
     sinks: SinkSettings = field(default_factory=SinkSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
@@ -316,7 +324,28 @@ def _policy(read: _Reader) -> tuple[Policy, str]:
     return Policy.default(), "built-in default"
 
 
-def _arm(read: _Reader) -> ArmSettings:
+def _timeouts(read: _Reader, prefix: str, default: Timeouts) -> Timeouts:
+    """`{prefix}_CONNECT_TIMEOUT` and `{prefix}_READ_TIMEOUT`, seconds, each more than 0."""
+    return Timeouts(
+        connect=read.number(f"{prefix}_CONNECT_TIMEOUT", default.connect),
+        read=read.number(f"{prefix}_READ_TIMEOUT", default.read),
+    )
+
+
+def storage_timeouts(env: Mapping[str, str]) -> tuple[Timeouts, Timeouts]:
+    """(storage, token) timeouts alone, for a command that opens storage without the rest of the
+    settings (`guardrail replay-deadletter --dry-run`); raises SettingsError naming a bad one."""
+    read = _Reader(env)
+    found = (
+        _timeouts(read, "GUARDRAIL_STORAGE", STORAGE_TIMEOUTS),
+        _timeouts(read, "GUARDRAIL_TOKEN", CREDENTIAL_TIMEOUTS),
+    )
+    if read.problems:
+        raise SettingsError(read.problems)
+    return found
+
+
+def _arm(read: _Reader, credential_timeouts: Timeouts) -> ArmSettings:
     d = ArmSettings()
     credential = read.choice("ARM_CREDENTIAL", ("default", "static"), "default")
     claims: Any = None
@@ -350,10 +379,11 @@ def _arm(read: _Reader) -> ArmSettings:
         read_timeout=read.number("ARM_READ_TIMEOUT", d.read_timeout),
         list_concurrency=read.whole("ARM_LIST_CONCURRENCY", d.list_concurrency),
         connection_pool_size=read.whole("ARM_CONNECTION_POOL_SIZE", d.connection_pool_size),
+        credential_timeouts=credential_timeouts,
     )
 
 
-def _sinks(read: _Reader) -> SinkSettings:
+def _sinks(read: _Reader, credential_timeouts: Timeouts) -> SinkSettings:
     d = RetrySettings()
     retry = RetrySettings(
         attempts=read.whole("GUARDRAIL_SINK_ATTEMPTS", d.attempts),
@@ -381,6 +411,7 @@ def _sinks(read: _Reader) -> SinkSettings:
         retry=retry,
         ca_bundle=read.file("GUARDRAIL_CA_BUNDLE"),
         local_bearer_token=read.text("GUARDRAIL_LOCAL_BEARER_TOKEN"),
+        credential_timeouts=credential_timeouts,
     )
 
 
@@ -461,7 +492,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     schedule = read.text("GUARDRAIL_SWEEP_SCHEDULE") or DEFAULT_SWEEP_SCHEDULE
     if not _NCRONTAB_RE.match(schedule):
         read.problem("GUARDRAIL_SWEEP_SCHEDULE", f"{schedule!r} is not a six-field NCRONTAB expression")
-    arm = _arm(read)
+    credential_timeouts = _timeouts(read, "GUARDRAIL_TOKEN", CREDENTIAL_TIMEOUTS)
+    arm = _arm(read, credential_timeouts)
     identity = read.guid("GUARDRAIL_IDENTITY") or arm.managed_identity_client_id
     settings = Settings(
         policy=policy,
@@ -477,8 +509,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         storage_connection=_storage(read),
         identity=identity,
         recheck_delay=timedelta(minutes=read.whole("GUARDRAIL_RECHECK_MINUTES", 5, 0)),
+        storage_timeouts=_timeouts(read, "GUARDRAIL_STORAGE", STORAGE_TIMEOUTS),
+        credential_timeouts=credential_timeouts,
         arm=arm,
-        sinks=_sinks(read),
+        sinks=_sinks(read, credential_timeouts),
         telemetry=_telemetry(read),
         env=dict(given),
     )

@@ -42,7 +42,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import logging
 import re
 import threading
 import time
@@ -51,6 +50,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+
+from guardrail import escaping
+from guardrail.resource_ids import id_key
 
 __all__ = [
     "DEFAULT_EVENT_TTL",
@@ -71,7 +73,7 @@ __all__ = [
     "open_state_store",
 ]
 
-logger = logging.getLogger("guardrail.state")
+logger = escaping.logger("guardrail.state")
 
 DEFAULT_WINDOW = timedelta(minutes=30)
 DEFAULT_MAX_REMEDIATIONS = 3
@@ -330,11 +332,9 @@ class StateStore(Protocol):
 # Helpers
 # --------------------------------------------------------------------------------------------
 def normalize_resource_id(resource_id: str) -> str:
-    """ARM resource IDs are case-insensitive: compare them in lower case, without a trailing '/'."""
-    normalized = resource_id.strip().rstrip("/").lower()
-    if not normalized:
-        raise ValueError("resource id must not be empty")
-    return normalized
+    """The key of a resource ID, as ARM compares IDs (`guardrail.resource_ids.id_key`: ordinal,
+    ignore case, no trailing '/'; an ASCII ID keys as its lower case, as it always did)."""
+    return id_key(resource_id)
 
 
 def _digest(text: str) -> str:

@@ -31,7 +31,6 @@ imported by ``function_app.py``; the OpenTelemetry SDK and the exporter load onl
 from __future__ import annotations
 
 import json
-import logging
 import re
 import threading
 import time
@@ -40,13 +39,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from guardrail import escaping
+
 if TYPE_CHECKING:
     from guardrail.service import Outcome, SweepReport
     from guardrail.settings import TelemetrySettings
     from guardrail.vocabulary import Trigger
 
-log = logging.getLogger("guardrail")
-metrics_log = logging.getLogger("guardrail.metrics")
+log = escaping.logger("guardrail")
+metrics_log = escaping.logger("guardrail.metrics")
 
 METER_NAME = "guardrail"
 #: Seconds; event → verified spans a few seconds (a write and its poll) up to Event Grid's retries.

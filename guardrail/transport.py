@@ -10,7 +10,26 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait for a connection (`connect`) and between bytes of a response (`read`): every
+    client the guardrail builds has both (ARM: ArmSettings; the sinks: RetrySettings.timeout_s)."""
+
+    connect: float
+    read: float
+
+
+#: The state and health tables, the sweep queue and the dead-letter container (GUARDRAIL_STORAGE_*).
+STORAGE_TIMEOUTS: Final = Timeouts(connect=2.0, read=3.0)
+#: The credential's token requests (managed identity endpoint, Entra ID) (GUARDRAIL_TOKEN_*).
+CREDENTIAL_TIMEOUTS: Final = Timeouts(connect=5.0, read=10.0)
+#: The storage SDKs' retries for the sweep queue and the dead-letter container: 3 retries after
+#: 1, 3 and 9 s (their default is 10 retries from 15 s on, minutes of waiting in an outage).
+STORAGE_RETRIES: Final = {"retry_total": 3, "initial_backoff": 1, "increment_base": 3}
 
 # The CA-bundle variables requests reads when `Session.trust_env` is on (its default), in its order.
 _CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")

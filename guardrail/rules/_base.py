@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from guardrail.actions import Action, ActionType, ChildRead
 from guardrail.memo import PerObject
+from guardrail.resource_ids import same_id
 from guardrail.vocabulary import Severity as Severity
 
 if TYPE_CHECKING:
@@ -128,9 +129,8 @@ class Context:
     def act(self, action: Action) -> None:
         """Add an action to the plan; a second action of the same kind on the same target (a child
         listed twice) is one call, repairing both findings."""
-        key = (action.kind, action.target.lower())
         for index, known in enumerate(self.actions):
-            if (known.kind, known.target.lower()) == key:
+            if known.kind == action.kind and same_id(known.target, action.target):
                 merged = Action(
                     known.kind,
                     known.method,

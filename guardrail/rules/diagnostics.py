@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from guardrail.actions import Action, ActionType, ChildRead, Snapshot
+from guardrail.resource_ids import name_key, same_id
 from guardrail.rules._base import Context, Rule, RuleUnit
 
 DIAGNOSTIC_SETTING_NAME: Final = "guardrail-audit"
@@ -64,10 +65,10 @@ def _setting(workspace: str) -> dict[str, Any]:
 
 def _setting_widens(before: Snapshot, action: Action) -> list[str]:
     """Only the guardrail's own setting, sending audit logs to a workspace, and nothing else."""
-    expected = f"{before.resource_id}/{_PATH}/{DIAGNOSTIC_SETTING_NAME}".lower()
+    expected = f"{before.resource_id}/{_PATH}/{DIAGNOSTIC_SETTING_NAME}"
     props = (action.body or {}).get("properties")
     workspace = props.get("workspaceId") if isinstance(props, Mapping) else None
-    if action.target.lower() != expected or not isinstance(workspace, str):
+    if not same_id(action.target, expected) or not isinstance(workspace, str):
         return [f"{action.target} is not the guardrail's diagnostic setting of {before.resource_id}"]
     if action.body != _setting(workspace):
         return ["a diagnostic setting body other than the audit logs to a workspace"]
@@ -88,7 +89,7 @@ def _sends_audit(settings: Sequence[Mapping[str, Any]], workspace: str) -> bool:
         if not isinstance(props, Mapping):
             continue
         target = props.get("workspaceId")
-        if not isinstance(target, str) or target.lower() != workspace.lower():
+        if not isinstance(target, str) or name_key(target) != name_key(workspace):
             continue
         logs = props.get("logs")
         for log in logs if isinstance(logs, list) else []:

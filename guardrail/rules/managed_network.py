@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from guardrail.actions import Action, ActionType, ChildRead, Snapshot, is_foundry
+from guardrail.resource_ids import name_problem, ordinal_upper, same_id
 from guardrail.rules._base import Context, Rule, RuleUnit, text
 
 MANAGED_NETWORK: Final = "managedNetwork"  # the snapshot's key (and `guardrail evaluate`'s)
@@ -96,7 +97,7 @@ def check(ctx: Context) -> None:
         problem = _rule_problem(ctx, rule)
         if problem is None:
             continue
-        safe = isinstance(name, str) and name and "/" not in name and name not in (".", "..")
+        safe = name_problem(name) is None
         message = f"outbound rule {text(name)!r}: {problem}"
         if not safe:
             message += "; its name cannot be part of a resource ID, so it cannot be deleted"
@@ -151,7 +152,7 @@ def _approved_body() -> dict[str, Any]:
 def _patch_widens(before: Snapshot, action: Action) -> list[str]:
     """Only this account's managed network, and only to approved outbound (the narrowest mode
     that keeps it managed)."""
-    if action.target.lower() != f"{before.resource_id}/{PATH}".lower():
+    if not same_id(action.target, f"{before.resource_id}/{PATH}"):
         return [f"{action.target} is not the managed network of {before.resource_id}"]
     if action.body != _approved_body():
         return ["a managed network body other than isolationMode AllowOnlyApprovedOutbound"]
@@ -160,9 +161,9 @@ def _patch_widens(before: Snapshot, action: Action) -> list[str]:
 
 def _delete_widens(before: Snapshot, action: Action) -> list[str]:
     """Deleting one of this account's outbound rules only takes a destination away."""
-    prefix = f"{before.resource_id}/{PATH}/outboundRules/".lower()
+    prefix = f"{before.resource_id}/{PATH}/outboundRules/"
     name = action.target[len(prefix) :]
-    if not action.target.lower().startswith(prefix) or not name or "/" in name or name in (".", ".."):
+    if not ordinal_upper(action.target).startswith(ordinal_upper(prefix)) or name_problem(name) is not None:
         return [f"{action.target} is not an outbound rule of {before.resource_id}'s managed network"]
     if action.body is not None:
         return ["a DELETE with a body"]

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from guardrail.actions import Action, ActionType, Snapshot
+from guardrail.escaping import shown
+from guardrail.resource_ids import name_key, name_problem, ordinal_upper
 from guardrail.rules._base import Context, Rule, RuleUnit, SurfacePart, text
 
 PRIVATE_ENDPOINT_ID_RE: Final = re.compile(
@@ -76,16 +78,30 @@ def _endpoint(connection: Mapping[str, Any]) -> object:
 
 def connection_id(account_id: str, connection: Mapping[str, Any]) -> str | None:
     """The connection's resource ID, only when it is a child of this account (a body naming another
-    resource must not lead to a write there): its `id`, else built from its `name`."""
+    resource must not lead to a write there) and its name can be a URL's path segment
+    (`name_problem`: a connection named `..` would have its rejection PUT land on the account): its
+    `id`, else built from its `name`."""
     prefix = f"{account_id}/privateEndpointConnections/"
     given = connection.get("id")
-    if isinstance(given, str) and given.lower().startswith(prefix.lower()):
+    if isinstance(given, str) and ordinal_upper(given).startswith(ordinal_upper(prefix)):
         child = given[len(prefix) :]
-        return given if child and "/" not in child else None
+        return given if name_problem(child) is None else None
     name = connection.get("name")
-    if given is None and isinstance(name, str) and name and "/" not in name:
-        return prefix + name
+    if given is None and name_problem(name) is None:
+        return prefix + str(name)
     return None
+
+
+def _unusable(account_id: str, connection: Mapping[str, Any]) -> str:
+    """Why `connection_id` gave no ID, for the finding's message."""
+    given, name = connection.get("id"), connection.get("name")
+    prefix = f"{account_id}/privateEndpointConnections/"
+    if isinstance(given, str) and ordinal_upper(given).startswith(ordinal_upper(prefix)):
+        problem = name_problem(given[len(prefix) :])
+        return f"its name {shown(given[len(prefix) :])} {problem}, so it cannot be rejected"
+    if given is None and name_problem(name) is not None:
+        return f"its name {shown(name)} {name_problem(name)}, so it cannot be rejected"
+    return "the connection has no ID of this account, so it cannot be rejected"
 
 
 def check(ctx: Context) -> None:
@@ -106,14 +122,14 @@ def check(ctx: Context) -> None:
         if match is not None and policy.private_endpoint_allowed(match.group("sub")):
             continue
         target = connection_id(ctx.resource_id, connection)
-        shown = text(endpoint)
+        value = text(endpoint)
         message = (
-            f"private endpoint {shown} ({_where(endpoint)}) is connected ({status}) from outside "
+            f"private endpoint {value} ({_where(endpoint)}) is connected ({status}) from outside "
             "allowed_private_endpoint_subscriptions"
         )
         if target is None:
-            message += "; the connection has no ID of this account, so it cannot be rejected"
-        if ctx.report(PRIVATE_ENDPOINT_NOT_ALLOWED.id, message, shown, can_fix=target is not None):
+            message += "; " + _unusable(ctx.resource_id, connection)
+        if ctx.report(PRIVATE_ENDPOINT_NOT_ALLOWED.id, message, value, can_fix=target is not None):
             assert target is not None
             ctx.act(  # a connection listed twice: one call
                 Action(
@@ -122,7 +138,7 @@ def check(ctx: Context) -> None:
                     target,
                     _rejection_body(),
                     (PRIVATE_ENDPOINT_NOT_ALLOWED.id,),
-                    (shown,),
+                    (value,),
                 )
             )
 
@@ -134,8 +150,10 @@ def _rejection_body() -> dict[str, Any]:
 
 def _rejection_widens(before: Snapshot, action: Action) -> list[str]:
     """A rejection only ever sets a connection of this account to Rejected."""
-    prefix = f"{before.resource_id}/{CONNECTIONS}/".lower()
-    if not action.target.lower().startswith(prefix) or "/" in action.target[len(prefix) :]:
+    prefix = f"{before.resource_id}/{CONNECTIONS}/"
+    if not ordinal_upper(action.target).startswith(ordinal_upper(prefix)) or name_problem(
+        action.target[len(prefix) :]
+    ):
         return [f"{action.target} is not a private endpoint connection of {before.resource_id}"]
     if action.body != _rejection_body():
         return ["a private endpoint connection body other than a rejection"]
@@ -159,7 +177,7 @@ def _endpoints(props: Mapping[str, Any], acls: Mapping[str, Any] | None) -> froz
         status = _status(connection)
         if status is not None and status.lower() in _CONNECTED:
             endpoint = _endpoint(connection)
-            found.add(endpoint.lower() if isinstance(endpoint, str) else text(endpoint))
+            found.add(name_key(endpoint) if isinstance(endpoint, str) else text(endpoint))
     return frozenset(found)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from guardrail.resource_ids import SUBNET_ID_RE
+from guardrail.resource_ids import SUBNET_ID_RE, name_key
 from guardrail.rules._base import Context, Rule, RuleUnit, SurfacePart, text
 
 MAX_VNET_RULES: Final = 100
@@ -87,7 +87,7 @@ def _classify(ctx: Context, rules: list[Any]) -> tuple[list[Any], bool]:
 
 def _subnets(props: Mapping[str, Any], acls: Mapping[str, Any] | None) -> frozenset[str]:
     return frozenset(
-        entry["id"].lower()
+        name_key(entry["id"])
         for entry in (acls.get("virtualNetworkRules") if acls is not None else None) or []
         if isinstance(entry, Mapping) and isinstance(entry.get("id"), str)
     )

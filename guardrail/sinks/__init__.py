@@ -6,10 +6,10 @@ functions that need them (the Functions host pays module imports at every cold s
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from guardrail import escaping
 from guardrail.sinks._common import DeliveryResult, RetrySettings, StaticTokenCredential
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class AlertSink(Protocol):
     def send_alert(self, alert: Alert) -> DeliveryResult: ...
 
 
-_log = logging.getLogger("guardrail.sinks")
+_log = escaping.logger("guardrail.sinks")
 
 __all__ = [
     "AlertSink",
@@ -63,6 +63,7 @@ def finding_sinks(config: SinkSettings) -> list[FindingSink]:
                 credential=StaticTokenCredential(token) if token else None,
                 connection_verify=config.ca_bundle,
                 retry=config.retry,
+                credential_timeouts=config.credential_timeouts,
             )
         )
     if config.findings_file:
@@ -93,6 +94,7 @@ def alert_sinks(config: SinkSettings) -> list[AlertSink]:
                 retry=config.retry,
                 poll_interval_s=email.poll_interval_s,
                 max_wait_s=email.max_wait_s,
+                credential_timeouts=config.credential_timeouts,
             )
         )
     return sinks

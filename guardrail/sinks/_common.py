@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass
 from typing import Any, Final
 
+from guardrail import escaping
 from guardrail.credentials import StaticTokenCredential
 
-log = logging.getLogger("guardrail.sinks")
+log = escaping.logger("guardrail.sinks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +134,7 @@ def log_undelivered_alert(alert: Any, *, sink: str, reason: str) -> None:
     }
     from guardrail.escaping import json_line
 
-    logging.getLogger("guardrail.alerts").error(json_line(line))
+    escaping.logger("guardrail.alerts").error(json_line(line))
 
 
 __all__ = [

@@ -10,11 +10,11 @@ The ACS connection string (access key) is a secret and is never logged."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from guardrail import escaping
 from guardrail.sinks._common import (
     AttemptCounter,
     DeliveryResult,
@@ -23,11 +23,12 @@ from guardrail.sinks._common import (
     log_undelivered_alert,
     sink_retry_policy,
 )
+from guardrail.transport import CREDENTIAL_TIMEOUTS, Timeouts
 
 if TYPE_CHECKING:
     from guardrail.alerts import Alert
 
-log = logging.getLogger("guardrail.sinks.email")
+log = escaping.logger("guardrail.sinks.email")
 
 
 def build_message(
@@ -65,6 +66,7 @@ class EmailSink:
         retry: RetrySettings | None = None,
         poll_interval_s: float = 1.0,
         max_wait_s: float = 20.0,
+        credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS,
     ) -> None:
         if not recipients:
             raise ValueError("ALERT_EMAIL_RECIPIENTS is empty")
@@ -81,6 +83,7 @@ class EmailSink:
         self.retry = retry or RetrySettings()
         self.poll_interval_s = poll_interval_s
         self.max_wait_s = max_wait_s
+        self._credential_timeouts = credential_timeouts
         self._attempts = AttemptCounter()
         self._client: Any = None
 
@@ -107,7 +110,7 @@ class EmailSink:
                 if credential is None:
                     from guardrail.credentials import default_credential
 
-                    credential = self._credential = default_credential()
+                    credential = self._credential = default_credential(None, self._credential_timeouts)
                 self._client = EmailClient(self._endpoint or "", credential, **kwargs)
         return self._client
 

@@ -11,14 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from guardrail import escaping
 from guardrail.findings import FindingRecord
 from guardrail.sinks._common import DeliveryResult, describe_error
 
 if TYPE_CHECKING:
     from guardrail.alerts import Alert
 
-log = logging.getLogger("guardrail.sinks.jsonl")
-findings_log = logging.getLogger("guardrail.findings")
+log = escaping.logger("guardrail.sinks.jsonl")
+findings_log = escaping.logger("guardrail.findings")
 
 _lock = threading.Lock()
 

@@ -7,10 +7,10 @@ one JSON line per record, so Application Insights keeps them. `send` never raise
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from guardrail import escaping
 from guardrail.escaping import json_line
 from guardrail.sinks._common import (
     AttemptCounter,
@@ -19,6 +19,7 @@ from guardrail.sinks._common import (
     describe_error,
     sink_retry_policy,
 )
+from guardrail.transport import CREDENTIAL_TIMEOUTS, Timeouts
 
 if TYPE_CHECKING:
     from guardrail.findings import FindingRecord
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 DEFAULT_STREAM: Final[str] = "Custom-GuardrailFindings_CL"
 MONITOR_SCOPE: Final[str] = "https://monitor.azure.com/.default"
 
-log = logging.getLogger("guardrail.sinks.monitor")
-findings_log = logging.getLogger("guardrail.findings")
+log = escaping.logger("guardrail.sinks.monitor")
+findings_log = escaping.logger("guardrail.findings")
 
 
 def log_undelivered(rows: Sequence[Mapping[str, Any]], *, sink: str, reason: str) -> None:
@@ -56,8 +57,10 @@ class MonitorSink:
         credential: Any = None,
         connection_verify: str | bool | None = None,
         retry: RetrySettings | None = None,
+        credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS,
     ) -> None:
         self.endpoint = endpoint
+        self._credential_timeouts = credential_timeouts
         self.rule_id = rule_id
         self.stream_name = stream_name
         self._credential = credential
@@ -74,7 +77,7 @@ class MonitorSink:
             if credential is None:
                 from guardrail.credentials import default_credential
 
-                credential = self._credential = default_credential()
+                credential = self._credential = default_credential(None, self._credential_timeouts)
             kwargs: dict[str, Any] = {
                 "credential_scopes": [MONITOR_SCOPE],
                 "retry_policy": sink_retry_policy(self.retry),

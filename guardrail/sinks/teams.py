@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from guardrail import escaping
 from guardrail.sinks._common import (
     AttemptCounter,
     DeliveryResult,
@@ -23,7 +24,7 @@ from guardrail.sinks._common import (
 if TYPE_CHECKING:
     from guardrail.alerts import Alert
 
-log = logging.getLogger("guardrail.sinks.teams")
+log = escaping.logger("guardrail.sinks.teams")
 
 
 class _RedactWebhooks(logging.Filter):

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .names import fold
+
 MAX_IP_RULES = 100
 MAX_VNET_RULES = 100
 
@@ -155,7 +157,7 @@ def check_network_acls(acls: object, refusal: Refusal = "private") -> None:
 def subnet_parts(subnet_id: str) -> tuple[str, str, str, str] | None:
     """(subscription, resource group, virtual network, subnet) of a subnet ID, or None."""
     parts = subnet_id.strip("/").split("/")
-    lowered = [p.lower() for p in parts]
+    lowered = [fold(p) for p in parts]
     if (
         len(parts) == 10
         and lowered[0] == "subscriptions"
@@ -173,6 +175,4 @@ def subnet_parts(subnet_id: str) -> tuple[str, str, str, str] | None:
 def has_service_endpoint(subnet: Mapping[str, Any], service: str = "Microsoft.CognitiveServices") -> bool:
     """Whether a subnet body lists the service endpoint (case-insensitively)."""
     endpoints: Sequence[Any] = (subnet.get("properties") or {}).get("serviceEndpoints") or []
-    return any(
-        isinstance(e, Mapping) and str(e.get("service", "")).lower() == service.lower() for e in endpoints
-    )
+    return any(isinstance(e, Mapping) and fold(str(e.get("service", ""))) == fold(service) for e in endpoints)

@@ -49,6 +49,7 @@ ROUTE_TAILS: Final[tuple[tuple[str, str], ...]] = (
 ROUTES: Final[frozenset[str]] = frozenset(name for name, _ in ROUTE_TAILS)
 
 from . import arm as _arm  # noqa: E402  (arm imports this module; ROUTE_TAILS must exist first)
+from .names import fold  # noqa: E402
 
 if TYPE_CHECKING:
     from . import events as ev
@@ -130,7 +131,7 @@ class AgentSurfaces:
         with self.lock:
             for body in data.get("managedNetworks", []):
                 rid = str(body["id"])
-                account_key = rid.lower().split("/managednetworks/", 1)[0]
+                account_key = fold(rid).split("/managednetworks/", 1)[0]
                 settings = copy.deepcopy(dict((body.get("properties") or {}).get("managedNetwork") or {}))
                 settings.setdefault("isolationMode", "AllowInternetOutbound")
                 settings.setdefault("networkId", str(uuid.uuid4()))
@@ -139,9 +140,9 @@ class AgentSurfaces:
                 settings.setdefault("provisioningState", "Succeeded")
                 self.managed_networks[account_key] = settings
             for body in data.get("capabilityHosts", []):
-                self.capability_hosts[str(body["id"]).lower()] = self._child_body(body, CAPABILITY_HOST_TYPE)
+                self.capability_hosts[fold(str(body["id"]))] = self._child_body(body, CAPABILITY_HOST_TYPE)
             for body in data.get("networkSecurityPerimeterConfigurations", []):
-                self.nsp_configurations[str(body["id"]).lower()] = self._child_body(body, NSP_TYPE)
+                self.nsp_configurations[fold(str(body["id"]))] = self._child_body(body, NSP_TYPE)
 
     @staticmethod
     def _child_body(body: Mapping[str, Any], resource_type: str) -> dict[str, Any]:
@@ -191,7 +192,7 @@ class AgentSurfaces:
         account_rid = "/".join(parts[:9])
         sub = parts[2]
         with self.lock:
-            account = self.app.accounts.get(account_rid.lower())
+            account = self.app.accounts.get(fold(account_rid))
             if account is None:
                 self.app._subscription(sub)
                 raise _arm._not_found(account_rid)
@@ -223,7 +224,7 @@ class AgentSurfaces:
         fail: bool,
     ) -> Response:
         account_id = "/".join(path.split("/")[:9])
-        key = account_id.lower()
+        key = fold(account_id)
         with self.lock:
             settings = self.managed_networks.get(key)
             if route == "mnet_list":
@@ -234,7 +235,7 @@ class AgentSurfaces:
                 return self._read({"value": value}, sub)
             name = path.rsplit("/", 1)[-1]
             if request.method == "GET":
-                if settings is None or name.lower() != "default":
+                if settings is None or fold(name) != "default":
                     raise _arm._not_found(path)
                 return self._read(_managed_network_body(settings), sub)
             if request.method not in ("PUT", "PATCH"):
@@ -357,11 +358,11 @@ class AgentSurfaces:
     ) -> Response:
         parts = path.split("/")
         account_id = "/".join(parts[:9])
-        key = account_id.lower()
+        key = fold(account_id)
         network_path = "/".join(parts[:11])
         with self.lock:
             settings = self.managed_networks.get(key)
-            if settings is None or parts[10].lower() != "default":
+            if settings is None or fold(parts[10]) != "default":
                 raise _arm._not_found(network_path)
             rules: dict[str, Any] = settings.setdefault("outboundRules", {})
             if route == "rule_list":
@@ -370,7 +371,7 @@ class AgentSurfaces:
                 ordered = sorted(rules.items(), key=lambda item: item[1].get("category") != "UserDefined")
                 return self._read({"value": [{"properties": copy.deepcopy(r)} for _, r in ordered]}, sub)
             name = parts[12]
-            found = next((n for n in rules if n.lower() == name.lower()), None)
+            found = next((n for n in rules if fold(n) == fold(name)), None)
             if request.method == "GET":
                 if found is None:
                     raise _arm._not_found(path)
@@ -430,7 +431,7 @@ class AgentSurfaces:
     ) -> dict[str, str]:
         """Start the write's operation; its response headers (recorded: Azure-AsyncOperation at the
         mfeOperationsStatus URL, Location at the resource)."""
-        key = account_id.lower()
+        key = fold(account_id)
         self._writing.add(key)
         account = self.app.accounts[key]
 
@@ -492,7 +493,7 @@ class AgentSurfaces:
         fail: bool,
     ) -> Response:
         account_id = "/".join(path.split("/")[:9])
-        prefix = f"{account_id}/capabilityHosts/".lower()
+        prefix = fold(f"{account_id}/capabilityHosts/")
         with self.lock:
             if route == "caphost_list":
                 if request.method != "GET":
@@ -502,7 +503,7 @@ class AgentSurfaces:
                     keys, lambda k: copy.deepcopy(self.capability_hosts[k]), request, path, api_version
                 )
                 return self._read(page, sub)
-            key = path.lower()
+            key = fold(path)
             existing = self.capability_hosts.get(key)
             if request.method == "GET":
                 if existing is None:
@@ -555,11 +556,11 @@ class AgentSurfaces:
             failed = operation.final_status == "Failed"
             with self.lock:
                 if not failed:
-                    self.capability_hosts.pop(path.lower(), None)
+                    self.capability_hosts.pop(fold(path), None)
             assert operation.context is not None  # every child write runs with its caller's context
             self.app.emit_child_write(path, None, operation.context, delete=True, failed=failed)
 
-        account = self.app.accounts[account_id.lower()]
+        account = self.app.accounts[fold(account_id)]
         operation = self.app.new_operation(
             account,
             path,
@@ -578,7 +579,7 @@ class AgentSurfaces:
         if request.method != "GET":  # read-only: the association lives on the perimeter
             raise _method_not_allowed(request.method, path)
         account_id = "/".join(path.split("/")[:9])
-        prefix = f"{account_id}/networkSecurityPerimeterConfigurations/".lower()
+        prefix = fold(f"{account_id}/networkSecurityPerimeterConfigurations/")
         with self.lock:
             if route == "nsp_list":
                 keys = sorted(k for k in self.nsp_configurations if k.startswith(prefix))
@@ -586,7 +587,7 @@ class AgentSurfaces:
                     keys, lambda k: copy.deepcopy(self.nsp_configurations[k]), request, path, api_version
                 )
                 return self._read(page, sub)
-            found = self.nsp_configurations.get(path.lower())
+            found = self.nsp_configurations.get(fold(path))
             if found is None:
                 raise _arm._not_found(path)
             return self._read(copy.deepcopy(found), sub)

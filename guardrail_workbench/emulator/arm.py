@@ -23,6 +23,7 @@ from . import agents, control, endpoints, identity, surfaces
 from . import events as ev
 from .acls import AclError, check_network_acls
 from .faults import DEFAULT_CODES, Fault, FaultPlan
+from .names import fold
 from .network import NetworkStore
 
 _log = logging.getLogger("guardrail_workbench.emulator")
@@ -238,7 +239,7 @@ def account_id(subscription: str, resource_group: str, name: str) -> str:
 
 
 def parse_account_id(resource_id: str) -> tuple[str, str, str]:
-    match = _ROUTES[5][1].fullmatch(resource_id.rstrip("/").lower())
+    match = _ROUTES[5][1].fullmatch(fold(resource_id.rstrip("/")))
     if match is None:
         raise ValueError(f"not a Cognitive Services account ID: {resource_id}")
     parts = resource_id.strip("/").split("/")
@@ -270,7 +271,7 @@ class RequestStats:
             and parts[1] == "subscriptions"
         ):
             now = time.time()
-            window = self.writes.setdefault(parts[2].lower(), {"count": 0, "first": now, "last": now})
+            window = self.writes.setdefault(fold(parts[2]), {"count": 0, "first": now, "last": now})
             window["count"] += 1
             window["last"] = now
 
@@ -363,7 +364,7 @@ class ArmApp:
     ) -> None:
         with self.lock:
             self.subscriptions.setdefault(
-                subscription_id.lower(),
+                fold(subscription_id),
                 {
                     "subscriptionId": subscription_id,
                     "displayName": display_name or subscription_id,
@@ -376,7 +377,7 @@ class ArmApp:
     ) -> None:
         with self.lock:
             self.add_subscription(subscription_id)
-            key = f"{subscription_id}/{name}".lower()
+            key = fold(f"{subscription_id}/{name}")
             self.resource_groups.setdefault(
                 key, {"name": name, "location": location, "tags": dict(tags or {})}
             )
@@ -478,18 +479,18 @@ class ArmApp:
             self._server_fields(probe)
             properties["endpoint"] = probe["properties"]["endpoint"]
         with self.lock:
-            self.accounts[rid.lower()] = account
+            self.accounts[fold(rid)] = account
             return copy.deepcopy(account)
 
     def get_account_direct(self, resource_id: str) -> dict[str, Any] | None:
         with self.lock:
-            account = self.accounts.get(resource_id.rstrip("/").lower())
+            account = self.accounts.get(fold(resource_id.rstrip("/")))
             return copy.deepcopy(account) if account is not None else None
 
     def set_busy(self, resource_id: str, calls: int, state: str = "Accepted") -> None:
         """Keep the account in a non-terminal provisioning `state` for the next `calls` requests to it."""
         with self.lock:
-            key = resource_id.lower()
+            key = fold(resource_id)
             if key not in self.accounts:
                 raise KeyError(resource_id)
             self.busy[key] = _Busy(state, calls)
@@ -546,7 +547,7 @@ class ArmApp:
         return response
 
     def _handle(self, request: Request, correlation: str) -> Response:
-        if re.sub(r"/{2,}", "/", request.path).rstrip("/").lower() == "/metadata/endpoints" and (
+        if fold(re.sub(r"/{2,}", "/", request.path).rstrip("/")) == "/metadata/endpoints" and (
             request.method == "GET"
         ):
             return Response(200, surfaces.metadata_endpoints(self.base_url, self.tenant_id))
@@ -566,7 +567,7 @@ class ArmApp:
         path = re.sub(r"/{2,}", "/", request.path)
         if len(path) > 1:
             path = path.rstrip("/")
-        lowered = path.lower()
+        lowered = fold(path)
         route: str | None = None
         match: re.Match[str] | None = None
         for name, pattern in _ROUTES:
@@ -699,7 +700,7 @@ class ArmApp:
     ) -> ev.WriteContext:
         claims = identity.event_claims(caller, self.tenant_id, request.client_ip)
         parts = path.split("/")
-        subscription = parts[2] if len(parts) > 2 and parts[1].lower() == "subscriptions" else ""
+        subscription = parts[2] if len(parts) > 2 and fold(parts[1]) == "subscriptions" else ""
         return ev.WriteContext(
             claims=claims,
             evidence=identity.evidence(claims, subscription),
@@ -723,7 +724,7 @@ class ArmApp:
             return
         if fault.action == "touch":
             with self.lock:
-                account = self.accounts.get(path.lower())
+                account = self.accounts.get(fold(path))
                 if account is not None:
                     account["etag"] = _new_etag()
                     account.setdefault("tags", {})["touchedBy"] = "emulator-fault"
@@ -743,7 +744,7 @@ class ArmApp:
         raise ArmError(status, code, message, headers)
 
     def _delete_silently(self, resource_id: str) -> None:
-        key = resource_id.lower()
+        key = fold(resource_id)
         gone = self.accounts.pop(key, None)
         self.busy.pop(key, None)
         if gone is not None:
@@ -771,7 +772,7 @@ class ArmApp:
         self.deleted[self._deleted_key(sub, location, rg, name)] = deleted
 
     def _subscription(self, sub: str) -> dict[str, Any]:
-        found = self.subscriptions.get(sub.lower())
+        found = self.subscriptions.get(fold(sub))
         if found is None:
             raise ArmError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
         return found
@@ -787,15 +788,15 @@ class ArmApp:
 
     def _check_group(self, sub: str, rg: str) -> None:
         self._subscription(sub)
-        if f"{sub}/{rg}".lower() not in self.resource_groups:
+        if fold(f"{sub}/{rg}") not in self.resource_groups:
             raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
 
     def _read_headers(self, sub: str) -> dict[str, str]:
         if not sub:
             return {}
         with self.lock:
-            count = self._reads.get(sub.lower(), 0) + 1
-            self._reads[sub.lower()] = count
+            count = self._reads.get(fold(sub), 0) + 1
+            self._reads[fold(sub)] = count
         return {"x-ms-ratelimit-remaining-subscription-reads": str(max(0, 12000 - count % 12000 - 1))}
 
     def _ok_read(self, status_or_none: int | None, body: Any, sub: str) -> Response:
@@ -806,7 +807,7 @@ class ArmApp:
         with self.lock:
             if self._write_rate is None:
                 return {"x-ms-ratelimit-remaining-subscription-writes": "1199"}
-            bucket = self._buckets.setdefault(sub.lower(), _TokenBucket(self._write_rate))
+            bucket = self._buckets.setdefault(fold(sub), _TokenBucket(self._write_rate))
             allowed, wait, remaining = bucket.take()
         if not allowed:
             raise ArmError(
@@ -848,7 +849,7 @@ class ArmApp:
     def _get(self, rid: str) -> Response:
         sub, _, _ = parse_account_id(rid)
         with self.lock:
-            key = rid.lower()
+            key = fold(rid)
             self._touch_busy(key)
             account = self.accounts.get(key)
             if account is None:
@@ -858,8 +859,8 @@ class ArmApp:
     def _get_resource_group(self, sub: str, rg: str) -> Response:
         with self.lock:
             self._check_group(sub, rg)
-            group = self.resource_groups[f"{sub}/{rg}".lower()]
-            subscription = self.subscriptions[sub.lower()]["subscriptionId"]
+            group = self.resource_groups[fold(f"{sub}/{rg}")]
+            subscription = self.subscriptions[fold(sub)]["subscriptionId"]
             return self._ok_read(None, _group_body(subscription, group), sub)
 
     def _list(self, groups: Mapping[str, str], request: Request, api_version: str, path: str) -> Response:
@@ -868,10 +869,10 @@ class ArmApp:
         with self.lock:
             if rg is not None:
                 self._check_group(sub, rg)
-                prefix = f"/subscriptions/{sub}/resourcegroups/{rg}/".lower()
+                prefix = fold(f"/subscriptions/{sub}/resourcegroups/{rg}/")
             else:
                 self._subscription(sub)
-                prefix = f"/subscriptions/{sub}/".lower()
+                prefix = fold(f"/subscriptions/{sub}/")
             keys = sorted(k for k in self.accounts if k.startswith(prefix))
             body = self.paged(keys, lambda k: copy.deepcopy(self.accounts[k]), request, path, api_version)
         return self._ok_read(None, body, sub)
@@ -937,7 +938,7 @@ class ArmApp:
         if not isinstance(acls, Mapping):
             return
         vnet_rules = acls.get("virtualNetworkRules") or []
-        if vnet_rules and ("*" in self.vnet_join_denied or rid.lower() in self.vnet_join_denied):
+        if vnet_rules and ("*" in self.vnet_join_denied or fold(rid) in self.vnet_join_denied):
             subnet = vnet_rules[0].get("id", "")
             raise ArmError(
                 403,
@@ -955,7 +956,7 @@ class ArmApp:
         body = self._parse_body(request)
         with self.lock:
             self._check_group(sub, rg)
-            key = rid.lower()
+            key = fold(rid)
             existing = self.accounts.get(key)
             self._check_if_match(request, existing, rid)
             if existing is not None and self._touch_busy(key) is not None:
@@ -1003,7 +1004,7 @@ class ArmApp:
         body = self._parse_body(request)
         fail = fault is not None and fault.action == "fail_provisioning"
         with self.lock:
-            key = rid.lower()
+            key = fold(rid)
             existing = self.accounts.get(key)
             if existing is None:
                 self._subscription(sub)
@@ -1060,12 +1061,12 @@ class ArmApp:
         sub, _rg, _ = parse_account_id(rid)
         with self.lock:
             self._subscription(sub)
-            key = rid.lower()
+            key = fold(rid)
             existing = self.accounts.get(key)
             if existing is None:
                 return Response(204, None, {})
             in_flight = any(
-                self.operations[op].resource_id.lower() == key and self.operations[op].account_write
+                fold(self.operations[op].resource_id) == key and self.operations[op].account_write
                 for op in self._in_progress
             )
             if not in_flight and self._touch_busy(key) is not None:
@@ -1093,10 +1094,10 @@ class ArmApp:
         rid = "/".join(path.split("/")[:9])
         sub = parse_account_id(rid)[0]
         with self.lock:
-            account = self.accounts.get(rid.lower())
+            account = self.accounts.get(fold(rid))
             if account is None:
                 raise _not_found(rid)
-            keys = self.account_keys.setdefault(rid.lower(), {})
+            keys = self.account_keys.setdefault(fold(rid), {})
             for name in ("key1", "key2"):
                 keys.setdefault(name, uuid.uuid4().hex)
             if action == "regeneratekey":
@@ -1110,7 +1111,7 @@ class ArmApp:
         """`GET .../privateLinkResources`: the one group a private endpoint can connect to, `account`,
         with the private DNS zone it needs (recorded-arm; an OpenAI account's zone is openai's)."""
         with self.lock:
-            account = self.accounts.get(rid.lower())
+            account = self.accounts.get(fold(rid))
             if account is None:
                 raise _not_found(rid)
             zone = (
@@ -1158,7 +1159,7 @@ class ArmApp:
         self.operations[operation.id] = operation
         self._in_progress.add(operation.id)
         state = str(account["properties"].get("provisioningState", "Accepted"))
-        self.busy[account["id"].lower()] = _Busy(state, 1 << 30)
+        self.busy[fold(account["id"])] = _Busy(state, 1 << 30)
         return operation
 
     def _new_operation(
@@ -1288,7 +1289,7 @@ class ArmApp:
                 if operation.on_finish is not None:
                     operation.on_finish()
             else:
-                key = operation.resource_id.lower()
+                key = fold(operation.resource_id)
                 self.busy.pop(key, None)
                 account = self.accounts.get(key)
                 if account is not None:
@@ -1336,7 +1337,7 @@ class ArmApp:
                 }
             in_progress = operation.status == "InProgress"
             account = (
-                copy.deepcopy(self.accounts.get(operation.resource_id.lower()))
+                copy.deepcopy(self.accounts.get(fold(operation.resource_id)))
                 if operation.account_write
                 else None
             )
@@ -1356,13 +1357,13 @@ class ArmApp:
             value = [
                 _group_body(subscription, group)
                 for key, group in sorted(self.resource_groups.items())
-                if key.startswith(sub.lower() + "/")
+                if key.startswith(fold(sub) + "/")
             ]
         return self._ok_read(None, {"value": value}, sub)
 
     @staticmethod
     def _deleted_key(sub: str, location: str, rg: str, name: str) -> str:
-        return f"{sub}/{location.replace(' ', '')}/{rg}/{name}".lower()
+        return fold(f"{sub}/{location.replace(' ', '')}/{rg}/{name}")
 
     def _deleted_body(self, key: str) -> dict[str, Any]:
         return copy.deepcopy(self.deleted[key])
@@ -1370,7 +1371,7 @@ class ArmApp:
     def _deleted_list(self, sub: str) -> Response:
         with self.lock:
             self._subscription(sub)
-            value = [self._deleted_body(k) for k in sorted(self.deleted) if k.startswith(sub.lower() + "/")]
+            value = [self._deleted_body(k) for k in sorted(self.deleted) if k.startswith(fold(sub) + "/")]
         return self._ok_read(None, {"value": value}, sub)
 
     def _deleted(
@@ -1402,16 +1403,16 @@ class ArmApp:
         sub, rg, name = parse_account_id(rid)
         for key in self.deleted:
             parts = key.split("/")
-            if parts[0] == sub.lower() and parts[2] == rg.lower() and parts[3] == name.lower():
+            if parts[0] == fold(sub) and parts[2] == fold(rg) and parts[3] == fold(name):
                 return key
         return None
 
     def _subdomain_owner(self, subdomain: str) -> str | None:
         """The account (live or soft-deleted) that holds a custom subdomain, by ID."""
-        lowered = subdomain.lower()
+        lowered = fold(subdomain)
         for account in [*self.accounts.values(), *self.deleted.values()]:
             held = (account.get("properties") or {}).get("customSubDomainName")
-            if isinstance(held, str) and held.lower() == lowered:
+            if isinstance(held, str) and fold(held) == lowered:
                 return str(account["id"])
         return None
 
@@ -1436,7 +1437,7 @@ class ArmApp:
                 400, "InvalidCustomSubDomainName", f"'{wanted}' is not a valid custom subdomain name."
             )
         owner = self._subdomain_owner(wanted)
-        if owner is not None and owner.lower() != rid.lower():
+        if owner is not None and fold(owner) != fold(rid):
             raise ArmError(
                 409,
                 "CustomDomainInUse",
@@ -1448,7 +1449,7 @@ class ArmApp:
 
     def _locks(self, request: Request, scope: str, name: str | None) -> Response:
         scope = scope.rstrip("/")
-        prefix = f"{scope}/providers/microsoft.authorization/locks/".lower()
+        prefix = fold(f"{scope}/providers/microsoft.authorization/locks/")
         with self.lock:
             if name is None:
                 if request.method != "GET":
@@ -1457,7 +1458,7 @@ class ArmApp:
                     )
                 value = [copy.deepcopy(v) for k, v in sorted(self.locks.items()) if k.startswith(prefix)]
                 return Response(200, {"value": value}, {})
-            key = prefix + name.lower()
+            key = prefix + fold(name)
             if request.method == "GET":
                 found = self.locks.get(key)
                 if found is None:
@@ -1491,7 +1492,7 @@ class ArmApp:
     def _check_locks(self, rid: str, *, delete: bool) -> None:
         """ARM's management locks: ReadOnly refuses writes and deletes at and below its scope,
         CanNotDelete refuses deletes (409 ScopeLocked)."""
-        target = rid.lower()
+        target = fold(rid)
         for key, lock in self.locks.items():
             scope = key.rsplit("/providers/microsoft.authorization/locks/", 1)[0]
             if target != scope and not target.startswith(scope + "/"):
@@ -1511,7 +1512,7 @@ class ArmApp:
     def _tags(self, request: Request, rid: str, context: ev.WriteContext | None) -> Response:
         tags_id = f"{rid}/providers/Microsoft.Resources/tags/default"
         with self.lock:
-            account = self.accounts.get(rid.lower())
+            account = self.accounts.get(fold(rid))
             if account is None:
                 raise _not_found(rid)
             rid = account["id"]
@@ -1585,7 +1586,7 @@ class ArmApp:
         connection appears, auto-approved as the seed document describes for owners (or `status`),
         with its resource-write events."""
         with self.lock:
-            account = self.accounts.get(account_rid.rstrip("/").lower())
+            account = self.accounts.get(fold(account_rid.rstrip("/")))
             if account is None:
                 raise KeyError(account_rid)
             name = name or f"{private_endpoint_id.rstrip('/').rsplit('/', 1)[-1]}.{uuid.uuid4()}"
@@ -1663,7 +1664,7 @@ class ArmApp:
         rid = "/".join(path.split("/")[:9])  # the account's ID (the path is in canonical casing)
         sub = parse_account_id(rid)[0]
         with self.lock:
-            account = self.accounts.get(rid.lower())
+            account = self.accounts.get(fold(rid))
             if account is None:
                 raise _not_found(rid)
             connections: list[dict[str, Any]] = account["properties"].setdefault(
@@ -1678,7 +1679,7 @@ class ArmApp:
                 return self._ok_read(None, {"value": value}, sub)
             name = path.rsplit("/", 1)[-1]
             index = next(
-                (i for i, c in enumerate(connections) if str(c.get("name", "")).lower() == name.lower()), None
+                (i for i, c in enumerate(connections) if fold(str(c.get("name", ""))) == fold(name)), None
             )
             if index is None:
                 if request.method == "DELETE":
@@ -1801,7 +1802,7 @@ class ArmApp:
     # ------------------------------------------------------------------ diagnostic settings
 
     def _diag_target(self, rid: str) -> dict[str, Any]:
-        account = self.accounts.get(rid.lower())
+        account = self.accounts.get(fold(rid))
         if account is None:
             raise _not_found(rid)
         return account
@@ -1809,7 +1810,7 @@ class ArmApp:
     def _diag_list(self, rid: str, path: str) -> Response:
         with self.lock:
             account = self._diag_target(rid)
-            prefix = account["id"].lower() + "/providers/microsoft.insights/diagnosticsettings/"
+            prefix = fold(account["id"]) + "/providers/microsoft.insights/diagnosticsettings/"
             value = [
                 copy.deepcopy(v) for k, v in sorted(self.diagnostic_settings.items()) if k.startswith(prefix)
             ]
@@ -1821,7 +1822,7 @@ class ArmApp:
         with self.lock:
             account = self._diag_target(rid)
             setting_id = f"{account['id']}/providers/microsoft.insights/diagnosticSettings/{name}"
-            key = setting_id.lower()
+            key = fold(setting_id)
             if request.method == "GET":
                 found = self.diagnostic_settings.get(key)
                 if found is None:
@@ -1919,9 +1920,9 @@ class ArmApp:
             for account in data.get("accounts", []):
                 self.put_account_direct(account)
             for setting in data.get("diagnosticSettings", []):
-                self.diagnostic_settings[str(setting["id"]).lower()] = copy.deepcopy(dict(setting))
+                self.diagnostic_settings[fold(str(setting["id"]))] = copy.deepcopy(dict(setting))
             for lock in data.get("locks", []):
-                self.locks[str(lock["id"]).lower()] = copy.deepcopy(dict(lock))
+                self.locks[fold(str(lock["id"]))] = copy.deepcopy(dict(lock))
             for vnet in data.get("virtualNetworks", []):
                 parts = str(vnet["id"]).split("/")
                 self.add_resource_group(parts[2], parts[4], str(vnet.get("location", "westus")))

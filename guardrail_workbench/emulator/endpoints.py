@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import events as ev
 from . import identity
+from .names import fold
 
 if TYPE_CHECKING:
     from .arm import ArmApp, Request, Response
@@ -87,11 +88,11 @@ class PrivateEndpoints:
                     raise _error(
                         405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed."
                     )
-                prefix = "/".join(parts[:5]).lower() + "/"
+                prefix = fold("/".join(parts[:5])) + "/"
                 value = [self._body(k) for k in sorted(self.endpoints) if k.startswith(prefix)]
                 return app._ok_read(None, {"value": value}, sub)
             rid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{PE_TYPE}/{parts[8]}"  # ARM's casing
-            key = rid.lower()
+            key = fold(rid)
             if request.method == "GET":
                 if key not in self.endpoints:
                     raise _error(
@@ -122,7 +123,7 @@ class PrivateEndpoints:
         from .arm import Response, parse_account_id
 
         app = self.app
-        key = rid.lower()
+        key = fold(rid)
         existing = self.endpoints.get(key)
         properties = body.get("properties") if isinstance(body.get("properties"), Mapping) else {}
         assert isinstance(properties, Mapping)
@@ -144,7 +145,7 @@ class PrivateEndpoints:
                     parse_account_id(target)
                 except ValueError:
                     target = ""
-                if not target or target.lower() not in app.accounts:
+                if not target or fold(target) not in app.accounts:
                     raise _error(
                         400,
                         "LinkedInvalidPropertyId",
@@ -187,7 +188,7 @@ class PrivateEndpoints:
             conn_props = (connection or {}).get("properties") or {}
             name = str((connection or {}).get("name") or endpoint["name"])
             linked = old_links.get((kind, index))
-            if linked is None or linked[0].lower() != target.lower():
+            if linked is None or fold(linked[0]) != fold(target):
                 manual = kind == "manualPrivateLinkServiceConnections"
                 made = app.connect_private_endpoint(
                     target,
@@ -205,7 +206,7 @@ class PrivateEndpoints:
                     "type": PLS_TYPE,
                     "properties": {
                         "provisioningState": "Succeeded",
-                        "privateLinkServiceId": app.accounts[target.lower()]["id"],
+                        "privateLinkServiceId": app.accounts[fold(target)]["id"],
                         "groupIds": list(conn_props.get("groupIds") or ["account"]),
                         **(
                             {"requestMessage": conn_props["requestMessage"]}
@@ -215,8 +216,8 @@ class PrivateEndpoints:
                     },
                 }
             )
-        kept = {(account.lower(), name.lower()) for _k, _i, account, name in links}
-        dropped = [link for link in old_links_list if (link[2].lower(), link[3].lower()) not in kept]
+        kept = {(fold(account), fold(name)) for _k, _i, account, name in links}
+        dropped = [link for link in old_links_list if (fold(link[2]), fold(link[3])) not in kept]
         self._disconnect(dropped, context)  # an update that no longer names an account leaves it
         self.endpoints[key] = endpoint
         self.links[key] = links
@@ -235,11 +236,11 @@ class PrivateEndpoints:
         """These connections of an endpoint leave the accounts they were made on."""
         app = self.app
         for _kind, _index, account_rid, name in links:
-            account = app.accounts.get(account_rid.lower())
+            account = app.accounts.get(fold(account_rid))
             if account is None:
                 continue
             connections = account["properties"].get("privateEndpointConnections") or []
-            kept = [c for c in connections if str(c.get("name", "")).lower() != name.lower()]
+            kept = [c for c in connections if fold(str(c.get("name", ""))) != fold(name)]
             if len(kept) != len(connections):
                 account["properties"]["privateEndpointConnections"] = kept
                 account["etag"] = f'"{uuid.uuid4()}"'
@@ -253,9 +254,9 @@ class PrivateEndpoints:
         body = copy.deepcopy(self.endpoints[key])
         for kind, index, account_rid, name in self.links.get(key, []):
             state = {"status": "Disconnected", "description": "", "actionsRequired": "None"}
-            account = self.app.accounts.get(account_rid.lower())
+            account = self.app.accounts.get(fold(account_rid))
             for connection in (account or {}).get("properties", {}).get("privateEndpointConnections") or []:
-                if str(connection.get("name", "")).lower() == name.lower():
+                if fold(str(connection.get("name", ""))) == fold(name):
                     state = dict(connection["properties"].get("privateLinkServiceConnectionState") or state)
             body["properties"][kind][index]["properties"]["privateLinkServiceConnectionState"] = state
         return body

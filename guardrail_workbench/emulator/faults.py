@@ -22,6 +22,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .names import fold
+
 Action = Literal["respond", "latency", "delete", "touch", "fail_provisioning", "drop_response"]
 ACTIONS: frozenset[str] = frozenset(
     {"respond", "latency", "delete", "touch", "fail_provisioning", "drop_response"}
@@ -64,8 +66,8 @@ class Fault:
         if self.method is not None and self.method.upper() != method.upper():
             return False
         if self.resource_id is not None:
-            scope = self.resource_id.rstrip("/").lower()
-            lowered = path.lower()
+            scope = fold(self.resource_id.rstrip("/"))
+            lowered = fold(path)
             if lowered != scope and not lowered.startswith(scope + "/"):
                 return False
         return True

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
+from guardrail.cli import main
 from guardrail.policy import PolicyError, load_policy
 
 
@@ -90,3 +92,73 @@ def test_yaml_merge_keys_still_work(tmp_path: Path) -> None:
     )
     network = load_policy(path).network
     assert (network.min_prefix_length, network.require_default_deny) == (24, False)
+
+
+# -- issue #22 item 7: a hostile policy ends in a policy error naming the key, in bounded time ------
+def _bomb(levels: int, *, reference_from_version: bool) -> str:
+    """An alias bomb in a list field: each level a list of 9 aliases of the one before."""
+    lines = ["network:", "  allowed_fqdns:", "    - &a0 [" + ", ".join(["x"] * 9) + "]"]
+    lines += [f"    - &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    lines.append(f"version: *a{levels - 1}" if reference_from_version else "version: 1")
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE = {
+    "alias-bomb-in-a-list": (_bomb(6, reference_from_version=False), "network.allowed_fqdns"),
+    "alias-bomb-echoed-by-version": (_bomb(5, reference_from_version=True), "network"),
+    "deep-nesting": ("version: 1\nnetwork:\n  allowed_subnets: " + "[" * 3000 + "]" * 3000 + "\n", "network"),
+    "deep-block-nesting": (
+        "version: 1\nnetwork:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(200)) + "\n",
+        "network.k0",
+    ),
+    "5000-digit-integer": (
+        "version: 1\nnetwork:\n  min_prefix_length: " + "9" * 5000 + "\n",
+        "network.min_prefix_length",
+    ),
+    "long-float": (
+        "version: 1\nnetwork:\n  min_prefix_length: 1." + "5" * 400 + "\n",
+        "network.min_prefix_length",
+    ),
+    "recursive-alias": (
+        "version: 1\nnetwork:\n  allowed_subnets: &loop [*loop]\n",
+        "network.allowed_subnets",
+    ),
+    "a-megabyte-value": (
+        "version: 1\nnetwork:\n  allowed_fqdns: ['" + "a" * 900_000 + "\\n.example']\n",
+        "network.allowed_fqdns",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_a_hostile_policy_is_a_policy_error_naming_the_key_never_an_echo(tmp_path: Path, name: str) -> None:
+    text, key = HOSTILE[name]
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text, encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["policy", "validate", str(path)], out=out, err=err) == 2  # a policy error, not a crash
+    message = err.getvalue()
+    assert f"{path}: {key}" in message
+    assert len(message) < 4000  # the input is never echoed whole
+    assert "Traceback" not in message
+
+
+def test_a_policy_over_a_million_characters_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    path, error = _load(tmp_path, "version: 1\n# " + "x" * 1_000_000 + "\n")
+    assert str(error).startswith(f"{path}: the policy is ") and len(str(error)) < 300
+
+
+def test_anchors_and_merge_keys_within_the_limits_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "anchored.yaml"
+    path.write_text(
+        "version: 1\n"
+        "network:\n"
+        "  allowed_fqdns: &hosts [api.contoso.com, '*.contoso.net']\n"
+        "exemptions:\n"
+        f"  - &sandbox {{scope: {SCOPE}, rules: ['*'], expires: 2999-12-31, reason: sandbox}}\n"
+        f"  - <<: *sandbox\n    scope: {SCOPE}-2\n",
+        encoding="utf-8",
+    )
+    policy = load_policy(path)
+    assert policy.network.allowed_fqdns == ["api.contoso.com", "*.contoso.net"]
+    assert [e.scope for e in policy.exemptions] == [SCOPE, SCOPE + "-2"]

@@ -17,6 +17,7 @@ from guardrail.cli import one_line
 from guardrail.gateway import ArmSettings
 from guardrail.settings import SECRET_SETTINGS, SETTING_NAMES, SettingsError, load_settings
 from guardrail.sinks import RetrySettings
+from guardrail.transport import Timeouts
 from guardrail_workbench.emulator import Emulator
 from tests.conftest import REPO
 
@@ -74,6 +75,10 @@ BAD: list[tuple[str, str, dict[str, str]]] = [
     ("AzureWebJobsStorage__queueServiceUri", "st.queue.core.windows.net", {}),
     ("AzureWebJobsStorage__blobServiceUri", "ftp://st.blob.core.windows.net", {}),
     ("AzureWebJobsStorage__clientId", "not-a-guid", {}),
+    ("GUARDRAIL_STORAGE_CONNECT_TIMEOUT", "0", {}),
+    ("GUARDRAIL_STORAGE_READ_TIMEOUT", "forever", {}),
+    ("GUARDRAIL_TOKEN_CONNECT_TIMEOUT", "-1", {}),
+    ("GUARDRAIL_TOKEN_READ_TIMEOUT", "inf", {}),
     ("ARM_ENDPOINT", "http://management.azure.com", {}),
     ("ARM_CREDENTIAL", "password", {}),
     ("ARM_CA_BUNDLE", MISSING_FILE, {}),
@@ -161,10 +166,22 @@ def test_good_values_reach_the_model() -> None:
             "TEAMS_WEBHOOK_URL": "https://prod.logic.example/workflows/x?sig=TOPSECRET",
             "GUARDRAIL_METRICS_LOG": "yes",
             "ARM_STATIC_CLAIMS": '{"appid": "x"}',
+            "GUARDRAIL_STORAGE_READ_TIMEOUT": "7.5",
+            "GUARDRAIL_TOKEN_CONNECT_TIMEOUT": "1",
         }
     )
+    assert settings.storage_timeouts == Timeouts(connect=2.0, read=7.5)
+    assert settings.credential_timeouts == Timeouts(connect=1.0, read=10.0)
+    assert (
+        settings.sinks.credential_timeouts == settings.credential_timeouts == settings.arm.credential_timeouts
+    )
     assert settings.mode == "audit"
-    assert settings.arm == ArmSettings(retry_total=0, poll_interval=0.25, static_claims={"appid": "x"})
+    assert settings.arm == ArmSettings(
+        retry_total=0,
+        poll_interval=0.25,
+        static_claims={"appid": "x"},
+        credential_timeouts=Timeouts(1.0, 10.0),
+    )
     assert settings.sinks.retry == RetrySettings(attempts=5, backoff_s=0)
     assert settings.sinks.email is not None and settings.sinks.email.max_wait_s == 0
     assert settings.sinks.email.recipients == ("secops@contoso.example",)

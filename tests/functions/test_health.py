@@ -8,6 +8,7 @@ does)."""
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from guardrail_workbench.queuehost import QueueHost
 from guardrail_workbench.stack import LocalStack, as_function_event, function_handlers, user_claims
 from tests.conftest import load_contract
 from tests.functions.conftest import POLICY, RG, account_id, open_account, unique
+from tests.functions.test_loop import notification
 
 SUB_D = "0d0d0d0d-4444-4444-8444-000000000004"
 SUB_E = "0e0e0e0e-5555-4555-8555-000000000005"
@@ -386,6 +388,35 @@ def test_dead_lettered_events_are_replayed_once_with_their_actor(stack: LocalSta
     assert code == 0 and summary["blobs"] == 0 and summary["events"] == 0
     assert summary["already_replayed"] >= 2
     assert len(stack.ingestion.records) == before  # nothing checked, nothing recorded
+
+
+def test_a_replayed_notification_is_judged_from_arm_not_from_its_body(stack: LocalStack) -> None:
+    # Issue #22 item 5: a dead-lettered Resource Notification whose resourceInfo shows the account
+    # compliant (as it was when the event was sent) while ARM now holds it open: the replay reads.
+    name = unique("dlq-arn")
+    rid = account_id(name, SUB_D)
+    stack.emulator.put_account({"name": name, **open_account(name)}, rid)
+    closed = copy.deepcopy(stack.emulator.account(rid))
+    assert closed is not None
+    closed["properties"]["networkAcls"] = {
+        "defaultAction": "Deny",
+        "bypass": "None",
+        "ipRules": [],
+        "virtualNetworkRules": [],
+    }
+    closed["properties"]["publicNetworkAccess"] = "Disabled"
+    judged = evaluate(closed, parse_policy_text(POLICY), datetime.now(UTC))
+    assert not getattr(judged, "findings", True)  # the body shows a compliant account
+    event = notification(rid, closed)
+    dead_letter(stack, [event], unique("arn"))
+
+    code, rows = run_cli("replay-deadletter")
+    *replayed, summary = rows
+    assert code == 0, summary
+    (row,) = [r for r in replayed if r["event_id"] == event["id"]]
+    assert row["action"] == "remediated"
+    assert stack.emulator.account(rid)["properties"]["networkAcls"]["defaultAction"] == "Deny"
+    assert any(r["Status"] == "remediated" for r in stack.ingestion.records if r["ResourceId"] == rid)
 
 
 def test_replay_since_and_bad_blobs(stack: LocalStack) -> None:

@@ -17,6 +17,7 @@ from guardrail.gateway import (
     ArmGateway,
     ArmGatewayError,
     ArmSettings,
+    InvalidNameError,
     TransientArmError,
     WriteResult,
     parse_account_id,
@@ -479,3 +480,23 @@ def test_diagnostic_settings_transient_errors(emulator: Emulator, gateway: ArmGa
     emulator.faults.add(resource_id=scope, method="GET", status=503, times=None)
     with pytest.raises(TransientArmError):
         gateway.diagnostic_settings(CLOSED)
+
+
+@pytest.mark.parametrize("bad", ["..", ".", "a?b", "a#b", "a%2Fb", "a\\b", "a\nb", "x" * 1025])
+def test_no_url_is_built_from_a_hostile_name(emulator: Emulator, gateway: ArmGateway, bad: str) -> None:
+    # Issue #22 item 4: names from ARM bodies (a listing's account IDs, a connection's name) pass one
+    # door, `checked_names`, before any URL is built; nothing is sent for a bad one.
+    rid = account_id(SUB1, RG, "acct")
+    before = len(emulator.app.requests)
+    with pytest.raises(InvalidNameError, match="refusing to build a URL"):
+        gateway.get(account_id(SUB1, RG, bad))
+    with pytest.raises(InvalidNameError):
+        gateway.diagnostic_settings(account_id(SUB1, bad, "acct"))
+    for written in (
+        gateway.reject_private_endpoint(f"{rid}/privateEndpointConnections/{bad}", "no"),
+        gateway.patch(account_id(SUB1, RG, bad), {"properties": {}}, None),
+        gateway.put_diagnostic_setting(rid, {"name": bad, "properties": {}}),
+    ):
+        assert written.status == "refused" and written.error_code == "InvalidResourceName"
+        assert "\n" not in (written.error_message or "") and len(written.error_message or "") < 700
+    assert len(emulator.app.requests) == before
