@@ -52,12 +52,24 @@ from guardrail import escaping, neverwiden, observe, wellformed
 from guardrail.actions import Action, ChildRead, Method, Snapshot, holds
 from guardrail.engine import Evaluation, Finding, InvalidAccount, action_widening, children_for, plan
 from guardrail.events import MalformedEvent, ResourceEvent, parse_event
-from guardrail.findings import ActorSource, FindingRecord, Status
+from guardrail.findings import FindingRecord, Status
 from guardrail.outcomes import Outcome, SweepReport
+from guardrail.records import (
+    RecordContext,
+    StatusOf,
+    alert_key,
+    every_fixed,
+    last_modified_by,
+    nothing,
+    properties_of,
+    provenance,
+    repairing,
+    side,
+)
 from guardrail.resource_ids import id_key, name_key, same_id, subscription_of
-from guardrail.rules import BY_ID, WRITTEN_PROPERTIES
+from guardrail.rules import WRITTEN_PROPERTIES
 from guardrail.state import UNFINISHED, Journal, JournalEntry, JournalState, OutboxItem
-from guardrail.vocabulary import Mode, Severity, Trigger
+from guardrail.vocabulary import Mode, Trigger
 
 if TYPE_CHECKING:
     from guardrail.gateway import WriteResult
@@ -68,8 +80,6 @@ if TYPE_CHECKING:
 __all__ = ["Guardrail", "Outcome", "SweepReport", "WritePacer", "holds", "last_modified_by", "provenance"]
 
 log = escaping.logger("guardrail")  # every argument logged from input escaped
-
-INVALID_RULE = "account-invalid"
 
 
 class Gateway(Protocol):
@@ -123,54 +133,6 @@ class WritePacer:
         return wait
 
 
-def _props(account: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    props = account.get("properties") if account else None
-    return props if isinstance(props, Mapping) else {}
-
-
-def _side(rule: str, props: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A record's Before/After: the property the rule shows (`Rule.shows`: `{"disableLocalAuth":
-    ...}`), else the networkAcls object; None when there is no such state."""
-    if props is None:
-        return None
-    shown = BY_ID[rule].shows if rule in BY_ID else None
-    if shown is not None:
-        return {shown: props.get(shown)}
-    acls = props.get("networkAcls")
-    return dict(acls) if isinstance(acls, Mapping) else None
-
-
-def last_modified_by(account: Mapping[str, Any]) -> str | None:
-    """Who last changed the account, from ARM's `systemData` (in the same form as events give)."""
-    system = account.get("systemData")
-    if not isinstance(system, Mapping):
-        return None
-    who, kind = system.get("lastModifiedBy"), system.get("lastModifiedByType")
-    if not isinstance(who, str) or not who:
-        return None
-    prefix = {"Application": "app:", "ManagedIdentity": "principal:", "Key": "key:"}.get(str(kind), "")
-    return prefix + who
-
-
-def provenance(
-    account: Mapping[str, Any] | None, event: ResourceEvent | None
-) -> tuple[str | None, ActorSource]:
-    """Who last modified the state being fixed: ARM's `systemData.lastModifiedBy` on the fresh
-    read; the event's claims only when systemData names nobody (an event may be late or forged)."""
-    recorded = last_modified_by(account) if account is not None else None
-    if recorded is not None:
-        return recorded, "systemData"
-    claimed = event.actor if event is not None else None
-    if claimed:
-        return claimed, "event-claims"
-    return None, "none"
-
-
-def _alert_key(record: FindingRecord) -> str:
-    text = f"{record.rule}\x1f{record.value or ''}\x1f{record.status}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
 def _modified_at(account: Mapping[str, Any]) -> str | None:
     system = account.get("systemData")
     at = system.get("lastModifiedAt") if isinstance(system, Mapping) else None
@@ -181,7 +143,7 @@ def _read_digest(snapshot: Snapshot) -> str:
     """What the plan was made from, for the journal key: the last-modified time and the state the
     rules read (account properties and children), canonical JSON."""
     text = json.dumps(
-        [_modified_at(snapshot.account), _props(snapshot.account), snapshot.children],
+        [_modified_at(snapshot.account), properties_of(snapshot.account), snapshot.children],
         sort_keys=True,
         separators=(",", ":"),
         default=str,
@@ -459,8 +421,8 @@ class Guardrail:
         )
 
     # -- read --------------------------------------------------------------------------------
-    def _context(self, trigger: Trigger, event: ResourceEvent | None) -> _RecordContext:
-        return _RecordContext(
+    def _context(self, trigger: Trigger, event: ResourceEvent | None) -> RecordContext:
+        return RecordContext(
             trigger=trigger,
             mode=self.settings.mode,
             actor=None,
@@ -471,7 +433,7 @@ class Guardrail:
         )
 
     def _snapshot(
-        self, resource_id: str, ctx: _RecordContext, listed: Mapping[str, Any] | None = None
+        self, resource_id: str, ctx: RecordContext, listed: Mapping[str, Any] | None = None
     ) -> Snapshot | Outcome:
         """The fresh read: the account and the child resources the rules read, or the outcome
         when it is gone or cannot be read (a `remediation-failed` record naming the cause; the
@@ -496,7 +458,7 @@ class Guardrail:
         return Snapshot(account, children)
 
     # -- finish earlier plans ----------------------------------------------------------------
-    def _finish(self, journal: Journal, snapshot: Snapshot, ctx: _RecordContext, into: Outcome) -> Journal:
+    def _finish(self, journal: Journal, snapshot: Snapshot, ctx: RecordContext, into: Outcome) -> Journal:
         """Settle what earlier checks left unfinished, against the fresh snapshot: an entry whose
         account is as it was read is left for the write that follows (it joins it); any other is
         verified for the actions ARM acknowledged or whose effect is visible and that planning
@@ -535,7 +497,7 @@ class Guardrail:
         return dataclasses.replace(journal, entries=kept, outbox=[])
 
     # -- plan ----------------------------------------------------------------------------------
-    def _plan(self, snapshot: Snapshot, ctx: _RecordContext) -> Evaluation | Outcome:
+    def _plan(self, snapshot: Snapshot, ctx: RecordContext) -> Evaluation | Outcome:
         """Judge the fresh snapshot; a body the guardrail cannot judge is an `account-invalid` record."""
         account = snapshot.account
         resource_id = snapshot.resource_id or str(account.get("id") or "")
@@ -551,7 +513,7 @@ class Guardrail:
             return Outcome(resource_id, "invalid", [record], detail=result.message)
         return result
 
-    def _audit(self, resource_id: str, ctx: _RecordContext, listed: Mapping[str, Any] | None) -> Outcome:
+    def _audit(self, resource_id: str, ctx: RecordContext, listed: Mapping[str, Any] | None) -> Outcome:
         """Audit mode: the plan is reported, never executed."""
         snapshot = self._snapshot(resource_id, ctx, listed)
         if isinstance(snapshot, Outcome):
@@ -561,13 +523,15 @@ class Guardrail:
             return judged
         if not judged.findings:
             return Outcome(resource_id, "compliant")
-        return Outcome(resource_id, "audit", ctx.records(judged, _nothing, _props(snapshot.account), None))
+        return Outcome(
+            resource_id, "audit", ctx.records(judged, nothing, properties_of(snapshot.account), None)
+        )
 
-    def _unplanned(self, snapshot: Snapshot, judged: Evaluation | Outcome, ctx: _RecordContext) -> Outcome:
+    def _unplanned(self, snapshot: Snapshot, judged: Evaluation | Outcome, ctx: RecordContext) -> Outcome:
         """Nothing to write: report-only findings (or none), or a body that cannot be judged."""
         if isinstance(judged, Outcome):
             return judged
-        records = ctx.records(judged, _nothing, _props(snapshot.account), None)
+        records = ctx.records(judged, nothing, properties_of(snapshot.account), None)
         return Outcome(judged.resource_id, "reported" if judged.findings else "compliant", records)
 
     # -- guard -------------------------------------------------------------------------------
@@ -579,7 +543,7 @@ class Guardrail:
         for action in actions:
             reasons += action_widening(snapshot, action)
             if action.kind == "patch-account" and action.body is not None:
-                unknown = sorted(set(_props(action.body)) - set(WRITTEN_PROPERTIES))
+                unknown = sorted(set(properties_of(action.body)) - set(WRITTEN_PROPERTIES))
                 reasons += [f"the PATCH sets {name}, which no rule declares it writes" for name in unknown]
                 reasons += neverwiden.widens(snapshot.account, action.body)
         if not reasons:
@@ -615,22 +579,22 @@ class Guardrail:
         self,
         snapshot: Snapshot,
         judged: Evaluation,
-        ctx: _RecordContext,
+        ctx: RecordContext,
         cause: str,
         tripped: bool,
         status: Status,
     ) -> Outcome:
         """A plan the guard refused (failed) or the breaker holds (suspended): nothing written."""
-        records = ctx.records(judged, _all(status, cause), _props(snapshot.account), None)
+        records = ctx.records(judged, every_fixed(status, cause), properties_of(snapshot.account), None)
         action: Literal["failed", "suspended"] = (
             "suspended" if status == "remediation-suspended" else "failed"
         )
         return Outcome(judged.resource_id, action, records, breaker_tripped=tripped, detail=cause)
 
     # -- journal and act -----------------------------------------------------------------------
-    def _intent(self, snapshot: Snapshot, judged: Evaluation, ctx: _RecordContext) -> JournalEntry:
+    def _intent(self, snapshot: Snapshot, judged: Evaluation, ctx: RecordContext) -> JournalEntry:
         account = snapshot.account
-        props = _props(account)
+        props = properties_of(account)
         etag = account.get("etag")
         before_etag = etag if isinstance(etag, str) else None
         return JournalEntry(
@@ -655,7 +619,7 @@ class Guardrail:
                     "action": index,
                 }
                 for f in judged.findings
-                for index in [_repairing(judged.actions, f)]
+                for index in [repairing(judged.actions, f)]
                 if index is not None
             ),
             created_at=ctx.now,
@@ -704,7 +668,7 @@ class Guardrail:
         return executed
 
     def _verifying_read(
-        self, before: Snapshot, entry: JournalEntry, executed: _Executed, ctx: _RecordContext
+        self, before: Snapshot, entry: JournalEntry, executed: _Executed, ctx: RecordContext
     ) -> Snapshot | None:
         """The one re-read after acting (None: the account is gone; `before` when nothing was
         written). When it cannot be made, the entry keeps what ARM acknowledged (`written`) for the
@@ -728,7 +692,7 @@ class Guardrail:
         before: Snapshot,
         executed: _Executed,
         after: Snapshot | None,
-        ctx: _RecordContext,
+        ctx: RecordContext,
     ) -> Outcome:
         """The entry's outcome and records, settled in one transaction with its outbox row: each
         acknowledged action verified on the re-read (remediated), or failed with the cause."""
@@ -741,9 +705,11 @@ class Guardrail:
         failures = _failures(judged.actions, executed, before, after, self.policy, ctx.now)
         if after is None:  # deleted after the write: what ARM acknowledged landed (issue #23, item 2)
             failures = {index: cause for index, cause in failures.items() if index not in executed.acked}
-        after_props = _props(after.account) if after is not None else _ack_props(before, judged, executed)
+        after_props = (
+            properties_of(after.account) if after is not None else _acknowledged(before, judged, executed)
+        )
         records = ctx.records(
-            judged, _statuses(judged.actions, executed, failures), _props(before.account), after_props
+            judged, _statuses(judged.actions, executed, failures), properties_of(before.account), after_props
         )
         outbox = self._outbox(entry, records)
         state: JournalState = (
@@ -808,7 +774,7 @@ class Guardrail:
         # re-check after the guardrail's own write (a subset of what was alerted) stays quiet. The
         # account's claims are made together (one partition read and one transaction).
         cooldown = self.settings.alert_cooldown
-        keys = [_alert_key(r) for r in active]
+        keys = [alert_key(r) for r in active]
         fresh = self.state.claim_alerts(outcome.resource_id, keys, now, cooldown)
         if not any(fresh) and not outcome.breaker_tripped:
             log.info("%s: findings already alerted within the cool-down", outcome.resource_id)
@@ -838,32 +804,6 @@ def _joined(earlier: Outcome, outcome: Outcome) -> Outcome:
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
-
-
-StatusOf = Callable[[Finding], tuple[Status, str | None] | None]
-
-
-def _nothing(finding: Finding) -> tuple[Status, str | None] | None:
-    return None
-
-
-def _all(status: Status, cause: str) -> StatusOf:
-    return lambda finding: (status, cause)
-
-
-def _repairing(actions: Sequence[Action], finding: Finding) -> int | None:
-    """The index of the action that repairs a fixed finding (None: not fixed, or no such action)."""
-    if not finding.fixed or finding.rule not in BY_ID:
-        return None
-    kind = BY_ID[finding.rule].action
-    for index, action in enumerate(actions):
-        if (
-            action.kind == kind
-            and finding.rule in action.rules
-            and (kind == "patch-account" or finding.value in action.values)
-        ):
-            return index
-    return None
 
 
 def _unchanged(entry: JournalEntry, account: Mapping[str, Any]) -> bool:
@@ -913,7 +853,7 @@ def _failures(
             failures[index] = cause if index == executed.stopped_at else f"not made: {cause}"
     if after is None:
         return failures
-    if _props(after.account).get("provisioningState") == "Failed":
+    if properties_of(after.account).get("provisioningState") == "Failed":
         for index in executed.acked:
             failures[index] = "ProvisioningFailed: the account's provisioningState is Failed after the write"
         return failures
@@ -945,7 +885,7 @@ def _statuses(actions: Sequence[Action], executed: _Executed, failures: Mapping[
     """The status of each fixed finding: remediated when its action landed, failed with the cause."""
 
     def status(finding: Finding) -> tuple[Status, str | None] | None:
-        index = _repairing(actions, finding)
+        index = repairing(actions, finding)
         if index is None:
             return None
         if index in failures:
@@ -955,13 +895,13 @@ def _statuses(actions: Sequence[Action], executed: _Executed, failures: Mapping[
     return status
 
 
-def _ack_props(before: Snapshot, judged: Evaluation, executed: _Executed) -> Mapping[str, Any]:
+def _acknowledged(before: Snapshot, judged: Evaluation, executed: _Executed) -> Mapping[str, Any]:
     """The account's properties as ARM acknowledged the PATCH (the account is gone: no re-read)."""
-    props = dict(_props(before.account))
+    props = dict(properties_of(before.account))
     for index in executed.acked:
         body = judged.actions[index].body
         if judged.actions[index].kind == "patch-account" and body is not None:
-            props.update(_props(body))
+            props.update(properties_of(body))
     return props
 
 
@@ -970,7 +910,7 @@ def _journal_records(
 ) -> list[FindingRecord]:
     """The `remediated` records of a journal entry settled later, for its actions that landed: the
     journal's Before, actor, event ID and correlation ID; After as the account now holds it."""
-    after = _props(account)
+    after = properties_of(account)
     return [
         FindingRecord.create(
             resource_id=str(account.get("id") or entry.resource_id),
@@ -983,8 +923,8 @@ def _journal_records(
             mode=mode,
             kind=entry.kind,
             value=finding.get("value"),
-            before=_side(str(finding["rule"]), entry.before),
-            after=_side(str(finding["rule"]), after),
+            before=side(str(finding["rule"]), entry.before),
+            after=side(str(finding["rule"]), after),
             actor=entry.actor,
             actor_source=entry.actor_source,  # type: ignore[arg-type]
             event_id=entry.event_id,
@@ -993,116 +933,3 @@ def _journal_records(
         for finding in entry.findings
         if int(finding.get("action", 0)) in landed
     ]
-
-
-@dataclass
-class _RecordContext:
-    trigger: Trigger
-    mode: Mode
-    actor: str | None
-    correlation_id: str
-    event_id: str | None
-    now: datetime
-    actor_source: ActorSource = "none"
-    event: ResourceEvent | None = None
-
-    def invalid(
-        self, resource_id: str, message: str, value: str | None, failed: bool, kind: str = ""
-    ) -> FindingRecord:
-        """The `account-invalid` record: the guardrail could not judge (or read) the account."""
-        status: Status = "audit" if self.mode == "audit" else "violation"
-        if failed and self.mode == "enforce":
-            status = "remediation-failed"
-        return self._record(
-            resource_id, INVALID_RULE, BY_ID[INVALID_RULE].severity, status, message, value, kind, None, None
-        )
-
-    def records(
-        self,
-        evaluation: Evaluation,
-        status_of_fixed: StatusOf,
-        before: Mapping[str, Any] | None,
-        after: Mapping[str, Any] | None,
-    ) -> list[FindingRecord]:
-        """One record per finding; `before`/`after` are the account's properties as read and,
-        when something was written, as re-read."""
-        records = []
-        for finding in evaluation.findings:
-            message = finding.message
-            status: Status
-            written = False
-            if finding.exempted:
-                status = "exempted"
-            elif self.mode == "audit":
-                status = "audit"
-            else:
-                decided = status_of_fixed(finding) if finding.fixed else None
-                if decided is None:
-                    status = "violation"
-                else:
-                    status, cause = decided
-                    written = status == "remediated"
-                    if cause:
-                        message = f"{message} — {cause}"
-            shown_after = _side(finding.rule, after) if written else None
-            shown_before = _side(finding.rule, before)
-            if written and BY_ID[finding.rule].shows == "@action":
-                shown_before, shown_after = None, _action_side(evaluation, finding)
-            elif BY_ID[finding.rule].shows == "@action":
-                shown_before = None
-            records.append(
-                self._record(
-                    evaluation.resource_id,
-                    finding.rule,
-                    finding.severity,
-                    status,
-                    message,
-                    finding.value,
-                    evaluation.kind,
-                    shown_before,
-                    shown_after,
-                )
-            )
-        return records
-
-    def _record(
-        self,
-        resource_id: str,
-        rule: str,
-        severity: Severity,
-        status: Status,
-        message: str,
-        value: str | None,
-        kind: str,
-        before: Mapping[str, Any] | None,
-        after: Mapping[str, Any] | None,
-    ) -> FindingRecord:
-        return FindingRecord.create(
-            resource_id=resource_id,
-            rule=rule,
-            severity=severity,
-            status=status,
-            message=message,
-            correlation_id=self.correlation_id,
-            trigger=self.trigger,
-            mode=self.mode,
-            kind=kind,
-            value=value,
-            before=before,
-            after=after,
-            actor=self.actor,
-            actor_source=self.actor_source,
-            event_id=self.event_id,
-            time_generated=self.now,
-        )
-
-
-def _action_side(evaluation: Evaluation, finding: Finding) -> dict[str, Any] | None:
-    """A record's After for a rule that shows its action (`Rule.shows == "@action"`): the child
-    resource written, `{"name": <its name>, **body}`."""
-    index = _repairing(evaluation.actions, finding)
-    if index is None:
-        return None
-    action = evaluation.actions[index]
-    name = action.target.rsplit("/", 1)[-1]
-    return {"name": name, **action.body} if action.body is not None else {"name": name, "deleted": True}
