@@ -87,6 +87,8 @@ class _Template:
         if not isinstance(spec, Mapping):
             return Unresolved(f"parameter {name!r} is not declared")
         if "defaultValue" not in spec:
+            if spec.get("nullable") is True:
+                return None  # languageVersion 2.0: an optional parameter is null when not given
             return Unresolved(f"parameter {name!r} has no value: give it in --parameters")
         key = f"parameter:{name.lower()}"
         if key in self._busy:

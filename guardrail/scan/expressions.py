@@ -127,6 +127,7 @@ def parse(text: str) -> Node:
 
 
 def is_expression(value: object) -> bool:
+    """Whether a template string is an expression: `[...]`, not an escaped `[[...]`."""
     if not isinstance(value, str):
         return False
     return value.startswith("[") and value.endswith("]") and not value.startswith("[[")
@@ -168,8 +169,8 @@ def lookup(mapping: Mapping[str, Any], key: str) -> Any:
 
 def evaluate_string(text: str, scope: Scope) -> Any:
     """A template string value: an expression when it is `[...]`, `[[...` for a literal `[`."""
-    if text.startswith("[["):
-        return text[1:]
+    if text.startswith("[[") and text.endswith("]"):
+        return text[1:]  # an escaped literal that would read as an expression
     if not is_expression(text):
         return text
     try:
@@ -508,6 +509,39 @@ _FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
     "lessorequals": lambda scope, a, b: (_numbers(a, b), a <= b)[1],
 }
 _TAKES_UNRESOLVED: Final = frozenset({"coalesce"})
+
+
+def _try_get(scope: Scope, value: Any, *keys: Any) -> Any:
+    """tryGet(object, key...): the value, or null when a key or index is missing."""
+    for key in keys:
+        if isinstance(value, Mapping) and isinstance(key, str):
+            try:
+                value = lookup(value, key)
+            except KeyError:
+                return None
+        elif isinstance(value, list) and isinstance(key, int) and not isinstance(key, bool):
+            if not -len(value) <= key < len(value):
+                return None
+            value = value[key]
+        elif value is None:
+            return None
+        else:
+            raise TypeError("tryGet() of a non-object")
+    return value
+
+
+def _substring(scope: Scope, value: Any, start: Any = 0, length: Any = None) -> str:
+    text = _text(value)
+    if not isinstance(start, int) or (length is not None and not isinstance(length, int)):
+        raise TypeError("substring() takes whole numbers")
+    if start < 0 or start > len(text) or (length is not None and (length < 0 or start + length > len(text))):
+        raise ValueError("substring() out of range")
+    return text[start:] if length is None else text[start : start + length]
+
+
+_FUNCTIONS["tryget"] = _try_get
+_FUNCTIONS["substring"] = _substring
+_FUNCTIONS["range"] = lambda scope, start, count: list(range(start, start + count))
 
 
 def _text(value: Any) -> str:

@@ -233,6 +233,18 @@ def _name_feeds(policy: Policy) -> tuple[str, ...]:
     return tuple(dict.fromkeys(rules))
 
 
+def _may_have_subnets(body: dict[str, Any]) -> bool:
+    """Whether the account may have virtual network rules (unresolved ones count)."""
+    properties = body.get("properties")
+    if not isinstance(properties, dict):
+        return isinstance(properties, Unresolved)
+    acls = properties.get("networkAcls")
+    if not isinstance(acls, dict):
+        return isinstance(acls, Unresolved)
+    rules = acls.get("virtualNetworkRules")
+    return bool(rules) or isinstance(rules, Unresolved)
+
+
 def judge(deployed: Deployed, policy: Policy, now: dt.datetime) -> Judged:
     from guardrail.engine import InvalidAccount, evaluate
 
@@ -251,6 +263,8 @@ def judge(deployed: Deployed, policy: Policy, now: dt.datetime) -> Judged:
         gaps.append(("name", deployed.name, _name_feeds(policy)))
     for path, value in _unresolved({k: v for k, v in body.items() if k != "name"}, ""):
         gaps.append((path, value, tuple(rule for rule in fed_rules(path) if rule in on)))
+    if not _may_have_subnets(body):  # customSubDomainName matters only with virtual network rules
+        gaps = [(p, v, tuple(r for r in rules if r != "custom-subdomain-missing")) for p, v, rules in gaps]
     not_judged: set[str] = set()
     for path, value, rules in gaps:
         if not rules and path != "name":
