@@ -34,8 +34,9 @@ _TOKEN: Final = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    name: str
+    name: str  # lower-cased: ARM's function names are case-insensitive
     args: tuple[Node, ...]
+    shown: str = ""  # as written
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,7 @@ def parse(text: str) -> Node:
                     take(",")
                     args.append(expression())
             take(")")
-            node = Call(value.lower(), tuple(args))
+            node = Call(value.lower(), tuple(args), value)
         else:
             raise ExpressionError(f"unexpected {value!r} in {text!r}")
         while (token := peek()) is not None and token[1] in (".", "["):
@@ -202,7 +203,7 @@ def evaluate(node: Node, scope: Scope) -> Any:
         return Unresolved(f"cannot index {type(target).__name__} with {key!r}")
     function = _FUNCTIONS.get(node.name)
     if function is None:
-        return Unresolved(f"{node.name}() is not resolved before deploy")
+        return Unresolved(f"{node.shown or node.name}() is not resolved before deploy")
     if node.name == "if":  # lazy: only the branch taken is evaluated
         if len(node.args) != 3:
             return Unresolved("if() takes three arguments")
