@@ -188,6 +188,7 @@ def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         parameters=parameters,
         subscription=args.subscription,
         resource_group=args.resource_group,
+        skip_other=args.skip_other_files,
     )
     if args.format == "json":
         out.write(json.dumps(to_json(report), separators=(",", ":")) + "\n")
@@ -276,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--subscription", metavar="ID", help="the subscription the deployment targets")
     scan.add_argument("--resource-group", metavar="NAME", help="the resource group it targets")
     scan.add_argument("--now", metavar="ISO", help="judge as of this time (exemption expiry)")
+    scan.add_argument(
+        "--skip-other-files",
+        action="store_true",
+        help="skip a named JSON file that is neither a template nor a plan, as in a folder (pre-commit)",
+    )
     scan.add_argument("paths", nargs="+", metavar="PATH")
     scan.set_defaults(handler=cmd_scan)
 

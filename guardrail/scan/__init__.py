@@ -135,10 +135,14 @@ def scan(
     parameters: Mapping[str, Any] | None = None,
     subscription: str | None = None,
     resource_group: str | None = None,
+    skip_other: bool = False,
 ) -> ScanReport:
-    """Judge every account the templates and plans in `paths` would deploy."""
+    """Judge every account the templates and plans in `paths` would deploy. `skip_other`: a JSON
+    file that is neither is skipped even when named (pre-commit names every changed file), as it is
+    in a folder."""
     report = ScanReport()
     for path, named in _files(paths):
+        named = named and not skip_other
         try:
             deployed = _deployed(path, named, parameters or {}, subscription, resource_group, report)
         except (ScanInputProblem, arm.TemplateProblem, terraform.PlanProblem) as problem:
