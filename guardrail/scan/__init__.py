@@ -121,7 +121,8 @@ def _files(paths: Iterable[str]) -> Iterable[tuple[str, bool]]:
         if path.is_dir():
             for found in sorted(path.rglob("*")):
                 if found.suffix.lower() in (".json", ".bicep") and found.is_file():
-                    if not any(part.startswith(".") or part == "node_modules" for part in found.parts):
+                    inside = found.relative_to(path).parts  # hidden folders and node_modules: skipped
+                    if not any(part.startswith(".") or part == "node_modules" for part in inside):
                         yield str(found), False
         else:
             yield given, True

@@ -419,3 +419,86 @@ def test_the_function_app_and_the_cli_never_import_the_scanner() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_folder_under_a_hidden_folder_is_still_scanned(tmp_path: Path) -> None:
+    """Only hidden folders inside the folder given are skipped (.git, .terraform), not the path to it."""
+    infra = tmp_path / ".checkout" / "infra"
+    (infra / ".terraform").mkdir(parents=True)
+    (infra / "main.json").write_text(QUICKSTART.read_text(encoding="utf-8"), encoding="utf-8")
+    (infra / ".terraform" / "copy.json").write_text(QUICKSTART.read_text(encoding="utf-8"), encoding="utf-8")
+    code, report = scan_json(str(infra))
+    assert code == 1
+    assert [r["file"] for r in report["resources"]] == [str(infra / "main.json")]
+
+
+SCHEMA_URL = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
+
+
+def account_resource(name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "Microsoft.CognitiveServices/accounts",
+        "apiVersion": "2025-06-01",
+        "name": name,
+        "kind": "OpenAI",
+        "properties": {"publicNetworkAccess": "Disabled"},
+        **extra,
+    }
+
+
+def test_conditions_copies_children_and_linked_templates(tmp_path: Path) -> None:
+    template = {
+        "$schema": SCHEMA_URL,
+        "contentVersion": "1.0.0.0",
+        "parameters": {"deploySpare": {"type": "bool", "defaultValue": False}, "pec": {"type": "string"}},
+        "resources": [
+            account_resource("[format('oai-{0}', copyIndex(1))]", copy={"name": "accounts", "count": 2}),
+            account_resource("spare", condition="[parameters('deploySpare')]"),
+            {
+                "type": "Microsoft.CognitiveServices/accounts/privateEndpointConnections",
+                "apiVersion": "2025-06-01",
+                "name": "[concat('oai-1/', parameters('pec'))]",
+                "properties": {"privateLinkServiceConnectionState": {"status": "Approved"}},
+            },
+            {
+                "type": "Microsoft.CognitiveServices/accounts/managedNetworks",
+                "apiVersion": "2025-10-01-preview",
+                "name": "oai-2/default",
+                "properties": {"managedNetwork": {"isolationMode": "AllowOnlyApprovedOutbound"}},
+            },
+            {
+                "type": "Microsoft.Resources/deployments",
+                "apiVersion": "2022-09-01",
+                "name": "linked",
+                "properties": {
+                    "mode": "Incremental",
+                    "templateLink": {"uri": "https://example.invalid/t.json"},
+                },
+            },
+        ],
+    }
+    policy = policy_file(
+        tmp_path, f"version: 1\nnetwork:\n  allowed_private_endpoint_subscriptions: [{SUB}]\n"
+    )
+    code, report = scan_json("--policy", policy, write(tmp_path / "main.json", template))
+    assert code == 1
+    by_source = {(r["source"], r["resource"].rsplit("/", 1)[-1]): r for r in report["resources"]}
+    assert list(by_source) == [
+        ("resources[0]", "oai-1"),
+        ("resources[0]", "oai-2"),
+        ("resources[4]", "linked"),
+    ]
+    first, second, linked = by_source.values()
+    # the connection's name is unresolved: it may be any account's, and is judged as unresolved there
+    (unresolved,) = first["findings"]
+    assert unresolved["rule"] == "unresolved-value"
+    assert unresolved["value"] == "properties.privateEndpointConnections[0]"
+    assert first["not_judged"] == ["private-endpoint-not-allowed"]
+    assert second["findings"][0]["value"] == "properties.privateEndpointConnections[0]"
+    assert [c["type"] for c in second["children"]] == [
+        "Microsoft.CognitiveServices/accounts/privateEndpointConnections",
+        "Microsoft.CognitiveServices/accounts/managedNetworks",
+    ]
+    assert linked["type"] == "Microsoft.Resources/deployments"
+    assert linked["compliant"] is False
+    assert "templateLink" in linked["findings"][0]["message"]
