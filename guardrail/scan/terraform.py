@@ -34,11 +34,9 @@ class PlanProblem(ValueError):
 
 
 def is_plan(document: object) -> bool:
-    return (
-        isinstance(document, Mapping)
-        and "format_version" in document
-        and ("resource_changes" in document or "planned_values" in document)
-    )
+    """A plan, or the state that `terraform show -json` prints without one (refused below)."""
+    keys = ("resource_changes", "planned_values", "values")
+    return isinstance(document, Mapping) and "format_version" in document and any(k in document for k in keys)
 
 
 def _known(value: Any, unknown: Any, path: str) -> Any:
@@ -159,6 +157,11 @@ def accounts_in(document: Located, label: str, subscription: str | None) -> list
     plan = document.value
     if not is_plan(plan):
         raise PlanProblem(f"{label}: not a Terraform plan (terraform show -json)")
+    if "planned_values" not in plan and "resource_changes" not in plan:
+        raise PlanProblem(
+            f"{label}: a Terraform state, not a plan: give `terraform show -json PLANFILE` of a saved plan "
+            "(terraform plan -out PLANFILE)"
+        )
     changes = plan.get("resource_changes") or []
     if not isinstance(changes, list):
         raise PlanProblem(f"{label}: resource_changes is not a list")

@@ -502,3 +502,17 @@ def test_conditions_copies_children_and_linked_templates(tmp_path: Path) -> None
     assert linked["type"] == "Microsoft.Resources/deployments"
     assert linked["compliant"] is False
     assert "templateLink" in linked["findings"][0]["message"]
+
+
+def test_a_terraform_state_is_not_taken_for_a_plan(tmp_path: Path) -> None:
+    """`terraform show -json` without a plan file prints the state: its values say nothing of what
+    the next apply deploys, and would pass unknown values by omission."""
+    state = {
+        "format_version": "1.0",
+        "terraform_version": "1.9.8",
+        "values": {"root_module": {"resources": []}},
+    }
+    path = write(tmp_path / "state.json", state)
+    code, _, err = run(path)
+    assert code == 2
+    assert err.startswith(f"guardrail: error: {path}: a Terraform state, not a plan: ")
