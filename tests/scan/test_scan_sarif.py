@@ -130,3 +130,14 @@ def test_input_problems_make_the_invocation_unsuccessful(tmp_path: Path) -> None
     assert invocation["executionSuccessful"] is False
     assert invocation["toolExecutionNotifications"][-1]["level"] == "error"
     assert str(broken) in invocation["toolExecutionNotifications"][-1]["message"]["text"]
+
+
+def test_unresolved_value_is_the_scans_own_rule_and_no_exemption_can_name_it() -> None:
+    """Not in the registry (the runtime never meets an unresolved value), so a policy cannot exempt
+    it: an unjudged value must never be made to pass."""
+    from guardrail.policy import PolicyError, parse_policy
+
+    assert "unresolved-value" not in RULE_IDS
+    exemption = {"scope": f"/subscriptions/{SUB}", "rules": ["unresolved-value"], "expires": "2099-01-01"}
+    with pytest.raises(PolicyError, match="unknown rule 'unresolved-value'"):
+        parse_policy({"version": 1, "exemptions": [exemption]}, "policy.yaml")
