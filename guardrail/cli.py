@@ -107,6 +107,42 @@ def account_bodies(path: str, document: Any) -> list[tuple[str, Any]]:
     return [(label, document)]
 
 
+def snapshot_of(body: Any) -> Any:
+    """A snapshot object (`{"account": <body>, "managedNetwork": ..., "capabilityHosts": [...],
+    "networkSecurityPerimeterConfigurations": [...]}`, each as ARM's GET returns it; a missing key
+    means none) as a `Snapshot`; anything else is an account body and stays as it is (the rules
+    that read child resources then judge nothing)."""
+    from guardrail.actions import Snapshot
+    from guardrail.rules import CHILD_READS
+
+    if not (isinstance(body, dict) and "account" in body and "properties" not in body):
+        return body
+    children: dict[str, Any] = {read.key: [] if read.many else None for read in CHILD_READS}
+    unknown = sorted(set(body) - set(children) - {"account"})
+    if unknown:
+        raise InputProblem(
+            f"a snapshot object has unknown keys {unknown}: expected account, {', '.join(children)}"
+        )
+    children.update({key: value for key, value in body.items() if key != "account"})
+    return Snapshot(body["account"], children)
+
+
+def _perimeter_lines(results: list[tuple[str, Evaluation, Any]]) -> list[str]:
+    from guardrail.actions import Snapshot
+    from guardrail.rules.perimeter import access_mode, configurations
+
+    lines = []
+    for _, evaluation, source in results:
+        if isinstance(source, Snapshot):
+            name = evaluation.resource_id.rsplit("/", 1)[-1]
+            for props in configurations(source.children):
+                perimeter = props.get("networkSecurityPerimeter")
+                shown = perimeter.get("id") if isinstance(perimeter, dict) else None
+                mode = access_mode(props) or "none"
+                lines.append(f"{name}: network security perimeter {shown or '?'}: access mode {mode}")
+    return lines
+
+
 def _format_text(results: list[tuple[str, Evaluation]], out: TextIO) -> None:
     header = ("ACCOUNT", "KIND", "RULE", "SEVERITY", "ACTION", "DETAIL")
     rows: list[tuple[str, ...]] = []
@@ -124,22 +160,30 @@ def _format_text(results: list[tuple[str, Evaluation]], out: TextIO) -> None:
     compliant = sum(1 for _, e in results if e.compliant)
     fixes = sum(1 for _, e in results if e.remediation is not None)
     rejections = sum(1 for _, e in results if e.private_endpoint_rejections)
+    others = sum(
+        1
+        for _, e in results
+        if any(a.kind not in ("patch-account", "reject-private-endpoint") for a in e.actions)
+    )
     out.write(
         f"\n{len(results)} accounts: {compliant} compliant, {len(results) - compliant} not compliant, "
         f"{fixes} with a remediation"
         + (f", {rejections} with private endpoint connections to reject" if rejections else "")
+        + (f", {others} with child resources to fix (--format json lists the actions)" if others else "")
         + "\n"
     )
 
 
 def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from guardrail.engine import InvalidAccount, evaluate
+    from guardrail.actions import Snapshot
+    from guardrail.engine import InvalidAccount, evaluate, plan
 
     policy = _load_policy(args.policy)
     now = _parse_now(args.now)
     if args.accounts.count("-") > 1:
         raise InputProblem("evaluate: standard input (-) can be read only once")
     results: list[tuple[str, Evaluation]] = []
+    sources: list[tuple[str, Evaluation, Any]] = []
     problems: list[str] = []
     for path in args.accounts:
         try:
@@ -150,16 +194,26 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if not bodies:
             problems.append(f"{_label(path)}: the list is empty (no account bodies)")
         for label, body in bodies:
-            evaluation = evaluate(body, policy, now)
+            try:
+                source = snapshot_of(body)
+            except InputProblem as problem:
+                problems.append(f"{label}: {problem}")
+                continue
+            evaluation = (
+                plan(source, policy, now) if isinstance(source, Snapshot) else evaluate(source, policy, now)
+            )
             if isinstance(evaluation, InvalidAccount):
                 problems.append(f"{label}: {evaluation.message}")
                 continue
             results.append((label, evaluation))
+            sources.append((label, evaluation, source))
     if args.format == "json":
         for _, evaluation in results:
             out.write(json.dumps(evaluation.to_json(), separators=(",", ":")) + "\n")
     elif results or not problems:
         _format_text(results, out)
+        for line in _perimeter_lines(sources):
+            out.write(line + "\n")
     for message in problems:
         err.write(f"guardrail: error: {message}\n")
     if problems:

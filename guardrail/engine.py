@@ -1,8 +1,12 @@
-"""The policy engine: pure. (account JSON, policy, now) in; findings and the exact PATCH body out.
+"""The policy engine: pure. (snapshot, policy, now) in; findings and the plan of actions out.
 
-It knows nothing of Azure SDKs and performs no I/O. Guarantees (property-tested):
-1. the remediation never widens what the account allows;
-2. it is a fixpoint: applying it and evaluating again gives no remediation;
+The snapshot is the account body and the child resources the policy's rules read
+(`guardrail.actions.Snapshot`); the plan is an ordered tuple of typed actions (`Action`): the
+account PATCH first (its exact body), then the rule modules' own calls (a private endpoint
+connection to reject, a diagnostic setting to create, ...). It knows nothing of Azure SDKs and
+performs no I/O. Guarantees (property-tested):
+1. the plan never widens what the account allows;
+2. it is a fixpoint: applying it and evaluating again gives no action;
 3. evaluation never raises on a malformed body: it returns findings or an `InvalidAccount`.
 """
 
@@ -14,9 +18,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from guardrail.actions import PATCH_ACCOUNT, Action, ChildRead, Snapshot
 from guardrail.memo import PerObject
 from guardrail.policy import ACCOUNT_ID_RE, Policy
-from guardrail.rules import SEVERITIES, SURFACE, UNITS, Context, Finding
+from guardrail.rules import (
+    ACTION_TYPES,
+    BY_ID,
+    CHILD_READS,
+    PROPERTY_TYPES,
+    SEVERITIES,
+    SURFACE,
+    UNITS,
+    Context,
+    Finding,
+)
 from guardrail.wellformed import wrong_type
 
 ACCOUNT_TYPE: Final = "microsoft.cognitiveservices/accounts"
@@ -27,24 +42,36 @@ __all__ = [
     "Finding",
     "InvalidAccount",
     "access_surface",
+    "action_widening",
     "apply_patch",
+    "children_for",
     "evaluate",
+    "plan",
     "widening",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
+    """The findings and the plan: `actions` in the order they are to be made."""
+
     resource_id: str
     kind: str
     findings: tuple[Finding, ...]
-    remediation: dict[str, Any] | None
-    # Set when the policy's diagnostics rule applies and its fix is enabled: the diagnostic
-    # setting to create (not part of the account PATCH body).
-    diagnostic_setting: dict[str, Any] | None = None
-    # The private endpoint connections (resource IDs) to reject, each a call of its own (not part of
-    # the account PATCH body); empty when none.
-    private_endpoint_rejections: tuple[str, ...] = ()
+    actions: tuple[Action, ...] = ()
+
+    @property
+    def remediation(self) -> dict[str, Any] | None:
+        """The account PATCH body (the plan's `patch-account` action), None when there is none."""
+        for action in self.actions:
+            if action.kind == PATCH_ACCOUNT.kind:
+                return action.body
+        return None
+
+    @property
+    def private_endpoint_rejections(self) -> tuple[str, ...]:
+        """The private endpoint connections (resource IDs) the plan rejects, each a call of its own."""
+        return tuple(action.target for action in self.actions if action.kind == "reject-private-endpoint")
 
     @property
     def compliant(self) -> bool:
@@ -55,10 +82,13 @@ class Evaluation:
         return tuple(finding for finding in self.findings if not finding.exempted)
 
     def to_json(self) -> dict[str, Any]:
+        """`guardrail evaluate --format json`'s object (a public interface). `remediation` and
+        `private_endpoint_rejections` are derived from `actions`, kept for one release."""
         return {
             "resource_id": self.resource_id,
             "compliant": self.compliant,
             "findings": [finding.to_json() for finding in self.findings],
+            "actions": [action.to_json() for action in self.actions],
             "remediation": self.remediation,
             "private_endpoint_rejections": list(self.private_endpoint_rejections),
         }
@@ -93,28 +123,35 @@ def _check_shape(account: object) -> InvalidAccount | tuple[str, str, Mapping[st
         properties = {}
     if type(properties) is not dict and not isinstance(properties, Mapping):
         return InvalidAccount(f"'properties' must be an object (got {type(properties).__name__})", rid)
-    expected: tuple[tuple[str, type | tuple[type, ...]], ...] = (
-        ("publicNetworkAccess", str),
-        ("disableLocalAuth", bool),
-        ("customSubDomainName", str),
-        ("networkAcls", (dict, Mapping)),  # dict first: isinstance stops there, before the ABC
-        ("restrictOutboundNetworkAccess", bool),
-        ("allowedFqdnList", list),
-        ("privateEndpointConnections", list),
-    )
-    wrong = wrong_type(properties, expected, "properties.")
+    wrong = wrong_type(properties, _TOP_TYPES, "properties.")
     acls = properties.get("networkAcls")
     if wrong is None and acls is not None:
-        acl_types = (
-            ("defaultAction", str),
-            ("bypass", str),
-            ("ipRules", list),
-            ("virtualNetworkRules", list),
-        )
-        wrong = wrong_type(acls, acl_types, "properties.networkAcls.")
+        wrong = wrong_type(acls, _ACL_TYPES, "properties.networkAcls.")
     if wrong is not None:
         return InvalidAccount(wrong, rid)
     return rid, kind or "", properties
+
+
+#: The property types the rules declare (`RuleUnit.properties`): top level, and inside networkAcls.
+_TOP_TYPES: Final = tuple((name, kind) for name, kind in PROPERTY_TYPES.items() if "." not in name)
+_ACL_TYPES: Final = tuple(
+    (name.removeprefix("networkAcls."), kind)
+    for name, kind in PROPERTY_TYPES.items()
+    if name.startswith("networkAcls.")
+)
+
+
+def plan(snapshot: Snapshot, policy: Policy, now: dt.datetime) -> Evaluation | InvalidAccount:
+    """Judge a snapshot (the account and the child resources read for the policy's rules)."""
+    return evaluate(snapshot.account, policy, now, children=snapshot.children)
+
+
+def _build_children_for(policy: Policy) -> tuple[ChildRead, ...]:
+    return tuple(read for read in CHILD_READS if read.on(policy))
+
+
+#: The child resources the policy's rules read (none: the snapshot is the account alone).
+children_for: PerObject[tuple[ChildRead, ...]] = PerObject(_build_children_for)
 
 
 def evaluate(
@@ -123,14 +160,18 @@ def evaluate(
     now: dt.datetime,
     *,
     diagnostic_settings: Sequence[Mapping[str, Any]] | None = None,
+    children: Mapping[str, Any] | None = None,
 ) -> Evaluation | InvalidAccount:
     """Judge one account body against the policy at time `now`.
 
-    `diagnostic_settings` are the account's diagnostic settings as ARM lists them; the
-    diagnostics rule is judged only when they are given and the policy names a workspace.
+    `children` are the child resources read for the policy's rules, by `ChildRead.key` (a rule
+    that needs one judges only when it is there); `diagnostic_settings` is the same as
+    `children={"diagnosticSettings": ...}`.
     """
+    if diagnostic_settings is not None:
+        children = {**(children or {}), "diagnosticSettings": diagnostic_settings}
     try:
-        return _evaluate(account, policy, now, diagnostic_settings)
+        return _evaluate(account, policy, now, children or _NO_CHILDREN)
     except Exception as error:  # guarantee 3: a malformed body never raises
         rid = account.get("id") if isinstance(account, Mapping) else None
         return InvalidAccount(
@@ -139,11 +180,14 @@ def evaluate(
         )
 
 
+_NO_CHILDREN: Final[Mapping[str, Any]] = {}
+
+
 def _evaluate(
     account: object,
     policy: Policy,
     now: dt.datetime,
-    diagnostic_settings: Sequence[Mapping[str, Any]] | None,
+    children: Mapping[str, Any],
 ) -> Evaluation | InvalidAccount:
     shape = _check_shape(account)
     if isinstance(shape, InvalidAccount):
@@ -160,29 +204,31 @@ def _evaluate(
         properties,
         dict(acls_in) if type(acls_in) is dict or isinstance(acls_in, Mapping) else None,
         isinstance(public, str) and public.lower() == "disabled",
-        diagnostic_settings,
+        children,
         SEVERITIES,
     )
     for check in _checks_for(policy):
         check(ctx)
 
-    remediation: dict[str, Any] | None = None
+    findings = tuple(ctx.findings)
     patch = ctx.patch
-    if ctx.acls_changed or patch:
-        body = dict(patch)
-        acls = ctx.acls
-        if acls is not None:
-            # ARM replaces arrays, and OpenAI accounts refuse updates without networkAcls: send it whole.
-            body["networkAcls"] = _copy_acls(acls)  # the body never shares objects with the account
-        remediation = {"properties": body}
-    return Evaluation(
+    if not (ctx.acls_changed or patch):
+        return Evaluation(resource_id, kind, findings, tuple(ctx.actions))
+    body = dict(patch)
+    acls = ctx.acls
+    if acls is not None:
+        # ARM replaces arrays, and OpenAI accounts refuse updates without networkAcls: send it whole.
+        body["networkAcls"] = _copy_acls(acls)  # the body never shares objects with the account
+    patched = [f for f in findings if f.fixed and BY_ID[f.rule].action == PATCH_ACCOUNT.kind]
+    account_patch = Action(
+        PATCH_ACCOUNT.kind,
+        PATCH_ACCOUNT.method,
         resource_id,
-        kind,
-        tuple(ctx.findings),
-        remediation,
-        ctx.diagnostic_setting,
-        tuple(ctx.private_endpoint_rejections),
+        {"properties": body},
+        tuple(dict.fromkeys(f.rule for f in patched)),
+        tuple(f.value for f in patched),
     )
+    return Evaluation(resource_id, kind, findings, (account_patch, *ctx.actions))
 
 
 def _build_checks(policy: Policy) -> tuple[Callable[[Context], None], ...]:
@@ -285,6 +331,19 @@ def access_surface(account: Mapping[str, Any]) -> AccessSurface:
         else:
             parts[part.name] = value
     return AccessSurface(network, parts)
+
+
+def action_widening(snapshot: Snapshot, action: Action) -> list[str]:
+    """Every way one action of a plan would let more in (or out) than the snapshot does: its
+    type's guard (an unknown type, or a method its type does not have, is refused), and for the
+    account PATCH the registry's widening model over the account as ARM would merge the body."""
+    action_type = ACTION_TYPES.get(action.kind)
+    if action_type is None or action_type.method != action.method:
+        return [f"{action.kind} {action.method} is not an action type the guard knows"]
+    reasons = action_type.widens(snapshot, action)
+    if action.kind == PATCH_ACCOUNT.kind and action.body is not None and not reasons:
+        reasons += widening(snapshot.account, apply_patch(snapshot.account, action.body))
+    return reasons
 
 
 def widening(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:

@@ -10,7 +10,11 @@ A slice message is JSON (base64-encoded on the queue, the Functions host's defau
 
     {"v": 1, "subscription": "<subscription GUID>", "nextLink": null | "<ARM nextLink URL>"}
 
-`nextLink` null means the subscription's first page. A slice whose listing fails raises, so the
+`nextLink` null means the subscription's first page. A message may instead name one account,
+`"account": "<account resource ID>"` (of that subscription): a re-check the reconciler asked for
+(a write whose provisioning ended Failed), put on the queue invisible for
+GUARDRAIL_RECHECK_MINUTES, so the account is looked at again within minutes, not at the next
+sweep. A slice whose listing fails raises, so the
 host redelivers it; after host.json's `extensions.queues.maxDequeueCount` deliveries the host moves
 it to `guardrail-sweep-poison`, where `report_poison` logs it at ERROR with the slice it names
 (the next sweep lists that page again). Account errors inside a slice do not fail the message:
@@ -30,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from guardrail import observe
 from guardrail.policy import GUID_RE
+from guardrail.resource_ids import parse_account_id, subscription_of
 
 if TYPE_CHECKING:
     from guardrail.service import Guardrail, SweepReport
@@ -50,11 +55,14 @@ class SweepSlice:
     subscription: str
     next_link: str | None = None
     sweep: str | None = None  # the sweep's correlation ID, shared by its slices' heartbeat rows
+    account: str | None = None  # a re-check of one account instead of a page
 
     def to_message(self) -> str:
         body = {"v": MESSAGE_VERSION, "subscription": self.subscription, "nextLink": self.next_link}
         if self.sweep is not None:
             body["sweep"] = self.sweep
+        if self.account is not None:
+            body["account"] = self.account
         return json.dumps(body)
 
     @classmethod
@@ -75,11 +83,28 @@ class SweepSlice:
         sweep = body.get("sweep")
         if sweep is not None and not (isinstance(sweep, str) and GUID_RE.fullmatch(sweep)):
             raise MalformedSlice(f"sweep message sweep {str(sweep)[:60]!r} is not a correlation ID")
-        return cls(subscription, link, sweep)
+        account = body.get("account")
+        if account is not None:
+            try:
+                parse_account_id(account if isinstance(account, str) else "")
+            except ValueError:
+                raise MalformedSlice(
+                    f"sweep message account {str(account)[:200]!r} is not an account resource ID"
+                ) from None
+            if subscription_of(account) != subscription.lower():
+                raise MalformedSlice("sweep message account is not in the message's subscription")
+        return cls(subscription, link, sweep, account)
 
 
 class SliceQueue(Protocol):
-    def send_message(self, content: str) -> Any: ...
+    def send_message(self, content: str, *, visibility_timeout: int | None = None) -> Any: ...
+
+
+def enqueue_recheck(queue: SliceQueue, resource_id: str, delay_seconds: int) -> None:
+    """Ask for one account to be checked again in `delay_seconds` (the message stays invisible
+    until then)."""
+    piece = SweepSlice(subscription_of(resource_id), account=resource_id)
+    queue.send_message(piece.to_message(), visibility_timeout=max(0, delay_seconds) or None)
 
 
 def open_sweep_queue(env: Mapping[str, str], name: str = SWEEP_QUEUE) -> Any:
@@ -152,6 +177,9 @@ def run_slice(guardrail: Guardrail, queue: SliceQueue, message: str | bytes) -> 
     if configured and piece.subscription.lower() not in configured:
         log.error("dropping sweep message for subscription %s: not governed", piece.subscription)
         return None
+    if piece.account is not None:  # a re-check the reconciler asked for
+        log.info("re-checking %s (asked for by an earlier check)", piece.account)
+        return guardrail.sweep_accounts((), unfinished=[piece.account])
     accounts, link = guardrail.gateway.list_page(piece.subscription, piece.next_link)
     if link:  # the next page is its own slice: any free instance takes it while this one checks
         queue.send_message(SweepSlice(piece.subscription, link, piece.sweep).to_message())

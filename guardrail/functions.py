@@ -40,7 +40,26 @@ def build_guardrail(settings: Settings) -> Guardrail:
         finding_sinks(settings.sinks),
         alert_sinks(settings.sinks),
         precondition_retries=settings.arm.precondition_retries,
+        recheck=_recheck(settings.env),
     )
+
+
+def _recheck(env: Mapping[str, str]) -> Any:
+    """The reconciler's way to ask for a later look at one account: a delayed sweep-queue message
+    (None without storage: the next sweep looks again)."""
+
+    def recheck(resource_id: str, delay: Any) -> None:
+        from guardrail.fanout import enqueue_recheck
+
+        queue = _sweep_queue(env)
+        if queue is None:
+            return
+        try:
+            enqueue_recheck(queue, resource_id, int(delay.total_seconds()))
+        except Exception as error:  # the sweep still looks again; never fail the check for it
+            log.warning("cannot schedule a re-check of %s: %s: %s", resource_id, type(error).__name__, error)
+
+    return recheck
 
 
 def _identity_storage(env: Mapping[str, str]) -> dict[str, Any]:

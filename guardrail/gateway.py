@@ -4,7 +4,12 @@ Primitives only; it decides nothing and never calls back into the service:
 - `get`: the account as the raw JSON ARM returned (camelCase, etag included, no SDK model in
   between), or None when it is gone;
 - `patch`: one PATCH with `If-Match`, waiting for the operation, as a typed `WriteResult`;
-- `list_accounts`, `diagnostic_settings`, `put_diagnostic_setting`.
+- `list_accounts`, `diagnostic_settings`, `put_diagnostic_setting`;
+- an account's child resources by full resource ID (the Foundry managed network and its outbound
+  rules, capability hosts, network security perimeter configurations): `get_child`,
+  `list_children`, and `send`, one PUT/PATCH/DELETE waiting for ARM's asynchronous operation;
+- `read_children`: the child resources a snapshot needs (`guardrail.actions.ChildRead`);
+- `write`: one action of a plan (method, target, body), routed to the call that makes it.
 
 Failure model:
 - transient trouble (429, 409 RequestConflict, 5xx, timeouts, connection errors) is retried a
@@ -28,12 +33,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
+from guardrail.actions import ChildRead, Method
 from guardrail.credentials import StaticTokenCredential, unsigned_token
 from guardrail.resource_ids import parse_account_id as parse_account_id
+from guardrail.resource_ids import parse_account_or_child
 
 API_VERSION = "2025-09-01"
+#: The account's children (managedNetworks, outboundRules, capabilityHosts,
+#: networkSecurityPerimeterConfigurations): the stable API that has them all (issue 24).
+CHILD_API_VERSION = "2026-09-01"
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
 ACCOUNTS_PROVIDER = "Microsoft.CognitiveServices/accounts"
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -174,6 +184,14 @@ def _provisioning_state(account: Mapping[str, Any] | None) -> str | None:
         return None
     properties = account.get("properties")
     return properties.get("provisioningState") if isinstance(properties, dict) else None
+
+
+def _body_of(pipeline_response: Any) -> Any:
+    """A long-running operation's final body as ARM sent it (None when empty)."""
+    try:
+        return pipeline_response.http_response.json()
+    except ValueError:
+        return None
 
 
 def _raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
@@ -399,6 +417,40 @@ class ArmGateway:
         if failure is not None:
             raise failure
 
+    # ---------------------------------------------------------------- child resources
+
+    def read_children(self, account_id: str, reads: Iterable[ChildRead]) -> dict[str, Any]:
+        """The child resources `reads` name, by key: a body or None (`many`: a list, every page;
+        [] when there is none). Raises as `get` does; a 404 is an empty value, not an error."""
+        children: dict[str, Any] = {}
+        for read in reads:
+            if read.path.lower() == "providers/microsoft.insights/diagnosticsettings":
+                children[read.key] = self.diagnostic_settings(account_id)
+            elif read.many:
+                children[read.key] = self.list_children(account_id, read.path, read.api_version)
+            else:
+                children[read.key] = self.get_child(f"{account_id}/{read.path}", read.api_version)
+        return children
+
+    def write(
+        self, method: Method, target: str, body: Mapping[str, Any] | None, etag: str | None = None
+    ) -> WriteResult:
+        """One action of a plan, made by the call for its target: the account PATCH (If-Match
+        `etag`), a private endpoint connection's PUT, a diagnostic setting's PUT. Anything else is
+        refused here (ValueError): the gateway writes only what it knows how to write."""
+        account, _, rest = target.partition("/providers/Microsoft.Insights/diagnosticSettings/")
+        if not rest:
+            account, _, rest = target.partition("/providers/microsoft.insights/diagnosticSettings/")
+        if method == "PATCH" and body is not None and _is_account_id(target):
+            return self.patch(target, body, etag)
+        if method == "PUT" and body is not None and "/privateEndpointConnections/" in target:
+            return self.put_private_endpoint_connection(target, body)
+        if method == "PUT" and body is not None and rest and "/" not in rest and _is_account_id(account):
+            return self.put_diagnostic_setting(account, {"name": rest, **body})
+        if not _is_account_id(target):  # a child resource of an account
+            return self.send(method, target, body)
+        raise ValueError(f"the gateway has no write for {method} {target}")
+
     # ---------------------------------------------------------------- diagnostic settings
 
     def diagnostic_settings(self, resource_id: str) -> list[dict[str, Any]] | None:
@@ -453,6 +505,14 @@ class ArmGateway:
         """PUT the connection's `privateLinkServiceConnectionState` to Rejected and wait for the
         operation: one write, no decisions (the service verifies by reading the account again).
         Raises TransientArmError when transient trouble outlasts the retries."""
+        state = {"status": "Rejected", "description": description, "actionsRequired": "None"}
+        return self.put_private_endpoint_connection(
+            connection_id, {"properties": {"privateLinkServiceConnectionState": state}}
+        )
+
+    def put_private_endpoint_connection(self, connection_id: str, body: Mapping[str, Any]) -> WriteResult:
+        """PUT a private endpoint connection of an account (`body` as ARM takes it) and wait for
+        the operation. Raises TransientArmError when transient trouble outlasts the retries."""
         from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
         account_id, _, connection = connection_id.rstrip("/").rpartition("/privateEndpointConnections/")
@@ -460,8 +520,7 @@ class ArmGateway:
             raise ValueError(f"not a private endpoint connection ID: {connection_id!r}")
         subscription, group, name = parse_account_id(account_id)
         client = self._client(subscription)
-        state = {"status": "Rejected", "description": description, "actionsRequired": "None"}
-        payload = json.dumps({"properties": {"privateLinkServiceConnectionState": state}}).encode()
+        payload = json.dumps(dict(body)).encode()
         try:
             poller = client.private_endpoint_connections.begin_create_or_update(
                 group,
@@ -492,16 +551,26 @@ class ArmGateway:
         the caller to re-read and recompute. Raises TransientArmError when transient trouble
         outlasts the retries (including a lost response: the caller cannot know whether it landed).
         """
+        return self._write(resource_id, "PATCH", lambda: self._patch(resource_id, body, etag))
+
+    def _write(
+        self, resource_id: str, method: str, attempt: Callable[[], dict[str, Any] | None]
+    ) -> WriteResult:
+        """Run one write (`attempt`: raises _Conflict / _Precondition / _Gone / _Refused /
+        TransientArmError) to a WriteResult: 409 RequestConflict retried with a backoff, 412
+        "precondition-failed", 404 "gone", refusals "refused", an operation or a body ending
+        Failed "provisioning-failed"."""
         s = self.settings
         conflicts = 0
         while True:
             try:
-                written = self._patch(resource_id, body, etag)
+                written = attempt()
             except _Conflict:
                 conflicts += 1
                 if conflicts > s.conflict_retries:
                     raise TransientArmError(
-                        f"PATCH {resource_id}: provisioning not terminal (409 RequestConflict x{conflicts})",
+                        f"{method} {resource_id}: provisioning not terminal "
+                        f"(409 RequestConflict x{conflicts})",
                         status=409,
                         code="RequestConflict",
                     ) from None
@@ -509,8 +578,8 @@ class ArmGateway:
                 continue
             except _Precondition:
                 return WriteResult("precondition-failed", resource_id, http_status=412)
-            except _Gone:
-                return WriteResult("gone", resource_id)
+            except _Gone as gone:
+                return WriteResult("gone", resource_id, http_status=gone.status)
             except _Refused as refused:
                 # The poller raises with a 2xx status for an operation that ended Failed/Canceled.
                 failed = refused.status is not None and 200 <= refused.status < 300
@@ -562,23 +631,144 @@ class ArmGateway:
         except ResourceNotFoundError as exc:
             raise _Gone() from exc
         except HttpResponseError as exc:
-            status, code, message = _error_details(exc)
-            if status == 404:  # deleted while the operation was being polled
-                raise _Gone() from exc
-            if status == 412:
-                raise _Precondition() from exc
-            if status == 409 and code == "RequestConflict":
-                raise _Conflict() from exc
-            if status in TRANSIENT_STATUSES:
-                raise self._transient(exc, f"PATCH {resource_id}") from exc
-            if status is not None and 200 <= status < 300:
-                # The poller raises for an operation that ended Failed/Canceled.
-                raise _Refused(status, code or "ProvisioningFailed", message) from exc
-            raise _Refused(
-                status, code or (f"Http{status}" if status else type(exc).__name__), message
-            ) from exc
+            self._classify(exc, f"PATCH {resource_id}")
         except AzureError as exc:
             raise self._transient(exc, f"PATCH {resource_id}") from exc
+
+    def _classify(self, exc: BaseException, what: str) -> NoReturn:
+        """A write's HTTP error as the exception `_write` maps: 404 gone (also deleted while the
+        operation was polled), 412, 409 RequestConflict, transient, or a refusal (a 2xx status: the
+        poller's for an operation that ended Failed/Canceled)."""
+        status, code, message = _error_details(exc)
+        if status == 404:
+            raise _Gone() from exc
+        if status == 412:
+            raise _Precondition() from exc
+        if status == 409 and code == "RequestConflict":
+            raise _Conflict() from exc
+        if status in TRANSIENT_STATUSES:
+            raise self._transient(exc, what) from exc
+        if status is not None and 200 <= status < 300:
+            raise _Refused(status, code or "ProvisioningFailed", message) from exc
+        raise _Refused(status, code or (f"Http{status}" if status else type(exc).__name__), message) from exc
+
+    # ---------------------------------------------------------------- an account's child resources
+
+    def _child_url(self, resource_id: str, api_version: str | None) -> tuple[str, str]:
+        """(subscription, URL path with api-version) of an account's child resource. Raises
+        ValueError for an ID that is not an account's child."""
+        from urllib.parse import quote
+
+        subscription, _, _ = parse_account_or_child(resource_id)
+        parts = resource_id.strip().strip("/").split("/")
+        if len(parts) < 10 or len(parts) % 2 or any(not p for p in parts):
+            raise ValueError(f"not a child resource of an account: {resource_id!r}")
+        path = "/" + "/".join(quote(p, safe="") for p in parts)
+        return subscription, f"{path}?api-version={api_version or CHILD_API_VERSION}"
+
+    def get_child(self, resource_id: str, api_version: str | None = None) -> dict[str, Any] | None:
+        """A child resource of an account (e.g. `<account>/managedNetworks/default`) as ARM returned
+        it, or None when it does not exist (404). Errors as `get`."""
+        subscription, url = self._child_url(resource_id, api_version)
+        return self._send_get(subscription, url)
+
+    def list_children(
+        self, parent_id: str, child_type: str, api_version: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every child of type `child_type` (e.g. "capabilityHosts") under `parent_id` (an account or
+        one of its children), following nextLink; [] when the parent or the collection does not
+        exist (404). A nextLink that is not this collection on the configured endpoint is refused
+        before a token is sent to it (ArmGatewayError)."""
+        if not child_type or "/" in child_type.strip("/"):
+            raise ValueError(f"not a child resource type: {child_type!r}")
+        subscription, _, _ = parse_account_or_child(parent_id)
+        parts = parent_id.strip().strip("/").split("/")
+        if len(parts) < 8 or len(parts) % 2:
+            raise ValueError(f"not an account or one of its children: {parent_id!r}")
+        from urllib.parse import quote
+
+        path = "/" + "/".join(quote(p, safe="") for p in [*parts, child_type.strip("/")])
+        url: str | None = f"{path}?api-version={api_version or CHILD_API_VERSION}"
+        base = (self.settings.endpoint or "https://management.azure.com").rstrip("/")
+        found: list[dict[str, Any]] = []
+        while url:
+            page = self._send_get(subscription, url)
+            if page is None:
+                return []
+            found.extend(item for item in page.get("value", []) if isinstance(item, dict))
+            link = page.get("nextLink")
+            if link is not None and not (
+                isinstance(link, str) and link.lower().startswith(f"{base}{path}?".lower())
+            ):
+                raise ArmGatewayError(
+                    f"GET {path}: nextLink {str(link)[:200]!r} is not this list on {base}",
+                    code="InvalidNextLink",
+                )
+            url = link
+        return found
+
+    def send(
+        self,
+        method: Literal["PUT", "PATCH", "DELETE"],
+        resource_id: str,
+        body: Mapping[str, Any] | None,
+        api_version: str | None = None,
+    ) -> WriteResult:
+        """One PUT, PATCH or DELETE of an account's child resource by full resource ID, waiting for
+        ARM's asynchronous operation (Azure-AsyncOperation / Location, polled by azure-core's
+        ARMPolling as the SDK does): "written" (`after`: the body the operation ended with; None for
+        a DELETE), "gone" (404; a DELETE answered 204: nothing was there, `http_status` 204),
+        "precondition-failed" (412), "refused" (other 4xx, e.g. 403 or 400), "provisioning-failed"
+        (the operation ended Failed/Canceled). 409 RequestConflict is retried like `patch`; transient
+        trouble that outlasts the retries raises TransientArmError."""
+        if method not in ("PUT", "PATCH", "DELETE"):
+            raise ValueError(f"send writes with PUT, PATCH or DELETE, not {method!r}")
+        if method != "DELETE" and body is None:
+            raise ValueError(f"{method} needs a body")
+        subscription, url = self._child_url(resource_id, api_version)
+        return self._write(
+            resource_id, method, lambda: self._send_write(subscription, method, url, body, resource_id)
+        )
+
+    def _send_write(
+        self, subscription: str, method: str, url: str, body: Mapping[str, Any] | None, resource_id: str
+    ) -> dict[str, Any] | None:
+        from azure.core.exceptions import AzureError, HttpResponseError
+        from azure.core.polling import LROPoller
+        from azure.core.rest import HttpRequest
+        from azure.mgmt.core.polling.arm_polling import ARMPolling
+
+        what = f"{method} {resource_id}"
+        pipeline_client = self._client(subscription)._client  # ARM's pipeline: credential, retries, pool
+        request = HttpRequest(
+            method, pipeline_client.format_url(url), json=dict(body) if body is not None else None
+        )
+        try:
+            initial = pipeline_client._pipeline.run(request, stream=False)
+            response = initial.http_response
+            if response.status_code >= 400:
+                raise HttpResponseError(response=response)
+            if method == "DELETE" and response.status_code == 204:
+                raise _Gone(204)  # nothing to delete
+            poller: LROPoller[Any] = LROPoller(
+                pipeline_client, initial, _body_of, ARMPolling(self.settings.poll_interval)
+            )
+            result = poller.result()
+        except HttpResponseError as exc:
+            self._classify(exc, what)
+        except AzureError as exc:
+            raise self._transient(exc, what) from exc
+        if method == "DELETE":
+            return None  # the operation's status, not a resource
+        return result if isinstance(result, dict) else None
+
+
+def _is_account_id(resource_id: str) -> bool:
+    try:
+        parse_account_id(resource_id)
+    except ValueError:
+        return False
+    return True
 
 
 class _Conflict(Exception):
@@ -590,7 +780,9 @@ class _Precondition(Exception):
 
 
 class _Gone(Exception):
-    pass
+    def __init__(self, status: int | None = None) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 class _Refused(Exception):

@@ -1,4 +1,4 @@
-"""The runtime never-widen check: does a PATCH body let anything in that the account does not?
+"""The runtime never-widen check: does a PATCH body let anything in (or out) that the account does not?
 
 Deliberately independent of the engine: its own model of what an account lets in (the standard
 library's `ipaddress` and plain set arithmetic, not `guardrail.ipv4`), its own PATCH merge (not
@@ -24,21 +24,34 @@ class _Surface:
     unparsed: frozenset[str] = frozenset()  # rule values this model cannot read: compared as text
     subnets: frozenset[str] = frozenset()
     services: bool = False  # trusted Azure services may bypass the rules
+    outbound: frozenset[str] | None = None  # None: the account may send data anywhere
 
 
 def _lower(value: object) -> str | None:
     return value.lower() if isinstance(value, str) else None
 
 
+def _outbound(props: Mapping[str, Any]) -> frozenset[str] | None:
+    """Where the account may send data: None (anywhere) unless restrictOutboundNetworkAccess is
+    true; then the allowedFqdnList entries, compared as lower-case text."""
+    if props.get("restrictOutboundNetworkAccess") is not True:
+        return None
+    entries = props.get("allowedFqdnList")
+    return frozenset(
+        repr(e.lower() if isinstance(e, str) else e) for e in (entries if isinstance(entries, list) else [])
+    )
+
+
 def _surface(account: Mapping[str, Any]) -> _Surface:
     props = account.get("properties")
     props = props if isinstance(props, Mapping) else {}
     local_auth = props.get("disableLocalAuth") is not True
+    outbound = _outbound(props)
     if _lower(props.get("publicNetworkAccess")) == "disabled":
-        return _Surface(local_auth, "nothing-public")
+        return _Surface(local_auth, "nothing-public", outbound=outbound)
     acls = props.get("networkAcls")
     if not isinstance(acls, Mapping) or _lower(acls.get("defaultAction")) != "deny":
-        return _Surface(local_auth, "everything")
+        return _Surface(local_auth, "everything", outbound=outbound)
     networks: list[Network] = []
     unparsed: set[str] = set()
     rules = acls.get("ipRules")
@@ -54,7 +67,7 @@ def _surface(account: Mapping[str, Any]) -> _Surface:
         for entry in (vnets if isinstance(vnets, list) else [])
     )
     services = _lower(acls.get("bypass")) != "none"  # unset or anything else lets services in
-    return _Surface(local_auth, "rules", tuple(networks), frozenset(unparsed), subnets, services)
+    return _Surface(local_auth, "rules", tuple(networks), frozenset(unparsed), subnets, services, outbound)
 
 
 def _outside(network: Network, allowed: tuple[Network, ...]) -> list[Network]:
@@ -93,6 +106,13 @@ def widens(account: Mapping[str, Any], body: Mapping[str, Any]) -> list[str]:
     before, after = _surface(account), _surface(patched(account, body))
     if after.local_auth and not before.local_auth:
         reasons.append("local authentication re-enabled")
+    if before.outbound is not None:  # outbound: compared whatever the network allows (#23, item 5)
+        if after.outbound is None:
+            reasons.append("outbound access opened to every destination")
+        else:
+            reasons += [
+                f"outbound destination {name} allowed" for name in sorted(after.outbound - before.outbound)
+            ]
     if after.reach == "nothing-public" or before.reach == "everything":
         return reasons
     if after.reach == "everything":

@@ -10,7 +10,17 @@ docs/deploying.md ("ARM calls and the actions they need") is checked against it.
 - "diagnostics": with the Bicep parameter `diagnosticsRemediation` (the `diagnostics-missing` rule reads
   and writes diagnostic settings);
 - "private-endpoints": with `privateEndpointRemediation`, for the private-endpoint rule (planned: it
-  rejects private endpoint connections the policy does not allow).
+  rejects private endpoint connections the policy does not allow);
+- "managed-network": with `managedNetworkRemediation`, for the managed-network-internet-outbound fix
+  (PATCH of the Foundry managed network's isolation mode; issue 24);
+- "outbound-rules": with `outboundRuleRemediation`, for the managed-network-outbound-rule-not-allowed
+  fix (DELETE of an outbound rule).
+
+The agent-era children (issue 24) are read in the base role: the managed network and its outbound
+rules, capability hosts, network security perimeter configurations, and the status of the managed
+network's operations (polled at a Microsoft.MachineLearningServices URL, as ARM answers its writes).
+The action names follow ARM's `{provider}/{type}/{read|write|delete}` form for these resource types;
+the status read's is that form for the polled URL (Microsoft's operations list was not checked for it).
 
 Nothing here is imported on the cold-start path.
 """
@@ -19,8 +29,14 @@ from __future__ import annotations
 
 from typing import Final, Literal, NamedTuple
 
-Feature = Literal["base", "diagnostics", "private-endpoints"]
-FEATURES: Final[tuple[Feature, ...]] = ("base", "diagnostics", "private-endpoints")
+Feature = Literal["base", "diagnostics", "private-endpoints", "managed-network", "outbound-rules"]
+FEATURES: Final[tuple[Feature, ...]] = (
+    "base",
+    "diagnostics",
+    "private-endpoints",
+    "managed-network",
+    "outbound-rules",
+)
 
 _ACCOUNT = (
     "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}"
@@ -83,6 +99,42 @@ ARM_OPERATIONS: Final[tuple[ArmOperation, ...]] = (
     ),
     ArmOperation(
         "GET",
+        _ACCOUNT + "/managedNetworks/default",
+        "Microsoft.CognitiveServices/accounts/managedNetworks/read",
+        "the agent-era rules read the Foundry managed network (isolation mode, outbound rules embedded)",
+        used_by="ArmGateway.get_child",
+    ),
+    ArmOperation(
+        "GET",
+        _ACCOUNT + "/managedNetworks/default/outboundRules",
+        "Microsoft.CognitiveServices/accounts/managedNetworks/outboundRules/read",
+        "reading the managed network's outbound rules (a rule, or their list) before and after a delete",
+        used_by="ArmGateway.get_child, ArmGateway.list_children",
+    ),
+    ArmOperation(
+        "GET",
+        _ACCOUNT + "/capabilityHosts",
+        "Microsoft.CognitiveServices/accounts/capabilityHosts/read",
+        "the agent-subnet and agent-hosting rules read the account's capability hosts",
+        used_by="ArmGateway.list_children",
+    ),
+    ArmOperation(
+        "GET",
+        _ACCOUNT + "/networkSecurityPerimeterConfigurations",
+        "Microsoft.CognitiveServices/accounts/networkSecurityPerimeterConfigurations/read",
+        "the perimeter rules read the account's network security perimeter configurations",
+        used_by="ArmGateway.list_children",
+    ),
+    ArmOperation(
+        "GET",
+        "/subscriptions/{subscriptionId}/providers/Microsoft.MachineLearningServices/locations/{location}/mfeOperationsStatus/{operationId}",
+        "Microsoft.MachineLearningServices/locations/mfeOperationsStatus/read",
+        "polling a managed network or outbound rule write's operation (ARM answers 202 with"
+        " Azure-AsyncOperation at this URL)",
+        used_by="ArmGateway.send (azure-core LRO poller)",
+    ),
+    ArmOperation(
+        "GET",
         _ACCOUNT + "/providers/Microsoft.Insights/diagnosticSettings",
         "Microsoft.Insights/diagnosticSettings/read",
         "the diagnostics-missing rule reads the account's diagnostic settings",
@@ -112,6 +164,22 @@ ARM_OPERATIONS: Final[tuple[ArmOperation, ...]] = (
         "the private-endpoint rule rejects a connection the policy does not allow (status Rejected)",
         feature="private-endpoints",
         used_by="ArmGateway.reject_private_endpoint",
+    ),
+    ArmOperation(
+        "PATCH",
+        _ACCOUNT + "/managedNetworks/default",
+        "Microsoft.CognitiveServices/accounts/managedNetworks/write",
+        "the managed-network-internet-outbound fix sets isolationMode AllowOnlyApprovedOutbound",
+        feature="managed-network",
+        used_by="ArmGateway.send",
+    ),
+    ArmOperation(
+        "DELETE",
+        _ACCOUNT + "/managedNetworks/default/outboundRules/{ruleName}",
+        "Microsoft.CognitiveServices/accounts/managedNetworks/outboundRules/delete",
+        "the managed-network-outbound-rule-not-allowed fix deletes a UserDefined rule the policy refuses",
+        feature="outbound-rules",
+        used_by="ArmGateway.send",
     ),
 )
 

@@ -71,6 +71,9 @@ class NetworkPolicy(_Strict):
     allowed_private_endpoint_subscriptions: list[str] = Field(default_factory=list)
     require_outbound_restricted: bool = False
     allowed_fqdns: list[str] = Field(default_factory=list)
+    require_approved_outbound: bool = False
+    forbid_public_agent_hosting: bool = False
+    require_perimeter: bool = False
 
     @field_validator("allowed_ip_ranges")
     @classmethod

@@ -1,52 +1,64 @@
-"""The one path every caller takes, as one explicit state machine:
+"""The reconciler: the one path every caller takes, level-triggered as a Kubernetes controller's
+`Reconcile` is. An event only says "look"; the reconciler reads a fresh snapshot, the pure engine
+returns the findings and a plan of typed actions, and `Guardrail._reconcile` carries it out, top
+to bottom:
 
-    read → evaluate → decide → journal → write → verify → record → alert
-      ↑                                     │
-      └──────── 412: re-read, recompute ────┘
+    read → finish earlier plans → plan → guard → journal → act → verify → settle → deliver
+      ↑                                            │
+      └──────────── 412: read again, plan again ───┘
 
-Events, the reconcile sweep, the CLI and the demo all call `Guardrail.check_account`. The policy
-engine judges; the gateway only reads and writes ARM (it never calls back); the state store keeps
-the remediation journal, breakers and alert claims; the sinks record findings and deliver alerts.
+- **read**: the account and the child resources the policy's rules read (`engine.children_for`),
+  while the journal partition (entries, breaker, undelivered outbox rows) is read beside it.
+- **finish**: an unfinished entry of an earlier check (a lost response, a failed re-read, a plan
+  that stopped half way, a crash) is settled against the fresh snapshot: its acknowledged or
+  visible actions are recorded as landed, the rest abandoned.
+- **plan**: `engine.plan(snapshot, policy, now)`; a body it cannot judge is an `account-invalid`
+  finding; no action means report only. Audit mode is a plan that is recorded, not executed.
+- **guard**: every action is judged by its type's widening model (the rules' declared parts)
+  and the account PATCH also by the independent model of `guardrail.neverwiden`; then the breaker
+  (confirmed writes inside the window, never attempts).
+- **journal**: the whole plan as one `intent` entry, keyed by what was read (etag, last-modified
+  time and state), so the write event and the notification of one change share it.
+- **act**: the actions in order through the gateway's `write`; a write ARM refused, or answered
+  with a failure, stops the plan (what it acknowledged before is kept in the entry).
+- **verify**: one re-read of the snapshot; each action has landed when planning again no longer
+  yields it.
+- **settle**: the entry's new state and its records (and alert intent) in one entity-group
+  transaction: the outbox (`guardrail.state`). A landed action always has its records; an action
+  that did not land never has a `remediated` one.
+- **deliver**: the outbox rows to the finding and alert sinks, then deleted; a row a crash left is
+  delivered by the next check of the account or by the sweep.
 
-What is durable at each step, and what a crash there leaves:
-- read / evaluate / decide: nothing yet; a crash is redone by Event Grid's redelivery or the sweep.
-- journal: an `intent` entry (correlation ID, event ID, actor, what the body replaces, the body,
-  the findings it repairs), keyed by the etag read. A crash before the PATCH lands leaves an
-  intent that the next check finds with the account unchanged: it writes anew on the same entry.
-- write: ARM's acknowledgement moves the entry to `written` when verification cannot follow at
-  once (a failed re-read); a crash between the two leaves `intent`, and the next check sees the
-  account holding the intended state and completes it the same way.
-- verify: the re-read that confirms the fix moves the entry to `verified`; the breaker counts
-  these confirmed writes, never attempts.
-- record / alert: the `remediated` records carry the journal's Before, actor and event ID, also
-  when a later delivery or the sweep completes an unfinished entry (lost response, failed re-read).
+The gateway only reads and writes ARM, the state store only remembers, the sinks only deliver:
+none of them calls back.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from itertools import zip_longest
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from guardrail import neverwiden, observe, wellformed
-from guardrail.engine import Evaluation, Finding, InvalidAccount, evaluate
+from guardrail.actions import Action, ChildRead, Method, Snapshot, holds
+from guardrail.engine import Evaluation, Finding, InvalidAccount, action_widening, children_for, plan
 from guardrail.events import MalformedEvent, ResourceEvent, parse_event
 from guardrail.findings import ActorSource, FindingRecord, Status
+from guardrail.outcomes import Outcome, SweepReport
 from guardrail.resource_ids import subscription_of
-from guardrail.rules.account_invalid import ACCOUNT_INVALID
-from guardrail.rules.outbound import FQDNS, OUTBOUND_FQDN_NOT_ALLOWED, OUTBOUND_NOT_RESTRICTED, RESTRICT
-from guardrail.rules.private_endpoint import PRIVATE_ENDPOINT_NOT_ALLOWED
-from guardrail.state import UNFINISHED, BreakerState, JournalEntry
-from guardrail.vocabulary import Action, Mode, Severity, Trigger
+from guardrail.rules import BY_ID, WRITTEN_PROPERTIES
+from guardrail.state import UNFINISHED, Journal, JournalEntry, JournalState, OutboxItem
+from guardrail.vocabulary import Mode, Severity, Trigger
 
 if TYPE_CHECKING:
     from guardrail.gateway import WriteResult
@@ -54,24 +66,11 @@ if TYPE_CHECKING:
     from guardrail.sinks import AlertSink, FindingSink
     from guardrail.state import StateStore
 
+__all__ = ["Guardrail", "Outcome", "SweepReport", "WritePacer", "holds", "last_modified_by", "provenance"]
+
 log = logging.getLogger("guardrail")
 
-#: The properties a remediation body may replace; the journal keeps them as read.
-_WRITTEN_PROPERTIES = ("networkAcls", "publicNetworkAccess", "disableLocalAuth", RESTRICT, FQDNS)
-#: Rules whose fix lies outside networkAcls: their Before/After is that one property.
-_OUTSIDE_ACLS: Mapping[str, str] = {
-    "local-auth-enabled": "disableLocalAuth",
-    "public-network-access": "publicNetworkAccess",
-    OUTBOUND_NOT_RESTRICTED.id: RESTRICT,
-    OUTBOUND_FQDN_NOT_ALLOWED.id: FQDNS,
-}
-INVALID_RULE = ACCOUNT_INVALID.id
-REJECT_RULE = PRIVATE_ENDPOINT_NOT_ALLOWED.id
-#: What a rejected private endpoint connection's state says (the owner sees it in the portal).
-REJECTION_DESCRIPTION = (
-    "Rejected by the AI Services Network Guardrail: the private endpoint is not in a subscription the "
-    "policy allows (network.allowed_private_endpoint_subscriptions)"
-)
+INVALID_RULE = "account-invalid"
 
 
 class Gateway(Protocol):
@@ -79,57 +78,19 @@ class Gateway(Protocol):
 
     def list_accounts(self, subscriptions: list[str] | None) -> Iterable[dict[str, Any]]: ...
 
-    def patch(self, resource_id: str, body: Mapping[str, Any], etag: str | None) -> WriteResult: ...
-
-    def reject_private_endpoint(self, connection_id: str, description: str) -> WriteResult: ...
-
     def list_page(
         self, subscription: str, next_link: str | None
     ) -> tuple[list[dict[str, Any]], str | None]: ...
 
-    def diagnostic_settings(self, resource_id: str) -> list[dict[str, Any]] | None: ...
+    def read_children(self, account_id: str, reads: Iterable[ChildRead]) -> dict[str, Any]: ...
 
-    def put_diagnostic_setting(self, resource_id: str, setting: Mapping[str, Any]) -> WriteResult: ...
-
-
-@dataclass
-class Outcome:
-    """What happened to one account in one pass."""
-
-    resource_id: str
-    action: Action
-    records: list[FindingRecord] = field(default_factory=list)
-    alerted: bool = False
-    breaker_tripped: bool = False
-    detail: str = ""
-    started: float = 0.0
-    finished: float = 0.0
-    event_time: datetime | None = None
-    trigger: Trigger | Literal[""] = ""
-    actor: str | None = None
-
-    @property
-    def seconds(self) -> float:
-        return self.finished - self.started
+    def write(
+        self, method: Method, target: str, body: Mapping[str, Any] | None, etag: str | None = None
+    ) -> WriteResult: ...
 
 
-@dataclass
-class SweepReport:
-    listed: int = 0
-    compliant: int = 0
-    outcomes: list[Outcome] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    listed_by_subscription: dict[str, int] = field(default_factory=dict)  # lower-case id -> count
-
-    def count(self, action: Action) -> int:
-        return sum(1 for outcome in self.outcomes if outcome.action == action)
-
-    def note_listed(self, body: Mapping[str, Any]) -> None:
-        rid = body.get("id")
-        if isinstance(rid, str) and rid.count("/") > 2:
-            sub = subscription_of(rid)
-            self.listed_by_subscription[sub] = self.listed_by_subscription.get(sub, 0) + 1
+#: Asks for the account to be checked again after a delay (a provisioning that ended Failed).
+Recheck = Callable[[str, timedelta], None]
 
 
 class WritePacer:
@@ -169,13 +130,13 @@ def _props(account: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 def _side(rule: str, props: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A record's Before/After: the networkAcls object, or for a rule fixed outside it, that
-    one property (`{"disableLocalAuth": ...}`); None when there is no such state."""
+    """A record's Before/After: the property the rule shows (`Rule.shows`: `{"disableLocalAuth":
+    ...}`), else the networkAcls object; None when there is no such state."""
     if props is None:
         return None
-    outside = _OUTSIDE_ACLS.get(rule)
-    if outside is not None:
-        return {outside: props.get(outside)}
+    shown = BY_ID[rule].shows if rule in BY_ID else None
+    if shown is not None:
+        return {shown: props.get(shown)}
     acls = props.get("networkAcls")
     return dict(acls) if isinstance(acls, Mapping) else None
 
@@ -206,16 +167,36 @@ def provenance(
     return None, "none"
 
 
-def holds(account: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
-    """Does the account hold every property the body sets (the intended state)?"""
-    props = _props(account)
-    sent = body.get("properties")
-    return isinstance(sent, Mapping) and all(props.get(key) == value for key, value in sent.items())
-
-
 def _alert_key(record: FindingRecord) -> str:
     text = f"{record.rule}\x1f{record.value or ''}\x1f{record.status}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _modified_at(account: Mapping[str, Any]) -> str | None:
+    system = account.get("systemData")
+    at = system.get("lastModifiedAt") if isinstance(system, Mapping) else None
+    return at if isinstance(at, str) else None
+
+
+def _read_digest(snapshot: Snapshot) -> str:
+    """What the plan was made from, for the journal key: the last-modified time and the state the
+    rules read (account properties and children), canonical JSON."""
+    text = json.dumps(
+        [_modified_at(snapshot.account), _props(snapshot.account), snapshot.children],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class _Executed:
+    """What acting on a plan came to: the indexes ARM acknowledged, and where it stopped."""
+
+    acked: list[int]
+    stopped: WriteResult | None = None  # the write that was not made (refused, failed, 412, gone)
+    stopped_at: int | None = None
 
 
 class Guardrail:
@@ -228,6 +209,7 @@ class Guardrail:
         alert_sinks: Sequence[AlertSink] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         precondition_retries: int = 3,
+        recheck: Recheck | None = None,
     ) -> None:
         self.settings = settings
         self.policy = settings.policy
@@ -238,6 +220,7 @@ class Guardrail:
         self.clock = clock
         self.pacer = WritePacer(settings.writes_per_second)
         self.precondition_retries = precondition_retries  # 412s: re-read and recompute this often
+        self.recheck = recheck
         self.observers: list[Callable[[Outcome], None]] = []  # told of every outcome (demo, CLI)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -256,6 +239,14 @@ class Guardrail:
         with self._locks_guard:
             return self._locks.setdefault(resource_id.lower(), threading.Lock())
 
+    @property
+    def _reads(self) -> tuple[ChildRead, ...]:
+        return children_for(self.policy)
+
+    def _reads_for(self, account: Mapping[str, Any]) -> list[ChildRead]:
+        """The child resources of this account the policy's rules read (none: the body says all)."""
+        return [read for read in self._reads if read.applies(account)]
+
     # -- entry points -----------------------------------------------------------------------
     def handle_event(self, payload: Mapping[str, Any]) -> Outcome | None:
         """One delivered event. Malformed or irrelevant events are logged and dropped; transient
@@ -273,11 +264,12 @@ class Guardrail:
         identity = self.settings.identity
         if identity and event.actor and identity.lower() in event.actor.lower():
             log.info("event %s comes from the guardrail's own write: expecting a no-op", event.event_id)
-        if event.resource is not None and self.policy.diagnostics is None:
+        if event.resource is not None and not self._reads_for(event.resource):
             # A Resource Notification of this very account (events.py checks `resourceInfo.id`)
-            # carries its full properties: a compliant one needs no read. (An unfinished journal
-            # entry is completed by the write event's delivery or the sweep.)
-            quick = evaluate(event.resource, self.policy, self.clock())
+            # carries its full properties: a compliant one needs no read (when the rules read no
+            # child resource of it). An unfinished journal entry is completed by the write event's
+            # delivery or the sweep.
+            quick = plan(Snapshot(event.resource), self.policy, self.clock())
             if isinstance(quick, Evaluation) and not quick.findings:
                 log.info(
                     "event %s: %s is compliant (from the notification)", event.event_id, event.account_id
@@ -302,7 +294,7 @@ class Guardrail:
         started = time.monotonic()
         with self._account_lock(resource_id):
             try:
-                outcome = self._check(resource_id, trigger, event, account)
+                outcome = self._reconcile(resource_id, trigger, event, account)
             except Exception as error:
                 observe.check_raised(trigger, error)
                 raise
@@ -312,8 +304,7 @@ class Guardrail:
             outcome.actor = next(
                 (r.actor for r in outcome.records if r.actor), event.actor if event else None
             )
-            self._record(outcome.records)
-            self._alert(outcome, event)
+            self._deliver(outcome, event)
         observe.check_finished(outcome)
         for observer in self.observers:
             observer(outcome)
@@ -359,8 +350,8 @@ class Guardrail:
         return report
 
     def unfinished_accounts(self, subscriptions: Sequence[str] | None = None) -> list[str]:
-        """Accounts the journal names as unfinished or unreadable (enforce mode only), in the given
-        subscriptions (None: all)."""
+        """Accounts the journal names as unfinished, unreadable or with undelivered records (enforce
+        mode only), in the given subscriptions (None: all)."""
         if self.settings.mode != "enforce":
             return []
         wanted = {sub.lower() for sub in subscriptions} if subscriptions else None
@@ -391,8 +382,8 @@ class Guardrail:
             rid = str(body.get("id") or "")
             if not rid or rid.lower() in seen:
                 continue
-            result = evaluate(body, self.policy, now)
-            if isinstance(result, Evaluation) and not result.findings and self.policy.diagnostics is None:
+            result = plan(Snapshot(body), self.policy, now)
+            if isinstance(result, Evaluation) and not result.findings and not self._reads_for(body):
                 report.compliant += 1
                 continue
             seen.add(rid.lower())
@@ -418,197 +409,198 @@ class Guardrail:
                     report.errors.append(message)
         return report
 
-    # -- the path ---------------------------------------------------------------------------
-    def _check(
+    # -- the reconciler ---------------------------------------------------------------------
+    def _reconcile(
         self,
         resource_id: str,
         trigger: Trigger,
         event: ResourceEvent | None,
         listed: Mapping[str, Any] | None,
     ) -> Outcome:
-        from guardrail.gateway import TransientArmError, WriteResult
+        """Read, finish earlier plans, plan, guard, journal, act, verify, settle (module doc)."""
+        from guardrail.gateway import TransientArmError
 
-        now = self.clock()
-        context = _RecordContext(
-            trigger=trigger,
-            mode=self.settings.mode,
-            actor=None,
-            correlation_id=(event.correlation_id if event else None) or str(uuid.uuid4()),
-            event_id=event.event_id if event else None,
-            now=now,
-        )
-        diagnostics = self.gateway.diagnostic_settings(resource_id) if self.policy.diagnostics else None
-        if self.settings.mode == "audit":
-            account = dict(listed) if listed is not None else self._read(resource_id, context)
-            if isinstance(account, Outcome):
-                return account
-            return self._judge_only(resource_id, account, event, context, diagnostics)
-
-        # One query (unfinished entries, confirmed writes, the breaker), made while ARM answers
-        # the read.
-        pending = self._background().submit(self.state.journal_and_breaker, resource_id, now)
-        journal: list[JournalEntry] | None = None
-        breaker: BreakerState | None = None
-        completed: list[FindingRecord] = []
-        mine: JournalEntry | None = None
+        ctx = self._context(trigger, event)
+        if self.settings.mode == "audit":  # a plan recorded, never executed
+            return self._audit(resource_id, ctx, listed)
+        pending = self._background().submit(self.state.read_journal, resource_id, ctx.now)
+        journal: Journal | None = None
+        earlier = Outcome(resource_id, "compliant")  # records and outbox rows of earlier plans
         for _ in range(self.precondition_retries + 1):
-            # -- read
             try:
-                account = self._read(resource_id, context)
+                snapshot = self._snapshot(resource_id, ctx)  # -- read
             finally:
-                if journal is None:
-                    journal, breaker = pending.result()
-            if isinstance(account, Outcome):
-                return account
-            if any(entry.state == "unreadable" for entry in journal):
-                self.state.clear_unreadable(resource_id)
-                journal = [entry for entry in journal if entry.state != "unreadable"]
-            # -- complete what earlier checks left unfinished (a lost response, a failed re-read)
-            journal, done = self._complete(journal, account, now)
-            completed += done
-            # -- evaluate
-            judged = self._evaluate(resource_id, account, event, context, diagnostics)
-            if isinstance(judged, Outcome):
-                judged.records[:0] = completed
-                return judged
-            result = judged
-            body = result.remediation
-            rejections = result.private_endpoint_rejections  # writes of their own, beside the PATCH
-            before = _props(account)
-            # -- decide
-            if body is None and not rejections:  # nothing to write: report-only (or nothing) remains
-                records = completed + context.records(result, lambda f: None, before, None)
-                outcome = Outcome(resource_id, "remediated" if completed else "reported", records)
-                if not result.findings and not completed:
-                    outcome.action = "compliant"
-                return self._with_diagnostics(resource_id, account, result, outcome, now)
-            refused = neverwiden.widens(account, body) if body is not None else []
-            if refused:  # the engine guarantees this never happens; refuse rather than trust
-                cause = "refused: the remediation would widen access (" + "; ".join(refused) + ")"
-                log.critical("%s: %s", resource_id, cause)
-                return self._unwritten(resource_id, result, context, before, "failed", cause, completed)
-            suspended = self._fight(resource_id, journal, now, breaker)
-            if suspended is None:
-                # -- journal
-                mine, created = self.state.begin(self._intent(resource_id, account, result, context, now))
-            if suspended is not None:
-                cause, tripped = suspended
-                outcome = self._unwritten(resource_id, result, context, before, "suspended", cause, completed)
-                outcome.breaker_tripped = tripped
-                return outcome
-            assert mine is not None
+                journal = journal or pending.result()
+            if isinstance(snapshot, Outcome):
+                return _joined(earlier, snapshot)
+            journal = self._finish(journal, snapshot, ctx, earlier)  # -- finish earlier plans
+            judged = self._plan(snapshot, ctx)  # -- plan
+            if isinstance(judged, Outcome) or not judged.actions:
+                return _joined(earlier, self._unplanned(snapshot, judged, ctx))
+            refused = self._refusal(snapshot, judged.actions)  # -- guard: never widen, never fight
+            held = refused or self._fight(resource_id, journal, ctx.now)
+            if held is not None:
+                return _joined(earlier, self._held(snapshot, judged, ctx, *held))
+            entry, created = self.state.begin(self._intent(snapshot, judged, ctx))  # -- journal
             if not created:
                 log.info(
-                    "%s: joining journal entry %s (same change, another delivery)", resource_id, mine.key
+                    "%s: joining journal entry %s (same change, another delivery)", resource_id, entry.key
                 )
-            # -- write: the PATCH (If-Match), then each private endpoint connection to reject
-            written = WriteResult("written", resource_id)
-            if body is not None:
-                self.pacer.acquire(subscription_of(resource_id), steady=trigger == "sweep")
-                written = self.gateway.patch(resource_id, body, account.get("etag"))
-            if written.status == "precondition-failed":  # someone wrote meanwhile: re-read, recompute
+            executed = self._act(entry, created, judged.actions, snapshot, trigger)  # -- act
+            if executed.stopped is not None and executed.stopped.status == "precondition-failed":
                 log.info("%s: 412 on the write: reading again", resource_id)
-                journal = [e for e in journal if e.key != mine.key] + [mine]
+                journal = dataclasses.replace(journal, entries=[*journal.entries, entry])
                 continue
-            if written.status == "gone":
-                self.state.advance(mine, "abandoned", now)
-                return Outcome(resource_id, "gone", completed, detail="deleted before the write")
-            for connection in rejections if written.status == "written" else ():
-                self.pacer.acquire(subscription_of(resource_id), steady=trigger == "sweep")
-                rejected = self.gateway.reject_private_endpoint(connection, REJECTION_DESCRIPTION)
-                if rejected.status not in ("written", "gone"):  # gone: the connection is no more
-                    written = rejected
-                    break
-            if written.status != "written":
-                self.state.advance(mine, "abandoned", now)
-                error = written.error_message or "the write did not succeed"
-                cause = f"{written.error_code or 'Failed'}: {error}"
-                return self._unwritten(resource_id, result, context, before, "failed", cause, completed)
-            # -- verify (a re-read that cannot be made leaves the entry `written` for completion)
-            try:
-                after = self.gateway.get(resource_id)
-            except TransientArmError:
-                self.state.advance(mine, "written", now)
-                raise
-            outcome = self._verified(resource_id, result, context, mine, before, after, body or {}, now)
-            outcome.records[:0] = completed
-            return self._with_diagnostics(resource_id, after or account, result, outcome, now)
+            after = self._verifying_read(snapshot, entry, executed, ctx)  # -- verify
+            return _joined(earlier, self._settle(entry, judged, snapshot, executed, after, ctx))
         raise TransientArmError(
             f"PATCH {resource_id}: the account kept changing (412 x{self.precondition_retries + 1})",
             status=412,
             code="PreconditionFailed",
         )
 
-    def _read(self, resource_id: str, context: _RecordContext) -> dict[str, Any] | Outcome:
-        """The fresh read: the account, or the outcome when it is gone or cannot be read (a
-        `remediation-failed` record naming the cause; the sweep retries it)."""
+    # -- read --------------------------------------------------------------------------------
+    def _context(self, trigger: Trigger, event: ResourceEvent | None) -> _RecordContext:
+        return _RecordContext(
+            trigger=trigger,
+            mode=self.settings.mode,
+            actor=None,
+            correlation_id=(event.correlation_id if event else None) or str(uuid.uuid4()),
+            event_id=event.event_id if event else None,
+            now=self.clock(),
+            event=event,
+        )
+
+    def _snapshot(
+        self, resource_id: str, ctx: _RecordContext, listed: Mapping[str, Any] | None = None
+    ) -> Snapshot | Outcome:
+        """The fresh read: the account and the child resources the rules read, or the outcome
+        when it is gone or cannot be read (a `remediation-failed` record naming the cause; the
+        sweep retries it). Transient trouble raises (Event Grid redelivers)."""
         from guardrail.gateway import ArmGatewayError, TransientArmError
 
         try:
-            account = self.gateway.get(resource_id)
+            account = dict(listed) if listed is not None else self.gateway.get(resource_id)
+            reads = self._reads_for(account) if account else []
+            children = self.gateway.read_children(resource_id, reads) if reads else {}
         except TransientArmError:
-            raise  # Event Grid redelivers; the sweep counts it as an error and goes on
+            raise
         except ArmGatewayError as error:  # e.g. 403 during role propagation: not for a retry now
             cause = f"cannot read the account: {error.code or error.status or 'Failed'}: {error}"
             log.error("%s: %s", resource_id, cause)
             if self.settings.mode == "enforce":
-                self.state.mark_unreadable(resource_id, cause, context.now)
-            record = context.invalid(resource_id, cause, str(error.code or error.status or "Failed"), True)
+                self.state.mark_unreadable(resource_id, cause, ctx.now)
+            record = ctx.invalid(resource_id, cause, str(error.code or error.status or "Failed"), True)
             return Outcome(resource_id, "failed", [record], detail=cause)
         if account is None:
             return Outcome(resource_id, "gone", detail="the account no longer exists")
-        return account
+        return Snapshot(account, children)
 
-    def _evaluate(
-        self,
-        resource_id: str,
-        account: Mapping[str, Any],
-        event: ResourceEvent | None,
-        context: _RecordContext,
-        diagnostics: list[dict[str, Any]] | None,
-    ) -> Evaluation | Outcome:
-        """Judge the fresh read; a body the guardrail cannot judge is an `account-invalid` record."""
-        context.actor, context.actor_source = provenance(account, event)
+    # -- finish earlier plans ----------------------------------------------------------------
+    def _finish(self, journal: Journal, snapshot: Snapshot, ctx: _RecordContext, into: Outcome) -> Journal:
+        """Settle what earlier checks left unfinished, against the fresh snapshot: an entry whose
+        account is as it was read is left for the write that follows (it joins it); any other is
+        verified for the actions ARM acknowledged or whose effect is visible and that planning
+        again no longer needs, with their records (the journal's Before, actor and event ID), or
+        abandoned when none of it landed. Undelivered outbox rows are claimed for delivery."""
+        if any(entry.state == "unreadable" for entry in journal.entries):
+            self.state.clear_unreadable(snapshot.resource_id)
+        kept: list[JournalEntry] = []
+        replanned: Evaluation | InvalidAccount | None = None
+        for entry in journal.entries:
+            if entry.state == "unreadable":
+                continue
+            if entry.state not in UNFINISHED or _unchanged(entry, snapshot.account):
+                kept.append(entry)
+                continue
+            replanned = replanned or plan(snapshot, self.policy, ctx.now)
+            landed = _landed(entry, snapshot, replanned)
+            records = _journal_records(entry, snapshot.account, self.settings.mode, ctx.now, landed)
+            outbox = self._outbox(entry, records) if landed else None
+            done = self.state.settle(entry, "verified" if landed else "abandoned", ctx.now, outbox)
+            if done is None:  # another delivery settled it: its records are its own
+                continue
+            kept.append(done)
+            if outbox is not None:
+                log.info(
+                    "%s: completed journal entry %s (%d records)", entry.resource_id, entry.key, len(records)
+                )
+                into.records += records
+                into.outbox.append(outbox)
+        for item in journal.outbox:
+            claimed = self.state.claim_outbox(item, ctx.now)
+            if claimed is not None:
+                into.records += [FindingRecord.from_json(row) for row in claimed.records]
+                into.outbox.append(claimed)
+                into.breaker_tripped = into.breaker_tripped or claimed.breaker_tripped
+        return dataclasses.replace(journal, entries=kept, outbox=[])
+
+    # -- plan ----------------------------------------------------------------------------------
+    def _plan(self, snapshot: Snapshot, ctx: _RecordContext) -> Evaluation | Outcome:
+        """Judge the fresh snapshot; a body the guardrail cannot judge is an `account-invalid` record."""
+        account = snapshot.account
+        resource_id = snapshot.resource_id or str(account.get("id") or "")
+        ctx.actor, ctx.actor_source = provenance(account, ctx.event)
         problem = wellformed.problem(account)
         result = (
-            evaluate(account, self.policy, context.now, diagnostic_settings=diagnostics)
-            if problem is None
-            else InvalidAccount(problem, resource_id)
+            plan(snapshot, self.policy, ctx.now) if problem is None else InvalidAccount(problem, resource_id)
         )
         if isinstance(result, InvalidAccount):
             log.error("%s: cannot judge the account body: %s", resource_id, result.message)
             message = f"cannot judge the account body: {result.message}"
-            record = context.invalid(resource_id, message, None, False, kind=str(account.get("kind") or ""))
+            record = ctx.invalid(resource_id, message, None, False, kind=str(account.get("kind") or ""))
             return Outcome(resource_id, "invalid", [record], detail=result.message)
         return result
 
-    def _judge_only(
-        self,
-        resource_id: str,
-        account: Mapping[str, Any],
-        event: ResourceEvent | None,
-        context: _RecordContext,
-        diagnostics: list[dict[str, Any]] | None,
-    ) -> Outcome:
-        """Audit mode: report, never write."""
-        judged = self._evaluate(resource_id, account, event, context, diagnostics)
+    def _audit(self, resource_id: str, ctx: _RecordContext, listed: Mapping[str, Any] | None) -> Outcome:
+        """Audit mode: the plan is reported, never executed."""
+        snapshot = self._snapshot(resource_id, ctx, listed)
+        if isinstance(snapshot, Outcome):
+            return snapshot
+        judged = self._plan(snapshot, ctx)
         if isinstance(judged, Outcome):
             return judged
         if not judged.findings:
             return Outcome(resource_id, "compliant")
-        return Outcome(resource_id, "audit", context.records(judged, lambda f: None, _props(account), None))
+        return Outcome(resource_id, "audit", ctx.records(judged, _nothing, _props(snapshot.account), None))
 
-    def _fight(
-        self, resource_id: str, journal: Sequence[JournalEntry], now: datetime, breaker: BreakerState | None
-    ) -> tuple[str, bool] | None:
-        """(cause, tripped by this call) when the guardrail must not write; None to go ahead.
-        `breaker` is the open breaker read with the journal. Counts confirmed writes (journal
-        entries written inside the window), never attempts."""
+    def _unplanned(self, snapshot: Snapshot, judged: Evaluation | Outcome, ctx: _RecordContext) -> Outcome:
+        """Nothing to write: report-only findings (or none), or a body that cannot be judged."""
+        if isinstance(judged, Outcome):
+            return judged
+        records = ctx.records(judged, _nothing, _props(snapshot.account), None)
+        return Outcome(judged.resource_id, "reported" if judged.findings else "compliant", records)
+
+    # -- guard -------------------------------------------------------------------------------
+    def _refusal(self, snapshot: Snapshot, actions: Sequence[Action]) -> tuple[str, bool, Status] | None:
+        """Every action judged by its type's widening model (the rule modules' declared parts), the
+        account PATCH also by `neverwiden`'s independent model; the engine guarantees neither
+        objects, so an objection is a bug: refuse rather than trust."""
+        reasons: list[str] = []
+        for action in actions:
+            reasons += action_widening(snapshot, action)
+            if action.kind == "patch-account" and action.body is not None:
+                unknown = sorted(set(_props(action.body)) - set(WRITTEN_PROPERTIES))
+                reasons += [f"the PATCH sets {name}, which no rule declares it writes" for name in unknown]
+                reasons += neverwiden.widens(snapshot.account, action.body)
+        if not reasons:
+            return None
+        cause = "refused: the remediation would widen access (" + "; ".join(dict.fromkeys(reasons)) + ")"
+        log.critical("%s: %s", snapshot.resource_id, cause)
+        return cause, False, "remediation-failed"
+
+    def _fight(self, resource_id: str, journal: Journal, now: datetime) -> tuple[str, bool, Status] | None:
+        """(cause, tripped by this call, status) when the guardrail must not write; None to go
+        ahead. Counts confirmed writes (journal entries written inside the window), never attempts."""
         window = self.settings.breaker_window
         limit = self.settings.breaker_max_remediations
-        if breaker is not None:
-            return f"breaker open until {breaker.until.isoformat()}: not writing", False
-        confirmed = sum(1 for entry in journal if entry.confirmed_at(now, window))
+        if journal.breaker is not None:
+            return (
+                f"breaker open until {journal.breaker.until.isoformat()}: not writing",
+                False,
+                "remediation-suspended",
+            )
+        confirmed = sum(1 for entry in journal.entries if entry.confirmed_at(now, window))
         if confirmed < limit:
             return None
         tripped = self.state.trip_breaker(resource_id, now)
@@ -618,211 +610,184 @@ class Guardrail:
             f"another actor keeps re-applying this configuration; the guardrail stops writing to this "
             f"account for {minutes} minutes"
         )
-        return cause, tripped
+        return cause, tripped, "remediation-suspended"
 
-    def _intent(
+    def _held(
         self,
-        resource_id: str,
-        account: Mapping[str, Any],
-        result: Evaluation,
-        context: _RecordContext,
-        now: datetime,
-    ) -> JournalEntry:
+        snapshot: Snapshot,
+        judged: Evaluation,
+        ctx: _RecordContext,
+        cause: str,
+        tripped: bool,
+        status: Status,
+    ) -> Outcome:
+        """A plan the guard refused (failed) or the breaker holds (suspended): nothing written."""
+        records = ctx.records(judged, _all(status, cause), _props(snapshot.account), None)
+        action: Literal["failed", "suspended"] = (
+            "suspended" if status == "remediation-suspended" else "failed"
+        )
+        return Outcome(judged.resource_id, action, records, breaker_tripped=tripped, detail=cause)
+
+    # -- journal and act -----------------------------------------------------------------------
+    def _intent(self, snapshot: Snapshot, judged: Evaluation, ctx: _RecordContext) -> JournalEntry:
+        account = snapshot.account
         props = _props(account)
         etag = account.get("etag")
+        before_etag = etag if isinstance(etag, str) else None
         return JournalEntry(
-            resource_id=resource_id.lower(),
-            key=JournalEntry.key_for(etag if isinstance(etag, str) else None),
+            resource_id=judged.resource_id.lower(),
+            key=JournalEntry.key_for(before_etag, _read_digest(snapshot)),
             state="intent",
-            before_etag=etag if isinstance(etag, str) else None,
-            correlation_id=context.correlation_id,
-            event_id=context.event_id,
-            actor=context.actor,
-            actor_source=context.actor_source,
-            trigger=context.trigger,
-            kind=result.kind,
-            before={key: props[key] for key in _WRITTEN_PROPERTIES if key in props},
-            body=dict(result.remediation or {}),
+            before_etag=before_etag,
+            correlation_id=ctx.correlation_id,
+            event_id=ctx.event_id,
+            actor=ctx.actor,
+            actor_source=ctx.actor_source,
+            trigger=ctx.trigger,
+            kind=judged.kind,
+            before={key: props[key] for key in WRITTEN_PROPERTIES if key in props},
+            body=dict(judged.remediation or {}),
             findings=tuple(
-                {"rule": f.rule, "severity": f.severity, "message": f.message, "value": f.value}
-                for f in result.findings
-                if f.fixed and f.rule != "diagnostics-missing"
+                {
+                    "rule": f.rule,
+                    "severity": f.severity,
+                    "message": f.message,
+                    "value": f.value,
+                    "action": index,
+                }
+                for f in judged.findings
+                for index in [_repairing(judged.actions, f)]
+                if index is not None
             ),
-            created_at=now,
+            created_at=ctx.now,
+            actions=tuple(action.journal_json() for action in judged.actions),
+            before_modified=_modified_at(account),
         )
 
-    def _verified(
+    def _act(
         self,
-        resource_id: str,
-        result: Evaluation,
-        context: _RecordContext,
         entry: JournalEntry,
-        before: Mapping[str, Any],
-        after: Mapping[str, Any] | None,
-        body: Mapping[str, Any],
-        now: datetime,
-    ) -> Outcome:
-        """The re-read after an acknowledged write: verified, or a failure naming why."""
-        if after is None:
-            self.state.advance(entry, "written", now)
-            return Outcome(resource_id, "gone", detail="deleted right after the write")
-        problem = None
-        if _props(after).get("provisioningState") == "Failed":
-            problem = "ProvisioningFailed: the account's provisioningState is Failed after the write"
-        else:
-            again = evaluate(after, self.policy, now) if wellformed.problem(after) is None else None
-            if not isinstance(again, Evaluation) or again.remediation is not None:
-                remaining = again.remediation if isinstance(again, Evaluation) else "a judgeable body"
-                problem = f"VerificationFailed: still needs {remaining} after the write"
-            elif again.private_endpoint_rejections:
-                left = ", ".join(again.private_endpoint_rejections)
-                problem = f"VerificationFailed: private endpoint connections still to reject: {left}"
-        if problem is not None:
-            self.state.advance(entry, "written", now)  # it was written: the breaker counts it
-            return self._unwritten(resource_id, result, context, before, "failed", problem, [])
-        if self.state.advance(entry, "verified", now) is None:
-            # Another delivery completed this entry first and recorded it: nothing more to say.
-            log.info("%s: journal entry %s was completed by another delivery", resource_id, entry.key)
-            return Outcome(resource_id, "remediated", detail="recorded by another delivery")
-        fixed = status_of_fixed("remediated")
-        return Outcome(resource_id, "remediated", context.records(result, fixed, before, _props(after)))
+        created: bool,
+        actions: Sequence[Action],
+        snapshot: Snapshot,
+        trigger: Trigger,
+    ) -> _Executed:
+        """The plan's actions in order, each paced per subscription; the account PATCH carries
+        If-Match (the etag read). Stops at the first write that was not made. Transient trouble
+        raises: the entry then keeps what ARM acknowledged (`written`), or is abandoned when ARM
+        answered that nothing was written, so nobody later records a write the guardrail did not
+        make (issue #23, item 3); a lost answer leaves it unfinished for the next check. An entry
+        another delivery made (`created` false) is that delivery's to abandon."""
+        from guardrail.gateway import TransientArmError
 
-    def _complete(
-        self, journal: Sequence[JournalEntry], account: Mapping[str, Any], now: datetime
-    ) -> tuple[list[JournalEntry], list[FindingRecord]]:
-        """Finish the journal's unfinished entries against the fresh read: an entry whose body the
-        account now holds (or is compliant because of), or whose private endpoint rejections were
-        made, is verified and its `remediated` records are emitted with the journal's Before, actor
-        and event ID (less a rejection still due: this check makes and records it); an entry whose
-        account is still at the etag read is left for the write that follows; any other is
-        abandoned."""
-        kept: list[JournalEntry] = []
-        records: list[FindingRecord] = []
-        for entry in journal:
-            if entry.state not in UNFINISHED:
-                kept.append(entry)
-                continue
-            if account.get("etag") == entry.before_etag:  # the write never landed
-                kept.append(entry)
-                continue
-            outstanding = self._outstanding(account, entry, now)
-            if outstanding is not None:
-                done = self.state.advance(entry, "verified", now)
-                if done is None:  # another delivery completed it
-                    continue
-                kept.append(done)
-                records += [  # a rejection still due is this check's to make and record
-                    r
-                    for r in _journal_records(done, account, self.settings.mode, now)
-                    if not (r.rule == REJECT_RULE and r.value in outstanding)
-                ]
-                log.info(
-                    "%s: completed journal entry %s from %s (%d records)",
-                    entry.resource_id,
-                    entry.key,
-                    entry.created_at.isoformat(),
-                    len(records),
+        executed = _Executed([])
+        etag = snapshot.account.get("etag")
+        for index, action in enumerate(actions):
+            self.pacer.acquire(subscription_of(action.target), steady=trigger == "sweep")
+            try:
+                result = self.gateway.write(
+                    action.method, action.target, action.body, etag if isinstance(etag, str) else None
                 )
+            except TransientArmError as error:
+                answered = error.status is not None and error.status != 412  # ARM said: not written
+                if executed.acked:
+                    self.state.advance(
+                        dataclasses.replace(entry, acked=tuple(executed.acked)), "written", self.clock()
+                    )
+                elif answered and created:
+                    self.state.advance(entry, "abandoned", self.clock())
+                raise
+            if result.status == "written" or (result.status == "gone" and action.kind != "patch-account"):
+                executed.acked.append(index)  # gone: the child to reject or delete is no more
                 continue
-            self.state.advance(entry, "abandoned", now)  # changed since by someone else
-        return kept, records
+            executed.stopped, executed.stopped_at = result, index
+            break
+        return executed
 
-    def _outstanding(
-        self, account: Mapping[str, Any], entry: JournalEntry, now: datetime
-    ) -> set[str | None] | None:
-        """What of an unfinished entry's change the account still lacks: the values of its private
-        endpoint findings whose connections are still to reject; None when none of it landed (the
-        account neither holds its body nor is past needing it, and every rejection it meant is due)."""
-        result = evaluate(account, self.policy, now) if wellformed.problem(account) is None else None
-        if not isinstance(result, Evaluation):  # a body it cannot judge: only the PATCH can be seen
-            return set() if holds(account, entry.body) else None
-        due = {f.value for f in result.findings if f.rule == REJECT_RULE and f.fixed}
-        meant = {f.get("value") for f in entry.findings if f.get("rule") == REJECT_RULE}
-        patched = bool(entry.body) and (holds(account, entry.body) or result.remediation is None)
-        if not patched and not meant - due:
-            return None
-        return meant & due
+    def _verifying_read(
+        self, before: Snapshot, entry: JournalEntry, executed: _Executed, ctx: _RecordContext
+    ) -> Snapshot | None:
+        """The one re-read after acting (None: the account is gone; `before` when nothing was
+        written). When it cannot be made, the entry keeps what ARM acknowledged (`written`) for the
+        next check to settle, and this raises."""
+        from guardrail.gateway import TransientArmError
 
-    def _unwritten(
+        if not executed.acked:
+            return before
+        try:
+            after = self._snapshot(before.resource_id, ctx)
+        except TransientArmError:
+            self.state.advance(dataclasses.replace(entry, acked=tuple(executed.acked)), "written", ctx.now)
+            raise
+        return after if isinstance(after, Snapshot) else None
+
+    # -- settle ----------------------------------------------------------------------------------
+    def _settle(
         self,
-        resource_id: str,
-        result: Evaluation,
-        context: _RecordContext,
-        before: Mapping[str, Any],
-        action: Action,
-        cause: str,
-        completed: list[FindingRecord],
+        entry: JournalEntry,
+        judged: Evaluation,
+        before: Snapshot,
+        executed: _Executed,
+        after: Snapshot | None,
+        ctx: _RecordContext,
     ) -> Outcome:
-        """Records for a write that was not made or did not take: failed or suspended."""
-        status: Status = "remediation-suspended" if action == "suspended" else "remediation-failed"
-        records = completed + context.records(result, status_of_fixed(status, cause), before, None)
-        return Outcome(resource_id, action, records, detail=cause)
+        """The entry's outcome and records, settled in one transaction with its outbox row: each
+        acknowledged action verified on the re-read (remediated), or failed with the cause."""
+        rid = judged.resource_id
+        stopped = executed.stopped
+        if not executed.acked and stopped is not None and stopped.status == "gone":
+            self.state.settle(entry, "abandoned", ctx.now, None)
+            return Outcome(rid, "gone", detail="deleted before the write")
+        entry = dataclasses.replace(entry, acked=tuple(executed.acked))
+        failures = _failures(judged.actions, executed, before, after, self.policy, ctx.now)
+        if after is None:  # deleted after the write: what ARM acknowledged landed (issue #23, item 2)
+            failures = {index: cause for index, cause in failures.items() if index not in executed.acked}
+        after_props = _props(after.account) if after is not None else _ack_props(before, judged, executed)
+        records = ctx.records(
+            judged, _statuses(judged.actions, executed, failures), _props(before.account), after_props
+        )
+        outbox = self._outbox(entry, records)
+        state: JournalState = (
+            "abandoned"
+            if not executed.acked
+            else "gone"
+            if after is None
+            else "failed"
+            if failures
+            else "verified"
+        )
+        if self.state.settle(entry, state, ctx.now, outbox) is None:
+            log.info("%s: journal entry %s was completed by another delivery", rid, entry.key)
+            return Outcome(rid, "remediated", detail="recorded by another delivery")
+        if failures and self.recheck is not None and _provisioning_failed(stopped, failures):
+            self.recheck(rid, self.settings.recheck_delay)  # not the next sweep, hours away (#22, item 8)
+        cause = "; ".join(dict.fromkeys(failures.values()))
+        if after is None:
+            cause = "the account was deleted right after the write (acknowledged, not verified)"
+        action: Literal["remediated", "failed"] = "failed" if failures else "remediated"
+        return Outcome(rid, action, records, outbox=[outbox], detail=cause)
 
-    def _with_diagnostics(
-        self,
-        resource_id: str,
-        account: Mapping[str, Any],
-        result: Evaluation,
-        outcome: Outcome,
-        now: datetime,
-    ) -> Outcome:
-        if result.diagnostic_setting is None or outcome.action in ("gone", "suspended"):
-            return outcome
-        return self._write_diagnostics(resource_id, account, result.diagnostic_setting, outcome, now)
+    def _outbox(self, entry: JournalEntry, records: Sequence[FindingRecord]) -> OutboxItem:
+        return OutboxItem(
+            resource_id=entry.resource_id,
+            key=OutboxItem.key_for(entry.key),
+            records=tuple(record.to_json() for record in records),
+            created_at=self.clock(),
+        )
 
-    def _write_diagnostics(
-        self,
-        resource_id: str,
-        account: Mapping[str, Any],
-        setting: dict[str, Any],
-        outcome: Outcome,
-        now: datetime,
-    ) -> Outcome:
-        """diagnostics-missing: create the setting, read the settings back, judge again."""
-        written = self.gateway.put_diagnostic_setting(resource_id, setting)
-        if written.status == "gone":
-            return Outcome(resource_id, "gone", detail="deleted before the write")
-        status: Status = "remediated"
-        cause = ""
-        if written.status != "written":
-            status = "remediation-failed"
-            cause = (
-                f"{written.error_code or 'Failed'}: {written.error_message or 'the write did not succeed'}"
-            )
-        else:
-            settings = list((written.after or {}).get("value") or [])
-            verified = evaluate(account, self.policy, now, diagnostic_settings=settings)
-            if not isinstance(verified, Evaluation) or any(
-                f.rule == "diagnostics-missing" for f in verified.findings
-            ):
-                status, cause = "remediation-failed", "the diagnostic setting did not verify on re-read"
-        records = [
-            dataclasses.replace(
-                r,
-                status=status,
-                message=f"{r.message} — {cause}" if cause else r.message,
-                before=None,
-                after=dict(setting) if status == "remediated" else None,
-            )
-            if r.rule == "diagnostics-missing" and r.status == "violation"
-            else r
-            for r in outcome.records
-        ]
-        action = outcome.action
-        if status == "remediation-failed":
-            action, outcome.detail = "failed", cause
-        elif action in ("reported", "compliant"):
-            action = "remediated"
-        return dataclasses.replace(outcome, action=action, records=records)
-
-    # -- record and alert ---------------------------------------------------------------------
-    def _record(self, records: list[FindingRecord]) -> None:
-        """Every sink gets the batch; a sink never blocks or undoes a remediation (undelivered
-        records go to the function log as JSON)."""
+    # -- deliver ---------------------------------------------------------------------------------
+    def _deliver(self, outcome: Outcome, event: ResourceEvent | None) -> None:
+        """Every record to the finding sinks (a sink never blocks or undoes a remediation), the
+        alert to the alert sinks, then the outbox rows that carried them are deleted. A crash
+        before the delete leaves them for the next check (at least once: the records' correlation
+        ID, rule, value and status identify a repeat)."""
         from guardrail.sinks import deliver_findings
 
-        if records:
-            deliver_findings(records, self.finding_sinks)
+        if outcome.records:
+            deliver_findings(outcome.records, self.finding_sinks)
+        self._alert(outcome, event)
+        for item in outcome.outbox:
+            self.state.outbox_delivered(item)
 
     def _alert(self, outcome: Outcome, event: ResourceEvent | None) -> None:
         from guardrail.alerts import compose_alert
@@ -834,6 +799,7 @@ class Guardrail:
         now = self.clock()
         if (
             event is not None
+            and not outcome.outbox
             and not self.state.claim_event(event.event_id, now)
             and not outcome.breaker_tripped
         ):
@@ -855,23 +821,157 @@ class Guardrail:
         deliver_alert(alert, self.alert_sinks)
 
 
+# -- the reconciler's pure helpers ---------------------------------------------------------------
+
+
+def _joined(earlier: Outcome, outcome: Outcome) -> Outcome:
+    """This check's outcome, after the records and outbox rows of the earlier plans it settled."""
+    if not earlier.records and not earlier.outbox:
+        return outcome
+    outcome.records[:0] = earlier.records
+    outcome.outbox[:0] = earlier.outbox
+    outcome.breaker_tripped = outcome.breaker_tripped or earlier.breaker_tripped
+    if outcome.action in ("compliant", "reported"):
+        outcome.action = "remediated"
+    return outcome
+
+
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
 
 
-def status_of_fixed(
-    state: Status, cause: str | None = None
-) -> Callable[[Finding], tuple[Status, str | None] | None]:
-    """The status of the fixed findings (the diagnostics rule is decided by its own write)."""
-    return lambda f: None if f.rule == "diagnostics-missing" else (state, cause)
+StatusOf = Callable[[Finding], tuple[Status, str | None] | None]
+
+
+def _nothing(finding: Finding) -> tuple[Status, str | None] | None:
+    return None
+
+
+def _all(status: Status, cause: str) -> StatusOf:
+    return lambda finding: (status, cause)
+
+
+def _repairing(actions: Sequence[Action], finding: Finding) -> int | None:
+    """The index of the action that repairs a fixed finding (None: not fixed, or no such action)."""
+    if not finding.fixed or finding.rule not in BY_ID:
+        return None
+    kind = BY_ID[finding.rule].action
+    for index, action in enumerate(actions):
+        if (
+            action.kind == kind
+            and finding.rule in action.rules
+            and (kind == "patch-account" or finding.value in action.values)
+        ):
+            return index
+    return None
+
+
+def _unchanged(entry: JournalEntry, account: Mapping[str, Any]) -> bool:
+    """The account is as the entry's plan read it: nothing of it landed yet."""
+    return account.get("etag") == entry.before_etag and _modified_at(account) == entry.before_modified
+
+
+def _still_planned(action: Action, replanned: Evaluation | InvalidAccount) -> bool:
+    if not isinstance(replanned, Evaluation):
+        return True
+    target = action.target.lower()
+    return any(a.kind == action.kind and a.target.lower() == target for a in replanned.actions)
+
+
+def _landed(entry: JournalEntry, snapshot: Snapshot, replanned: Evaluation | InvalidAccount) -> set[int]:
+    """The indexes of an unfinished entry's actions that landed: those the fresh snapshot no longer
+    needs and that ARM acknowledged or whose effect the snapshot shows (the account holds the
+    PATCH's body; for others, only an acknowledgement counts unless the whole plan is done)."""
+    actions = [Action.from_json(data) for data in entry.actions] or (
+        [Action("patch-account", "PATCH", entry.resource_id, dict(entry.body), ())] if entry.body else []
+    )
+    landed: set[int] = set()
+    for index, action in enumerate(actions):
+        if _still_planned(action, replanned):
+            continue
+        if index in entry.acked or (action.kind == "patch-account" and holds(snapshot.account, action.body)):
+            landed.add(index)
+        elif action.kind != "patch-account" and (index == 0 or index - 1 in landed):
+            landed.add(index)  # made in order: visible, and everything before it landed
+    return landed
+
+
+def _failures(
+    actions: Sequence[Action],
+    executed: _Executed,
+    before: Snapshot,
+    after: Snapshot | None,
+    policy: Any,
+    now: datetime,
+) -> dict[int, str]:
+    """Why each action of the plan did not land, by index: refused or not made (the write that
+    stopped the plan, and those after it), or acknowledged but not verified on the re-read."""
+    failures: dict[int, str] = {}
+    stopped = executed.stopped
+    if stopped is not None and executed.stopped_at is not None:
+        cause = f"{stopped.error_code or 'Failed'}: {stopped.error_message or 'the write did not succeed'}"
+        for index in range(executed.stopped_at, len(actions)):
+            failures[index] = cause if index == executed.stopped_at else f"not made: {cause}"
+    if after is None:
+        return failures
+    if _props(after.account).get("provisioningState") == "Failed":
+        for index in executed.acked:
+            failures[index] = "ProvisioningFailed: the account's provisioningState is Failed after the write"
+        return failures
+    replanned = plan(after, policy, now) if wellformed.problem(after.account) is None else None
+    for index in executed.acked:
+        action = actions[index]
+        if replanned is None or _still_planned(action, replanned):
+            remaining = (
+                "a judgeable body" if not isinstance(replanned, Evaluation) else _needs(action, replanned)
+            )
+            failures[index] = f"VerificationFailed: still needs {remaining} after the write"
+    return failures
+
+
+def _provisioning_failed(stopped: WriteResult | None, failures: Mapping[int, str]) -> bool:
+    if stopped is not None and stopped.status == "provisioning-failed":
+        return True
+    return any(cause.startswith("ProvisioningFailed") for cause in failures.values())
+
+
+def _needs(action: Action, replanned: Evaluation) -> str:
+    again = next((a for a in replanned.actions if a.kind == action.kind), None)
+    if action.kind == "patch-account" and again is not None:
+        return str(again.body)
+    return f"{action.kind} {action.target}"
+
+
+def _statuses(actions: Sequence[Action], executed: _Executed, failures: Mapping[int, str]) -> StatusOf:
+    """The status of each fixed finding: remediated when its action landed, failed with the cause."""
+
+    def status(finding: Finding) -> tuple[Status, str | None] | None:
+        index = _repairing(actions, finding)
+        if index is None:
+            return None
+        if index in failures:
+            return "remediation-failed", failures[index]
+        return ("remediated", None) if index in executed.acked else None
+
+    return status
+
+
+def _ack_props(before: Snapshot, judged: Evaluation, executed: _Executed) -> Mapping[str, Any]:
+    """The account's properties as ARM acknowledged the PATCH (the account is gone: no re-read)."""
+    props = dict(_props(before.account))
+    for index in executed.acked:
+        body = judged.actions[index].body
+        if judged.actions[index].kind == "patch-account" and body is not None:
+            props.update(_props(body))
+    return props
 
 
 def _journal_records(
-    entry: JournalEntry, account: Mapping[str, Any], mode: Mode, now: datetime
+    entry: JournalEntry, account: Mapping[str, Any], mode: Mode, now: datetime, landed: set[int]
 ) -> list[FindingRecord]:
-    """The `remediated` records of a journal entry completed later: the journal's Before, actor,
-    event ID and correlation ID; After as the account now holds it."""
+    """The `remediated` records of a journal entry settled later, for its actions that landed: the
+    journal's Before, actor, event ID and correlation ID; After as the account now holds it."""
     after = _props(account)
     return [
         FindingRecord.create(
@@ -893,6 +993,7 @@ def _journal_records(
             time_generated=now,
         )
         for finding in entry.findings
+        if int(finding.get("action", 0)) in landed
     ]
 
 
@@ -905,6 +1006,7 @@ class _RecordContext:
     event_id: str | None
     now: datetime
     actor_source: ActorSource = "none"
+    event: ResourceEvent | None = None
 
     def invalid(
         self, resource_id: str, message: str, value: str | None, failed: bool, kind: str = ""
@@ -914,13 +1016,13 @@ class _RecordContext:
         if failed and self.mode == "enforce":
             status = "remediation-failed"
         return self._record(
-            resource_id, INVALID_RULE, ACCOUNT_INVALID.severity, status, message, value, kind, None, None
+            resource_id, INVALID_RULE, BY_ID[INVALID_RULE].severity, status, message, value, kind, None, None
         )
 
     def records(
         self,
         evaluation: Evaluation,
-        status_of_fixed: Callable[[Finding], tuple[Status, str | None] | None],
+        status_of_fixed: StatusOf,
         before: Mapping[str, Any] | None,
         after: Mapping[str, Any] | None,
     ) -> list[FindingRecord]:
@@ -944,6 +1046,12 @@ class _RecordContext:
                     written = status == "remediated"
                     if cause:
                         message = f"{message} — {cause}"
+            shown_after = _side(finding.rule, after) if written else None
+            shown_before = _side(finding.rule, before)
+            if written and BY_ID[finding.rule].shows == "@action":
+                shown_before, shown_after = None, _action_side(evaluation, finding)
+            elif BY_ID[finding.rule].shows == "@action":
+                shown_before = None
             records.append(
                 self._record(
                     evaluation.resource_id,
@@ -953,8 +1061,8 @@ class _RecordContext:
                     message,
                     finding.value,
                     evaluation.kind,
-                    _side(finding.rule, before),
-                    _side(finding.rule, after) if written else None,
+                    shown_before,
+                    shown_after,
                 )
             )
         return records
@@ -989,3 +1097,14 @@ class _RecordContext:
             event_id=self.event_id,
             time_generated=self.now,
         )
+
+
+def _action_side(evaluation: Evaluation, finding: Finding) -> dict[str, Any] | None:
+    """A record's After for a rule that shows its action (`Rule.shows == "@action"`): the child
+    resource written, `{"name": <its name>, **body}`."""
+    index = _repairing(evaluation.actions, finding)
+    if index is None:
+        return None
+    action = evaluation.actions[index]
+    name = action.target.rsplit("/", 1)[-1]
+    return {"name": name, **action.body} if action.body is not None else {"name": name, "deleted": True}

@@ -75,6 +75,7 @@ SETTING_NAMES: tuple[str, ...] = (
     "GUARDRAIL_BREAKER_MAX_REMEDIATIONS",
     "GUARDRAIL_BREAKER_WINDOW_MINUTES",
     "GUARDRAIL_ALERT_COOLDOWN_MINUTES",
+    "GUARDRAIL_RECHECK_MINUTES",
     "GUARDRAIL_FINDINGS_FILE",
     "GUARDRAIL_IDENTITY",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
@@ -188,6 +189,7 @@ class Settings:
     alert_cooldown: timedelta
     storage_connection: str | None
     identity: str | None  # the guardrail's own principal/app id, to recognise its own writes
+    recheck_delay: timedelta = timedelta(minutes=5)  # a write whose provisioning failed: look again
     arm: ArmSettings = field(default_factory=ArmSettings)
     sinks: SinkSettings = field(default_factory=SinkSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
@@ -474,6 +476,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         alert_cooldown=timedelta(minutes=read.whole("GUARDRAIL_ALERT_COOLDOWN_MINUTES", 60, 0)),
         storage_connection=_storage(read),
         identity=identity,
+        recheck_delay=timedelta(minutes=read.whole("GUARDRAIL_RECHECK_MINUTES", 5, 0)),
         arm=arm,
         sinks=_sinks(read),
         telemetry=_telemetry(read),

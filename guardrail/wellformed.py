@@ -14,7 +14,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from guardrail.rules import PROPERTY_TYPES
+
 _TIME_FIELDS = ("createdAt", "lastModifiedAt")
+#: The account properties the rules read, with their types, as the rule modules declare them.
+_TYPED = tuple((name, kind) for name, kind in PROPERTY_TYPES.items() if "." not in name)
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
@@ -72,13 +76,7 @@ def problem(account: Mapping[str, Any]) -> str | None:
         return None
     if not isinstance(properties, Mapping):
         return f"'properties' must be an object (got {_kind(properties)})"
-    typed = (
-        ("publicNetworkAccess", str),
-        ("disableLocalAuth", bool),
-        ("customSubDomainName", str),
-        ("networkAcls", Mapping),
-    )
-    wrong = wrong_type(properties, typed, "properties.")
+    wrong = wrong_type(properties, _TYPED, "properties.")
     if wrong is not None:
         return wrong
     acls = properties.get("networkAcls") or {}

@@ -38,14 +38,27 @@ PEOPLE = {
 PIPELINE = pipeline_claims("5e6f7a8b-0000-4000-8000-00000000d001", "legacy-deploy-pipeline")
 #: A subscription the demo's policy does not govern (another team's), where a private endpoint is made.
 PARTNER_SUBSCRIPTION = "0badf00d-0000-4000-8000-00000000beef"
-PARTNER_ENDPOINT = (
-    f"/subscriptions/{PARTNER_SUBSCRIPTION}/resourceGroups/rg-partner/providers/Microsoft.Network/"
-    "privateEndpoints/pe-kb-private"
+PARTNER_NETWORK = (
+    f"/subscriptions/{PARTNER_SUBSCRIPTION}/resourceGroups/rg-partner/providers/Microsoft.Network"
 )
+PARTNER_ENDPOINT = f"{PARTNER_NETWORK}/privateEndpoints/pe-kb-private"
+#: The partner's virtual network, already there (seeded), whose subnet the private endpoint goes in.
+PARTNER_VNET = {
+    "id": f"{PARTNER_NETWORK}/virtualNetworks/vnet-partner",
+    "location": "westus",
+    "properties": {"subnets": [{"name": "endpoints", "properties": {"addressPrefix": "10.20.0.0/24"}}]},
+}
 #: The policy's allowed outbound destinations: an exact name and a `*.suffix` pattern.
 ALLOWED_FQDNS = ("api.contoso.example", "*.blob.core.windows.net")
 OUTBOUND_KEPT = ["api.contoso.example", "models.blob.core.windows.net"]
 EXFIL_FQDN = "exfil.evil.example"
+#: The agent story's Foundry account, its agents' subnet in a subscription the policy does not govern.
+AGENTS = "agents-lab"
+AGENT_SUBNET = (
+    "/subscriptions/ffffffff-0000-4000-8000-00000000f0f0/resourceGroups/rg-contractor/providers/"
+    "Microsoft.Network/virtualNetworks/vnet-contractor/subnets/agents"
+)
+CHILD_API = "2026-09-01"
 
 
 def demo_policy(subscriptions: list[str]) -> str:
@@ -60,10 +73,12 @@ network:
   bypass_allowed_kinds: []
   allowed_private_endpoint_subscriptions: [{subs}]
   allowed_fqdns: [{", ".join(f'"{p}"' for p in ALLOWED_FQDNS)}]
+  require_approved_outbound: true
 auth:
   require_local_auth_disabled: true
 remediate:
   local-auth-enabled: true
+  managed-network-internet-outbound: true
 exemptions:
   - scope: /subscriptions/{subscriptions[0]}/resourceGroups/{SANDBOX_RG}
     rules: ["*"]
@@ -83,6 +98,7 @@ class Step:
     body: dict[str, Any]
     what: str
     private_endpoint: str | None = None  # set: connect this private endpoint instead of writing `body`
+    child: tuple[str, str, dict[str, Any]] | None = None  # set: (method, path under the account, body)
 
 
 #: The two deliveries of one change (Event Grid's resource write event, and Azure Resource
@@ -283,6 +299,50 @@ def _timeline(subs: list[str], fast: bool) -> list[Step]:
             f"adds {EXFIL_FQDN} to the account's outbound allow list",
         ),
     ]
+    # The agent era: a Foundry account whose agents run in a contractor's subnet, whose managed
+    # network someone opens to the internet, and an exfiltration host added to its outbound rules.
+    steps += [
+        Step(
+            t + 3.0,
+            "erin",
+            PEOPLE["erin"],
+            a,
+            "rg-ai-3",
+            AGENTS,
+            _foundry(AGENTS, rng),
+            "creates a Foundry account whose agents run in a contractor's subnet (another subscription)",
+        ),
+        Step(
+            t + 4.0,
+            "erin",
+            PEOPLE["erin"],
+            a,
+            "rg-ai-3",
+            AGENTS,
+            {},
+            "switches the agents' managed network to internet outbound",
+            child=(
+                "PUT",
+                "managedNetworks/default",
+                {"properties": {"managedNetwork": {"isolationMode": "AllowInternetOutbound"}}},
+            ),
+        ),
+        Step(
+            t + 5.0,
+            "bob",
+            PEOPLE["bob"],
+            a,
+            "rg-ai-3",
+            AGENTS,
+            {},
+            f"adds an outbound rule to {EXFIL_FQDN} for the agents",
+            child=(
+                "PUT",
+                "managedNetworks/default/outboundRules/paste",
+                {"properties": {"category": "UserDefined", "type": "FQDN", "destination": EXFIL_FQDN}},
+            ),
+        ),
+    ]
     for step in steps:
         step.when *= gap
     return steps
@@ -317,14 +377,81 @@ def _private_only(name: str, rng: Any, fqdns: list[str]) -> dict[str, Any]:
     return body
 
 
+def _foundry(name: str, rng: Any) -> dict[str, Any]:
+    body = make_account(rng, name, "private-endpoint", "", "", kind="AIServices")
+    body["properties"].update(
+        disableLocalAuth=True,
+        allowProjectManagement=True,
+        networkInjections=[
+            {"scenario": "agent", "subnetArmId": AGENT_SUBNET, "useMicrosoftManagedNetwork": False}
+        ],
+    )
+    return body
+
+
+def _write_child(stack: LocalStack, step: Step, rid: str) -> None:
+    """A write to one of the account's child resources as az sends it (the managed network, an
+    outbound rule): the request through the client's own pipeline, then its operation polled at the
+    URL ARM announced until it ends (its write event is sent then)."""
+    from azure.core.rest import HttpRequest
+
+    assert step.child is not None
+    method, path, body = step.child
+    client = stack.client_for(step.claims, step.subscription)
+    response = client._send_request(HttpRequest(method, f"{rid}/{path}?api-version={CHILD_API}", json=body))
+    response.raise_for_status()
+    status = response.headers.get("Azure-AsyncOperation")
+    for _ in range(50):
+        if not status:
+            return
+        polled = client._send_request(HttpRequest("GET", status))
+        polled.raise_for_status()
+        if polled.json().get("status") not in ("InProgress", "Accepted", "Running"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{method} {rid}/{path}: its operation did not end")
+
+
 def _connect(stack: LocalStack, step: Step, rid: str) -> dict[str, Any]:
-    """Connect the step's private endpoint to the account (auto-approved: the emulator does as Azure
-    does for an owner); returns the account as the connection left it, before the guardrail acts."""
+    """Make the step's private endpoint as a user makes one: `PUT Microsoft.Network/
+    privateEndpoints/{name}` in the partner's subnet, naming the account (what
+    `az network private-endpoint create` sends). Azure approves the connection at once because the
+    requester owns the account (the emulator decides so by tenant: docs/local.md). Returns the
+    account as the connection left it, before the guardrail acts (its connections as the
+    notification of the write carried them)."""
     assert step.private_endpoint is not None
+    endpoint = step.private_endpoint
     written = copy.deepcopy(stack.emulator.account(rid) or {})
-    connection = stack.emulator.connect_private_endpoint(rid, step.private_endpoint, claims=step.claims)
-    written.setdefault("properties", {}).setdefault("privateEndpointConnections", []).append(connection)
-    return written
+    client = stack.client_for(step.claims, endpoint.split("/")[2])
+    link = {"privateLinkServiceId": rid, "groupIds": ["account"]}
+    body = {
+        "location": "westus",
+        "properties": {
+            "subnet": {"id": f"{PARTNER_VNET['id']}/subnets/endpoints"},
+            "privateLinkServiceConnections": [{"name": endpoint.rsplit("/", 1)[-1], "properties": link}],
+        },
+    }
+    _arm(client, "PUT", endpoint, body)
+    for event in reversed(stack.emulator.events):
+        if event.get("subject", "").lower() != rid.lower() or "resourceInfo" not in event.get("data", {}):
+            continue
+        account = event["data"]["resourceInfo"]
+        connections = account.get("properties", {}).get("privateEndpointConnections") or []
+        if any(c["properties"]["privateEndpoint"]["id"].lower() == endpoint.lower() for c in connections):
+            written.setdefault("properties", {})["privateEndpointConnections"] = copy.deepcopy(connections)
+            return written
+    raise AssertionError(f"no connection of {endpoint} appeared on {rid}")
+
+
+def _arm(client: Any, method: str, resource_id: str, body: dict[str, Any]) -> Any:
+    """One ARM request through the client's own pipeline (its credential, TLS and retries), for
+    the Microsoft.Network resources the Cognitive Services SDK has no operations for."""
+    from azure.core.rest import HttpRequest
+
+    url = f"{resource_id}?api-version=2024-05-01"
+    response = client._send_request(HttpRequest(method, url, json=body))
+    response.raise_for_status()
+    return response.json()
 
 
 def _put(stack: LocalStack, step: Step) -> None:
@@ -377,6 +504,7 @@ def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[s
     tenant = generate_tenant(accounts, 3, seed=5)
     for entry in tenant["subscriptions"]:
         entry["resourceGroups"].append({"name": SANDBOX_RG, "location": "eastus", "accounts": []})
+    tenant.setdefault("virtualNetworks", []).append(copy.deepcopy(PARTNER_VNET))  # the partner's network
     policy_path = out_dir / "policy.yaml"
     policy_path.write_text(demo_policy(subs), encoding="utf-8")
     recorder = Recorder(out)
@@ -428,10 +556,13 @@ def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[s
             changed_at = dt.datetime.now(dt.UTC)
             rid = _account_id(step)
             written = step.body
-            if step.private_endpoint is None:
-                _put(stack, step)
-            else:
+            if step.private_endpoint is not None:
                 written = _connect(stack, step, rid)
+            elif step.child is not None:
+                _write_child(stack, step, rid)
+                written = copy.deepcopy(stack.emulator.account(rid) or {})
+            else:
+                _put(stack, step)
             stack.wait_idle(60)
             story.append(
                 StoryStep(
@@ -452,7 +583,10 @@ def run_demo(out_dir: Path, *, fast: bool, accounts: int, out: TextIO) -> dict[s
         recorder.step = None
         guardrail.observers.remove(recorder)
         final = _snapshot(stack)
-        write("\n3. The doors networkAcls does not govern: private endpoints and outbound access:\n")
+        write(
+            "\n3. The doors networkAcls does not govern: private endpoints, outbound access and the "
+            "agents' network:\n"
+        )
         for fix in door_fixes(recorder.entries, final):
             write(f"  {door_words(fix)}\n")
         summary = _summary(recorder, stack, report.listed, time.monotonic() - started)
@@ -488,9 +622,13 @@ def _network_doors(recorder: Recorder, final: dict[str, dict[str, Any]]) -> dict
     and as the guardrail's verified outcomes say (summary.json; the report tells it in words)."""
     from guardrail_workbench.report import door_fixes
 
-    doors: dict[str, Any] = {"private_endpoints": [], "outbound": []}
+    doors: dict[str, Any] = {"private_endpoints": [], "outbound": [], "agents": []}
+    where = {"private-endpoint-not-allowed": "private_endpoints", "outbound-fqdn-not-allowed": "outbound"}
     for fix in door_fixes(recorder.entries, final):
-        doors["private_endpoints" if fix.rule == "private-endpoint-not-allowed" else "outbound"].append(
+        if fix.rule not in where:
+            doors["agents"].append({"account": fix.resource_id, "rule": fix.rule, "value": fix.value})
+            continue
+        doors[where[fix.rule]].append(
             {
                 "account": fix.resource_id,
                 "value": fix.value,

@@ -260,7 +260,15 @@ class DoorFix:
     kept: tuple[str, ...]  # the account's allowedFqdnList at the end
 
 
-DOOR_RULES = ("private-endpoint-not-allowed", "outbound-fqdn-not-allowed")
+DOOR_RULES = (
+    "private-endpoint-not-allowed",
+    "outbound-fqdn-not-allowed",
+    "managed-network-internet-outbound",
+    "managed-network-outbound-rule-not-allowed",
+    "agent-subnet-not-allowed",
+)
+#: The door rules that are reported, not fixed (the fix cannot be made in place).
+REPORTED_DOORS = ("agent-subnet-not-allowed",)
 
 
 def door_fixes(entries: Iterable[Any], final: Mapping[str, Mapping[str, Any]]) -> list[DoorFix]:
@@ -269,7 +277,8 @@ def door_fixes(entries: Iterable[Any], final: Mapping[str, Mapping[str, Any]]) -
     fixes: dict[tuple[str, str, str], DoorFix] = {}
     for entry in entries:
         for record in entry.outcome.records:
-            if record.rule not in DOOR_RULES or record.status != "remediated" or record.value is None:
+            wanted = "violation" if record.rule in REPORTED_DOORS else "remediated"
+            if record.rule not in DOOR_RULES or record.status != wanted or record.value is None:
                 continue
             key = (record.rule, record.resource_id.lower(), record.value)
             if key in fixes:
@@ -297,6 +306,18 @@ def door_words(fix: DoorFix) -> str:
             f"{name}: private endpoint {short_endpoint(fix.value)} (subscription {_subscription(fix.value)}) "
             f"rejected and verified {ms} after it was approved; now {fix.now}"
         )
+    if fix.rule == "managed-network-internet-outbound":
+        return (
+            f"{name}: the agents' managed network switched back to approved outbound, verified {ms} "
+            "after it opened"
+        )
+    if fix.rule == "managed-network-outbound-rule-not-allowed":
+        return f"{name}: the agents' outbound rule {fix.value} deleted, verified {ms} after it was added"
+    if fix.rule == "agent-subnet-not-allowed":
+        return (
+            f"{name}: agent subnet in subscription {_subscription(fix.value)} reported "
+            "(an agent subnet cannot be moved in place: its owner is alerted)"
+        )
     return (
         f"{name}: {fix.value} stripped from allowedFqdnList and verified {ms} after the change; "
         f"still allowed: {', '.join(fix.kept) or 'nothing'}"
@@ -319,6 +340,14 @@ def _doors(run: DemoRun) -> str:
                 "<code>allowed_private_endpoint_subscriptions</code> and approved automatically because "
                 f"its creator owns the account, was <b>rejected {esc(ms)} after it was approved</b>; "
                 f"read back from ARM, the connection is <b>{esc(fix.now)}</b>.</li>"
+            )
+        elif fix.rule in ("managed-network-internet-outbound", "managed-network-outbound-rule-not-allowed"):
+            items.append(f"<li><b>{esc(name)}</b>: {esc(door_words(fix).split(': ', 1)[1])}.</li>")
+        elif fix.rule == "agent-subnet-not-allowed":
+            items.append(
+                f"<li><b>{esc(name)}</b>: its agents run in subnet <code>{esc(fix.value)}</code>, in a "
+                "subscription outside <code>allowed_vnet_subscriptions</code>: <b>reported</b> to its "
+                "owners (an agent subnet cannot be moved in place).</li>"
             )
         else:
             kept = ", ".join(fix.kept) or "nothing"

@@ -73,6 +73,12 @@ param diagnosticsRemediation bool = false
 @description('Grant private endpoint connection read/write in the custom role, for the private-endpoint rule (it rejects connections the policy does not allow).')
 param privateEndpointRemediation bool = false
 
+@description('Grant the Foundry managed network write in the custom role, for the managed-network-internet-outbound fix (it sets isolationMode AllowOnlyApprovedOutbound; the policy must turn the fix on too).')
+param managedNetworkRemediation bool = false
+
+@description('Grant outbound rule delete on Foundry managed networks in the custom role, for the managed-network-outbound-rule-not-allowed fix (it deletes UserDefined rules the policy does not allow).')
+param outboundRuleRemediation bool = false
+
 @description('Prefix of the guardrail custom role name; the role is named "<prefix> (<environmentName>, <token>)", unique per environment in the tenant.')
 param guardrailRoleName string = 'AI Services Network Guardrail'
 
@@ -155,6 +161,11 @@ var guardrailBaseActions = [
   'Microsoft.CognitiveServices/accounts/write'
   'Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action'
   'Microsoft.CognitiveServices/locations/operationresults/read'
+  'Microsoft.CognitiveServices/accounts/managedNetworks/read'
+  'Microsoft.CognitiveServices/accounts/managedNetworks/outboundRules/read'
+  'Microsoft.CognitiveServices/accounts/capabilityHosts/read'
+  'Microsoft.CognitiveServices/accounts/networkSecurityPerimeterConfigurations/read'
+  'Microsoft.MachineLearningServices/locations/mfeOperationsStatus/read'
 ]
 var guardrailDiagnosticsActions = [
   'Microsoft.Insights/diagnosticSettings/read'
@@ -164,7 +175,13 @@ var guardrailPrivateEndpointActions = [
   'Microsoft.CognitiveServices/accounts/privateEndpointConnections/read'
   'Microsoft.CognitiveServices/accounts/privateEndpointConnections/write'
 ]
-var guardrailActions = concat(guardrailBaseActions, diagnosticsRemediation ? guardrailDiagnosticsActions : [], privateEndpointRemediation ? guardrailPrivateEndpointActions : [])
+var guardrailManagedNetworkActions = [
+  'Microsoft.CognitiveServices/accounts/managedNetworks/write'
+]
+var guardrailOutboundRuleActions = [
+  'Microsoft.CognitiveServices/accounts/managedNetworks/outboundRules/delete'
+]
+var guardrailActions = concat(guardrailBaseActions, diagnosticsRemediation ? guardrailDiagnosticsActions : [], privateEndpointRemediation ? guardrailPrivateEndpointActions : [], managedNetworkRemediation ? guardrailManagedNetworkActions : [], outboundRuleRemediation ? guardrailOutboundRuleActions : [])
 
 // Per-environment names: two environments in one subscription (or tenant) never share a role.
 var guardrailRoleDisplayName = '${guardrailRoleName} (${environmentName}, ${resourceToken})'

@@ -50,6 +50,12 @@ param diagnosticsRemediation bool = false
 @description('Grant private endpoint connection read/write in the custom role (the private-endpoint rule).')
 param privateEndpointRemediation bool = false
 
+@description('Grant the Foundry managed network write in the custom role (the managed-network-internet-outbound fix).')
+param managedNetworkRemediation bool = false
+
+@description('Grant outbound rule delete on Foundry managed networks in the custom role (the managed-network-outbound-rule-not-allowed fix).')
+param outboundRuleRemediation bool = false
+
 @description('Prefix of the management-group custom role name; the role is named "<prefix> (<mg name>, <token>)", unique per environment in the tenant.')
 param guardrailRoleName string = 'AI Services Network Guardrail'
 
@@ -65,6 +71,11 @@ var guardrailBaseActions = [
   'Microsoft.CognitiveServices/accounts/write'
   'Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action'
   'Microsoft.CognitiveServices/locations/operationresults/read'
+  'Microsoft.CognitiveServices/accounts/managedNetworks/read'
+  'Microsoft.CognitiveServices/accounts/managedNetworks/outboundRules/read'
+  'Microsoft.CognitiveServices/accounts/capabilityHosts/read'
+  'Microsoft.CognitiveServices/accounts/networkSecurityPerimeterConfigurations/read'
+  'Microsoft.MachineLearningServices/locations/mfeOperationsStatus/read'
 ]
 var guardrailDiagnosticsActions = [
   'Microsoft.Insights/diagnosticSettings/read'
@@ -74,7 +85,13 @@ var guardrailPrivateEndpointActions = [
   'Microsoft.CognitiveServices/accounts/privateEndpointConnections/read'
   'Microsoft.CognitiveServices/accounts/privateEndpointConnections/write'
 ]
-var guardrailActions = concat(guardrailBaseActions, diagnosticsRemediation ? guardrailDiagnosticsActions : [], privateEndpointRemediation ? guardrailPrivateEndpointActions : [])
+var guardrailManagedNetworkActions = [
+  'Microsoft.CognitiveServices/accounts/managedNetworks/write'
+]
+var guardrailOutboundRuleActions = [
+  'Microsoft.CognitiveServices/accounts/managedNetworks/outboundRules/delete'
+]
+var guardrailActions = concat(guardrailBaseActions, diagnosticsRemediation ? guardrailDiagnosticsActions : [], privateEndpointRemediation ? guardrailPrivateEndpointActions : [], managedNetworkRemediation ? guardrailManagedNetworkActions : [], outboundRuleRemediation ? guardrailOutboundRuleActions : [])
 var sharedTags = {
   application: 'ai-services-network-guardrail'
   'guardrail-shared': 'per-subscription'

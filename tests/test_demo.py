@@ -136,6 +136,10 @@ ENDPOINT = (
     "privateEndpoints/pe-kb-private"
 )
 KEPT = ["api.contoso.example", "models.blob.core.windows.net"]
+AGENT_SUBNET = (
+    "/subscriptions/ffffffff-0000-4000-8000-00000000f0f0/resourceGroups/rg-contractor/providers/"
+    "Microsoft.Network/virtualNetworks/vnet-contractor/subnets/agents"
+)
 
 
 def test_demo_plays_both_network_doors(demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
@@ -155,6 +159,13 @@ def test_demo_plays_both_network_doors(demo: tuple[Path, subprocess.CompletedPro
     assert summary["private_endpoints_rejected"] == 1 and summary["fqdns_stripped"] == 1
     (endpoint,) = summary["network_doors"]["private_endpoints"]
     assert (endpoint["value"], endpoint["now"]) == (ENDPOINT, "Rejected")
+    # the agent story (issue #24): the managed network closed, the exfiltration rule deleted, the
+    # contractor's agent subnet reported
+    assert {(d["rule"], d["value"]) for d in summary["network_doors"]["agents"]} == {
+        ("managed-network-internet-outbound", "AllowInternetOutbound"),
+        ("managed-network-outbound-rule-not-allowed", "paste"),
+        ("agent-subnet-not-allowed", AGENT_SUBNET),
+    }
     (stripped,) = summary["network_doors"]["outbound"]
     assert (stripped["value"], stripped["now"], stripped["allowedFqdnList"]) == (
         "exfil.evil.example",
@@ -189,7 +200,10 @@ def test_demo_plays_both_network_doors(demo: tuple[Path, subprocess.CompletedPro
 
     console = run.stdout.splitlines()
     doors = console[
-        console.index("3. The doors networkAcls does not govern: private endpoints and outbound access:") :
+        console.index(
+            "3. The doors networkAcls does not govern: private endpoints, outbound access and the "
+            "agents' network:"
+        ) :
     ]
     assert re.match(
         rf"  kb-private: private endpoint 0badf00d…/pe-kb-private \(subscription {PARTNER}\) rejected and "
@@ -198,6 +212,11 @@ def test_demo_plays_both_network_doors(demo: tuple[Path, subprocess.CompletedPro
     )
     assert doors[2].startswith("  kb-private: exfil.evil.example stripped from allowedFqdnList and verified ")
     assert doors[2].endswith("still allowed: api.contoso.example, models.blob.core.windows.net")
+    assert any(
+        line.startswith("  agents-lab: the agents' managed network switched back to approved outbound")
+        for line in doors
+    )
+    assert any(line.startswith("  agents-lab: the agents' outbound rule paste deleted") for line in doors)
 
     report = (out / "report.html").read_text()
     assert re.search(
@@ -279,5 +298,5 @@ def test_report_renders_in_headless_chromium_without_overflow(
     assert facts["innerWidth"] == 1400
     assert facts["scrollWidth"] <= facts["clientWidth"], facts  # no horizontal scrollbar at 1400 px
     assert facts["wide"] == [], facts
-    assert facts["story"] == 13 and facts["breaker"] == 1 and facts["cards"] >= 6
+    assert facts["story"] == 16 and facts["breaker"] == 1 and facts["cards"] >= 6
     assert facts["charts"] >= 7 and facts["sweepRows"] >= 31

@@ -16,7 +16,17 @@ import importlib
 import pkgutil
 from typing import Final
 
-from guardrail.rules._base import Context, Finding, Rule, RuleUnit, Severity, SurfacePart, text
+from guardrail.actions import PATCH_ACCOUNT, ActionType, ChildRead
+from guardrail.rules._base import (
+    Context,
+    Finding,
+    PropertyType,
+    Rule,
+    RuleUnit,
+    Severity,
+    SurfacePart,
+    text,
+)
 
 
 def _discover() -> tuple[RuleUnit, ...]:
@@ -45,6 +55,34 @@ FIXABLE_RULES: Final[tuple[str, ...]] = tuple(rule.id for rule in RULES if rule.
 REMEDIATE_DEFAULTS: Final[dict[str, bool]] = {rule.id: rule.remediate_by_default for rule in RULES}
 SEVERITIES: Final[dict[str, Severity]] = {rule.id: rule.severity for rule in RULES}
 SURFACE: Final[tuple[SurfacePart, ...]] = tuple(part for unit in UNITS for part in unit.surface)
+
+
+def _action_types() -> dict[str, ActionType]:
+    types: dict[str, ActionType] = {PATCH_ACCOUNT.kind: PATCH_ACCOUNT}
+    for unit in UNITS:
+        for action_type in unit.actions:
+            if action_type.kind in types:
+                raise ValueError(f"two rule modules declare the action type {action_type.kind}")
+            types[action_type.kind] = action_type
+    for rule in RULES:
+        if rule.fix is not None and rule.action not in types:
+            raise ValueError(f"rule {rule.id} is fixed by {rule.action}, which no rule module declares")
+    return types
+
+
+#: Every kind of write the guardrail may make, by kind: the account PATCH and the rule modules' own.
+ACTION_TYPES: Final[dict[str, ActionType]] = _action_types()
+#: The account properties the rules read, with their JSON types (`networkAcls.<key>` for the keys
+#: inside networkAcls); a body with another type there is not judged.
+PROPERTY_TYPES: Final[dict[str, PropertyType]] = {
+    name: kind for unit in UNITS for name, kind in unit.properties
+}
+#: The account properties an account PATCH may set (the journal keeps them as read).
+WRITTEN_PROPERTIES: Final[tuple[str, ...]] = tuple(
+    dict.fromkeys(name for unit in UNITS for name in unit.writes)
+)
+#: The child resources the rules read (each only when a rule that needs it is on).
+CHILD_READS: Final[tuple[ChildRead, ...]] = tuple(read for unit in UNITS for read in unit.reads)
 
 from guardrail.rules.ip import MAX_IP_RULES  # noqa: E402 - after discovery, which imported it
 from guardrail.rules.vnet import MAX_VNET_RULES  # noqa: E402

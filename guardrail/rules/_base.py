@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from guardrail.actions import Action, ActionType, ChildRead
 from guardrail.memo import PerObject
 from guardrail.vocabulary import Severity as Severity
 
@@ -35,6 +36,11 @@ class Rule:
     """What an alert says was changed when this rule is fixed, for a fix outside `networkAcls`
     (changes to `networkAcls` are phrased from its before/after): a fixed phrase, or one built from
     the values of the rule's fixed findings (which endpoint was rejected, which entry stripped)."""
+    action: str = "patch-account"
+    """The kind of action (`guardrail.actions`) that repairs this rule's findings."""
+    shows: str | None = None
+    """The account property a finding record shows as Before/After: None for `networkAcls`;
+    `@action` for a rule fixed by writing a resource of its own (Before null, After what was written)."""
 
     def alert_phrase(self, values: Sequence[str]) -> str | None:
         """The alert's "changes" phrase for this rule's fixed findings, whose values are `values`
@@ -73,14 +79,13 @@ class Context:
     __slots__ = (
         "acls",
         "acls_changed",
+        "actions",
+        "children",
         "decisions",
-        "diagnostic_setting",
-        "diagnostic_settings",
         "findings",
         "kind",
         "patch",
         "policy",
-        "private_endpoint_rejections",
         "properties",
         "public_disabled",
         "resource_id",
@@ -98,7 +103,7 @@ class Context:
         properties: Mapping[str, Any],
         acls: dict[str, Any] | None,
         public_disabled: bool,
-        diagnostic_settings: Sequence[Mapping[str, Any]] | None,
+        children: Mapping[str, Any],
         severities: Mapping[str, Severity],
     ) -> None:
         self.policy = policy
@@ -109,7 +114,7 @@ class Context:
         # a copy of the account's networkAcls (None when absent): checks edit it, the engine sends it whole
         self.acls = acls
         self.public_disabled = public_disabled
-        self.diagnostic_settings = diagnostic_settings
+        self.children = children  # the child resources read, by ChildRead.key (absent: not read)
         self.severities = severities
         self.findings: list[Finding] = []
         # rule -> (severity, exempted, fixed): the same for every finding of a rule on this account,
@@ -118,8 +123,25 @@ class Context:
         self.rulings = _RULINGS(policy)(severities)
         self.patch: dict[str, Any] = {}  # top-level properties besides networkAcls
         self.acls_changed = False
-        self.diagnostic_setting: dict[str, Any] | None = None
-        self.private_endpoint_rejections: list[str] = []
+        self.actions: list[Action] = []  # the plan's actions besides the account PATCH, in order
+
+    def act(self, action: Action) -> None:
+        """Add an action to the plan; a second action of the same kind on the same target (a child
+        listed twice) is one call, repairing both findings."""
+        key = (action.kind, action.target.lower())
+        for index, known in enumerate(self.actions):
+            if (known.kind, known.target.lower()) == key:
+                merged = Action(
+                    known.kind,
+                    known.method,
+                    known.target,
+                    known.body,
+                    tuple(dict.fromkeys(known.rules + action.rules)),
+                    known.values + action.values,
+                )
+                self.actions[index] = merged
+                return
+        self.actions.append(action)
 
     def edit_acl_list(
         self, key: str, classify: Callable[[Context, list[Any]], tuple[list[Any], bool]]
@@ -217,14 +239,24 @@ class SurfacePart:
     widened: Callable[[Any, Any], list[str]]  # (before, after) -> reasons `after` allows more
 
 
+PropertyType = type | tuple[type, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class RuleUnit:
-    """One module of the registry: a rule or a tight family of rules, checked in `order`."""
+    """One module of the registry: a rule or a tight family of rules, checked in `order`, with
+    its whole contract: the account properties it reads (and their JSON types: a body with another
+    type is not judged), those its fix writes in the account PATCH, the child resources it reads,
+    the action types its fixes use, and its part of the widening model."""
 
     order: int
     rules: tuple[Rule, ...]
     check: Callable[[Context], None]
     surface: tuple[SurfacePart, ...] = ()
+    properties: tuple[tuple[str, PropertyType], ...] = ()
+    writes: tuple[str, ...] = ()
+    reads: tuple[ChildRead, ...] = ()
+    actions: tuple[ActionType, ...] = ()
 
 
 def turned_on(reason: str) -> Callable[[bool, bool], list[str]]:

@@ -56,4 +56,6 @@ UNIT = RuleUnit(
     rules=(BYPASS_NOT_ALLOWED,),
     check=check,
     surface=(SurfacePart("bypass", "network", _bypass, turned_on("trusted-services bypass enabled")),),
+    properties=(("networkAcls", (dict, Mapping)), ("networkAcls.bypass", str)),
+    writes=("networkAcls",),
 )

@@ -76,4 +76,10 @@ UNIT = RuleUnit(
     rules=(DEFAULT_ACTION_DENY,),
     check=check,
     surface=(SurfacePart("network", "gate", _network, _network_widened),),
+    properties=(
+        ("publicNetworkAccess", str),
+        ("networkAcls", (dict, Mapping)),  # dict first: isinstance stops there, before the ABC
+        ("networkAcls.defaultAction", str),
+    ),
+    writes=("networkAcls",),
 )

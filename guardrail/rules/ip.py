@@ -156,6 +156,25 @@ def _classify(ctx: Context, rules: list[Any]) -> tuple[list[Any], bool]:
     return kept, changed
 
 
+def prefix_problem(policy: Policy, value: object) -> tuple[str, str] | None:
+    """(rule, message) for an address prefix the IP rules would flag (not an IPv4 address or CIDR,
+    non-public space, broader than min_prefix_length, outside allowed_ip_ranges), else None: the
+    same judgement as `_classify`, for one value outside networkAcls (a perimeter's access rule)."""
+    parsed = ipv4.parse_fields(value)
+    if parsed is None:
+        return IP_RULE_INVALID.id, f"{text(value)!r} is not an IPv4 address or CIDR"
+    first, last, prefix, _, block = parsed
+    if block is not None:
+        return IP_RULE_NOT_PUBLIC.id, f"{value} overlaps non-public space {block}"
+    min_prefix = policy.network.min_prefix_length
+    if min_prefix and prefix < min_prefix:
+        return IP_RULE_TOO_BROAD.id, f"{value} is broader than /{min_prefix}"
+    table = _inside_one_table(policy)
+    if table is not None and not table.inside(first, last):
+        return IP_RULE_NOT_ALLOWLISTED.id, f"{value} is not inside allowed_ip_ranges"
+    return None
+
+
 def _dedupe(rules: list[Any]) -> list[Any]:
     seen: set[str] = set()
     unique: list[Any] = []
@@ -199,4 +218,6 @@ UNIT = RuleUnit(
     ),
     check=check,
     surface=(SurfacePart("ranges", "network", _ranges, _ranges_widened),),
+    properties=(("networkAcls", (dict, Mapping)), ("networkAcls.ipRules", list)),
+    writes=("networkAcls",),
 )

@@ -19,6 +19,7 @@ LOCAL_AUTH_ENABLED = Rule(
     switch="auth.require_local_auth_disabled",
     on=lambda policy: policy.auth.require_local_auth_disabled,
     alert="disableLocalAuth → true (keys no longer accepted)",
+    shows="disableLocalAuth",
 )
 
 
@@ -47,4 +48,6 @@ UNIT = RuleUnit(
     surface=(
         SurfacePart("local_auth", "account", _local_auth, turned_on("local authentication re-enabled")),
     ),
+    properties=(("disableLocalAuth", bool),),
+    writes=("disableLocalAuth",),
 )

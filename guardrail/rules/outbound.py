@@ -33,6 +33,7 @@ OUTBOUND_NOT_RESTRICTED = Rule(
     switch="network.require_outbound_restricted",
     on=lambda policy: policy.network.require_outbound_restricted,
     alert="restrictOutboundNetworkAccess → true (outbound only to allowedFqdnList)",
+    shows=RESTRICT,
 )
 OUTBOUND_FQDN_NOT_ALLOWED = Rule(
     "outbound-fqdn-not-allowed",
@@ -44,6 +45,7 @@ OUTBOUND_FQDN_NOT_ALLOWED = Rule(
     switch="network.allowed_fqdns set",
     on=lambda policy: bool(policy.network.allowed_fqdns),
     alert=_stripped,
+    shows=FQDNS,
 )
 
 
@@ -107,4 +109,6 @@ UNIT = RuleUnit(
     rules=(OUTBOUND_NOT_RESTRICTED, OUTBOUND_FQDN_NOT_ALLOWED),
     check=check,
     surface=(SurfacePart("outbound", "account", _destinations, _destinations_widened),),
+    properties=((RESTRICT, bool), (FQDNS, list)),
+    writes=(RESTRICT, FQDNS),
 )

@@ -1,8 +1,8 @@
 """private-endpoint-not-allowed: a private endpoint connection that is Approved or Pending from a
 private endpoint outside the policy's subscriptions is a private network path into the account,
-invisible to networkAcls and to publicNetworkAccess. The fix is a separate call per connection
-(set its status to Rejected), so it is `Evaluation.private_endpoint_rejections`, not part of the
-account PATCH body. Widening part: the set of approved-or-pending private endpoints."""
+invisible to networkAcls and to publicNetworkAccess. The fix is a call of its own per connection,
+action `reject-private-endpoint` (a PUT setting its status to Rejected), not part of the account
+PATCH body. Widening part: the set of approved-or-pending private endpoints."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from guardrail.actions import Action, ActionType, Snapshot
 from guardrail.rules._base import Context, Rule, RuleUnit, SurfacePart, text
 
 PRIVATE_ENDPOINT_ID_RE: Final = re.compile(
@@ -18,6 +19,20 @@ PRIVATE_ENDPOINT_ID_RE: Final = re.compile(
 )
 _CONNECTED: Final = frozenset({"approved", "pending"})
 CONNECTIONS: Final = "privateEndpointConnections"
+#: What a rejected private endpoint connection's state says (the owner sees it in the portal).
+REJECTION_DESCRIPTION: Final = (
+    "Rejected by the AI Services Network Guardrail: the private endpoint is not in a subscription the "
+    "policy allows (network.allowed_private_endpoint_subscriptions)"
+)
+REJECTION_BODY: Final = {
+    "properties": {
+        "privateLinkServiceConnectionState": {
+            "status": "Rejected",
+            "description": REJECTION_DESCRIPTION,
+            "actionsRequired": "None",
+        }
+    }
+}
 
 
 def _where(endpoint: object) -> str:
@@ -42,6 +57,7 @@ PRIVATE_ENDPOINT_NOT_ALLOWED = Rule(
     switch="network.allowed_private_endpoint_subscriptions set",
     on=lambda policy: bool(policy.network.allowed_private_endpoint_subscriptions),
     alert=_rejected,
+    action="reject-private-endpoint",
 )
 
 
@@ -99,8 +115,39 @@ def check(ctx: Context) -> None:
             message += "; the connection has no ID of this account, so it cannot be rejected"
         if ctx.report(PRIVATE_ENDPOINT_NOT_ALLOWED.id, message, shown, can_fix=target is not None):
             assert target is not None
-            if target.lower() not in (known.lower() for known in ctx.private_endpoint_rejections):
-                ctx.private_endpoint_rejections.append(target)  # a connection listed twice: one call
+            ctx.act(  # a connection listed twice: one call
+                Action(
+                    REJECT.kind,
+                    REJECT.method,
+                    target,
+                    _rejection_body(),
+                    (PRIVATE_ENDPOINT_NOT_ALLOWED.id,),
+                    (shown,),
+                )
+            )
+
+
+def _rejection_body() -> dict[str, Any]:
+    state = dict(REJECTION_BODY["properties"]["privateLinkServiceConnectionState"])
+    return {"properties": {"privateLinkServiceConnectionState": state}}
+
+
+def _rejection_widens(before: Snapshot, action: Action) -> list[str]:
+    """A rejection only ever sets a connection of this account to Rejected."""
+    prefix = f"{before.resource_id}/{CONNECTIONS}/".lower()
+    if not action.target.lower().startswith(prefix) or "/" in action.target[len(prefix) :]:
+        return [f"{action.target} is not a private endpoint connection of {before.resource_id}"]
+    if action.body != _rejection_body():
+        return ["a private endpoint connection body other than a rejection"]
+    return []
+
+
+REJECT: Final = ActionType(
+    "reject-private-endpoint",
+    "PUT",
+    "PUT the private endpoint connection's state to Rejected",
+    _rejection_widens,
+)
 
 
 def _endpoints(props: Mapping[str, Any], acls: Mapping[str, Any] | None) -> frozenset[str]:
@@ -125,4 +172,6 @@ UNIT = RuleUnit(
     rules=(PRIVATE_ENDPOINT_NOT_ALLOWED,),
     check=check,
     surface=(SurfacePart("private_endpoints", "account", _endpoints, _endpoints_widened),),
+    properties=((CONNECTIONS, list),),
+    actions=(REJECT,),
 )

@@ -14,6 +14,7 @@ PUBLIC_NETWORK_ACCESS = Rule(
     switch="network.require_public_network_disabled",
     on=lambda policy: policy.network.require_public_network_disabled,
     alert="publicNetworkAccess → Disabled",
+    shows="publicNetworkAccess",
 )
 
 
@@ -29,4 +30,10 @@ def check(ctx: Context) -> None:
         ctx.patch["publicNetworkAccess"] = "Disabled"
 
 
-UNIT = RuleUnit(order=20, rules=(PUBLIC_NETWORK_ACCESS,), check=check)
+UNIT = RuleUnit(
+    order=20,
+    rules=(PUBLIC_NETWORK_ACCESS,),
+    check=check,
+    properties=(("publicNetworkAccess", str),),
+    writes=("publicNetworkAccess",),
+)

@@ -102,4 +102,10 @@ UNIT = RuleUnit(
     rules=(VNET_RULE_INVALID, VNET_RULE_NOT_ALLOWED, VNET_RULE_LIMIT, CUSTOM_SUBDOMAIN_MISSING),
     check=check,
     surface=(SurfacePart("subnets", "network", _subnets, _subnets_widened),),
+    properties=(
+        ("networkAcls", (dict, Mapping)),
+        ("networkAcls.virtualNetworkRules", list),
+        ("customSubDomainName", str),
+    ),
+    writes=("networkAcls",),
 )

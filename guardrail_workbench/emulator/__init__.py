@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", help="tenant document to load (JSON or YAML)")
     parser.add_argument("--page-size", type=int, default=100, help="accounts per list page (nextLink paging)")
     parser.add_argument(
-        "--async-writes", action="store_true", help="answer PATCH with 202 + azure-AsyncOperation"
+        "--async-writes",
+        action="store_true",
+        help="run writes as ARM operations: PATCH 202 + azure-AsyncOperation, a create 201 Creating",
     )
     parser.add_argument(
         "--accepted-writes", action="store_true", help="answer PATCH with 200 and provisioningState Accepted"

@@ -14,21 +14,25 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from . import control, identity, surfaces
+from . import agents, control, endpoints, identity, surfaces
 from . import events as ev
 from .acls import AclError, check_network_acls
 from .faults import DEFAULT_CODES, Fault, FaultPlan
 from .network import NetworkStore
 
 _log = logging.getLogger("guardrail_workbench.emulator")
+_T = TypeVar("_T")
 
 ACCOUNT_TYPE = "Microsoft.CognitiveServices/accounts"
 COGNITIVE_API = "2025-09-01"
+#: The api-versions ARM puts in the operation links it announces (recorded-arm).
+OPERATION_API = "2017-04-18"
+NETWORK_API = "2021-08-01"
 DIAG_TYPE = "Microsoft.Insights/diagnosticSettings"
 TERMINAL_STATES = frozenset({"Succeeded", "Failed", "Canceled"})
 #: Server-filled / read-only account properties: ignored when a client sends them.
@@ -92,6 +96,27 @@ _ROUTES: list[tuple[str, re.Pattern[str]]] = [
             r"(?P<kind>operationstatuses|operationresults)/(?P<op>[^/]+)"
         ),
     ),
+    (
+        "net_operation",
+        re.compile(
+            _SUB + r"/providers/microsoft\.network/locations/(?P<loc>[^/]+)/"
+            r"(?P<kind>operations|operationresults)/(?P<op>[^/]+)"
+        ),
+    ),
+    ("keys", re.compile(_RG + _ACCOUNTS + r"/(?P<name>[^/]+)/(?P<action>listkeys|regeneratekey)")),
+    ("link_resources", re.compile(_RG + _ACCOUNTS + r"/(?P<name>[^/]+)/privatelinkresources")),
+    *endpoints.ROUTES,
+    # The agent-era children of an account (agents.py serves them): the Foundry managed network and
+    # its outbound rules, capability hosts, network security perimeter configurations, and the
+    # managed network's operations, polled at a Microsoft.MachineLearningServices URL as ARM does.
+    *((name, re.compile(_RG + _ACCOUNTS + r"/(?P<name>[^/]+)" + tail)) for name, tail in agents.ROUTE_TAILS),
+    (
+        "mfe_operation",
+        re.compile(
+            _SUB + r"/providers/microsoft\.machinelearningservices/locations/(?P<loc>[^/]+)/"
+            r"mfeoperationsstatus/(?P<op>[^/]+)"
+        ),
+    ),
 ]
 
 
@@ -135,9 +160,21 @@ class _Operation:
     remaining_polls: int
     deadline: float
     started: str
-    context: ev.WriteContext
+    context: ev.WriteContext | None
     status: str = "InProgress"
     ended: str | None = None
+    #: Whose URL shape the operation is polled at: Cognitive Services' `operationResults`, or
+    #: Microsoft.Network's `operations` / `operationResults`.
+    provider: str = "Microsoft.CognitiveServices"
+    #: An account write finishing turns the account terminal and emits its events; any other
+    #: operation (purge, delete, a Microsoft.Network write) runs `on_finish`, if any.
+    account_write: bool = True
+    created: bool = False
+    on_finish: Callable[[], None] | None = None  # run with the lock held
+    #: For an operation on an account's child (agents.py): what its end does, run without the lock
+    #: (it takes it and publishes events), and the `id` its status body carries.
+    after_finish: Callable[[_Operation], None] | None = None
+    status_id: str | None = None
 
 
 @dataclass
@@ -302,6 +339,9 @@ class ArmApp:
         self.network = NetworkStore()
         self.deleted: dict[str, dict[str, Any]] = {}  # lower "sub/location/rg/name" -> deleted account
         self.locks: dict[str, dict[str, Any]] = {}  # lower lock id -> Microsoft.Authorization/locks body
+        self.agents = agents.AgentSurfaces(self)  # managed networks, capability hosts, NSP configurations
+        self.account_keys: dict[str, dict[str, str]] = {}  # lower account id -> key1/key2
+        self.endpoints = endpoints.PrivateEndpoints(self)  # Microsoft.Network/privateEndpoints
         self.control = control.ControlApi(self)
 
     # ------------------------------------------------------------------ configuration
@@ -566,7 +606,14 @@ class ArmApp:
         fault: Fault | None,
     ) -> Response:
         groups = match.groupdict()
-        if route in ("account", "pec_list", "pec"):  # ARM's canonical casing, the client's names
+        if route in (
+            "account",
+            "pec_list",
+            "pec",
+            "keys",
+            "link_resources",
+            *agents.ROUTES,
+        ):  # ARM's casing, the client's names
             parts = path.split("/")
             path = "/".join([account_id(parts[2], parts[4], parts[8]), *parts[9:]])
         context: ev.WriteContext | None = None
@@ -598,7 +645,17 @@ class ArmApp:
         if route == "diag":
             return self._diag(request, path, groups)
         if route == "operation" and request.method == "GET":
-            return self._operation(groups["op"], groups["kind"], api_version)
+            location_link = request.query.get("operationresultresponsetype", "").lower() == "location"
+            return self._operation(groups["op"], "operationresults" if location_link else "status")
+        if route == "net_operation" and request.method == "GET":
+            kind = "status" if groups["kind"] == "operations" else "operationresults"
+            return self._operation(groups["op"], kind, "Microsoft.Network")
+        if route == "keys" and request.method == "POST":
+            return self._keys(path, groups["action"], request)
+        if route == "link_resources" and request.method == "GET":
+            return self._link_resources("/".join(path.split("/")[:9]))
+        if route in endpoints.ROUTE_NAMES:
+            return self.endpoints.handle(request, route, path, groups, context, self._identity(token))
         if route == "providers" and request.method == "GET":
             return Response(200, {"value": surfaces.providers(groups["sub"])})
         if route == "provider" and request.method == "GET":
@@ -617,6 +674,10 @@ class ArmApp:
             )
         if route in ("pec_list", "pec"):
             return self._pec(request, path, groups, context)
+        if route in agents.ROUTES:
+            return self.agents.handle(request, route, path, context, fault, api_version)
+        if route == "mfe_operation" and request.method == "GET":
+            return self.agents.operation_status(groups["op"])
         if route in ("vnet_list", "vnet_list_sub", "vnet", "subnet_list", "subnet"):
             return self._network(request, route, path, groups)
         raise ArmError(
@@ -687,6 +748,7 @@ class ArmApp:
         self.busy.pop(key, None)
         if gone is not None:
             self._soft_delete(gone)
+            self.agents.forget(key)
 
     def _soft_delete(self, account: Mapping[str, Any]) -> None:
         """ARM keeps a deleted account for 48 hours: listable under deletedAccounts, its name (and
@@ -811,17 +873,29 @@ class ArmApp:
                 self._subscription(sub)
                 prefix = f"/subscriptions/{sub}/".lower()
             keys = sorted(k for k in self.accounts if k.startswith(prefix))
-            try:
-                start = int(request.query.get("$skiptoken", "0"))
-            except ValueError as exc:
-                raise ArmError(400, "InvalidSkipToken", "The skip token is not valid.") from exc
-            page = [copy.deepcopy(self.accounts[k]) for k in keys[start : start + self.page_size]]
-        body: dict[str, Any] = {"value": page}
-        if start + self.page_size < len(keys):
+            body = self.paged(keys, lambda k: copy.deepcopy(self.accounts[k]), request, path, api_version)
+        return self._ok_read(None, body, sub)
+
+    def paged(
+        self,
+        items: Sequence[_T],
+        render: Callable[[_T], Any],
+        request: Request,
+        path: str,
+        api_version: str,
+    ) -> dict[str, Any]:
+        """ARM's list answer: one page (`page_size` items, each rendered) and, when more follow, the
+        `nextLink` to the next ($skipToken)."""
+        try:
+            start = int(request.query.get("$skiptoken", "0"))
+        except ValueError as exc:
+            raise ArmError(400, "InvalidSkipToken", "The skip token is not valid.") from exc
+        body: dict[str, Any] = {"value": [render(item) for item in items[start : start + self.page_size]]}
+        if start + self.page_size < len(items):
             body["nextLink"] = (
                 f"{self.base_url}{path}?api-version={api_version}&$skipToken={start + self.page_size}"
             )
-        return self._ok_read(None, body, sub)
+        return body
 
     def _parse_body(self, request: Request) -> dict[str, Any]:
         try:
@@ -911,9 +985,18 @@ class ArmApp:
             account["properties"].pop("restore", None)
             _stamp_system_data(account, existing, context)
             self.accounts[key] = account
+            # ARM answers 201 for a resource that was not there: a new account, and a restored one
+            status = 201 if existing is None or held is not None else 200
+            if self.async_writes and existing is None:
+                # ARM provisions a new account as an operation: 201 `Creating` + Azure-AsyncOperation
+                account["properties"]["provisioningState"] = "Creating"
+                operation = self._start_operation(account, context, "Succeeded", created=True)
+                headers["azure-AsyncOperation"] = self._operation_headers(operation)["azure-AsyncOperation"]
+                headers["Retry-After"] = "0"
+                return Response(status, copy.deepcopy(account), headers)
             result = copy.deepcopy(account)
         self._emit_write(result, context, created=existing is None)
-        return Response(201 if existing is None else 200, result, headers)
+        return Response(status, result, headers)
 
     def _patch(self, rid: str, request: Request, context: ev.WriteContext, fault: Fault | None) -> Response:
         sub, _rg, _name = parse_account_id(rid)
@@ -959,7 +1042,7 @@ class ArmApp:
                 updated["properties"]["provisioningState"] = "Accepted"
                 self.accounts[key] = updated
                 operation = self._start_operation(updated, context, "Failed" if fail else "Succeeded")
-                headers.update(self._operation_headers(operation, context.api_version))
+                headers.update(self._operation_headers(operation))
                 return Response(202, copy.deepcopy(updated), headers)
             final = "Failed" if fail else "Succeeded"
             if self.accepted_writes:
@@ -981,22 +1064,84 @@ class ArmApp:
             existing = self.accounts.get(key)
             if existing is None:
                 return Response(204, None, {})
-            if self._touch_busy(key) is not None:
+            in_flight = any(
+                self.operations[op].resource_id.lower() == key and self.operations[op].account_write
+                for op in self._in_progress
+            )
+            if not in_flight and self._touch_busy(key) is not None:
                 raise self._conflict(existing["id"])
             self._check_locks(existing["id"], delete=True)
             headers = self._write_gate(sub)
+            self.busy.pop(key, None)
             del self.accounts[key]
             self._soft_delete(existing)
             for setting in [k for k in self.diagnostic_settings if k.startswith(key + "/")]:
                 del self.diagnostic_settings[setting]
+            self.agents.forget(key)
+            if in_flight:
+                # ARM (2020 recording): deleting an account that is still being provisioned is
+                # accepted as an operation of its own, 202 with both links
+                operation = self._new_operation(
+                    existing["id"], sub, str(existing.get("location", "westus")), context=context
+                )
+                headers.update(self._operation_headers(operation))
         self._emit_delete(existing["id"], context)
-        return Response(200, None, headers)
+        return Response(202 if in_flight else 200, None, headers)
+
+    def _keys(self, path: str, action: str, request: Request) -> Response:
+        """`POST .../listKeys` and `.../regenerateKey`: the account's two keys (made-up values)."""
+        rid = "/".join(path.split("/")[:9])
+        sub = parse_account_id(rid)[0]
+        with self.lock:
+            account = self.accounts.get(rid.lower())
+            if account is None:
+                raise _not_found(rid)
+            keys = self.account_keys.setdefault(rid.lower(), {})
+            for name in ("key1", "key2"):
+                keys.setdefault(name, uuid.uuid4().hex)
+            if action == "regeneratekey":
+                name = str(self._parse_body(request).get("keyName", "Key1")).lower()
+                if name not in keys:
+                    raise ArmError(400, "InvalidKeyName", "keyName must be Key1 or Key2.")
+                keys[name] = uuid.uuid4().hex
+            return self._ok_read(None, dict(keys), sub)
+
+    def _link_resources(self, rid: str) -> Response:
+        """`GET .../privateLinkResources`: the one group a private endpoint can connect to, `account`,
+        with the private DNS zone it needs (recorded-arm; an OpenAI account's zone is openai's)."""
+        with self.lock:
+            account = self.accounts.get(rid.lower())
+            if account is None:
+                raise _not_found(rid)
+            zone = (
+                "privatelink.openai.azure.com"
+                if account.get("kind") == "OpenAI"
+                else "privatelink.cognitiveservices.azure.com"
+            )
+            resource = {
+                "id": f"{account['id']}/privateLinkResources/account",
+                "name": "account",
+                "type": "Microsoft.CognitiveServices/accounts/privateLinkResources",
+                "properties": {
+                    "groupId": "account",
+                    "requiredMembers": ["default"],
+                    "requiredZoneNames": [zone],
+                },
+            }
+            return self._ok_read(None, {"value": [resource]}, parse_account_id(rid)[0])
 
     # ------------------------------------------------------------------ async operations
 
     def _start_operation(
-        self, account: Mapping[str, Any], context: ev.WriteContext, final: Literal["Succeeded", "Failed"]
+        self,
+        account: Mapping[str, Any],
+        context: ev.WriteContext,
+        final: Literal["Succeeded", "Failed"],
+        *,
+        created: bool = False,
     ) -> _Operation:
+        """An account write running as an operation: the account stays non-terminal (and refuses
+        other writes with 409) until the operation is polled `async_polls` times or times out."""
         sub, _, _ = parse_account_id(account["id"])
         operation = _Operation(
             id=str(uuid.uuid4()),
@@ -1008,20 +1153,116 @@ class ArmApp:
             deadline=time.monotonic() + self.async_seconds,
             started=_now_iso(),
             context=context,
+            created=created,
         )
         self.operations[operation.id] = operation
         self._in_progress.add(operation.id)
-        self.busy[account["id"].lower()] = _Busy("Accepted", 1 << 30)
+        state = str(account["properties"].get("provisioningState", "Accepted"))
+        self.busy[account["id"].lower()] = _Busy(state, 1 << 30)
         return operation
 
-    def _operation_headers(self, operation: _Operation, api_version: str) -> dict[str, str]:
+    def _new_operation(
+        self,
+        resource_id: str,
+        subscription: str,
+        location: str,
+        *,
+        provider: str = "Microsoft.CognitiveServices",
+        context: ev.WriteContext | None = None,
+        on_finish: Callable[[], None] | None = None,
+    ) -> _Operation:
+        """Any other operation ARM announces (purge, a delete, a Microsoft.Network write): in the
+        asynchronous mode it is in progress until polled `async_polls` times or `async_seconds`
+        pass, else it is over before the answer leaves (`on_finish` has run). Callers hold the lock."""
+        operation = _Operation(
+            id=str(uuid.uuid4()),
+            resource_id=resource_id,
+            subscription=subscription,
+            location=location.replace(" ", "").lower(),
+            final_status="Succeeded",
+            remaining_polls=self.async_polls,
+            deadline=time.monotonic() + self.async_seconds,
+            started=_now_iso(),
+            context=context,
+            provider=provider,
+            account_write=False,
+            on_finish=on_finish,
+        )
+        self.operations[operation.id] = operation
+        self._in_progress.add(operation.id)
+        if not self.async_writes:
+            self._finish(operation)
+        return operation
+
+    def new_operation(
+        self,
+        account: Mapping[str, Any],
+        resource_id: str,
+        context: ev.WriteContext,
+        final: Literal["Succeeded", "Failed"],
+        *,
+        on_finish: Callable[[_Operation], None] | None = None,
+        operation_id: str | None = None,
+        status_id: str | None = None,
+        provider: str = "Microsoft.MachineLearningServices",
+    ) -> _Operation:
+        """An asynchronous operation on one of an account's children (agents.py), ending `final`
+        after `async_polls` polls of its status or `async_seconds`, whichever comes first; its end
+        runs `on_finish` without the lock. `provider`: whose URL shape announces it (the managed
+        network's are answered at mfeOperationsStatus by agents.py). Callers hold the lock."""
+        sub, _, _ = parse_account_id(account["id"])
+        operation = _Operation(
+            id=operation_id or str(uuid.uuid4()),
+            resource_id=resource_id,
+            subscription=sub,
+            location=str(account.get("location", "westus")).replace(" ", "").lower(),
+            final_status=final,
+            remaining_polls=self.async_polls,
+            deadline=time.monotonic() + self.async_seconds,
+            started=_now_iso(),
+            context=context,
+            provider=provider,
+            account_write=False,
+            after_finish=on_finish,
+            status_id=status_id,
+        )
+        self.operations[operation.id] = operation
+        self._in_progress.add(operation.id)
+        return operation
+
+    def poll_operation(self, op_id: str) -> _Operation:
+        """Count one poll of an operation's status (ending it when its polls are spent)."""
+        with self.lock:
+            operation = self.operations.get(op_id)
+            if operation is None:
+                raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' could not be found.")
+            finish = False
+            if operation.status == "InProgress":
+                operation.remaining_polls -= 1
+                finish = operation.remaining_polls < 0
+        if finish:
+            self._finish(operation)
+        return operation
+
+    def _operation_headers(self, operation: _Operation) -> dict[str, str]:
+        """The links ARM announces an operation with, in its provider's URL shape (recorded-arm):
+        Cognitive Services polls `operationResults/{id}` for the status and the same URL with
+        `operationResultResponseType=Location` for the result; Microsoft.Network polls
+        `operations/{id}` for the status and `operationResults/{id}` for the result."""
         base = (
-            f"{self.base_url}/subscriptions/{operation.subscription}/providers/Microsoft.CognitiveServices"
+            f"{self.base_url}/subscriptions/{operation.subscription}/providers/{operation.provider}"
             f"/locations/{operation.location}"
         )
+        if operation.provider == "Microsoft.Network":
+            return {
+                "azure-AsyncOperation": f"{base}/operations/{operation.id}?api-version={NETWORK_API}",
+                "Location": f"{base}/operationResults/{operation.id}?api-version={NETWORK_API}",
+                "Retry-After": "0",
+            }
+        status = f"{base}/operationResults/{operation.id}?api-version={OPERATION_API}"
         return {
-            "azure-AsyncOperation": f"{base}/operationStatuses/{operation.id}?api-version={api_version}",
-            "Location": f"{base}/operationResults/{operation.id}?api-version={api_version}",
+            "azure-AsyncOperation": status,
+            "Location": f"{status}&operationResultResponseType=Location",
             "Retry-After": "0",
         }
 
@@ -1041,20 +1282,36 @@ class ArmApp:
             operation.status = operation.final_status
             operation.ended = _now_iso()
             self._in_progress.discard(operation.id)
-            key = operation.resource_id.lower()
-            self.busy.pop(key, None)
-            account = self.accounts.get(key)
-            if account is None:
-                return
-            account["properties"]["provisioningState"] = operation.final_status
-            account["etag"] = _new_etag()
-            result = copy.deepcopy(account)
-        self._emit_write(result, operation.context, created=False, failed=operation.final_status == "Failed")
+            after = operation.after_finish
+            result: dict[str, Any] | None = None
+            if not operation.account_write:
+                if operation.on_finish is not None:
+                    operation.on_finish()
+            else:
+                key = operation.resource_id.lower()
+                self.busy.pop(key, None)
+                account = self.accounts.get(key)
+                if account is not None:
+                    account["properties"]["provisioningState"] = operation.final_status
+                    account["etag"] = _new_etag()
+                    result = copy.deepcopy(account)
+        if not operation.account_write:
+            if after is not None:
+                after(operation)  # outside the lock: it takes it, and publishes events
+            return
+        if result is None:
+            return
+        assert operation.context is not None
+        self._emit_write(
+            result, operation.context, created=operation.created, failed=operation.final_status == "Failed"
+        )
 
-    def _operation(self, op_id: str, kind: str, api_version: str) -> Response:
+    def _operation(self, op_id: str, kind: str, provider: str = "Microsoft.CognitiveServices") -> Response:
+        """GET an operation: `status` answers its status body; `operationresults` answers 202 while
+        it runs, then the resource (200) or nothing (204)."""
         with self.lock:
             operation = self.operations.get(op_id)
-            if operation is None:
+            if operation is None or operation.provider != provider:
                 raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' could not be found.")
             finish = False
             if operation.status == "InProgress":
@@ -1063,7 +1320,7 @@ class ArmApp:
         if finish:
             self._finish(operation)
         with self.lock:
-            links = self._operation_headers(operation, api_version)
+            links = self._operation_headers(operation)
             body: dict[str, Any] = {
                 "id": links["azure-AsyncOperation"].split("?")[0][len(self.base_url) :],
                 "name": operation.id,
@@ -1078,7 +1335,11 @@ class ArmApp:
                     "message": f"The update of '{operation.resource_id}' failed during provisioning.",
                 }
             in_progress = operation.status == "InProgress"
-            account = copy.deepcopy(self.accounts.get(operation.resource_id.lower()))
+            account = (
+                copy.deepcopy(self.accounts.get(operation.resource_id.lower()))
+                if operation.account_write
+                else None
+            )
         if kind == "operationresults":
             if in_progress:
                 return Response(202, None, {"Location": links["Location"], "Retry-After": "0"})
@@ -1125,8 +1386,16 @@ class ArmApp:
             if request.method == "GET":
                 return self._ok_read(None, self._deleted_body(key), groups["sub"])
             if request.method == "DELETE":  # purge: the name and the subdomain are free again
-                del self.deleted[key]
-                return Response(200, None, {})
+                # ARM purges as an operation: 202 with both links (recorded-arm, softdelete 2025)
+                deleted_id = str(self.deleted[key]["id"])
+
+                def purge() -> None:
+                    self.deleted.pop(key, None)
+
+                operation = self._new_operation(
+                    deleted_id, groups["sub"], groups["loc"], context=context, on_finish=purge
+                )
+                return Response(202, None, self._operation_headers(operation))
         raise ArmError(405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed.")
 
     def _held_by_deleted(self, rid: str) -> str | None:
@@ -1285,7 +1554,7 @@ class ArmApp:
             account["etag"] = _new_etag()
             _stamp_system_data(account, account, context)
             result = copy.deepcopy(account)
-        self._emit_child_write(tags_id, result, context)
+        self.emit_child_write(tags_id, result, context)
         body = {
             "id": tags_id,
             "name": "default",
@@ -1350,32 +1619,43 @@ class ArmApp:
             child_id,
             COGNITIVE_API,
         )
-        self._emit_child_write(child_id, snapshot, context)
+        self.emit_child_write(child_id, snapshot, context)
         return result
 
-    def _emit_child_write(
-        self, child_id: str, account: Mapping[str, Any], context: ev.WriteContext, delete: bool = False
+    def emit_child_write(
+        self,
+        child_id: str,
+        account: Mapping[str, Any] | None,
+        context: ev.WriteContext,
+        delete: bool = False,
+        failed: bool = False,
     ) -> None:
-        self.dispatcher.publish(
-            [
-                ev.resource_event(
-                    event_type="Microsoft.Resources.ResourceDeleteSuccess"
-                    if delete
-                    else "Microsoft.Resources.ResourceWriteSuccess",
-                    resource_id=child_id,
-                    operation="delete" if delete else "write",
-                    status="Succeeded",
-                    context=context,
-                    include_http_request=True,
-                ),
+        """The events of a write to a child resource of an account: Microsoft.Resources'
+        Resource{Write,Delete}{Success,Failure} with the child's ID as subject (as Event Grid sends
+        them for child resources) and, when the write changed the account's own body (`account`:
+        the account after it, e.g. its embedded privateEndpointConnections), the account's Resource
+        Notification."""
+        verb = "Delete" if delete else "Write"
+        published = [
+            ev.resource_event(
+                event_type=f"Microsoft.Resources.Resource{verb}{'Failure' if failed else 'Success'}",
+                resource_id=child_id,
+                operation="delete" if delete else "write",
+                status="Failed" if failed else "Succeeded",
+                context=context,
+                include_http_request=True,
+            )
+        ]
+        if account is not None and not failed:
+            published.append(
                 ev.notification_event(
                     resource=account,
                     resource_id=str(account["id"]),
                     deleted=False,
                     api_version=context.api_version,
-                ),
-            ]
-        )
+                )
+            )
+        self.dispatcher.publish(published)
 
     def _pec(
         self, request: Request, path: str, groups: Mapping[str, str], context: ev.WriteContext | None
@@ -1449,7 +1729,7 @@ class ArmApp:
                 raise ArmError(
                     405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed."
                 )
-        self._emit_child_write(child_id, snapshot, context, delete=result is None)
+        self.emit_child_write(child_id, snapshot, context, delete=result is None)
         return Response(200, result, headers)
 
     # ------------------------------------------------------------------ Microsoft.Network
@@ -1477,7 +1757,10 @@ class ArmApp:
                     return self._ok_read(None, self.network.get_vnet(vnet_rid), sub)
                 if request.method == "PUT":
                     body, created = self.network.put_vnet(vnet_rid, self._parse_body(request))
-                    return Response(201 if created else 200, body, self._write_gate(sub))
+                    headers = self._write_gate(sub)
+                    if self.async_writes:
+                        headers.update(self._network_write(vnet_rid, body))
+                    return Response(201 if created else 200, body, headers)
                 if request.method == "DELETE":
                     return Response(200 if self.network.delete_vnet(vnet_rid) else 204, None, {})
             if route == "subnet_list" and request.method == "GET":
@@ -1488,8 +1771,32 @@ class ArmApp:
                     return self._ok_read(None, self.network.get_subnet(vnet_rid, name), sub)
                 if request.method == "PUT":
                     body, created = self.network.put_subnet(vnet_rid, name, self._parse_body(request))
-                    return Response(201 if created else 200, body, self._write_gate(sub))
+                    headers = self._write_gate(sub)
+                    if self.async_writes:
+                        headers.update(self._network_write(vnet_rid, body))
+                    return Response(201 if created else 200, body, headers)
         raise ArmError(405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed.")
+
+    def _network_write(self, vnet_rid: str, answer: dict[str, Any]) -> dict[str, str]:
+        """The asynchronous mode's Microsoft.Network write: the network (and the answer) say
+        `Updating` until the operation announced in the returned headers is over."""
+        vnet = self.network.vnets[vnet_rid.lower()]
+        touched = [vnet, *vnet["properties"]["subnets"]]
+        for resource in (*touched, answer, *(answer["properties"].get("subnets") or [])):
+            resource["properties"]["provisioningState"] = "Updating"
+
+        def done() -> None:
+            for resource in touched:
+                resource["properties"]["provisioningState"] = "Succeeded"
+
+        operation = self._new_operation(
+            vnet_rid,
+            vnet_rid.split("/")[2],
+            str(vnet.get("location", "westus")),
+            provider="Microsoft.Network",
+            on_finish=done,
+        )
+        return {"azure-AsyncOperation": self._operation_headers(operation)["azure-AsyncOperation"]}
 
     # ------------------------------------------------------------------ diagnostic settings
 
@@ -1619,6 +1926,7 @@ class ArmApp:
                 parts = str(vnet["id"]).split("/")
                 self.add_resource_group(parts[2], parts[4], str(vnet.get("location", "westus")))
                 self.network.put_vnet(str(vnet["id"]), vnet)
+            self.agents.seed(data)
             for deleted in data.get("deletedAccounts", []):
                 parts = str(deleted["id"]).split(
                     "/"
@@ -1637,6 +1945,8 @@ class ArmApp:
             self.deleted.clear()
             self.locks.clear()
             self.network = NetworkStore()
+            self.endpoints = endpoints.PrivateEndpoints(self)
+            self.agents = agents.AgentSurfaces(self)
             self.busy.clear()
             self.seed(data)
 
@@ -1662,6 +1972,7 @@ class ArmApp:
                 "virtualNetworks": self.network.dump(),
                 "deletedAccounts": [copy.deepcopy(v) for _, v in sorted(self.deleted.items())],
                 "locks": [copy.deepcopy(v) for _, v in sorted(self.locks.items())],
+                **self.agents.dump(),
             }
 
     def iter_accounts(self) -> Iterator[dict[str, Any]]:
@@ -1675,10 +1986,16 @@ def _seconds(value: float) -> str:
 
 
 def _not_found(rid: str) -> ArmError:
+    """ARM's 404 for a resource (an account, or a child resource: its type and names in the message)."""
+    parts = rid.rstrip("/").split("/")
+    if len(parts) > 9 and parts[5].lower() == "providers":  # a child: its provider, types and names
+        typed = "/".join(parts[6:])
+    else:
+        typed = f"{ACCOUNT_TYPE}/{rid.rstrip('/').rsplit('/', 1)[-1]}"
     return ArmError(
         404,
         "ResourceNotFound",
-        f"The Resource '{ACCOUNT_TYPE}/{rid.rstrip('/').rsplit('/', 1)[-1]}' under resource group "
+        f"The Resource '{typed}' under resource group "
         f"'{rid.split('/')[4] if len(rid.split('/')) > 4 else ''}' was not found. "
         "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
     )

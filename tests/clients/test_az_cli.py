@@ -358,3 +358,116 @@ def test_the_guardrails_fix_read_back_through_az(tenant: LocalTenant, az: Any) -
         "json",
     ).json()
     assert shown["systemData"]["lastModifiedBy"] == GUARDRAIL_CALLER["appid"]
+
+
+def test_the_managed_network_commands(tenant: LocalTenant, az: Any) -> None:
+    # The Foundry managed network and its outbound rules (issue 24) through az's own commands, the ones
+    # the recordings in ../shared/contracts/recorded-arm/azure-cli came from: each write is a 202 whose
+    # operation az polls at the mfeOperationsStatus URL until it ends.
+    network = ["cognitiveservices", "account", "managed-network"]
+    created = az(
+        *network, "create", *ACCOUNT_ARGS, "--managed-network", "allow_internet_outbound", "-o", "json"
+    )
+    assert any(r["method"] == "PUT" and r["status"] == 202 for r in created.requests), created.describe()
+    assert any("/mfeOperationsStatus/mnet:" in r["path"] for r in created.requests), created.describe()
+    shown = az(*network, "show", *ACCOUNT_ARGS, "-o", "json").json()
+    assert shown["properties"]["managedNetwork"]["isolationMode"] == "AllowInternetOutbound"
+
+    az(*network, "update", *ACCOUNT_ARGS, "--managed-network", "allow_only_approved_outbound", "-o", "json")
+    rule = ["--rule", "exfil-fqdn"]
+    az(
+        *network,
+        "outbound-rule",
+        "set",
+        *ACCOUNT_ARGS,
+        *rule,
+        "--type",
+        "fqdn",
+        "--destination",
+        "paste.example.org",
+        "--category",
+        "UserDefined",
+    )
+    got = az(*network, "outbound-rule", "show", *ACCOUNT_ARGS, *rule, "-o", "json").json()
+    assert got["properties"]["destination"] == "paste.example.org" and got["properties"]["status"] == "Active"
+    listed = az(*network, "outbound-rule", "list", *ACCOUNT_ARGS, "-o", "json").json()
+    assert sorted(r["properties"]["category"] for r in listed) == ["Required", "UserDefined"]
+
+    removed = az(*network, "outbound-rule", "remove", *ACCOUNT_ARGS, *rule, "--yes")
+    assert any(r["method"] == "DELETE" and r["status"] == 202 for r in removed.requests), removed.describe()
+    shown = az(*network, "show", *ACCOUNT_ARGS, "-o", "json").json()
+    assert shown["properties"]["managedNetwork"]["isolationMode"] == "AllowOnlyApprovedOutbound"
+    assert list(shown["properties"]["managedNetwork"]["outboundRules"]) == [
+        "__SYS_ST_AzureActiveDirectory_TCP"
+    ]
+
+
+def test_private_endpoints_operations_and_soft_delete_as_arm_recorded_them(
+    tenant: LocalTenant, az: Any
+) -> None:
+    """The recorded-arm scenarios (issue #25) through az itself: an account created as an ARM
+    operation (async mode: 201 Creating, az polls Cognitive Services' operationResults), its private
+    link resources, a private endpoint made with `az network private-endpoint create` (approved at
+    once: az's caller is of the emulator's tenant) and a manual one (Pending until approved), their
+    connections on the account, deleting the endpoints (202, Microsoft.Network operations), then
+    delete, recover (201), delete and purge (202 with an operation)."""
+    group = ["--resource-group", RG]
+    tenant.emulator.async_writes = True
+    try:
+        created = az(
+            "cognitiveservices", "account", "create", *group, "--name", "pe-target", "--kind",
+            "TextAnalytics", "--sku", "S", "--location", "westeurope", "--custom-domain", "contoso-pe-target",
+            "--yes", "--output", "json",
+        )  # fmt: skip
+    finally:
+        tenant.emulator.async_writes = False
+    assert created.json()["properties"]["provisioningState"] == "Succeeded"
+    assert any(r["method"] == "PUT" and r["status"] == 201 for r in created.requests), created.describe()
+    assert any("/operationResults/" in r["path"] for r in created.requests), created.describe()
+    target = created.json()["id"]
+
+    links = az("network", "private-link-resource", "list", "--id", target, "--output", "json").json()
+    assert [link["properties"]["groupId"] for link in links] == ["account"]
+
+    endpoint_args = ["--vnet-name", "myvnet", "--subnet", "mysubnet", "--private-connection-resource-id"]
+    for name, manual in (("pe-auto", []), ("pe-manual", ["--manual-request", "true"])):
+        made = az(
+            "network", "private-endpoint", "create", *group, "--name", name, *endpoint_args, target,
+            "--group-id", "account", "--connection-name", name, "--location", "westeurope", *manual,
+            "--output", "json",
+        )  # fmt: skip
+        assert any(r["method"] == "PUT" and r["status"] == 201 for r in made.requests), made.describe()
+
+    def states() -> dict[str, str]:
+        listed = az("network", "private-endpoint-connection", "list", "--id", target, "--output", "json")
+        return {
+            c["properties"]["privateEndpoint"]["id"].rsplit("/", 1)[-1]: c["properties"][
+                "privateLinkServiceConnectionState"
+            ]["status"]
+            for c in listed.json()
+        }
+
+    assert states() == {"pe-auto": "Approved", "pe-manual": "Pending"}
+    account = tenant.emulator.account(target) or {}
+    (pending,) = [
+        c for c in account["properties"]["privateEndpointConnections"] if c["name"].startswith("pe-manual.")
+    ]
+    az("network", "private-endpoint-connection", "approve", "--id", pending["id"], "--description", "ok")
+    assert states() == {"pe-auto": "Approved", "pe-manual": "Approved"}
+    for name in ("pe-auto", "pe-manual"):
+        gone = az("network", "private-endpoint", "delete", *group, "--name", name)
+        assert any(r["method"] == "DELETE" and r["status"] == 202 for r in gone.requests), gone.describe()
+    assert states() == {}
+
+    az("cognitiveservices", "account", "delete", *group, "--name", "pe-target")
+    recovered = az(
+        "cognitiveservices", "account", "recover", *group, "--name", "pe-target", "--location", "westeurope"
+    )
+    assert any(r["method"] == "PUT" and r["status"] == 201 for r in recovered.requests), recovered.describe()
+    az("cognitiveservices", "account", "delete", *group, "--name", "pe-target")
+    purged = az(
+        "cognitiveservices", "account", "purge", *group, "--name", "pe-target", "--location", "westeurope"
+    )
+    assert any(r["method"] == "DELETE" and r["status"] == 202 for r in purged.requests), purged.describe()
+    deleted = az("cognitiveservices", "account", "list-deleted", "--output", "json").json()
+    assert "pe-target" not in [a["name"] for a in deleted]

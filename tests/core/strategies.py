@@ -261,6 +261,9 @@ _network_policy = st.fixed_dictionaries(
         "allowed_private_endpoint_subscriptions": st.lists(st.sampled_from(PE_SUBS), max_size=2),
         "require_outbound_restricted": st.booleans(),
         "allowed_fqdns": st.lists(st.sampled_from(ALLOWED_FQDNS), max_size=3, unique=True),
+        "require_approved_outbound": st.booleans(),
+        "forbid_public_agent_hosting": st.booleans(),
+        "require_perimeter": st.booleans(),
     }
 )
 _policy_data = st.fixed_dictionaries(

@@ -57,6 +57,7 @@ def test_json_one_line_per_account_and_exit_1(compliant: str, open_account: str)
             "resource_id",
             "compliant",
             "findings",
+            "actions",
             "remediation",
             "private_endpoint_rejections",
         ]
@@ -64,6 +65,7 @@ def test_json_one_line_per_account_and_exit_1(compliant: str, open_account: str)
         "resource_id": account_id(),
         "compliant": True,
         "findings": [],
+        "actions": [],
         "remediation": None,
         "private_endpoint_rejections": [],
     }
@@ -77,6 +79,16 @@ def test_json_one_line_per_account_and_exit_1(compliant: str, open_account: str)
     assert finding["value"] == "absent"
     assert finding["exempted"] is False
     assert second["remediation"]["properties"]["networkAcls"]["defaultAction"] == "Deny"
+    # the plan: one account PATCH, whose body is the remediation (derived from it, kept for a release)
+    assert second["actions"] == [
+        {
+            "kind": "patch-account",
+            "method": "PATCH",
+            "target": account_id(name="open"),
+            "body": second["remediation"],
+            "rules": ["default-action-deny"],
+        }
+    ]
 
 
 def test_all_compliant_exit_0(compliant: str) -> None:
@@ -166,7 +178,8 @@ def test_samples_with_the_sample_policy() -> None:
         ('"text"', "not an account object"),
         ('{"value": []}', "the list is empty"),
         ('{"value": {}}', '"value" is not a list of account bodies'),
-        (json.dumps({"account": account()}), "not a Microsoft.CognitiveServices/accounts body"),
+        # {"account": ...} is a snapshot object (issue #24): its account must be one
+        (json.dumps({"account": {"name": "x"}}), "not a Microsoft.CognitiveServices/accounts body"),
         (json.dumps({**account(), "type": "Microsoft.Storage/storageAccounts"}), "storageAccounts"),
         (json.dumps({**account(), "id": "/subscriptions/x"}), "'id' is not an account resource ID"),
         (json.dumps({**account(), "properties": []}), "'properties' must be an object"),
@@ -348,3 +361,69 @@ def test_every_body_of_a_list_is_evaluated_in_order(names: list[int], shape: str
     assert account_bodies("in.json", bodies[0] if bodies else {}) == [
         ("in.json", bodies[0] if bodies else {})
     ]
+
+
+def test_a_snapshot_object_is_judged_with_its_child_resources(tmp_path: Path) -> None:
+    """Issue #24: `evaluate` takes {"account", "managedNetwork", "capabilityHosts",
+    "networkSecurityPerimeterConfigurations"}; the plan lists the managed network's PATCH and one
+    DELETE per outbound rule; the text names the perimeter's access mode; a missing key is none."""
+    rid = account_id(name="foundry")
+    snapshot = {
+        "account": account(rid=rid, acls={"defaultAction": "Deny", "bypass": "None"}),
+        "managedNetwork": {
+            "properties": {
+                "managedNetwork": {
+                    "isolationMode": "AllowInternetOutbound",
+                    "outboundRules": {
+                        "exfil": {
+                            "type": "FQDN",
+                            "destination": "exfil.evil.example",
+                            "category": "UserDefined",
+                        }
+                    },
+                }
+            }
+        },
+        "networkSecurityPerimeterConfigurations": [
+            {
+                "properties": {
+                    "networkSecurityPerimeter": {"id": "nsp-1"},
+                    "resourceAssociation": {"accessMode": "Learning"},
+                }
+            }
+        ],
+    }
+    path = write(tmp_path, "snapshot.json", snapshot)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "version: 1\nnetwork:\n  require_approved_outbound: true\n  allowed_fqdns: ['*.contoso.com']\n"
+        "  require_perimeter: true\nremediate:\n  managed-network-internet-outbound: true\n",
+        encoding="utf-8",
+    )
+    code, out, err = run("evaluate", "--policy", str(policy), "--format", "json", path)
+    assert code == 1 and err == ""
+    result = json.loads(out)
+    assert [(a["kind"], a["method"], a["target"], a["body"]) for a in result["actions"]] == [
+        (
+            "patch-managed-network",
+            "PATCH",
+            f"{rid}/managedNetworks/default",
+            {"properties": {"managedNetwork": {"isolationMode": "AllowOnlyApprovedOutbound"}}},
+        ),
+        ("delete-outbound-rule", "DELETE", f"{rid}/managedNetworks/default/outboundRules/exfil", None),
+    ]
+    assert {f["rule"] for f in result["findings"]} == {
+        "managed-network-internet-outbound",
+        "managed-network-outbound-rule-not-allowed",
+        "perimeter-not-enforced",
+    }
+    code, out, _ = run("evaluate", "--policy", str(policy), path)
+    assert "foundry: network security perimeter nsp-1: access mode Learning" in out
+    del snapshot["networkSecurityPerimeterConfigurations"]  # missing: no perimeter at all
+    code, out, _ = run(
+        "evaluate", "--policy", str(policy), "--format", "json", write(tmp_path, "s2.json", snapshot)
+    )
+    assert "the account is in no network security perimeter" in out
+    snapshot["capabilityHost"] = []  # a typo is an input error naming the keys
+    code, _, err = run("evaluate", "--policy", str(policy), write(tmp_path, "s3.json", snapshot))
+    assert code == 2 and "unknown keys ['capabilityHost']" in err

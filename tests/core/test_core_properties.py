@@ -16,8 +16,10 @@ from typing import Any
 from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
-from guardrail.engine import Evaluation, InvalidAccount, apply_patch, evaluate, widening
+from guardrail.actions import Snapshot
+from guardrail.engine import Evaluation, InvalidAccount, action_widening, apply_patch, evaluate, widening
 from guardrail.policy import Policy
+from guardrail.rules import ACTION_TYPES
 
 from ._factory import NOW, account
 from .strategies import accounts, damaged_accounts, json_values, policies, preset_policies
@@ -220,9 +222,13 @@ def test_remediation_never_widens_access(body: dict[str, Any], policy: Policy) -
     prefix = body["id"].lower() + "/privateendpointconnections/"
     for connection_id in result.private_endpoint_rejections:  # only this account's children are written
         assert connection_id.lower().startswith(prefix) and "/" not in connection_id[len(prefix) :]
-    assert any(f.fixed for f in result.findings) == bool(
-        result.remediation or result.private_endpoint_rejections or result.diagnostic_setting
-    )
+    assert any(f.fixed for f in result.findings) == bool(result.actions)
+    # every action is of a type the registry declares, and that type's guard approves it
+    for action in result.actions:
+        assert action.kind in ACTION_TYPES, action
+        assert ACTION_TYPES[action.kind].method == action.method
+        assert ACTION_TYPES[action.kind].widens(Snapshot(body), action) == [], action
+        assert action_widening(Snapshot(body), action) == [], action
     if result.remediation is None and not result.private_endpoint_rejections:
         return
     note(f"remediation: {result.remediation}, rejections: {result.private_endpoint_rejections}")

@@ -1,73 +1,97 @@
-"""The worked example of docs/development.md ("Adding a rule") is real: dropped into the registry as
-one module, it is found, ordered, and evaluated, with nothing else wired by hand."""
+"""The worked example of docs/development.md ("Adding a rule") is real and is one module: a copy of
+the product package with that very block added as `guardrail/rules/<name>.py`, and no other file
+changed, finds the rule, reads its property, plans its fix, keeps the property in the journal and
+has the guard approve the PATCH (run in a fresh interpreter on the copy)."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 import sys
-from collections.abc import Iterator
+import textwrap
 from pathlib import Path
 
-import pytest
-
-import guardrail.rules as registry
-from guardrail.policy import Policy
-from guardrail.rules import Context
 from tests.conftest import REPO
-
-from ._factory import NOW, account
 
 DEVELOPMENT = (REPO / "docs" / "development.md").read_text(encoding="utf-8")
 
+PROBE = textwrap.dedent(
+    """
+    import datetime as dt, json
+    from guardrail.actions import Snapshot
+    from guardrail.engine import action_widening, plan
+    from guardrail.policy import parse_policy
+    from guardrail.rules import ACTION_TYPES, PROPERTY_TYPES, RULE_IDS, WRITTEN_PROPERTIES, table_rows
+    from guardrail import neverwiden, wellformed
 
-@pytest.fixture
-def example_package(tmp_path: Path) -> Iterator[tuple[registry.RuleUnit, ...]]:
+    rid = "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/" \\
+        "Microsoft.CognitiveServices/accounts/foundry"
+    account = {"id": rid, "type": "Microsoft.CognitiveServices/accounts", "kind": "AIServices",
+               "properties": {"publicNetworkAccess": "Disabled", "allowProjectManagement": True}}
+    now = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+    reported = plan(Snapshot(account), parse_policy({"version": 1}), now)
+    fixing = parse_policy({"version": 1, "remediate": {"project-management-enabled": True}})
+    fixed = plan(Snapshot(account), fixing, now)
+    patch = fixed.actions[0]
+    bad = {**account, "properties": {**account["properties"], "allowProjectManagement": "yes"}}
+    print(json.dumps({
+        "ids": list(RULE_IDS),
+        "reported": [(f.rule, f.fixed) for f in reported.findings],
+        "actions": [a.to_json() for a in fixed.actions],
+        "written": list(WRITTEN_PROPERTIES),
+        "typed": str(PROPERTY_TYPES.get("allowProjectManagement")),
+        "guard": ACTION_TYPES[patch.kind].widens(Snapshot(account), patch)
+        + neverwiden.widens(account, patch.body),
+        "widening": action_widening(
+            Snapshot({**account, "properties": {**account["properties"], "allowProjectManagement": False}}),
+            type(patch)(patch.kind, patch.method, rid, {"properties": {"allowProjectManagement": True}}, ()),
+        ),
+        "invalid": wellformed.problem(bad),
+        "rows": [row[0] for row in table_rows()],
+    }))
+    """
+)
+
+
+def test_the_worked_example_is_one_module(tmp_path: Path) -> None:
     section = DEVELOPMENT.split("## Adding a rule", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S)
     assert code, "docs/development.md's worked example has no python block"
-    named = re.search(r"Save this as\s+`guardrail/rules/(\w+)\.py`", section)
+    named = re.search(r"Save\s+this\s+as\s+`guardrail/rules/(\w+)\.py`", section)
     assert named
-    (tmp_path / f"{named.group(1)}.py").write_text(code.group(1), encoding="utf-8")
-    registry.__path__.append(str(tmp_path))
-    try:
-        yield registry._discover()
-    finally:
-        registry.__path__.remove(str(tmp_path))
-        sys.modules.pop(f"guardrail.rules.{named.group(1)}", None)
-
-
-def test_the_worked_example_is_one_module(example_package: tuple[registry.RuleUnit, ...]) -> None:
-    units = example_package
-    ids = [rule.id for unit in units for rule in unit.rules]
-    assert [r for r in ids if r != "network-injection-set"] == list(registry.RULE_IDS)
-    # order 65: after local-auth-enabled (60), before diagnostics-missing (70)
-    assert ids[ids.index("network-injection-set") - 1 :][:3] == [
-        "local-auth-enabled",
-        "network-injection-set",
-        "diagnostics-missing",
-    ]
-    (unit,) = (u for u in units if u.rules[0].id == "network-injection-set")
-    rule = unit.rules[0]
-    assert rule.fix is None and rule.switch == "always"
-
-    body = account()
-    body["properties"]["networkInjections"] = [{"scenario": "agent", "subnetArmId": "/subscriptions/x"}]
-    ctx = Context(
-        Policy.default(), body["id"], "AIServices", NOW.date(), body["properties"], None, False, None,
-        {rule.id: rule.severity},
-    )  # fmt: skip
-    unit.check(ctx)
-    assert [(f.rule, f.severity, f.fixed) for f in ctx.findings] == [("network-injection-set", "low", False)]
-    quiet = Context(
-        Policy.default(),
-        body["id"],
-        "AIServices",
-        NOW.date(),
-        {},
-        None,
-        False,
-        None,
-        {rule.id: rule.severity},
+    copy = tmp_path / "guardrail"
+    shutil.copytree(REPO / "guardrail", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "rules" / f"{named.group(1)}.py").write_text(code.group(1), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    unit.check(quiet)
-    assert quiet.findings == []
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    from guardrail.rules import RULE_IDS
+
+    assert [r for r in seen["ids"] if r != "project-management-enabled"] == list(RULE_IDS)
+    assert seen["rows"] == seen["ids"]  # `guardrail rules` and docs/rules.md list it
+    assert seen["reported"] == [["project-management-enabled", False]]  # reported, not fixed by default
+    assert seen["actions"] == [
+        {
+            "kind": "patch-account",
+            "method": "PATCH",
+            "target": "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/"
+            "Microsoft.CognitiveServices/accounts/foundry",
+            "body": {"properties": {"allowProjectManagement": False}},
+            "rules": ["project-management-enabled"],
+        }
+    ]
+    assert "allowProjectManagement" in seen["written"]  # the journal keeps it as read
+    assert seen["typed"] == "<class 'bool'>"
+    assert seen["guard"] == []  # the guard approves the fix
+    assert seen["widening"] == ["Foundry projects enabled"]  # and would refuse the reverse
+    assert "allowProjectManagement" in seen["invalid"]  # the shape check knows its type

@@ -543,7 +543,16 @@ def test_evaluation_does_not_mutate_its_input() -> None:
 def test_report_only_rules_are_exactly_the_ones_without_fix() -> None:
     from guardrail.rules import BY_ID, FIXABLE_RULES
 
-    report_only = {"ip-rule-limit", "vnet-rule-limit", "custom-subdomain-missing", "account-invalid"}
+    report_only = {
+        "ip-rule-limit",
+        "vnet-rule-limit",
+        "custom-subdomain-missing",
+        "account-invalid",
+        "agent-subnet-not-allowed",
+        "agent-public-hosting",
+        "perimeter-not-enforced",
+        "perimeter-access-rule-not-allowed",
+    }
     assert set(RULE_IDS) - set(FIXABLE_RULES) == report_only
     assert all(BY_ID[r].fix is None for r in report_only)
 

@@ -61,6 +61,7 @@ BAD: list[tuple[str, str, dict[str, str]]] = [
     ("GUARDRAIL_BREAKER_MAX_REMEDIATIONS", "1.5", {}),
     ("GUARDRAIL_BREAKER_WINDOW_MINUTES", "0", {}),
     ("GUARDRAIL_ALERT_COOLDOWN_MINUTES", "-1", {}),
+    ("GUARDRAIL_RECHECK_MINUTES", "-1", {}),
     ("GUARDRAIL_FINDINGS_FILE", KV, {}),
     ("GUARDRAIL_IDENTITY", "the-guardrail", {}),
     ("APPLICATIONINSIGHTS_CONNECTION_STRING", KV, {}),

@@ -356,7 +356,7 @@ def test_async_patch_answers_202_and_the_sdk_poller_completes(
     assert time.monotonic() - started < 3
     assert result.properties.public_network_access == "Disabled"
     assert result.properties.provisioning_state == "Succeeded"
-    statuses = [r for r in emulator.app.requests if "operationStatuses" in r[1]]
+    statuses = [r for r in emulator.app.requests if "operationResults" in r[1]]
     assert statuses, "the poller never asked the operation-status endpoint"
     assert any(r[0] == "PATCH" and r[2] == 202 for r in emulator.app.requests)
 

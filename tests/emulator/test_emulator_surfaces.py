@@ -158,14 +158,18 @@ def test_deleted_accounts_are_soft_deleted_and_hold_their_name(raw: Any) -> None
     clash = raw("PUT", f"{other}?api-version={API}", {**body, "properties": {"customSubDomainName": "acct1"}})
     assert clash.status == 409  # the deleted account still holds its subdomain
     restored = raw("PUT", f"{ACCT1}?api-version={API}", {**body, "properties": {"restore": True}})
-    assert restored.status == 200 and "restore" not in restored.json()["properties"]
+    assert restored.status == 201 and "restore" not in restored.json()["properties"]  # recorded-arm 2025
     assert restored.json()["properties"]["customSubDomainName"] == "acct1"
     assert raw(
         "GET",
         f"/subscriptions/{SUB1}/providers/Microsoft.CognitiveServices/deletedAccounts?api-version={API}",
     ).json() == {"value": []}
     raw("DELETE", f"{ACCT1}?api-version={API}")
-    assert raw("DELETE", f"{deleted['id']}?api-version={API}").status == 200  # purge
+    purge = raw("DELETE", f"{deleted['id']}?api-version={API}")
+    assert purge.status == 202  # ARM purges as an operation (recorded-arm, softdelete 2025)
+    assert "/operationResults/" in purge.headers["azure-asyncoperation"]
+    assert raw("GET", purge.headers["azure-asyncoperation"]).json()["status"] == "Succeeded"
+    assert raw("GET", purge.headers["location"]).status == 204  # nothing left to return
     assert raw("PUT", f"{ACCT1}?api-version={API}", body).status == 201
 
 

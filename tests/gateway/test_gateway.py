@@ -340,7 +340,7 @@ def test_async_write_completes_quickly(emulator: Emulator, gateway: ArmGateway, 
     assert result.status == "written"
     assert time.monotonic() - started < 3
     assert patches(emulator) == [202]
-    assert any("operationStatuses" in path for _, path, _ in emulator.app.requests)
+    assert any("operationResults" in path for _, path, _ in emulator.app.requests)
     assert result.after is not None and result.after["properties"]["provisioningState"] == "Succeeded"
 
 

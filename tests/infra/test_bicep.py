@@ -128,6 +128,14 @@ def test_local_modules_exist(path: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 # Least privilege
 # --------------------------------------------------------------------------------------------------
+REMEDIATION_FLAGS = (
+    "diagnosticsRemediation",
+    "privateEndpointRemediation",
+    "managedNetworkRemediation",
+    "outboundRuleRemediation",
+)
+
+
 @pytest.mark.parametrize("template", ["main.bicep", "mg.bicep"])
 def test_guardrail_role_is_one_custom_permission_block_with_actions_only(template: str) -> None:
     # Which actions: tests/infra/test_permissions.py (against guardrail/permissions.py).
@@ -138,7 +146,7 @@ def test_guardrail_role_is_one_custom_permission_block_with_actions_only(templat
     assert len(permissions) == 1
     perm = permissions[0]
     assert perm["notActions"] == [] and perm["dataActions"] == [] and perm["notDataActions"] == []
-    for flag in ("diagnosticsRemediation", "privateEndpointRemediation"):
+    for flag in REMEDIATION_FLAGS:
         assert doc["parameters"][flag]["default"] is False, f"{flag} must be opt-in"
 
 
@@ -149,11 +157,7 @@ def _all_role_actions() -> list[tuple[str, str, str]]:
         doc = parse(rel)
         for name, res in resources_of_type(doc, "Microsoft.Authorization/roleDefinitions").items():
             for perm in body(res)["properties"]["permissions"]:
-                flags = {
-                    name: True
-                    for name in ("diagnosticsRemediation", "privateEndpointRemediation")
-                    if name in doc.get("parameters", {})
-                }
+                flags = {name: True for name in REMEDIATION_FLAGS if name in doc.get("parameters", {})}
                 actions = evaluate_list(doc, perm["actions"], flags)
                 for key in ("dataActions", "notActions", "notDataActions"):
                     actions += evaluate_list(doc, perm.get(key, []), flags)

@@ -12,7 +12,12 @@ import pytest
 from guardrail.permissions import ARM_OPERATIONS, FEATURES, role_actions
 from tests.infra.bicep import ROOT, body, evaluate_list, parse
 
-FLAGS = {"diagnostics": "diagnosticsRemediation", "private-endpoints": "privateEndpointRemediation"}
+FLAGS = {
+    "diagnostics": "diagnosticsRemediation",
+    "private-endpoints": "privateEndpointRemediation",
+    "managed-network": "managedNetworkRemediation",
+    "outbound-rules": "outboundRuleRemediation",
+}
 
 
 def expected_actions(enabled: dict[str, bool]) -> list[str]:
@@ -24,13 +29,11 @@ def expected_actions(enabled: dict[str, bool]) -> list[str]:
 
 
 @pytest.mark.parametrize("template", ["main.bicep", "mg.bicep"])
-@pytest.mark.parametrize("diagnostics,private_endpoints", list(itertools.product([False, True], repeat=2)))
-def test_role_actions_are_exactly_the_permissions_list(
-    template: str, diagnostics: bool, private_endpoints: bool
-) -> None:
+@pytest.mark.parametrize("flags", list(itertools.product([False, True], repeat=len(FLAGS))))
+def test_role_actions_are_exactly_the_permissions_list(template: str, flags: tuple[bool, ...]) -> None:
     doc = parse(template)
     (permission,) = body(doc["resources"]["guardrailRole"])["properties"]["permissions"]
-    enabled = {"diagnosticsRemediation": diagnostics, "privateEndpointRemediation": private_endpoints}
+    enabled = dict(zip(FLAGS.values(), flags, strict=True))
     granted = evaluate_list(doc, permission["actions"], enabled)
     assert len(granted) == len(set(granted)), f"duplicate actions: {granted}"
     assert sorted(granted) == sorted(expected_actions(enabled))
@@ -58,6 +61,30 @@ def test_private_endpoint_actions_are_flagged_for_the_private_endpoint_rule() ->
     assert all(op.feature == "private-endpoints" for op in flagged)
 
 
+CHILD_READS = {
+    "Microsoft.CognitiveServices/accounts/managedNetworks/read",
+    "Microsoft.CognitiveServices/accounts/managedNetworks/outboundRules/read",
+    "Microsoft.CognitiveServices/accounts/capabilityHosts/read",
+    "Microsoft.CognitiveServices/accounts/networkSecurityPerimeterConfigurations/read",
+}
+
+
+def test_the_agent_era_children_are_read_in_the_base_role_and_written_only_behind_their_flags() -> None:
+    base = set(role_actions("base"))
+    assert base >= CHILD_READS
+    # The managed network's writes answer 202 with Azure-AsyncOperation at a Microsoft.MachineLearningServices
+    # URL: without this the poll is a 403 and an applied fix would be reported as failed.
+    assert "Microsoft.MachineLearningServices/locations/mfeOperationsStatus/read" in base
+    assert role_actions("managed-network") == ("Microsoft.CognitiveServices/accounts/managedNetworks/write",)
+    assert role_actions("outbound-rules") == (
+        "Microsoft.CognitiveServices/accounts/managedNetworks/outboundRules/delete",
+    )
+    children = [op for op in ARM_OPERATIONS if "/managedNetworks/" in op.path or "capabilityHosts" in op.path]
+    assert all(op.feature == "base" for op in children if op.method == "GET")
+    assert {op.feature for op in children if op.method != "GET"} == {"managed-network", "outbound-rules"}
+    assert not any(a.endswith(("/write", "/delete")) for a in base if "managedNetworks" in a)
+
+
 # What each Azure SDK call the gateway makes is, in ARM terms. A call the gateway starts making that is
 # not here fails the test below: add it to guardrail/permissions.py (and to this map) first.
 SDK_CALLS = {
@@ -79,6 +106,15 @@ RAW_PATHS = {
         "Microsoft.CognitiveServices/accounts/read",
     ),
 }
+# gateway.get_child / list_children / send: an account's child by full resource ID (any child type):
+# the child reads the rules make, and the writes of the fixes that have a flag.
+CHILD_PATH = "{path}?api-version"
+CHILD_CALLS = {
+    *(("GET", action) for action in CHILD_READS),
+    ("PATCH", "Microsoft.CognitiveServices/accounts/managedNetworks/write"),
+    ("DELETE", "Microsoft.CognitiveServices/accounts/managedNetworks/outboundRules/delete"),
+    ("GET", "Microsoft.MachineLearningServices/locations/mfeOperationsStatus/read"),
+}
 
 
 def test_every_arm_call_in_the_gateway_is_in_the_permissions_list() -> None:
@@ -94,9 +130,19 @@ def test_every_arm_call_in_the_gateway_is_in_the_permissions_list() -> None:
         assert SDK_CALLS[key] in listed, (
             f"{key} needs {SDK_CALLS[key]}, missing from guardrail/permissions.py"
         )
+    # the child resources the rules read (one generic read in the gateway): each one's action is listed
+    from guardrail.rules import CHILD_READS
+
+    for read in CHILD_READS:
+        assert ("GET", read.action) in listed, (
+            f"{read.key} needs {read.action}: add it to guardrail/permissions.py"
+        )
     raw = re.findall(r'f"([^"]*\?api-version)=', source)
     assert raw, "found no raw ARM paths in gateway.py: the scan no longer matches the code"
     for path in raw:
+        if path == CHILD_PATH:
+            assert listed >= CHILD_CALLS, f"missing from guardrail/permissions.py: {CHILD_CALLS - listed}"
+            continue
         matches = [v for k, v in RAW_PATHS.items() if path.endswith(k)]
         assert matches, f"gateway.py requests {path}: add its ARM operation to guardrail/permissions.py"
         assert matches[0] in listed
