@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from guardrail.rules import BY_ID, RULES
+from guardrail.rules import BY_ID, RULES, UNITS
 from guardrail.scan.expressions import Unresolved
 from guardrail.scan.model import ACCOUNT_TYPE, PRIVATE_ENDPOINT_CONNECTIONS, Deployed
 
@@ -58,6 +58,7 @@ FEEDS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("properties.restrictOutboundNetworkAccess", ("outbound-not-restricted",)),
     ("properties.allowedFqdnList", ("outbound-fqdn-not-allowed", "outbound-not-restricted")),
     ("properties.privateEndpointConnections", ("private-endpoint-not-allowed",)),
+    ("properties.networkInjections", ("agent-subnet-not-allowed",)),
     (
         "properties",
         tuple(rule.id for rule in RULES if rule.id not in ("account-invalid", "diagnostics-missing")),
@@ -134,35 +135,9 @@ def account_id(deployed: Deployed) -> str:
 
 
 def plan_actions(evaluation: Evaluation) -> list[dict[str, Any]]:
-    """The calls the runtime would make for `evaluation`, as `{"kind", "method", "target", "body",
-    "rules"}`. A stand-in, derived from the Evaluation, for the engine's typed plan (issue #23): when
-    that lands, this function is replaced by it."""
-    from guardrail.service import REJECTION_DESCRIPTION
-
-    actions: list[dict[str, Any]] = []
-    if evaluation.remediation is not None:
-        rules = [f.rule for f in evaluation.findings if f.fixed and f.rule != "private-endpoint-not-allowed"]
-        actions.append(
-            {
-                "kind": "patch-account",
-                "method": "PATCH",
-                "target": evaluation.resource_id,
-                "body": evaluation.remediation,
-                "rules": list(dict.fromkeys(rules)),
-            }
-        )
-    for target in evaluation.private_endpoint_rejections:
-        state = {"status": "Rejected", "description": REJECTION_DESCRIPTION, "actionsRequired": "None"}
-        actions.append(
-            {
-                "kind": "reject-private-endpoint",
-                "method": "PUT",
-                "target": target,
-                "body": {"properties": {"privateLinkServiceConnectionState": state}},
-                "rules": ["private-endpoint-not-allowed"],
-            }
-        )
-    return actions
+    """The calls the runtime would make for `evaluation`: the engine's plan (issue #23), in the form
+    `guardrail evaluate --format json` prints it."""
+    return [action.to_json() for action in evaluation.actions]
 
 
 def account_body(deployed: Deployed, resource_id: str) -> dict[str, Any]:
@@ -199,6 +174,64 @@ def account_body(deployed: Deployed, resource_id: str) -> dict[str, Any]:
     if properties is not None:
         body["properties"] = properties
     return body
+
+
+#: The account's child resources the rules read (issue #24), by type: the engine's `children` key and
+#: whether it is a list. A template's own children of these types are what the rules judge; a child
+#: the template does not declare is not known before deploy and its rules judge nothing (as the
+#: engine does when a read is missing).
+CHILD_KEYS: Final = {
+    "microsoft.cognitiveservices/accounts/managednetworks": ("managedNetwork", False),
+    "microsoft.cognitiveservices/accounts/capabilityhosts": ("capabilityHosts", True),
+}
+OUTBOUND_RULES: Final = "microsoft.cognitiveservices/accounts/managednetworks/outboundrules"
+
+
+def child_rules(key: str) -> tuple[str, ...]:
+    """The rules of the units that read the child `key`."""
+    return tuple(rule.id for unit in UNITS for read in unit.reads if read.key == key for rule in unit.rules)
+
+
+def account_children(deployed: Deployed, resource_id: str) -> dict[str, Any]:
+    """The children the deployment declares, as the engine takes them (`children=`): the managed
+    network `default` with its outboundRules children folded into its `outboundRules` map (as its
+    GET embeds them), and the capability hosts."""
+    children: dict[str, Any] = {}
+    rules: dict[str, Any] = {}
+    for child in deployed.children:
+        kind = child.type.lower()
+        if kind == OUTBOUND_RULES:
+            name = child.name.rsplit("/", 1)[-1] if isinstance(child.name, str) else child.name
+            if isinstance(name, Unresolved):
+                rules[f"?{len(rules)}"] = name
+            else:
+                rules[name] = child.properties
+            continue
+        if kind not in CHILD_KEYS:
+            continue
+        key, many = CHILD_KEYS[kind]
+        name = child.name.rsplit("/", 1)[-1] if isinstance(child.name, str) else child.name
+        if isinstance(name, Unresolved):
+            body: Any = name
+        else:
+            body = {
+                "id": f"{resource_id}/{child.type.rsplit('/', 1)[-1]}/{name}",
+                "name": name,
+                "type": child.type,
+                "properties": child.properties,
+            }
+        if many:
+            children.setdefault(key, []).append(body)
+        elif isinstance(body, Unresolved) or body["name"].lower() == "default":
+            children[key] = body
+    network = children.get("managedNetwork")
+    if rules and isinstance(network, dict):
+        props = network.get("properties")
+        if isinstance(props, dict) and isinstance(props.get("managedNetwork"), dict):
+            managed = dict(props["managedNetwork"])
+            managed["outboundRules"] = {**(managed.get("outboundRules") or {}), **rules}
+            network["properties"] = {**props, "managedNetwork": managed}
+    return children
 
 
 def _unresolved(value: Any, path: str) -> Iterator[tuple[str, Unresolved]]:
@@ -263,6 +296,10 @@ def judge(deployed: Deployed, policy: Policy, now: dt.datetime) -> Judged:
         gaps.append(("name", deployed.name, _name_feeds(policy)))
     for path, value in _unresolved({k: v for k, v in body.items() if k != "name"}, ""):
         gaps.append((path, value, tuple(rule for rule in fed_rules(path) if rule in on)))
+    children = account_children(deployed, resource_id)
+    for path, value in _unresolved(children, ""):
+        key = path.split(".", 1)[0].split("[", 1)[0]
+        gaps.append((path, value, tuple(rule for rule in child_rules(key) if rule in on)))
     if not _may_have_subnets(body):  # customSubDomainName matters only with virtual network rules
         gaps = [(p, v, tuple(r for r in rules if r != "custom-subdomain-missing")) for p, v, rules in gaps]
     not_judged: set[str] = set()
@@ -281,7 +318,7 @@ def judge(deployed: Deployed, policy: Policy, now: dt.datetime) -> Judged:
         )
     body = _without_unresolved(body)
     body["name"] = resource_id.rsplit("/", 1)[-1]
-    evaluation = evaluate(body, policy, now)
+    evaluation = evaluate(body, policy, now, children=_without_unresolved(children))
     if isinstance(evaluation, InvalidAccount):
         rule = BY_ID["account-invalid"]
         judged.findings.insert(

@@ -516,3 +516,55 @@ def test_a_terraform_state_is_not_taken_for_a_plan(tmp_path: Path) -> None:
     code, _, err = run(path)
     assert code == 2
     assert err.startswith(f"guardrail: error: {path}: a Terraform state, not a plan: ")
+
+
+def test_the_agent_era_children_a_template_declares_are_judged(tmp_path: Path) -> None:
+    """A Foundry account's managed network (with an outboundRules child folded into its map, as its GET
+    embeds them) and capability hosts, declared in the template, are judged by the issue #24 rules."""
+    account = account_resource("foundry")
+    account["kind"] = "AIServices"
+    account["properties"] = {"publicNetworkAccess": "Disabled", "allowProjectManagement": True}
+    foreign = f"/subscriptions/{FOREIGN_SUB}/resourceGroups/n/providers/Microsoft.Network/virtualNetworks/v"
+    foreign += "/subnets/agents"
+    template = {
+        "$schema": SCHEMA_URL,
+        "contentVersion": "1.0.0.0",
+        "resources": [
+            account,
+            {
+                "type": "Microsoft.CognitiveServices/accounts/managedNetworks",
+                "apiVersion": "2026-09-01",
+                "name": "foundry/default",
+                "properties": {"managedNetwork": {"isolationMode": "AllowInternetOutbound"}},
+            },
+            {
+                "type": "Microsoft.CognitiveServices/accounts/capabilityHosts",
+                "apiVersion": "2026-09-01",
+                "name": "foundry/agents",
+                "properties": {"customerSubnet": foreign, "enablePublicHostingEnvironment": True},
+            },
+        ],
+    }
+    policy = policy_file(
+        tmp_path,
+        f"version: 1\nnetwork:\n  allowed_vnet_subscriptions: [{SUB}]\n  require_approved_outbound: true\n"
+        "  forbid_public_agent_hosting: true\n",
+    )
+    code, report = scan_json(
+        "--policy",
+        policy,
+        "--subscription",
+        SUB,
+        "--resource-group",
+        "rg",
+        write(tmp_path / "t.json", template),
+    )
+    assert code == 1
+    (resource,) = report["resources"]
+    assert sorted(rules(resource)) == [
+        "agent-public-hosting",
+        "agent-subnet-not-allowed",
+        "managed-network-internet-outbound",
+    ]
+    internet = next(f for f in resource["findings"] if f["rule"] == "managed-network-internet-outbound")
+    assert "AllowInternetOutbound" in internet["message"]
