@@ -221,6 +221,42 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if all(e.compliant for _, e in results) else EXIT_NONCOMPLIANT
 
 
+def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from guardrail import __version__
+    from guardrail.policy import GUID_RE
+    from guardrail.scan import ScanInputProblem, read_parameters, scan
+    from guardrail.scan.output import to_json, to_sarif, write_text
+
+    if args.subscription is not None and not GUID_RE.fullmatch(args.subscription):
+        raise InputProblem(f"--subscription: {args.subscription!r} is not a subscription ID (a GUID)")
+    policy = _load_policy(args.policy)
+    now = _parse_now(args.now)
+    try:
+        parameters = read_parameters(args.parameters) if args.parameters else None
+    except ScanInputProblem as problem:
+        raise InputProblem(str(problem)) from None
+    report = scan(
+        args.paths,
+        policy,
+        now,
+        parameters=parameters,
+        subscription=args.subscription,
+        resource_group=args.resource_group,
+        skip_other=args.skip_other_files,
+    )
+    if args.format == "json":
+        out.write(json.dumps(to_json(report), separators=(",", ":")) + "\n")
+    elif args.format == "sarif":
+        out.write(json.dumps(to_sarif(report, __version__), indent=2) + "\n")
+    elif report.judged or not report.problems:
+        write_text(report, out)
+    for message in report.problems:
+        err.write(f"guardrail: error: {message}\n")
+    if report.problems:
+        return EXIT_BAD_INPUT
+    return EXIT_OK if report.compliant else EXIT_NONCOMPLIANT
+
+
 def cmd_policy_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from guardrail.rules import RULES
 
@@ -280,6 +316,28 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--now", metavar="ISO", help="evaluate as of this time (exemption expiry)")
     evaluate.add_argument("accounts", nargs="+", metavar="FILE")
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    scan = sub.add_parser(
+        "scan",
+        help="judge the accounts ARM templates, Bicep files and Terraform plans would deploy",
+        description="Each PATH is an ARM template (.json; what bicep build emits, or hand-written), a "
+        ".bicep file (built with the Bicep CLI when it is on PATH), a Terraform plan as `terraform show "
+        "-json PLAN` prints it, or a folder (its .json and .bicep files). The same engine and policy as "
+        "the runtime; exit 0 compliant, 1 findings (an unresolved value included), 2 bad input.",
+    )
+    scan.add_argument("--policy", metavar="FILE", help="policy YAML (default: the built-in default)")
+    scan.add_argument("--parameters", metavar="FILE", help="an ARM parameters file for the templates")
+    scan.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    scan.add_argument("--subscription", metavar="ID", help="the subscription the deployment targets")
+    scan.add_argument("--resource-group", metavar="NAME", help="the resource group it targets")
+    scan.add_argument("--now", metavar="ISO", help="judge as of this time (exemption expiry)")
+    scan.add_argument(
+        "--skip-other-files",
+        action="store_true",
+        help="skip a named JSON file that is neither a template nor a plan, as in a folder (pre-commit)",
+    )
+    scan.add_argument("paths", nargs="+", metavar="PATH")
+    scan.set_defaults(handler=cmd_scan)
 
     policy = sub.add_parser("policy", help="policy file tools")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
