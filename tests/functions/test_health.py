@@ -246,7 +246,7 @@ def test_sweep_leaves_its_heartbeat_per_subscription_and_the_health_endpoint_sho
     # SUB_D: the accounts of earlier tests (one left open by the provisioning failure). Its re-check
     # (a sweep-queue message, issue #22 item 8) runs in the same drain as SUB_D's slice: whichever
     # comes first fixes it, and at the end every account of SUB_D is compliant.
-    assert d_fixes == 1
+    assert d_fixes in (0, 1)  # 0: an earlier check already took the re-check from the queue
     assert counts[SUB_D]["fixed"] in (0, d_fixes)
     assert {k: v for k, v in counts[SUB_D].items() if k != "fixed"} == {
         "listed": len(in_d),
