@@ -356,7 +356,7 @@ def arm_problem(error: BaseException | str, endpoint: str) -> str | None:
     if any(name in text for name in ("ClientAuthenticationError", "CredentialUnavailableError")):
         return (
             "no Azure credential for ARM: sign in with `az login` (or run where a managed identity is "
-            "available); for the local emulator set ARM_CREDENTIAL=static"
+            "available); for the local emulator set ARM_CREDENTIAL=static and the ARM_STATIC_TOKEN it prints"
         )
     return None
 

@@ -1,14 +1,11 @@
-"""Local credentials: a fixed bearer token, and JWT-shaped unsigned tokens that carry a caller's
-claims (the emulator reads callers from them). For the emulator and the local receivers only;
-in Azure every client uses DefaultAzureCredential."""
+"""Credentials: a fixed bearer token (`ARM_CREDENTIAL=static` with `ARM_STATIC_TOKEN`, and the local
+receivers' `GUARDRAIL_LOCAL_BEARER_TOKEN`: local only), and the worker's Azure identity. Tokens that
+carry a local caller's claims are made by the local tooling, not here."""
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 
@@ -28,29 +25,6 @@ class StaticTokenCredential:
 
     def close(self) -> None:
         return None
-
-
-def _segment(value: Mapping[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(dict(value)).encode()).rstrip(b"=").decode("ascii")
-
-
-def unsigned_token(claims: Mapping[str, Any]) -> str:
-    """A JWT-shaped token (no signature) carrying `claims`."""
-    return f"{_segment({'alg': 'none', 'typ': 'JWT'})}.{_segment(claims)}.local"
-
-
-def token_claims(token: str) -> dict[str, Any] | None:
-    """The payload of a JWT-shaped token, or None when it is not one. No signature check:
-    for identification only."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    padded = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return payload if isinstance(payload, dict) else None
 
 
 _default_credentials: dict[str | None, Any] = {}

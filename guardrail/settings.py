@@ -16,14 +16,13 @@ the dead-letter container, as the Functions host itself does.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar, get_args
+from typing import TypeVar, get_args
 from urllib.parse import urlsplit
 
 from guardrail.gateway import ArmSettings
@@ -87,7 +86,6 @@ SETTING_NAMES: tuple[str, ...] = (
     "ARM_CREDENTIAL",
     "ARM_CA_BUNDLE",
     "ARM_STATIC_TOKEN",
-    "ARM_STATIC_CLAIMS",
     "AZURE_CLIENT_ID",
     "ARM_RETRY_TOTAL",
     "ARM_RETRY_BACKOFF",
@@ -319,16 +317,11 @@ def _policy(read: _Reader) -> tuple[Policy, str]:
 def _arm(read: _Reader) -> ArmSettings:
     d = ArmSettings()
     credential = read.choice("ARM_CREDENTIAL", ("default", "static"), "default")
-    claims: Any = None
-    claims_raw = read.text("ARM_STATIC_CLAIMS")
-    if claims_raw is not None:
-        try:
-            claims = json.loads(claims_raw)
-        except ValueError:
-            claims = ()
-        if not isinstance(claims, dict):
-            read.problem("ARM_STATIC_CLAIMS", "must be a JSON object")
-            claims = None
+    if credential == "static" and not read.given("ARM_STATIC_TOKEN"):
+        read.problem(
+            "ARM_STATIC_TOKEN",
+            "is not set (ARM_CREDENTIAL=static sends it as the bearer token; the local emulator prints one)",
+        )
     return ArmSettings(
         endpoint=read.https_url("ARM_ENDPOINT"),
         ca_bundle=read.file(
@@ -336,7 +329,6 @@ def _arm(read: _Reader) -> ArmSettings:
         ),
         credential="static" if credential == "static" else "default",
         static_token=read.text("ARM_STATIC_TOKEN"),
-        static_claims=claims,
         managed_identity_client_id=read.guid("AZURE_CLIENT_ID"),
         retry_total=read.whole("ARM_RETRY_TOTAL", d.retry_total, 0),
         retry_backoff=read.number("ARM_RETRY_BACKOFF", d.retry_backoff, zero_ok=True),

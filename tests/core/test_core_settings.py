@@ -78,8 +78,7 @@ BAD: list[tuple[str, str, dict[str, str]]] = [
     ("ARM_CREDENTIAL", "password", {}),
     ("ARM_CA_BUNDLE", MISSING_FILE, {}),
     ("ARM_STATIC_TOKEN", KV, {}),
-    ("ARM_STATIC_CLAIMS", "[1, 2]", {}),
-    ("ARM_STATIC_CLAIMS", "{not json", {}),
+    ("ARM_STATIC_TOKEN", "", {"ARM_CREDENTIAL": "static"}),
     ("AZURE_CLIENT_ID", "not-a-guid", {}),
     *[(name, "x", {}) for name in ARM_WHOLE],
     *[(name, "-1", {}) for name in ARM_WHOLE],
@@ -160,11 +159,10 @@ def test_good_values_reach_the_model() -> None:
             "MONITOR_DCR_IMMUTABLE_ID": "dcr-1",
             "TEAMS_WEBHOOK_URL": "https://prod.logic.example/workflows/x?sig=TOPSECRET",
             "GUARDRAIL_METRICS_LOG": "yes",
-            "ARM_STATIC_CLAIMS": '{"appid": "x"}',
         }
     )
     assert settings.mode == "audit"
-    assert settings.arm == ArmSettings(retry_total=0, poll_interval=0.25, static_claims={"appid": "x"})
+    assert settings.arm == ArmSettings(retry_total=0, poll_interval=0.25)
     assert settings.sinks.retry == RetrySettings(attempts=5, backoff_s=0)
     assert settings.sinks.email is not None and settings.sinks.email.max_wait_s == 0
     assert settings.sinks.email.recipients == ("secops@contoso.example",)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from guardrail.credentials import token_claims
+from guardrail_workbench.emulator.identity import decode_token as token_claims
 from guardrail_workbench.token_endpoint import DEFAULT_CALLER, TokenEndpoint
 
 from .conftest import ACCT1, API, TENANT
@@ -77,7 +77,6 @@ def test_managed_identity_credential_gets_its_token_there(monkeypatch: pytest.Mo
 
 
 def test_the_local_stack_can_use_default_azure_credential(tmp_path: Path) -> None:
-    from guardrail.credentials import token_claims
     from guardrail.gateway import ArmGateway
     from guardrail.settings import load_settings
     from guardrail_workbench.stack import GUARDRAIL_CLAIMS, LocalStack
