@@ -177,3 +177,11 @@ def test_partial_network_acls_patch_under_both_readings() -> None:
         "ipRules": [],
         "virtualNetworkRules": [],
     }
+
+
+def test_the_emulators_tokens_carry_claims_and_anything_else_is_no_token() -> None:
+    from guardrail_workbench.emulator.identity import make_token
+
+    assert token_claims(make_token({"appid": "a", "n": 1})) == {"appid": "a", "n": 1}
+    for not_a_jwt in ("opaque", "a.b", "a..c", "a.!!!.c", f"a.{'W10'}.c"):  # W10 = base64url("[]")
+        assert token_claims(not_a_jwt) is None
