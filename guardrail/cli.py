@@ -407,8 +407,9 @@ def _log_to(err: TextIO, level: int) -> None:
     logging.getLogger("azure.identity").setLevel(logging.ERROR)  # its chain of attempts: we say one line
 
 
-def _guardrail_from_env(err: TextIO, level: int = logging.INFO) -> Any:
-    from guardrail.functions import get_guardrail
+def _app_from_env(err: TextIO, level: int = logging.INFO) -> Any:
+    """The worker's app (`guardrail.functions.get_app`) from this process's settings."""
+    from guardrail.functions import get_app
     from guardrail.settings import SettingsError, load_settings
 
     _log_to(err, level)
@@ -416,7 +417,11 @@ def _guardrail_from_env(err: TextIO, level: int = logging.INFO) -> Any:
         settings = load_settings()  # every bad setting named in one line, before anything is built
     except SettingsError as error:
         raise InputProblem(one_line(str(error))) from None
-    guardrail = get_guardrail(settings)
+    return get_app(settings)
+
+
+def _guardrail_from_env(err: TextIO, level: int = logging.INFO) -> Any:
+    guardrail = _app_from_env(err, level).guardrail
     probe_arm(guardrail.settings.arm, getattr(guardrail.gateway, "credential", None))
     return guardrail
 
@@ -624,11 +629,15 @@ def _silence_stdout() -> None:
 
 
 def cmd_replay_deadletter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from guardrail import deadletter, telemetry
+    from guardrail import deadletter
 
     try:
         since = deadletter.parse_since(args.since, dt.datetime.now(dt.UTC))
-        container = deadletter.open_container(os.environ, args.container)
+    except deadletter.DeadLetterError as error:
+        raise InputProblem(str(error)) from None
+    app = _app_from_env(err)
+    try:
+        container = deadletter.open_container(app.settings.storage, app.credential, args.container)
     except deadletter.DeadLetterError as error:
         raise InputProblem(str(error)) from None
     handler = (lambda event: None) if args.dry_run else _guardrail_from_env(err).handle_event
@@ -636,7 +645,7 @@ def cmd_replay_deadletter(args: argparse.Namespace, out: TextIO, err: TextIO) ->
     for row in report.events:
         out.write(json.dumps(row, separators=(",", ":")) + "\n")
     out.write(json.dumps(report.summary(), separators=(",", ":")) + "\n")
-    telemetry.flush()
+    app.telemetry.flush()
     return EXIT_OK if not report.errors else EXIT_NONCOMPLIANT
 
 

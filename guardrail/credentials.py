@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from guardrail.gateway import ArmSettings
 
 
 class StaticTokenCredential:
@@ -27,24 +30,47 @@ class StaticTokenCredential:
         return None
 
 
-_default_credentials: dict[str | None, Any] = {}
-_default_lock = threading.Lock()
+class AzureIdentity:
+    """The worker's one Azure identity: a `TokenCredential` that builds azure-identity's
+    `DefaultAzureCredential` (for the user-assigned identity `client_id`; None: the system-assigned
+    one, or `AZURE_CLIENT_ID` as azure-identity reads it) on the first token asked for, so a worker
+    that never needs one never imports azure.identity. The composition root
+    (`guardrail.functions.build_app`) makes one and hands it to the gateway, the state and health
+    tables, the sweep queue, the dead-letter container, the sinks and the metrics exporter, so a
+    worker acquires each token once."""
+
+    def __init__(self, client_id: str | None = None) -> None:
+        self.client_id = client_id
+        self._credential: Any = None
+        self._lock = threading.Lock()
+
+    def _inner(self) -> Any:
+        with self._lock:
+            if self._credential is None:
+                from azure.identity import DefaultAzureCredential
+
+                self._credential = (
+                    DefaultAzureCredential(managed_identity_client_id=self.client_id)
+                    if self.client_id
+                    else DefaultAzureCredential()
+                )
+            return self._credential
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        return self._inner().get_token(*scopes, **kwargs)
+
+    def close(self) -> None:
+        with self._lock:
+            credential, self._credential = self._credential, None
+        if credential is not None:
+            credential.close()
 
 
-def default_credential(client_id: str | None = None) -> Any:
-    """The worker's one `DefaultAzureCredential` (per user-assigned identity `client_id`; None: the
-    system-assigned one, or `AZURE_CLIENT_ID` as azure-identity reads it), shared by the gateway, the
-    state and health tables, the sweep queue, the dead-letter container and the sinks, so a worker
-    acquires each token once. azure.identity is imported on first use."""
-    with _default_lock:
-        credential = _default_credentials.get(client_id)
-        if credential is None:
-            from azure.identity import DefaultAzureCredential
-
-            credential = (
-                DefaultAzureCredential(managed_identity_client_id=client_id)
-                if client_id
-                else DefaultAzureCredential()
-            )
-            _default_credentials[client_id] = credential
-        return credential
+def arm_credential(settings: ArmSettings, identity: Any = None) -> Any:
+    """What the gateway presents to ARM: the fixed token of `ARM_CREDENTIAL=static` (local only),
+    else the worker's identity (`identity`; a gateway built alone gets one of its own)."""
+    if settings.credential == "static":
+        if not settings.static_token:
+            raise ValueError("ARM_CREDENTIAL=static needs ARM_STATIC_TOKEN (the bearer token to send)")
+        return StaticTokenCredential(settings.static_token)
+    return identity if identity is not None else AzureIdentity(settings.managed_identity_client_id)

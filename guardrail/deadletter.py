@@ -23,7 +23,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from guardrail.storage import StorageSettings
 
 log = logging.getLogger("guardrail")
 
@@ -199,22 +202,18 @@ def _blobs(container: Any) -> Iterable[Any]:
     return sorted(container.list_blobs(include=["metadata"]), key=lambda b: b.name)
 
 
-def open_container(env: Mapping[str, str], name: str) -> Any:
+def open_container(storage: StorageSettings, credential: Any, name: str) -> Any:
     """The dead-letter container in the guardrail's storage: ``AzureWebJobsStorage`` (a connection
     string; Azurite locally) or identity-based (``AzureWebJobsStorage__blobServiceUri`` or
-    ``__accountName``, with DefaultAzureCredential)."""
+    ``__accountName``, with `credential`, the worker's identity)."""
     from azure.storage.blob import ContainerClient
 
-    from guardrail import storage
-    from guardrail.credentials import default_credential
-
-    connection = storage.connection_string(env)
-    if connection:
-        return ContainerClient.from_connection_string(connection, name)
-    endpoint = storage.identity_endpoint(env, "blob")
+    if storage.connection_string:
+        return ContainerClient.from_connection_string(storage.connection_string, name)
+    endpoint = storage.endpoint("blob")
     if not endpoint:
         raise DeadLetterError(
             "no storage for the dead-letter container: set AzureWebJobsStorage (a connection string) "
             "or AzureWebJobsStorage__accountName / AzureWebJobsStorage__blobServiceUri"
         )
-    return ContainerClient(endpoint, name, credential=default_credential(storage.client_id(env)))
+    return ContainerClient(endpoint, name, credential=credential)

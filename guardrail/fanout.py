@@ -26,18 +26,19 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from guardrail import observe
 from guardrail.policy import GUID_RE
 from guardrail.resource_ids import parse_account_id, subscription_of
 
 if TYPE_CHECKING:
     from guardrail.service import Guardrail, SweepReport
+    from guardrail.storage import StorageSettings
 
 log = logging.getLogger("guardrail")
 
@@ -107,11 +108,32 @@ def enqueue_recheck(queue: SliceQueue, resource_id: str, delay_seconds: int) -> 
     queue.send_message(piece.to_message(), visibility_timeout=max(0, delay_seconds) or None)
 
 
-def open_sweep_queue(env: Mapping[str, str], name: str = SWEEP_QUEUE) -> Any:
+class SweepQueue:
+    """The worker's sweep queue: opened (`open_sweep_queue`) on its first message, not when the
+    worker is built, so a worker that never fans out never touches the queue."""
+
+    def __init__(self, storage: StorageSettings, credential: Any, name: str = SWEEP_QUEUE) -> None:
+        self.storage = storage
+        self.name = name
+        self._credential = credential
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = open_sweep_queue(self.storage, self._credential, self.name)
+            return self._client
+
+    def send_message(self, content: str, **kwargs: Any) -> Any:
+        return self.client().send_message(content, **kwargs)
+
+
+def open_sweep_queue(storage: StorageSettings, credential: Any, name: str = SWEEP_QUEUE) -> Any:
     """A QueueClient for the sweep queue, from AzureWebJobsStorage (a connection string: Azurite
     locally) or its identity-based form (`AzureWebJobsStorage__accountName` or `__queueServiceUri`,
-    DefaultAzureCredential). Messages are base64 text, as the Functions queue trigger expects.
-    The queue is created if missing (the infra creates it; Azurite starts empty)."""
+    with `credential`, the worker's identity). Messages are base64 text, as the Functions queue
+    trigger expects. The queue is created if missing (the infra creates it; Azurite starts empty)."""
     from azure.core.exceptions import ResourceExistsError
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
@@ -119,20 +141,15 @@ def open_sweep_queue(env: Mapping[str, str], name: str = SWEEP_QUEUE) -> Any:
         "message_encode_policy": TextBase64EncodePolicy(),
         "message_decode_policy": TextBase64DecodePolicy(),
     }
-    from guardrail import storage
-    from guardrail.credentials import default_credential
-
-    connection = storage.connection_string(env)
-    if connection:
-        client = QueueClient.from_connection_string(connection, name, **options)
+    if storage.connection_string:
+        client = QueueClient.from_connection_string(storage.connection_string, name, **options)
     else:
-        endpoint = storage.identity_endpoint(env, "queue")
+        endpoint = storage.endpoint("queue")
         if not endpoint:
             raise ValueError(
                 "the sweep queue needs AzureWebJobsStorage (a connection string) or "
                 "AzureWebJobsStorage__accountName / AzureWebJobsStorage__queueServiceUri"
             )
-        credential = default_credential(storage.client_id(env))
         client = QueueClient(endpoint, name, credential=credential, **options)
     with contextlib.suppress(ResourceExistsError):
         client.create_queue()
@@ -188,7 +205,7 @@ def run_slice(guardrail: Guardrail, queue: SliceQueue, message: str | bytes) -> 
     report.seconds = time.monotonic() - started
     # Each slice leaves its heartbeat: one row for its subscription (a subscription of several
     # pages leaves one per page), so "no heartbeat" means no slice completed.
-    observe.sweep_finished(guardrail, report, [piece.subscription], piece.sweep)
+    guardrail.observe.sweep_finished(report, [piece.subscription], piece.sweep)
     log.info(
         "sweep slice %s%s: %d listed, %d compliant, %d remediated, %d failed, %d errors",
         piece.subscription,

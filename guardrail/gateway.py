@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from guardrail.actions import ChildRead
-from guardrail.credentials import StaticTokenCredential
 from guardrail.resource_ids import parse_account_id as parse_account_id
+from guardrail.transport import HttpEnvironment
 
 API_VERSION = "2025-09-01"
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
@@ -116,19 +116,7 @@ class ArmSettings:
     read_timeout: float = 60.0
     list_concurrency: int = 4  # subscriptions listed in parallel
     connection_pool_size: int = 32  # kept-alive connections per client (>= the sweep's worker count)
-
-
-# ---------------------------------------------------------------------------- credentials
-
-
-def build_credential(settings: ArmSettings) -> Any:
-    if settings.credential == "static":
-        if not settings.static_token:
-            raise ValueError("ARM_CREDENTIAL=static needs ARM_STATIC_TOKEN (the bearer token to send)")
-        return StaticTokenCredential(settings.static_token)
-    from guardrail.credentials import default_credential
-
-    return default_credential(settings.managed_identity_client_id)
+    http: HttpEnvironment = field(default_factory=HttpEnvironment)  # requests' variables, read once
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -201,7 +189,9 @@ class ArmGateway:
     def credential(self) -> Any:
         with self._lock:
             if self._credential is None:
-                self._credential = build_credential(self.settings)
+                from guardrail.credentials import arm_credential
+
+                self._credential = arm_credential(self.settings)
             return self._credential
 
     def _client(self, subscription_id: str) -> Any:
@@ -658,6 +648,7 @@ def _pooled_transport(settings: ArmSettings) -> Any:
         connection_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         connection_verify=settings.ca_bundle,
+        environment=settings.http,
     )
 
 

@@ -9,9 +9,15 @@ exporter are built from the model, not from the environment (their constructors 
 values, as tests use them). `SETTING_NAMES` lists every setting read here; docs/settings.md
 documents each (a test holds the two equal).
 
-The storage settings (`AzureWebJobsStorage` and its identity-based form) are kept as given in
-`Settings.env`: `guardrail.storage` reads them for the state and health tables, the sweep queue and
-the dead-letter container, as the Functions host itself does.
+The storage settings (`AzureWebJobsStorage` and its identity-based form) are read as the Functions
+host itself reads them (`Settings.storage`, `guardrail.storage.StorageSettings`), for the state and
+health tables, the sweep queue and the dead-letter container. The worker has one Azure identity
+(`Settings.identity_client_id`: `AZURE_CLIENT_ID`, else `AzureWebJobsStorage__clientId`, else the
+`ClientId` of `APPLICATIONINSIGHTS_AUTHENTICATION_STRING`; two that name different identities are a
+settings error). requests' own environment variables (a CA bundle, proxies) are read here too
+(`Settings.http`), once, instead of by every transport.
+
+Nothing else in the package reads the environment: `load_settings` is the one place.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from guardrail.policy import GUID_RE, Policy, PolicyError, load_policy, parse_po
 from guardrail.sinks._common import RetrySettings
 from guardrail.sinks.email import parse_recipients
 from guardrail.sinks.monitor import DEFAULT_STREAM
+from guardrail.storage import Service, StorageSettings
+from guardrail.transport import HttpEnvironment
 from guardrail.vocabulary import Mode
 
 DEFAULT_SWEEP_SCHEDULE = "0 0 */6 * * *"
@@ -61,6 +69,10 @@ STORAGE_SETTINGS = (
     "AzureWebJobsStorage__blobServiceUri",
     "AzureWebJobsStorage__clientId",
 )
+
+#: requests' CA-bundle variables, in the order it reads them (`Session.trust_env`).
+_CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
 
 #: Every app setting the guardrail reads (docs/settings.md documents each one).
 SETTING_NAMES: tuple[str, ...] = (
@@ -115,6 +127,7 @@ SETTING_NAMES: tuple[str, ...] = (
     "GUARDRAIL_SINK_TIMEOUT_SECONDS",
     "GUARDRAIL_CA_BUNDLE",
     "GUARDRAIL_LOCAL_BEARER_TOKEN",
+    *_CA_BUNDLE_VARIABLES,
 )
 
 
@@ -160,6 +173,7 @@ class SinkSettings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     ca_bundle: str | None = None  # local only: the CA that signs the local receivers
     local_bearer_token: str | None = field(default=None, repr=False)  # local only
+    http: HttpEnvironment = field(default_factory=HttpEnvironment)  # requests' variables (Teams)
 
 
 @dataclass(frozen=True)
@@ -185,13 +199,15 @@ class Settings:
     breaker_max_remediations: int
     breaker_window: timedelta
     alert_cooldown: timedelta
-    storage_connection: str | None
     identity: str | None  # the guardrail's own principal/app id, to recognise its own writes
     recheck_delay: timedelta = timedelta(minutes=5)  # a write whose provisioning failed: look again
     arm: ArmSettings = field(default_factory=ArmSettings)
     sinks: SinkSettings = field(default_factory=SinkSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
-    env: Mapping[str, str] = field(repr=False, default_factory=dict)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    identity_client_id: str | None = None  # the worker's one user-assigned identity (None: system)
+    http: HttpEnvironment = field(default_factory=HttpEnvironment)
+    secrets_configured: tuple[str, ...] = ()  # the names of the secret settings given (never values)
 
 
 class _Reader:
@@ -314,7 +330,7 @@ def _policy(read: _Reader) -> tuple[Policy, str]:
     return Policy.default(), "built-in default"
 
 
-def _arm(read: _Reader) -> ArmSettings:
+def _arm(read: _Reader, http: HttpEnvironment) -> ArmSettings:
     d = ArmSettings()
     credential = read.choice("ARM_CREDENTIAL", ("default", "static"), "default")
     if credential == "static" and not read.given("ARM_STATIC_TOKEN"):
@@ -342,10 +358,11 @@ def _arm(read: _Reader) -> ArmSettings:
         read_timeout=read.number("ARM_READ_TIMEOUT", d.read_timeout),
         list_concurrency=read.whole("ARM_LIST_CONCURRENCY", d.list_concurrency),
         connection_pool_size=read.whole("ARM_CONNECTION_POOL_SIZE", d.connection_pool_size),
+        http=http,
     )
 
 
-def _sinks(read: _Reader) -> SinkSettings:
+def _sinks(read: _Reader, http: HttpEnvironment) -> SinkSettings:
     d = RetrySettings()
     retry = RetrySettings(
         attempts=read.whole("GUARDRAIL_SINK_ATTEMPTS", d.attempts),
@@ -373,6 +390,7 @@ def _sinks(read: _Reader) -> SinkSettings:
         retry=retry,
         ca_bundle=read.file("GUARDRAIL_CA_BUNDLE"),
         local_bearer_token=read.text("GUARDRAIL_LOCAL_BEARER_TOKEN"),
+        http=http,
     )
 
 
@@ -426,14 +444,52 @@ def _telemetry(read: _Reader) -> TelemetrySettings:
     )
 
 
-def _storage(read: _Reader) -> str | None:
-    for service in ("table", "queue", "blob"):
-        read.https_url(f"AzureWebJobsStorage__{service}ServiceUri")
+def _storage(read: _Reader) -> StorageSettings:
+    services: tuple[Service, ...] = ("table", "queue", "blob")
+    uris = tuple(
+        (service, uri)
+        for service in services
+        if (uri := read.https_url(f"AzureWebJobsStorage__{service}ServiceUri")) is not None
+    )
     account = read.text("AzureWebJobsStorage__accountName")
     if account is not None and not _STORAGE_ACCOUNT_RE.fullmatch(account):
         read.problem("AzureWebJobsStorage__accountName", f"{account!r} is not a storage account name")
-    read.guid("AzureWebJobsStorage__clientId")
-    return read.text("AzureWebJobsStorage")
+        account = None
+    return StorageSettings(read.text("AzureWebJobsStorage"), account, uris)
+
+
+def _identity_client_id(read: _Reader, arm: ArmSettings, telemetry: TelemetrySettings) -> str | None:
+    """The worker's one identity: every Azure client (ARM, storage, the sinks, the exporter) uses it."""
+    named = {
+        "AZURE_CLIENT_ID": arm.managed_identity_client_id,
+        "AzureWebJobsStorage__clientId": read.guid("AzureWebJobsStorage__clientId"),
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": _authentication_client_id(telemetry.authentication),
+    }
+    given = {name: value for name, value in named.items() if value}
+    chosen = next(iter(given.values()), None)
+    for name, value in given.items():
+        if value.lower() != str(chosen).lower():
+            first = next(iter(given))
+            read.problem(name, f"names another identity than {first}: the guardrail runs as one identity")
+    return chosen
+
+
+def _authentication_client_id(text: str) -> str | None:
+    """``ClientId=...`` of ``APPLICATIONINSIGHTS_AUTHENTICATION_STRING`` (``...;Authorization=AAD``)."""
+    for item in text.split(";"):
+        key, sep, value = item.partition("=")
+        if sep and key.strip().lower() == "clientid" and value.strip():
+            return value.strip()
+    return None
+
+
+def _http(read: _Reader) -> HttpEnvironment:
+    """What requests would take from the environment on every request: a CA bundle (a file), and
+    whether a proxy variable (any case, ``NO_PROXY`` included, as urllib reads them) is set."""
+    bundles = [read.file(name) for name in _CA_BUNDLE_VARIABLES]
+    ca_bundle = next((bundle for bundle in bundles if bundle), None)
+    proxies = any(name.lower().endswith("_proxy") and value for name, value in read.env.items())
+    return HttpEnvironment(ca_bundle=ca_bundle, proxies=proxies)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -453,7 +509,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     schedule = read.text("GUARDRAIL_SWEEP_SCHEDULE") or DEFAULT_SWEEP_SCHEDULE
     if not _NCRONTAB_RE.match(schedule):
         read.problem("GUARDRAIL_SWEEP_SCHEDULE", f"{schedule!r} is not a six-field NCRONTAB expression")
-    arm = _arm(read)
+    http = _http(read)
+    arm = _arm(read, http)
+    telemetry = _telemetry(read)
     identity = read.guid("GUARDRAIL_IDENTITY") or arm.managed_identity_client_id
     settings = Settings(
         policy=policy,
@@ -466,13 +524,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         breaker_max_remediations=read.whole("GUARDRAIL_BREAKER_MAX_REMEDIATIONS", 3),
         breaker_window=timedelta(minutes=read.whole("GUARDRAIL_BREAKER_WINDOW_MINUTES", 30)),
         alert_cooldown=timedelta(minutes=read.whole("GUARDRAIL_ALERT_COOLDOWN_MINUTES", 60, 0)),
-        storage_connection=_storage(read),
         identity=identity,
         recheck_delay=timedelta(minutes=read.whole("GUARDRAIL_RECHECK_MINUTES", 5, 0)),
         arm=arm,
-        sinks=_sinks(read),
-        telemetry=_telemetry(read),
-        env=dict(given),
+        sinks=_sinks(read, http),
+        telemetry=telemetry,
+        storage=_storage(read),
+        identity_client_id=_identity_client_id(read, arm, telemetry),
+        http=http,
+        secrets_configured=tuple(sorted(name for name in SECRET_SETTINGS if given.get(name))),
     )
     if read.problems:
         raise SettingsError(read.problems)

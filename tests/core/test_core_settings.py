@@ -80,6 +80,8 @@ BAD: list[tuple[str, str, dict[str, str]]] = [
     ("ARM_STATIC_TOKEN", KV, {}),
     ("ARM_STATIC_TOKEN", "", {"ARM_CREDENTIAL": "static"}),
     ("AZURE_CLIENT_ID", "not-a-guid", {}),
+    ("REQUESTS_CA_BUNDLE", MISSING_FILE, {}),
+    ("CURL_CA_BUNDLE", MISSING_FILE, {}),
     *[(name, "x", {}) for name in ARM_WHOLE],
     *[(name, "-1", {}) for name in ARM_WHOLE],
     *[(name, "soon", {}) for name in ARM_NUMBER],
