@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from guardrail.gateway import ArmSettings
+from typing import Any
 
 
 class StaticTokenCredential:
@@ -64,13 +61,3 @@ class AzureIdentity:
             credential, self._credential = self._credential, None
         if credential is not None:
             credential.close()
-
-
-def arm_credential(settings: ArmSettings, identity: Any = None) -> Any:
-    """What the gateway presents to ARM: the fixed token of `ARM_CREDENTIAL=static` (local only),
-    else the worker's identity (`identity`; a gateway built alone gets one of its own)."""
-    if settings.credential == "static":
-        if not settings.static_token:
-            raise ValueError("ARM_CREDENTIAL=static needs ARM_STATIC_TOKEN (the bearer token to send)")
-        return StaticTokenCredential(settings.static_token)
-    return identity if identity is not None else AzureIdentity(settings.managed_identity_client_id)

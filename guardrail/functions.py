@@ -54,8 +54,8 @@ def build_app(settings: Settings) -> App:
     """Wire the adapters the settings name around the one path (nothing touches the network
     until the first call)."""
     from guardrail import telemetry
-    from guardrail.credentials import AzureIdentity, arm_credential
-    from guardrail.gateway import ArmGateway
+    from guardrail.credentials import AzureIdentity
+    from guardrail.gateway import ArmGateway, arm_credential
     from guardrail.heartbeat import open_health_store
     from guardrail.observe import Observer
     from guardrail.service import Guardrail

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from guardrail.actions import ChildRead
+from guardrail.credentials import AzureIdentity, StaticTokenCredential
 from guardrail.resource_ids import parse_account_id as parse_account_id
 from guardrail.transport import HttpEnvironment
 
@@ -119,6 +120,16 @@ class ArmSettings:
     http: HttpEnvironment = field(default_factory=HttpEnvironment)  # requests' variables, read once
 
 
+def arm_credential(settings: ArmSettings, identity: Any = None) -> Any:
+    """What the gateway presents to ARM: the fixed token of `ARM_CREDENTIAL=static` (local only),
+    else the worker's identity (`identity`; a gateway built alone gets one of its own)."""
+    if settings.credential == "static":
+        if not settings.static_token:
+            raise ValueError("ARM_CREDENTIAL=static needs ARM_STATIC_TOKEN (the bearer token to send)")
+        return StaticTokenCredential(settings.static_token)
+    return identity if identity is not None else AzureIdentity(settings.managed_identity_client_id)
+
+
 # ---------------------------------------------------------------------------- helpers
 
 
@@ -189,8 +200,6 @@ class ArmGateway:
     def credential(self) -> Any:
         with self._lock:
             if self._credential is None:
-                from guardrail.credentials import arm_credential
-
                 self._credential = arm_credential(self.settings)
             return self._credential
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from guardrail import functions
-from guardrail.credentials import AzureIdentity, StaticTokenCredential, arm_credential
+from guardrail.credentials import AzureIdentity, StaticTokenCredential
+from guardrail.gateway import arm_credential
 from guardrail.settings import SettingsError, load_settings
 
 MI = "11111111-2222-3333-4444-555555555555"
