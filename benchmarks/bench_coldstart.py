@@ -46,7 +46,7 @@ rss2 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if telemetry_on:
     from guardrail import telemetry
     from guardrail.settings import TelemetrySettings
-    chosen = telemetry.setup(TelemetrySettings(connection_string={TELEMETRY_CONNECTION!r}))
+    chosen = telemetry.setup(TelemetrySettings(connection_string={TELEMETRY_CONNECTION!r})).kind
     assert chosen == "azure-monitor", chosen
 t3 = time.perf_counter()
 rss3 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -272,7 +272,7 @@ def main() -> int:
             "ARM_ENDPOINT": emulator.endpoint,
             "ARM_CA_BUNDLE": emulator.ca_bundle,
             "ARM_CREDENTIAL": "static",
-            "ARM_STATIC_CLAIMS": json.dumps(GUARDRAIL_CLAIMS),
+            "ARM_STATIC_TOKEN": make_token(GUARDRAIL_CLAIMS),
             "GUARDRAIL_POLICY_PATH": str(policy_path),
             "GUARDRAIL_SUBSCRIPTIONS": SUB,
             "GUARDRAIL_FINDINGS_FILE": str(work / "findings.jsonl"),

@@ -264,7 +264,7 @@ def fanout_worker() -> int:
         return result
 
     guardrail.sweep_accounts = counted  # type: ignore[method-assign]
-    host = QueueHost(guardrail.settings.env["AzureWebJobsStorage"], SWEEP_QUEUE, handlers["sweep_slice"])
+    host = QueueHost(str(guardrail.settings.storage.connection_string), SWEEP_QUEUE, handlers["sweep_slice"])
     host.pending()  # the queue client is connected before the clock starts
     print("ready", flush=True)
     sys.stdin.readline()  # "go"

@@ -35,7 +35,7 @@ def main() -> None:
         from guardrail import telemetry
         from guardrail.settings import TelemetrySettings
 
-        chosen = telemetry.setup(TelemetrySettings(connection_string=TELEMETRY_CONNECTION))
+        chosen = telemetry.setup(TelemetrySettings(connection_string=TELEMETRY_CONNECTION)).kind
         assert chosen == "azure-monitor", chosen
     elif mode == "distro":
         from azure.monitor.opentelemetry import configure_azure_monitor

@@ -7,6 +7,7 @@ anything else is a bug and keeps its traceback."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -284,15 +285,8 @@ def cmd_rules(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def _positive(text: str) -> int:
-    """argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
-    return value
+#: The product's own commands (an extra command cannot take one of these names).
+_BUILT_IN = frozenset({"evaluate", "policy", "rules", "check", "sweep", "replay-deadletter"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -384,49 +378,44 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--container", default="eventgrid-deadletter", metavar="NAME")
     replay.set_defaults(handler=cmd_replay_deadletter)
 
-    demo = sub.add_parser("demo", help="run the whole guardrail on a live local tenant (no Azure needed)")
-    demo.add_argument("--fast", action="store_true", help="a short timeline (under 30 seconds)")
-    demo.add_argument("--out", default="out/demo", help="folder for findings, cards and the HTML report")
-    demo.add_argument(
-        "--accounts", type=_positive, default=50, help="accounts in the seeded tenant (at least 1)"
-    )
-    demo.set_defaults(handler=cmd_demo)
-
-    # Listed for --help; `main` hands `guardrail emulator ...` to the emulator's own parser.
-    sub.add_parser("emulator", help="run the local ARM emulator (HTTPS on 127.0.0.1); see --help")
+    for name, command in _extra_commands().items():  # `main` hands their arguments to them whole
+        summary = (getattr(command, "__doc__", None) or "").strip().splitlines()[:1]
+        sub.add_parser(name, help=summary[0] if summary else name, add_help=False)
     return parser
 
 
-WORKBENCH_HINT = (
-    "the local workbench (emulator, Azurite launcher, local receivers, demo) is not installed: "
-    "run ./scripts/setup, or pip install -e '.[dev]' in a checkout"
+COMMANDS_GROUP = "guardrail.commands"
+EXTRA_COMMAND_HINT = (
+    "the local tooling that provides it (emulator, Azurite launcher, local receivers, demo) is not "
+    "installed: run ./scripts/setup, or pip install -e '.[dev]' in a checkout"
 )
-AZURITE_HINT = "Azurite is not installed: run ./scripts/setup (or npm ci in the repository root)"
 
 
-def _workbench(module: str) -> Any:
-    """A module of the development-only `guardrail_workbench` package, or a one-line InputProblem."""
-    import importlib
+def _extra_command_entries() -> dict[str, Any]:
+    """The `guardrail.commands` entry points installed beside the product (the dev extra's demo and
+    emulator), by name; a product command of the same name wins."""
+    from importlib.metadata import entry_points
 
+    return {entry.name: entry for entry in entry_points(group=COMMANDS_GROUP) if entry.name not in _BUILT_IN}
+
+
+def _extra_commands() -> dict[str, Any]:
+    """The extra commands that load (a command whose code is not installed is left out)."""
+    loaded: dict[str, Any] = {}
+    for name, entry in _extra_command_entries().items():
+        try:
+            loaded[name] = entry.load()
+        except ImportError:
+            continue
+    return loaded
+
+
+def _run_extra(entry: Any, argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     try:
-        return importlib.import_module(f"guardrail_workbench.{module}")
-    except ModuleNotFoundError as error:
-        if error.name and (error.name.startswith("guardrail_workbench") or error.name == "trustme"):
-            raise InputProblem(WORKBENCH_HINT) from None
-        raise
-
-
-def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    demo = _workbench("demo")
-    from guardrail_workbench.azurite import AzuriteError, AzuriteNotInstalledError
-
-    try:
-        code: int = demo.cmd_demo(args, out, err)
-    except AzuriteNotInstalledError:
-        raise InputProblem(AZURITE_HINT) from None
-    except AzuriteError as error:
-        raise InputProblem(f"Azurite did not start: {one_line(str(error))[:300]}") from None
-    return code
+        command = entry.load()
+    except ImportError as error:
+        raise InputProblem(f"{entry.name}: {EXTRA_COMMAND_HINT} ({error})") from None
+    return int(command(list(argv), out, err) or 0)
 
 
 # ---------------------------------------------------------------------------- ARM and settings
@@ -468,7 +457,7 @@ def arm_problem(error: BaseException | str, endpoint: str) -> str | None:
     if any(name in text for name in ("ClientAuthenticationError", "CredentialUnavailableError")):
         return (
             "no Azure credential for ARM: sign in with `az login` (or run where a managed identity is "
-            "available); for the local emulator set ARM_CREDENTIAL=static"
+            "available); for the local emulator set ARM_CREDENTIAL=static and the ARM_STATIC_TOKEN it prints"
         )
     return None
 
@@ -519,8 +508,9 @@ def _log_to(err: TextIO, level: int) -> None:
     logging.getLogger("azure.identity").setLevel(logging.ERROR)  # its chain of attempts: we say one line
 
 
-def _guardrail_from_env(err: TextIO, level: int = logging.INFO) -> Any:
-    from guardrail.functions import get_guardrail
+def _app_from_env(err: TextIO, level: int = logging.INFO) -> Any:
+    """The worker's app (`guardrail.functions.get_app`) from this process's settings."""
+    from guardrail.functions import get_app
     from guardrail.settings import SettingsError, load_settings
 
     _log_to(err, level)
@@ -528,7 +518,11 @@ def _guardrail_from_env(err: TextIO, level: int = logging.INFO) -> Any:
         settings = load_settings()  # every bad setting named in one line, before anything is built
     except SettingsError as error:
         raise InputProblem(one_line(str(error))) from None
-    guardrail = get_guardrail(settings)
+    return get_app(settings)
+
+
+def _guardrail_from_env(err: TextIO, level: int = logging.INFO) -> Any:
+    guardrail = _app_from_env(err, level).guardrail
     probe_arm(guardrail.settings.arm, getattr(guardrail.gateway, "credential", None))
     return guardrail
 
@@ -599,24 +593,27 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
 
 class SweepProgress:
     """Counts a sweep as it goes: accounts listed (from the gateway), then each account's outcome
-    (from `Guardrail.observers`). On a terminal it keeps one tqdm status line on stderr; with
-    `json_out` it prints each outcome as one JSON line."""
+    (from `Guardrail.observers`). On a terminal, with tqdm installed (the `progress` extra), it
+    keeps one status line on stderr; with `json_out` it prints each outcome as one JSON line."""
 
     FIXED, FAILED = ("remediated",), ("failed",)
 
     def __init__(self, err: TextIO, *, json_out: TextIO | None, text_out: TextIO | None) -> None:
-        from tqdm import tqdm
-
         self.listed = self.checked = self.fixed = self.failed = self.other = 0
         self._json_out, self._text_out = json_out, text_out
         self._lock = threading.Lock()
-        self._bar = tqdm(
-            file=err,
-            disable=not _isatty(err),  # the status line is for a terminal only
-            bar_format="{desc} [{elapsed}]",
-            desc=self._desc(),
-            mininterval=0.2,
-            leave=False,  # the summary line follows
+        tqdm = _tqdm()
+        self._bar: Any = (
+            tqdm(
+                file=err,
+                disable=not _isatty(err),  # the status line is for a terminal only
+                bar_format="{desc} [{elapsed}]",
+                desc=self._desc(),
+                mininterval=0.2,
+                leave=False,  # the summary line follows
+            )
+            if tqdm is not None
+            else _NoStatusLine()
         )
 
     def _desc(self) -> str:
@@ -661,6 +658,40 @@ class SweepProgress:
             self._bar.close()
 
 
+def _tqdm() -> Any:
+    """tqdm's status line, when the optional `progress` extra is installed (None: no status line)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm
+
+
+class _NoStatusLine:
+    """Without tqdm: no status line; the per-account lines are still printed."""
+
+    def set_description_str(self, desc: str, refresh: bool = True) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        return None
+
+    def write(self, line: str, file: TextIO) -> None:
+        file.write(line + "\n")
+
+    def close(self) -> None:
+        return None
+
+
+def _status_line_logging() -> Any:
+    """Log lines printed above the status line, not through it (a no-op without tqdm)."""
+    if _tqdm() is None:
+        return contextlib.nullcontext()
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    return logging_redirect_tqdm()
+
+
 def _isatty(stream: TextIO) -> bool:
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
@@ -693,10 +724,8 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     gateway = guardrail.gateway
     guardrail.gateway = _ListingCounter(gateway, progress)
     guardrail.observers.append(progress)
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
     try:
-        with logging_redirect_tqdm():  # warnings print above the status line, not through it
+        with _status_line_logging():
             report = guardrail.sweep(args.subscription or None)
     finally:
         guardrail.observers.remove(progress)
@@ -736,25 +765,25 @@ def _silence_stdout() -> None:
 
 
 def cmd_replay_deadletter(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from guardrail import deadletter, telemetry
-    from guardrail.settings import SettingsError, storage_timeouts
+    from guardrail import deadletter
 
     try:
         since = deadletter.parse_since(args.since, dt.datetime.now(dt.UTC))
-        timeouts, credential_timeouts = storage_timeouts(os.environ)
+    except deadletter.DeadLetterError as error:
+        raise InputProblem(str(error)) from None
+    app = _app_from_env(err)
+    try:
         container = deadletter.open_container(
-            os.environ, args.container, timeouts=timeouts, credential_timeouts=credential_timeouts
+            app.settings.storage, app.credential, args.container, timeouts=app.settings.storage_timeouts
         )
     except deadletter.DeadLetterError as error:
         raise InputProblem(str(error)) from None
-    except SettingsError as error:
-        raise InputProblem(one_line(str(error))) from None
     handler = (lambda event: None) if args.dry_run else _guardrail_from_env(err).handle_event
     report = deadletter.replay(container, handler, since=since, dry_run=args.dry_run)
     for row in report.events:
         out.write(json.dumps(row, separators=(",", ":")) + "\n")
     out.write(json.dumps(report.summary(), separators=(",", ":")) + "\n")
-    telemetry.flush()
+    app.telemetry.flush()
     return EXIT_OK if not report.errors else EXIT_NONCOMPLIANT
 
 
@@ -762,13 +791,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     out = out or sys.stdout
     err = err or sys.stderr
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["emulator"]:  # its own parser owns every flag, --help included
+    extra = _extra_command_entries() if args_list[:1] and args_list[0] not in _BUILT_IN else {}
+    if args_list[:1] and args_list[0] in extra:  # its own parser owns every flag, --help included
         try:
-            emulator = _workbench("emulator")
+            return _run_extra(extra[args_list[0]], args_list[1:], out, err)
         except InputProblem as problem:
             err.write(f"guardrail: error: {problem}\n")
             return EXIT_BAD_INPUT
-        return int(emulator.main(args_list[1:]) or 0)
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)

@@ -1,14 +1,11 @@
-"""Local credentials: a fixed bearer token, and JWT-shaped unsigned tokens that carry a caller's
-claims (the emulator reads callers from them). For the emulator and the local receivers only;
-in Azure every client uses DefaultAzureCredential."""
+"""Credentials: a fixed bearer token (`ARM_CREDENTIAL=static` with `ARM_STATIC_TOKEN`, and the local
+receivers' `GUARDRAIL_LOCAL_BEARER_TOKEN`: local only), and the worker's Azure identity. Tokens that
+carry a local caller's claims are made by the local tooling, not here."""
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from guardrail.transport import CREDENTIAL_TIMEOUTS, Timeouts
@@ -32,50 +29,41 @@ class StaticTokenCredential:
         return None
 
 
-def _segment(value: Mapping[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(dict(value)).encode()).rstrip(b"=").decode("ascii")
+class AzureIdentity:
+    """The worker's one Azure identity: a `TokenCredential` that builds azure-identity's
+    `DefaultAzureCredential` (for the user-assigned identity `client_id`; None: the system-assigned
+    one, or `AZURE_CLIENT_ID` as azure-identity reads it) on the first token asked for, so a worker
+    that never needs one never imports azure.identity. Its token requests (the managed identity
+    endpoint, Entra ID) wait at most `timeouts` (GUARDRAIL_TOKEN_CONNECT_TIMEOUT /
+    GUARDRAIL_TOKEN_READ_TIMEOUT; azure-core's own default is 300 s each). The composition root
+    (`guardrail.functions.build_app`) makes one and hands it to the gateway, the state and health
+    tables, the sweep queue, the dead-letter container, the sinks and the metrics exporter, so a
+    worker acquires each token once."""
 
+    def __init__(self, client_id: str | None = None, timeouts: Timeouts = CREDENTIAL_TIMEOUTS) -> None:
+        self.client_id = client_id
+        self.timeouts = timeouts
+        self._credential: Any = None
+        self._lock = threading.Lock()
 
-def unsigned_token(claims: Mapping[str, Any]) -> str:
-    """A JWT-shaped token (no signature) carrying `claims`."""
-    return f"{_segment({'alg': 'none', 'typ': 'JWT'})}.{_segment(claims)}.local"
+    def _inner(self) -> Any:
+        with self._lock:
+            if self._credential is None:
+                from azure.identity import DefaultAzureCredential
 
+                bounded = {"connection_timeout": self.timeouts.connect, "read_timeout": self.timeouts.read}
+                self._credential = (
+                    DefaultAzureCredential(managed_identity_client_id=self.client_id, **bounded)
+                    if self.client_id
+                    else DefaultAzureCredential(**bounded)
+                )
+            return self._credential
 
-def token_claims(token: str) -> dict[str, Any] | None:
-    """The payload of a JWT-shaped token, or None when it is not one. No signature check:
-    for identification only."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    padded = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return payload if isinstance(payload, dict) else None
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        return self._inner().get_token(*scopes, **kwargs)
 
-
-_default_credentials: dict[tuple[str | None, Timeouts], Any] = {}
-_default_lock = threading.Lock()
-
-
-def default_credential(client_id: str | None = None, timeouts: Timeouts = CREDENTIAL_TIMEOUTS) -> Any:
-    """The worker's one `DefaultAzureCredential` (per user-assigned identity `client_id`; None: the
-    system-assigned one, or `AZURE_CLIENT_ID` as azure-identity reads it), shared by the gateway, the
-    state and health tables, the sweep queue, the dead-letter container and the sinks, so a worker
-    acquires each token once. Its token requests (the managed identity endpoint, Entra ID) wait at
-    most `timeouts` (GUARDRAIL_TOKEN_CONNECT_TIMEOUT / GUARDRAIL_TOKEN_READ_TIMEOUT; azure-core's
-    own default is 300 s each). azure.identity is imported on first use."""
-    with _default_lock:
-        credential = _default_credentials.get((client_id, timeouts))
-        if credential is None:
-            from azure.identity import DefaultAzureCredential
-
-            bounded = {"connection_timeout": timeouts.connect, "read_timeout": timeouts.read}
-            credential = (
-                DefaultAzureCredential(managed_identity_client_id=client_id, **bounded)
-                if client_id
-                else DefaultAzureCredential(**bounded)
-            )
-            _default_credentials[(client_id, timeouts)] = credential
-        return credential
+    def close(self) -> None:
+        with self._lock:
+            credential, self._credential = self._credential, None
+        if credential is not None:
+            credential.close()

@@ -25,10 +25,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from guardrail.storage import StorageSettings
 
 from guardrail import escaping
-from guardrail.transport import CREDENTIAL_TIMEOUTS, STORAGE_RETRIES, STORAGE_TIMEOUTS, Timeouts
+from guardrail.transport import STORAGE_RETRIES, STORAGE_TIMEOUTS, Timeouts
 
 log = escaping.logger("guardrail")
 
@@ -224,34 +227,25 @@ def _blobs(container: Any) -> Iterable[Any]:
 
 
 def open_container(
-    env: Mapping[str, str],
-    name: str,
-    *,
-    timeouts: Timeouts = STORAGE_TIMEOUTS,
-    credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS,
+    storage: StorageSettings, credential: Any, name: str, *, timeouts: Timeouts = STORAGE_TIMEOUTS
 ) -> Any:
     """The dead-letter container in the guardrail's storage: ``AzureWebJobsStorage`` (a connection
     string; Azurite locally) or identity-based (``AzureWebJobsStorage__blobServiceUri`` or
-    ``__accountName``, with DefaultAzureCredential). Every request waits at most `timeouts`, the
-    token requests `credential_timeouts`."""
+    ``__accountName``, with `credential`, the worker's identity). Every request waits at most
+    `timeouts`."""
     from azure.storage.blob import ContainerClient
-
-    from guardrail import storage
-    from guardrail.credentials import default_credential
 
     bounded: dict[str, Any] = {
         "connection_timeout": timeouts.connect,
         "read_timeout": timeouts.read,
         **STORAGE_RETRIES,
     }
-    connection = storage.connection_string(env)
-    if connection:
-        return ContainerClient.from_connection_string(connection, name, **bounded)
-    endpoint = storage.identity_endpoint(env, "blob")
+    if storage.connection_string:
+        return ContainerClient.from_connection_string(storage.connection_string, name, **bounded)
+    endpoint = storage.endpoint("blob")
     if not endpoint:
         raise DeadLetterError(
             "no storage for the dead-letter container: set AzureWebJobsStorage (a connection string) "
             "or AzureWebJobsStorage__accountName / AzureWebJobsStorage__blobServiceUri"
         )
-    credential = default_credential(storage.client_id(env), credential_timeouts)
     return ContainerClient(endpoint, name, credential=credential, **bounded)

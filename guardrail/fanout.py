@@ -25,19 +25,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from guardrail import escaping, observe
+from guardrail import escaping
 from guardrail.policy import GUID_RE
 from guardrail.resource_ids import name_key, parse_account_id, subscription_of
-from guardrail.transport import CREDENTIAL_TIMEOUTS, STORAGE_RETRIES, STORAGE_TIMEOUTS, Timeouts
+from guardrail.transport import STORAGE_RETRIES, STORAGE_TIMEOUTS, Timeouts
 
 if TYPE_CHECKING:
     from guardrail.service import Guardrail, SweepReport
+    from guardrail.storage import StorageSettings
 
 log = escaping.logger("guardrail")
 
@@ -107,18 +109,49 @@ def enqueue_recheck(queue: SliceQueue, resource_id: str, delay_seconds: int) -> 
     queue.send_message(piece.to_message(), visibility_timeout=max(0, delay_seconds) or None)
 
 
+class SweepQueue:
+    """The worker's sweep queue: opened (`open_sweep_queue`) on its first message, not when the
+    worker is built, so a worker that never fans out never touches the queue."""
+
+    def __init__(
+        self,
+        storage: StorageSettings,
+        credential: Any,
+        name: str = SWEEP_QUEUE,
+        *,
+        timeouts: Timeouts = STORAGE_TIMEOUTS,
+    ) -> None:
+        self.storage = storage
+        self.name = name
+        self.timeouts = timeouts
+        self._credential = credential
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = open_sweep_queue(
+                    self.storage, self._credential, self.name, timeouts=self.timeouts
+                )
+            return self._client
+
+    def send_message(self, content: str, **kwargs: Any) -> Any:
+        return self.client().send_message(content, **kwargs)
+
+
 def open_sweep_queue(
-    env: Mapping[str, str],
+    storage: StorageSettings,
+    credential: Any,
     name: str = SWEEP_QUEUE,
     *,
     timeouts: Timeouts = STORAGE_TIMEOUTS,
-    credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS,
 ) -> Any:
     """A QueueClient for the sweep queue, from AzureWebJobsStorage (a connection string: Azurite
     locally) or its identity-based form (`AzureWebJobsStorage__accountName` or `__queueServiceUri`,
-    DefaultAzureCredential). Messages are base64 text, as the Functions queue trigger expects.
-    Every request waits at most `timeouts`, the token requests `credential_timeouts`.
-    The queue is created if missing (the infra creates it; Azurite starts empty)."""
+    with `credential`, the worker's identity). Messages are base64 text, as the Functions queue
+    trigger expects. Every request waits at most `timeouts`. The queue is created if missing (the
+    infra creates it; Azurite starts empty)."""
     from azure.core.exceptions import ResourceExistsError
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
@@ -129,20 +162,15 @@ def open_sweep_queue(
         "read_timeout": timeouts.read,
         **STORAGE_RETRIES,
     }
-    from guardrail import storage
-    from guardrail.credentials import default_credential
-
-    connection = storage.connection_string(env)
-    if connection:
-        client = QueueClient.from_connection_string(connection, name, **options)
+    if storage.connection_string:
+        client = QueueClient.from_connection_string(storage.connection_string, name, **options)
     else:
-        endpoint = storage.identity_endpoint(env, "queue")
+        endpoint = storage.endpoint("queue")
         if not endpoint:
             raise ValueError(
                 "the sweep queue needs AzureWebJobsStorage (a connection string) or "
                 "AzureWebJobsStorage__accountName / AzureWebJobsStorage__queueServiceUri"
             )
-        credential = default_credential(storage.client_id(env), credential_timeouts)
         client = QueueClient(endpoint, name, credential=credential, **options)
     with contextlib.suppress(ResourceExistsError):
         client.create_queue()
@@ -198,7 +226,7 @@ def run_slice(guardrail: Guardrail, queue: SliceQueue, message: str | bytes) -> 
     report.seconds = time.monotonic() - started
     # Each slice leaves its heartbeat: one row for its subscription (a subscription of several
     # pages leaves one per page), so "no heartbeat" means no slice completed.
-    observe.sweep_finished(guardrail, report, [piece.subscription], piece.sweep)
+    guardrail.observe.sweep_finished(report, [piece.subscription], piece.sweep)
     log.info(
         "sweep slice %s%s: %d listed, %d compliant, %d remediated, %d failed, %d errors",
         piece.subscription,

@@ -1,60 +1,128 @@
-"""What the Functions entry points call: build the guardrail once per worker, hand it events.
+"""The composition root, and what the Functions entry points call.
+
+`build_app` is the one place the guardrail is put together: from the one `Settings` (storage
+included) it makes the one credential (the worker's identity) and every client, the ARM gateway,
+the state store, the finding and alert sinks, the sweep queue, the health table and the metrics,
+and hands them to the reconciler (`guardrail.service.Guardrail`) and its observer. Nothing else in
+the package builds a client or reads a setting. A worker holds one `App`, built on first use
+(`get_app`); `reset` forgets it (tests, or after the settings changed).
 
 Kept apart from `function_app.py` so that module stays thin and cheap to import.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from guardrail import __version__, escaping
-from guardrail.service import Guardrail
-from guardrail.settings import SECRET_SETTINGS, Settings, SettingsError, load_settings
+from guardrail.settings import Settings, SettingsError, load_settings
 
-log = escaping.logger("guardrail")
-_lock = threading.Lock()
-_instance: Guardrail | None = None
+if TYPE_CHECKING:
+    from guardrail.heartbeat import HealthStore
+    from guardrail.service import Guardrail
+    from guardrail.telemetry import Telemetry
+
+log = escaping.logger("guardrail")  # every argument logged from input escaped
 
 
-def build_guardrail(settings: Settings) -> Guardrail:
-    """Wire the adapters named by the settings around the one path."""
-    from guardrail.gateway import ArmGateway
+@dataclass
+class App:
+    """One worker's guardrail and what was built around it."""
+
+    settings: Settings
+    credential: Any  # the worker's identity (`guardrail.credentials.AzureIdentity`)
+    guardrail: Guardrail
+    sweep_queue: Any | None  # None without storage: the timer sweeps in its own invocation
+    health: HealthStore
+    telemetry: Telemetry
+
+    def close(self) -> None:
+        self.telemetry.shutdown()
+        close = getattr(self.guardrail.gateway, "close", None)
+        if close is not None:
+            close()
+
+
+def build_app(settings: Settings) -> App:
+    """Wire the adapters the settings name around the one path (nothing touches the network
+    until the first call)."""
+    from guardrail import telemetry
+    from guardrail.credentials import AzureIdentity
+    from guardrail.gateway import ArmGateway, arm_credential
+    from guardrail.heartbeat import open_health_store
+    from guardrail.observe import Observer
+    from guardrail.service import Guardrail
     from guardrail.sinks import alert_sinks, finding_sinks
     from guardrail.state import open_state_store
 
+    storage = settings.storage
+    credential = AzureIdentity(settings.identity_client_id, settings.credential_timeouts)
     state = open_state_store(
-        settings.storage_connection,
-        **_identity_storage(settings),
+        storage.connection_string,
+        table_endpoint=storage.endpoint("table"),
+        credential=credential,
         window=settings.breaker_window,
         max_remediations=settings.breaker_max_remediations,
         connection_timeout=settings.storage_timeouts.connect,
         read_timeout=settings.storage_timeouts.read,
+        http=settings.http,
     )
-    return Guardrail(
+    sweep_queue = _sweep_queue(settings, credential)
+    findings = finding_sinks(settings.sinks, credential)
+    health = open_health_store(storage, credential, settings.storage_timeouts)
+    metrics = telemetry.setup(settings.telemetry, credential)
+    clock = _now
+    guardrail = Guardrail(
         settings,
-        ArmGateway(settings.arm),
+        ArmGateway(settings.arm, credential=arm_credential(settings.arm, credential)),
         state,
-        finding_sinks(settings.sinks),
-        alert_sinks(settings.sinks),
+        findings,
+        alert_sinks(settings.sinks, credential),
+        clock=clock,
         precondition_retries=settings.arm.precondition_retries,
-        recheck=_recheck(settings),
+        recheck=_recheck(sweep_queue) if sweep_queue is not None else None,
+        observe=Observer(
+            mode=settings.mode,
+            identity=settings.identity,
+            telemetry=metrics,
+            finding_sinks=findings,
+            health=health,
+            clock=clock,
+        ),
     )
+    return App(settings, credential, guardrail, sweep_queue, health, metrics)
 
 
-def _recheck(settings: Settings) -> Any:
-    """The reconciler's way to ask for a later look at one account: a delayed sweep-queue message
-    (None without storage: the next sweep looks again)."""
+def build_guardrail(settings: Settings) -> Guardrail:
+    """The reconciler of a worker built from `settings` (`build_app`)."""
+    return build_app(settings).guardrail
 
-    def recheck(resource_id: str, delay: Any) -> None:
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sweep_queue(settings: Settings, credential: Any) -> Any | None:
+    """The sweep-queue client, or None without any storage setting."""
+    if not settings.storage.reaches("queue"):
+        return None
+    from guardrail.fanout import SweepQueue
+
+    return SweepQueue(settings.storage, credential, timeouts=settings.storage_timeouts)
+
+
+def _recheck(queue: Any) -> Any:
+    """The reconciler's way to ask for a later look at one account: a delayed sweep-queue message."""
+
+    def recheck(resource_id: str, delay: timedelta) -> None:
         from guardrail.fanout import enqueue_recheck
 
-        queue = _sweep_queue(settings)
-        if queue is None:
-            return
         try:
             enqueue_recheck(queue, resource_id, int(delay.total_seconds()))
         except Exception as error:  # the sweep still looks again; never fail the check for it
@@ -63,49 +131,47 @@ def _recheck(settings: Settings) -> Any:
     return recheck
 
 
-def _identity_storage(settings: Settings) -> dict[str, Any]:
-    """Identity-based AzureWebJobsStorage (`AzureWebJobsStorage__accountName`, no shared key)."""
-    from guardrail import storage
-    from guardrail.credentials import default_credential
+class _Worker:
+    """The worker's one `App` (the only state this module keeps), built on first use."""
 
-    env = settings.env
-    endpoint = storage.identity_endpoint(env, "table")
-    if endpoint is None:
-        return {}
-    credential = default_credential(storage.client_id(env), settings.credential_timeouts)
-    return {"table_endpoint": endpoint, "credential": credential}
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.app: App | None = None
 
 
-def get_guardrail(settings: Settings | None = None) -> Guardrail:
-    """The worker's guardrail, built on first use (from `settings` when given: the CLI has read
-    them already). Invalid settings raise SettingsError (logged with every problem named), so
-    events are redelivered once the settings are fixed."""
-    global _instance
-    with _lock:
-        if _instance is None:
+_worker = _Worker()
+
+
+def get_app(settings: Settings | None = None) -> App:
+    """The worker's app, built on first use (from `settings` when given: the CLI has read them
+    already). Invalid settings raise SettingsError (logged with every problem named), so events
+    are redelivered once the settings are fixed."""
+    with _worker.lock:
+        if _worker.app is None:
             if settings is None:
                 try:
                     settings = load_settings()
                 except SettingsError as error:
                     log.critical("%s", error)
                     raise
-            _instance = build_guardrail(settings)
-            from guardrail import telemetry
-
-            telemetry.setup(settings.telemetry)
+            _worker.app = build_app(settings)
             log.info(
                 "guardrail %s ready: mode %s, policy %s", __version__, settings.mode, settings.policy_source
             )
-        return _instance
+        return _worker.app
+
+
+def get_guardrail(settings: Settings | None = None) -> Guardrail:
+    """The worker's guardrail (`get_app`)."""
+    return get_app(settings).guardrail
 
 
 def reset() -> None:
-    """Forget the built guardrail and queue clients (tests, or after settings change)."""
-    global _instance
-    with _lock:
-        _instance = None
-    with _queue_lock:
-        _queues.clear()
+    """Forget the worker's app, its clients and its metrics (tests, or after settings change)."""
+    with _worker.lock:
+        app, _worker.app = _worker.app, None
+    if app is not None:
+        app.telemetry.shutdown()
 
 
 def handle_function_event(event: Any) -> None:
@@ -119,9 +185,9 @@ def handle_function_event(event: Any) -> None:
     except Exception as error:
         shown = escape_control(str(getattr(event, "id", "?")))
         log.error("dropping malformed event %s: %s", shown, escape_control(str(error)))
-        from guardrail import observe
-
-        observe.event_ignored("malformed")
+        # Counted once the settings are valid; the event is dropped either way.
+        with contextlib.suppress(SettingsError):
+            get_guardrail().observe.event_ignored("malformed")
         return
     get_guardrail().handle_event(payload)
 
@@ -129,8 +195,8 @@ def handle_function_event(event: Any) -> None:
 def run_sweep() -> None:
     """The timer: fan the sweep out on the sweep queue (one message per governed subscription),
     or, without storage, sweep in this invocation."""
-    guardrail = get_guardrail()
-    queue = _sweep_queue(guardrail.settings)
+    app = get_app()
+    guardrail, queue = app.guardrail, app.sweep_queue
     if queue is None:
         log.warning("no AzureWebJobsStorage: the sweep runs in this one invocation, not fanned out")
         guardrail.sweep()
@@ -144,8 +210,8 @@ def run_sweep_slice(message: Any) -> None:
     """The sweep queue's trigger: one `func.QueueMessage` naming one page of one subscription."""
     from guardrail.fanout import run_slice
 
-    guardrail = get_guardrail()
-    queue = _sweep_queue(guardrail.settings)
+    app = get_app()
+    guardrail, queue = app.guardrail, app.sweep_queue
     if queue is None:  # the host only triggers this with storage configured
         raise RuntimeError("the sweep queue is not configured (AzureWebJobsStorage)")
     run_slice(guardrail, queue, message.get_body())
@@ -158,39 +224,19 @@ def report_sweep_poison(message: Any) -> None:
     report_poison(message.get_body(), getattr(message, "id", None))
 
 
-_queue_lock = threading.Lock()
-_queues: dict[str, Any] = {}
-
-
-def _sweep_queue(settings: Settings) -> Any | None:
-    """The worker's sweep-queue client (built once), or None without any storage setting."""
-    env = settings.env
-    if not env.get("AzureWebJobsStorage") and not (
-        env.get("AzureWebJobsStorage__accountName") or env.get("AzureWebJobsStorage__queueServiceUri")
-    ):
-        return None
-    from guardrail.fanout import open_sweep_queue
-
-    key = env.get("AzureWebJobsStorage") or env.get("AzureWebJobsStorage__queueServiceUri") or ""
-    key = key or str(env.get("AzureWebJobsStorage__accountName"))
-    with _queue_lock:
-        if key not in _queues:
-            _queues[key] = open_sweep_queue(
-                env, timeouts=settings.storage_timeouts, credential_timeouts=settings.credential_timeouts
-            )
-        return _queues[key]
-
-
 def health_report(env: Mapping[str, str] | None = None) -> tuple[int, str]:
-    """(HTTP status, JSON body): version, mode and configuration problems, never secret values."""
+    """(HTTP status, JSON body): version, mode and configuration problems, never secret values.
+    The settings are read afresh (a bad one is named even after the worker was built); the last
+    sweep comes from the worker's health table (`env`: of an app built from those settings)."""
     body: dict[str, Any] = {"service": "ai-services-network-guardrail", "version": __version__}
     try:
         settings = load_settings(env)
     except SettingsError as error:
         body.update(status="misconfigured", problems=error.problems)
         return 503, json.dumps(body)
+    app = get_app(settings) if env is None else build_app(settings)
     problems: list[str] = []
-    if not settings.storage_connection and not _has_identity_storage(settings.env):
+    if not settings.storage.reaches("table"):
         problems.append("AzureWebJobsStorage is not set: the guardrail runs without memory")
     alerting = {
         "teams": settings.sinks.teams_webhook_url is not None,
@@ -199,7 +245,7 @@ def health_report(env: Mapping[str, str] | None = None) -> tuple[int, str]:
     }
     if not any(alerting.values()):
         problems.append("no alert or Monitor sink is configured: findings go to the function log only")
-    last_sweep, identity = _last_sweep(settings, problems)
+    last_sweep, identity = _last_sweep(app.health, problems)
     body.update(
         status="ok" if not problems else "degraded",
         mode=settings.mode,
@@ -207,7 +253,7 @@ def health_report(env: Mapping[str, str] | None = None) -> tuple[int, str]:
         subscriptions=list(settings.subscriptions) or "all visible",
         sweep_schedule=settings.sweep_schedule,
         sinks=alerting,
-        secrets_configured=sorted(name for name in SECRET_SETTINGS if settings.env.get(name)),
+        secrets_configured=list(settings.secrets_configured),
         last_sweep=last_sweep,
         identity=identity,
         problems=problems,
@@ -215,13 +261,11 @@ def health_report(env: Mapping[str, str] | None = None) -> tuple[int, str]:
     return 200, json.dumps(body)
 
 
-def _last_sweep(settings: Settings, problems: list[str]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+def _last_sweep(health: HealthStore, problems: list[str]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """The last completed sweep (from the health table) and what it says of the identity's access."""
-    from guardrail.heartbeat import open_health_store
-
     identity: dict[str, Any] = {"can_read_subscriptions": None, "checked_at": None, "unreadable": []}
     try:
-        last = open_health_store(settings).last_sweep()
+        last = health.last_sweep()
     except Exception as error:  # the endpoint still answers with what it knows
         problems.append(f"cannot read the last sweep from the health table: {type(error).__name__}")
         log.warning("health: cannot read the health table: %s", error)
@@ -253,9 +297,3 @@ def _last_sweep(settings: Settings, problems: list[str]) -> tuple[dict[str, Any]
     if unknown:
         problems.append(f"the last sweep's listing failed; unknown access to: {', '.join(map(str, unknown))}")
     return last, identity
-
-
-def _has_identity_storage(env: Mapping[str, str]) -> bool:
-    return bool(
-        env.get("AzureWebJobsStorage__accountName") or env.get("AzureWebJobsStorage__tableServiceUri")
-    )

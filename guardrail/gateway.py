@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
 
 from guardrail.actions import ChildRead, Method
-from guardrail.credentials import StaticTokenCredential, unsigned_token
+from guardrail.credentials import AzureIdentity, StaticTokenCredential
 from guardrail.escaping import shown
 from guardrail.resource_ids import name_key, name_problem, parse_account_or_child
 from guardrail.resource_ids import parse_account_id as parse_account_id
-from guardrail.transport import CREDENTIAL_TIMEOUTS, Timeouts
+from guardrail.transport import CREDENTIAL_TIMEOUTS, HttpEnvironment, Timeouts
 
 API_VERSION = "2025-09-01"
 #: The account's children (managedNetworks, outboundRules, capabilityHosts,
@@ -49,15 +49,6 @@ CHILD_API_VERSION = "2026-09-01"
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
 ACCOUNTS_PROVIDER = "Microsoft.CognitiveServices/accounts"
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-
-
-#: The guardrail's identity when running locally with ARM_CREDENTIAL=static and no token given.
-DEFAULT_LOCAL_CLAIMS: dict[str, str] = {
-    "appid": "9e5f3a27-6a3b-4c7e-9a55-6f1d0c0a1b2c",
-    "oid": "7a1c9d2e-3b4f-4a5b-8c6d-0e1f2a3b4c5d",
-    "name": "AI Services Network Guardrail (local)",
-    "idtyp": "app",
-}
 
 
 class ArmGatewayError(Exception):
@@ -133,8 +124,7 @@ class ArmSettings:
     ARM_ENDPOINT        base URL (default: the public cloud's https://management.azure.com)
     ARM_CA_BUNDLE       CA bundle file to verify ARM's TLS certificate (the local emulator's CA)
     ARM_CREDENTIAL      default (DefaultAzureCredential) | static (a fixed bearer token; local only)
-    ARM_STATIC_TOKEN    the token for `static` (JWT-shaped tokens carry the caller's claims)
-    ARM_STATIC_CLAIMS   JSON claims to build a JWT-shaped token from when ARM_STATIC_TOKEN is unset
+    ARM_STATIC_TOKEN    the bearer token for `static` (the local emulator prints one)
     AZURE_CLIENT_ID     user-assigned managed identity for DefaultAzureCredential
     ARM_RETRY_TOTAL, ARM_RETRY_BACKOFF, ARM_RETRY_BACKOFF_MAX, ARM_MAX_RETRY_AFTER,
     ARM_CONFLICT_RETRIES, ARM_CONFLICT_BACKOFF, ARM_PRECONDITION_RETRIES, ARM_POLL_INTERVAL,
@@ -146,7 +136,6 @@ class ArmSettings:
     ca_bundle: str | None = None
     credential: Literal["default", "static"] = "default"
     static_token: str | None = field(default=None, repr=False)
-    static_claims: Mapping[str, Any] | None = None
     managed_identity_client_id: str | None = None
     api_version: str = API_VERSION
     retry_total: int = 4  # azure-core RetryPolicy: 429 with Retry-After, 408/5xx, connection errors
@@ -162,18 +151,19 @@ class ArmSettings:
     list_concurrency: int = 4  # subscriptions listed in parallel
     connection_pool_size: int = 32  # kept-alive connections per client (>= the sweep's worker count)
     credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS  # the credential's token requests (GUARDRAIL_TOKEN_*)
+    http: HttpEnvironment = field(default_factory=HttpEnvironment)  # requests' variables, read once
 
 
-# ---------------------------------------------------------------------------- credentials
-
-
-def build_credential(settings: ArmSettings) -> Any:
+def arm_credential(settings: ArmSettings, identity: Any = None) -> Any:
+    """What the gateway presents to ARM: the fixed token of `ARM_CREDENTIAL=static` (local only),
+    else the worker's identity (`identity`; a gateway built alone gets one of its own)."""
     if settings.credential == "static":
-        token = settings.static_token or unsigned_token(settings.static_claims or DEFAULT_LOCAL_CLAIMS)
-        return StaticTokenCredential(token)
-    from guardrail.credentials import default_credential
-
-    return default_credential(settings.managed_identity_client_id, settings.credential_timeouts)
+        if not settings.static_token:
+            raise ValueError("ARM_CREDENTIAL=static needs ARM_STATIC_TOKEN (the bearer token to send)")
+        return StaticTokenCredential(settings.static_token)
+    if identity is not None:
+        return identity
+    return AzureIdentity(settings.managed_identity_client_id, settings.credential_timeouts)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -254,7 +244,7 @@ class ArmGateway:
     def credential(self) -> Any:
         with self._lock:
             if self._credential is None:
-                self._credential = build_credential(self.settings)
+                self._credential = arm_credential(self.settings)
             return self._credential
 
     def _client(self, subscription_id: str) -> Any:
@@ -837,6 +827,7 @@ def _pooled_transport(settings: ArmSettings) -> Any:
         connection_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         connection_verify=settings.ca_bundle,
+        environment=settings.http,
     )
 
 

@@ -27,8 +27,8 @@ from guardrail.resource_ids import name_key
 from guardrail.transport import STORAGE_TIMEOUTS, Timeouts
 
 if TYPE_CHECKING:
-    from guardrail.service import SweepReport
-    from guardrail.settings import Settings
+    from guardrail.outcomes import SweepReport
+    from guardrail.storage import StorageSettings
     from guardrail.vocabulary import Mode
 
 log = escaping.logger("guardrail")
@@ -280,36 +280,14 @@ class TableHealthStore:
         return value
 
 
-_stores: dict[str, HealthStore] = {}
-_stores_lock = threading.Lock()
-
-
-def open_health_store(settings: Settings) -> HealthStore:
+def open_health_store(
+    storage: StorageSettings, credential: Any, timeouts: Timeouts = STORAGE_TIMEOUTS
+) -> HealthStore:
     """The health table in the guardrail's storage (AzureWebJobsStorage, by connection string or
-    identity), or the worker's memory when no storage is configured. One per storage per worker."""
-    from guardrail import storage
-
-    env = settings.env
-    connection = settings.storage_connection
-    endpoint = None if connection else storage.identity_endpoint(env, "table")
-    key = connection or endpoint or ""
-    with _stores_lock:
-        store = _stores.get(key)
-        if store is None:
-            if connection or endpoint:
-                credential = None
-                if not connection:
-                    from guardrail.credentials import default_credential
-
-                    credential = default_credential(storage.client_id(env), settings.credential_timeouts)
-                store = TableHealthStore.open(connection, endpoint, credential, settings.storage_timeouts)
-            else:
-                store = MemoryHealthStore()
-            _stores[key] = store
-        return store
-
-
-def forget_stores() -> None:
-    """Tests: drop the cached stores (a new Azurite per module)."""
-    with _stores_lock:
-        _stores.clear()
+    by identity with `credential`), or the worker's memory when no storage is configured. The
+    composition root opens one per worker."""
+    if storage.reaches("table"):
+        return TableHealthStore.open(
+            storage.connection_string, storage.endpoint("table"), credential, timeouts
+        )
+    return MemoryHealthStore()

@@ -48,11 +48,12 @@ from datetime import UTC, datetime, timedelta
 from itertools import zip_longest
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from guardrail import escaping, neverwiden, observe, wellformed
+from guardrail import escaping, neverwiden, wellformed
 from guardrail.actions import Action, ChildRead, Method, Snapshot, holds
 from guardrail.engine import Evaluation, Finding, InvalidAccount, action_widening, children_for, plan
 from guardrail.events import MalformedEvent, ResourceEvent, parse_event
 from guardrail.findings import FindingRecord, Status
+from guardrail.observe import Observer
 from guardrail.outcomes import Outcome, SweepReport
 from guardrail.records import (
     RecordContext,
@@ -171,6 +172,7 @@ class Guardrail:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         precondition_retries: int = 3,
         recheck: Recheck | None = None,
+        observe: Observer | None = None,
     ) -> None:
         self.settings = settings
         self.policy = settings.policy
@@ -182,6 +184,8 @@ class Guardrail:
         self.pacer = WritePacer(settings.writes_per_second)
         self.precondition_retries = precondition_retries  # 412s: re-read and recompute this often
         self.recheck = recheck
+        # Told what happened (metrics, the sweep's heartbeat); it never reads the loop.
+        self.observe = observe if observe is not None else Observer(mode=settings.mode, clock=clock)
         self.observers: list[Callable[[Outcome], None]] = []  # told of every outcome (demo, CLI)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -216,11 +220,11 @@ class Guardrail:
             event = parse_event(payload)
         except MalformedEvent as error:
             log.error("dropping malformed event: %s", error)
-            observe.event_ignored("malformed")
+            self.observe.event_ignored("malformed")
             return None
         if not event.relevant or event.account_id is None:
             log.log(event.ignore_level, "ignoring event %s: %s", event.event_id, event.ignore_reason())
-            observe.event_ignored("not-an-account" if event.account_id is None else "event-type")
+            self.observe.event_ignored("not-an-account" if event.account_id is None else "event-type")
             return None
         identity = self.settings.identity
         if identity and event.actor and identity.lower() in event.actor.lower():
@@ -238,7 +242,7 @@ class Guardrail:
                 now = time.monotonic()
                 quick_outcome = Outcome(event.account_id, "compliant", started=now, finished=now)
                 quick_outcome.trigger = "event"
-                observe.check_finished(quick_outcome)
+                self.observe.check_finished(quick_outcome)
                 return quick_outcome
         return self.check_account(event.account_id, trigger="event", event=event)
 
@@ -257,7 +261,7 @@ class Guardrail:
             try:
                 outcome = self._reconcile(resource_id, trigger, event, account)
             except Exception as error:
-                observe.check_raised(trigger, error)
+                self.observe.check_raised(trigger, error)
                 raise
             outcome.started, outcome.finished = started, time.monotonic()
             outcome.event_time = event.event_time if event else None
@@ -266,7 +270,7 @@ class Guardrail:
                 (r.actor for r in outcome.records if r.actor), event.actor if event else None
             )
             self._deliver(outcome, event)
-        observe.check_finished(outcome)
+        self.observe.check_finished(outcome)
         for observer in self.observers:
             observer(outcome)
         log.info(
@@ -307,7 +311,7 @@ class Guardrail:
             len(report.errors),
             report.seconds,
         )
-        observe.sweep_finished(self, report, subs or ())
+        self.observe.sweep_finished(report, subs or ())
         return report
 
     def unfinished_accounts(self, subscriptions: Sequence[str] | None = None) -> list[str]:

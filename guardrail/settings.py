@@ -9,21 +9,26 @@ exporter are built from the model, not from the environment (their constructors 
 values, as tests use them). `SETTING_NAMES` lists every setting read here; docs/settings.md
 documents each (a test holds the two equal).
 
-The storage settings (`AzureWebJobsStorage` and its identity-based form) are kept as given in
-`Settings.env`: `guardrail.storage` reads them for the state and health tables, the sweep queue and
-the dead-letter container, as the Functions host itself does.
+The storage settings (`AzureWebJobsStorage` and its identity-based form) are read as the Functions
+host itself reads them (`Settings.storage`, `guardrail.storage.StorageSettings`), for the state and
+health tables, the sweep queue and the dead-letter container. The worker has one Azure identity
+(`Settings.identity_client_id`: `AZURE_CLIENT_ID`, else `AzureWebJobsStorage__clientId`, else the
+`ClientId` of `APPLICATIONINSIGHTS_AUTHENTICATION_STRING`; two that name different identities are a
+settings error). requests' own environment variables (a CA bundle, proxies) are read here too
+(`Settings.http`), once, instead of by every transport.
+
+Nothing else in the package reads the environment: `load_settings` is the one place.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar, get_args
+from typing import TypeVar, get_args
 from urllib.parse import urlsplit
 
 from guardrail.gateway import ArmSettings
@@ -31,7 +36,8 @@ from guardrail.policy import GUID_RE, Policy, PolicyError, load_policy, parse_po
 from guardrail.sinks._common import RetrySettings
 from guardrail.sinks.email import parse_recipients
 from guardrail.sinks.monitor import DEFAULT_STREAM
-from guardrail.transport import CREDENTIAL_TIMEOUTS, STORAGE_TIMEOUTS, Timeouts
+from guardrail.storage import Service, StorageSettings
+from guardrail.transport import CREDENTIAL_TIMEOUTS, STORAGE_TIMEOUTS, HttpEnvironment, Timeouts
 from guardrail.vocabulary import Mode
 
 DEFAULT_SWEEP_SCHEDULE = "0 0 */6 * * *"
@@ -64,6 +70,10 @@ STORAGE_SETTINGS = (
     "AzureWebJobsStorage__clientId",
 )
 
+#: requests' CA-bundle variables, in the order it reads them (`Session.trust_env`).
+_CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
 #: Every app setting the guardrail reads (docs/settings.md documents each one).
 SETTING_NAMES: tuple[str, ...] = (
     "GUARDRAIL_POLICY_PATH",
@@ -92,7 +102,6 @@ SETTING_NAMES: tuple[str, ...] = (
     "ARM_CREDENTIAL",
     "ARM_CA_BUNDLE",
     "ARM_STATIC_TOKEN",
-    "ARM_STATIC_CLAIMS",
     "AZURE_CLIENT_ID",
     "ARM_RETRY_TOTAL",
     "ARM_RETRY_BACKOFF",
@@ -122,6 +131,7 @@ SETTING_NAMES: tuple[str, ...] = (
     "GUARDRAIL_SINK_TIMEOUT_SECONDS",
     "GUARDRAIL_CA_BUNDLE",
     "GUARDRAIL_LOCAL_BEARER_TOKEN",
+    *_CA_BUNDLE_VARIABLES,
 )
 
 
@@ -168,6 +178,7 @@ class SinkSettings:
     ca_bundle: str | None = None  # local only: the CA that signs the local receivers
     local_bearer_token: str | None = field(default=None, repr=False)  # local only
     credential_timeouts: Timeouts = CREDENTIAL_TIMEOUTS  # the credential's token requests (Monitor, email)
+    http: HttpEnvironment = field(default_factory=HttpEnvironment)  # requests' variables (Teams)
 
 
 @dataclass(frozen=True)
@@ -193,7 +204,6 @@ class Settings:
     breaker_max_remediations: int
     breaker_window: timedelta
     alert_cooldown: timedelta
-    storage_connection: str | None
     identity: str | None  # the guardrail's own principal/app id, to recognise its own writes
     recheck_delay: timedelta = timedelta(minutes=5)  # a write whose provisioning failed: look again
     storage_timeouts: Timeouts = STORAGE_TIMEOUTS  # tables, the sweep queue, the dead-letter container
@@ -201,7 +211,10 @@ class Settings:
     arm: ArmSettings = field(default_factory=ArmSettings)
     sinks: SinkSettings = field(default_factory=SinkSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
-    env: Mapping[str, str] = field(repr=False, default_factory=dict)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    identity_client_id: str | None = None  # the worker's one user-assigned identity (None: system)
+    http: HttpEnvironment = field(default_factory=HttpEnvironment)
+    secrets_configured: tuple[str, ...] = ()  # the names of the secret settings given (never values)
 
 
 class _Reader:
@@ -332,32 +345,14 @@ def _timeouts(read: _Reader, prefix: str, default: Timeouts) -> Timeouts:
     )
 
 
-def storage_timeouts(env: Mapping[str, str]) -> tuple[Timeouts, Timeouts]:
-    """(storage, token) timeouts alone, for a command that opens storage without the rest of the
-    settings (`guardrail replay-deadletter --dry-run`); raises SettingsError naming a bad one."""
-    read = _Reader(env)
-    found = (
-        _timeouts(read, "GUARDRAIL_STORAGE", STORAGE_TIMEOUTS),
-        _timeouts(read, "GUARDRAIL_TOKEN", CREDENTIAL_TIMEOUTS),
-    )
-    if read.problems:
-        raise SettingsError(read.problems)
-    return found
-
-
-def _arm(read: _Reader, credential_timeouts: Timeouts) -> ArmSettings:
+def _arm(read: _Reader, http: HttpEnvironment, credential_timeouts: Timeouts) -> ArmSettings:
     d = ArmSettings()
     credential = read.choice("ARM_CREDENTIAL", ("default", "static"), "default")
-    claims: Any = None
-    claims_raw = read.text("ARM_STATIC_CLAIMS")
-    if claims_raw is not None:
-        try:
-            claims = json.loads(claims_raw)
-        except ValueError:
-            claims = ()
-        if not isinstance(claims, dict):
-            read.problem("ARM_STATIC_CLAIMS", "must be a JSON object")
-            claims = None
+    if credential == "static" and not read.given("ARM_STATIC_TOKEN"):
+        read.problem(
+            "ARM_STATIC_TOKEN",
+            "is not set (ARM_CREDENTIAL=static sends it as the bearer token; the local emulator prints one)",
+        )
     return ArmSettings(
         endpoint=read.https_url("ARM_ENDPOINT"),
         ca_bundle=read.file(
@@ -365,7 +360,6 @@ def _arm(read: _Reader, credential_timeouts: Timeouts) -> ArmSettings:
         ),
         credential="static" if credential == "static" else "default",
         static_token=read.text("ARM_STATIC_TOKEN"),
-        static_claims=claims,
         managed_identity_client_id=read.guid("AZURE_CLIENT_ID"),
         retry_total=read.whole("ARM_RETRY_TOTAL", d.retry_total, 0),
         retry_backoff=read.number("ARM_RETRY_BACKOFF", d.retry_backoff, zero_ok=True),
@@ -380,10 +374,11 @@ def _arm(read: _Reader, credential_timeouts: Timeouts) -> ArmSettings:
         list_concurrency=read.whole("ARM_LIST_CONCURRENCY", d.list_concurrency),
         connection_pool_size=read.whole("ARM_CONNECTION_POOL_SIZE", d.connection_pool_size),
         credential_timeouts=credential_timeouts,
+        http=http,
     )
 
 
-def _sinks(read: _Reader, credential_timeouts: Timeouts) -> SinkSettings:
+def _sinks(read: _Reader, http: HttpEnvironment, credential_timeouts: Timeouts) -> SinkSettings:
     d = RetrySettings()
     retry = RetrySettings(
         attempts=read.whole("GUARDRAIL_SINK_ATTEMPTS", d.attempts),
@@ -412,6 +407,7 @@ def _sinks(read: _Reader, credential_timeouts: Timeouts) -> SinkSettings:
         ca_bundle=read.file("GUARDRAIL_CA_BUNDLE"),
         local_bearer_token=read.text("GUARDRAIL_LOCAL_BEARER_TOKEN"),
         credential_timeouts=credential_timeouts,
+        http=http,
     )
 
 
@@ -465,14 +461,52 @@ def _telemetry(read: _Reader) -> TelemetrySettings:
     )
 
 
-def _storage(read: _Reader) -> str | None:
-    for service in ("table", "queue", "blob"):
-        read.https_url(f"AzureWebJobsStorage__{service}ServiceUri")
+def _storage(read: _Reader) -> StorageSettings:
+    services: tuple[Service, ...] = ("table", "queue", "blob")
+    uris = tuple(
+        (service, uri)
+        for service in services
+        if (uri := read.https_url(f"AzureWebJobsStorage__{service}ServiceUri")) is not None
+    )
     account = read.text("AzureWebJobsStorage__accountName")
     if account is not None and not _STORAGE_ACCOUNT_RE.fullmatch(account):
         read.problem("AzureWebJobsStorage__accountName", f"{account!r} is not a storage account name")
-    read.guid("AzureWebJobsStorage__clientId")
-    return read.text("AzureWebJobsStorage")
+        account = None
+    return StorageSettings(read.text("AzureWebJobsStorage"), account, uris)
+
+
+def _identity_client_id(read: _Reader, arm: ArmSettings, telemetry: TelemetrySettings) -> str | None:
+    """The worker's one identity: every Azure client (ARM, storage, the sinks, the exporter) uses it."""
+    named = {
+        "AZURE_CLIENT_ID": arm.managed_identity_client_id,
+        "AzureWebJobsStorage__clientId": read.guid("AzureWebJobsStorage__clientId"),
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": _authentication_client_id(telemetry.authentication),
+    }
+    given = {name: value for name, value in named.items() if value}
+    chosen = next(iter(given.values()), None)
+    for name, value in given.items():
+        if value.lower() != str(chosen).lower():
+            first = next(iter(given))
+            read.problem(name, f"names another identity than {first}: the guardrail runs as one identity")
+    return chosen
+
+
+def _authentication_client_id(text: str) -> str | None:
+    """``ClientId=...`` of ``APPLICATIONINSIGHTS_AUTHENTICATION_STRING`` (``...;Authorization=AAD``)."""
+    for item in text.split(";"):
+        key, sep, value = item.partition("=")
+        if sep and key.strip().lower() == "clientid" and value.strip():
+            return value.strip()
+    return None
+
+
+def _http(read: _Reader) -> HttpEnvironment:
+    """What requests would take from the environment on every request: a CA bundle (a file), and
+    whether a proxy variable (any case, ``NO_PROXY`` included, as urllib reads them) is set."""
+    bundles = [read.file(name) for name in _CA_BUNDLE_VARIABLES]
+    ca_bundle = next((bundle for bundle in bundles if bundle), None)
+    proxies = any(name.lower().endswith("_proxy") and value for name, value in read.env.items())
+    return HttpEnvironment(ca_bundle=ca_bundle, proxies=proxies)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -493,7 +527,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not _NCRONTAB_RE.match(schedule):
         read.problem("GUARDRAIL_SWEEP_SCHEDULE", f"{schedule!r} is not a six-field NCRONTAB expression")
     credential_timeouts = _timeouts(read, "GUARDRAIL_TOKEN", CREDENTIAL_TIMEOUTS)
-    arm = _arm(read, credential_timeouts)
+    http = _http(read)
+    arm = _arm(read, http, credential_timeouts)
+    telemetry = _telemetry(read)
     identity = read.guid("GUARDRAIL_IDENTITY") or arm.managed_identity_client_id
     settings = Settings(
         policy=policy,
@@ -506,15 +542,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         breaker_max_remediations=read.whole("GUARDRAIL_BREAKER_MAX_REMEDIATIONS", 3),
         breaker_window=timedelta(minutes=read.whole("GUARDRAIL_BREAKER_WINDOW_MINUTES", 30)),
         alert_cooldown=timedelta(minutes=read.whole("GUARDRAIL_ALERT_COOLDOWN_MINUTES", 60, 0)),
-        storage_connection=_storage(read),
         identity=identity,
         recheck_delay=timedelta(minutes=read.whole("GUARDRAIL_RECHECK_MINUTES", 5, 0)),
         storage_timeouts=_timeouts(read, "GUARDRAIL_STORAGE", STORAGE_TIMEOUTS),
         credential_timeouts=credential_timeouts,
         arm=arm,
-        sinks=_sinks(read, credential_timeouts),
-        telemetry=_telemetry(read),
-        env=dict(given),
+        sinks=_sinks(read, http, credential_timeouts),
+        telemetry=telemetry,
+        storage=_storage(read),
+        identity_client_id=_identity_client_id(read, arm, telemetry),
+        http=http,
+        secrets_configured=tuple(sorted(name for name in SECRET_SETTINGS if given.get(name))),
     )
     if read.problems:
         raise SettingsError(read.problems)

@@ -49,7 +49,10 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from guardrail.transport import HttpEnvironment
 
 from guardrail import escaping
 from guardrail.resource_ids import id_key
@@ -487,8 +490,6 @@ class NullStateStore(_Limits):
 # --------------------------------------------------------------------------------------------
 # Azure Table Storage
 # --------------------------------------------------------------------------------------------
-_created_tables: set[tuple[str, str]] = set()  # (account url, table): created by this process
-_created_lock = threading.Lock()
 
 
 class TableStateStore(_Limits):
@@ -535,6 +536,8 @@ class TableStateStore(_Limits):
         self._event_ttl = event_ttl
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
+        self._created: set[str] = set()  # the tables this store created (or found) since it was built
+        self._created_lock = threading.Lock()
         self._ResourceExistsError: type[Exception] = ResourceExistsError
         self._ResourceModifiedError: type[Exception] = ResourceModifiedError
         self._ResourceNotFoundError: type[Exception] = ResourceNotFoundError
@@ -550,6 +553,7 @@ class TableStateStore(_Limits):
         connection_timeout: float = 2.0,
         read_timeout: float = 3.0,
         retry_total: int = 1,
+        http: HttpEnvironment | None = None,
         **options: Any,
     ) -> TableStateStore:
         """Connect with an account connection string (``UseDevelopmentStorage=true`` = Azurite).
@@ -558,7 +562,7 @@ class TableStateStore(_Limits):
         from azure.data.tables import TableServiceClient
 
         service = TableServiceClient.from_connection_string(
-            connection_string, **_transport_options(connection_timeout, read_timeout, retry_total)
+            connection_string, **_transport_options(connection_timeout, read_timeout, retry_total, http)
         )
         return cls(service, **options)
 
@@ -571,6 +575,7 @@ class TableStateStore(_Limits):
         connection_timeout: float = 2.0,
         read_timeout: float = 3.0,
         retry_total: int = 1,
+        http: HttpEnvironment | None = None,
         **options: Any,
     ) -> TableStateStore:
         """Connect to ``https://<account>.table.core.windows.net`` with a credential (for example
@@ -580,7 +585,7 @@ class TableStateStore(_Limits):
         service = TableServiceClient(
             endpoint,
             credential=credential,
-            **_transport_options(connection_timeout, read_timeout, retry_total),
+            **_transport_options(connection_timeout, read_timeout, retry_total, http),
         )
         return cls(service, **options)
 
@@ -876,11 +881,10 @@ class TableStateStore(_Limits):
             return client
 
     def _ensure_table(self, table: str, *, force: bool) -> None:
-        key = (str(self._service.url), table)
-        with _created_lock:
-            if force or key not in _created_tables:
+        with self._created_lock:
+            if force or table not in self._created:
                 self._service.create_table_if_not_exists(table)
-                _created_tables.add(key)
+                self._created.add(table)
 
     def _insert(self, table: str, entity: Mapping[str, Any]) -> Any:
         """create_entity (its response metadata, with the new row's etag); recreates the table
@@ -1151,13 +1155,15 @@ def _entry_from_row(row: Any) -> JournalEntry | None:
         return None
 
 
-def _transport_options(connection_timeout: float, read_timeout: float, retry_total: int) -> dict[str, Any]:
+def _transport_options(
+    connection_timeout: float, read_timeout: float, retry_total: int, http: HttpEnvironment | None
+) -> dict[str, Any]:
     from guardrail.transport import pooled_transport
 
     return {
         # One client serves every worker of a sweep: a pool as big as that concurrency.
         "transport": pooled_transport(
-            pool_size=32, connection_timeout=connection_timeout, read_timeout=read_timeout
+            pool_size=32, connection_timeout=connection_timeout, read_timeout=read_timeout, environment=http
         ),
         "retry_total": retry_total,
         "retry_backoff_factor": 0.2,
@@ -1362,6 +1368,7 @@ def open_state_store(
     read_timeout: float = 3.0,
     retry_total: int = 1,
     retry_after: timedelta = timedelta(seconds=60),
+    http: HttpEnvironment | None = None,
 ) -> StateStore:
     """The guardrail's state store, never raising for an unreachable or misconfigured store.
 
@@ -1382,6 +1389,7 @@ def open_state_store(
         "connection_timeout": connection_timeout,
         "read_timeout": read_timeout,
         "retry_total": retry_total,
+        "http": http,
     }
     TableNames.with_prefix(table_prefix)  # configuration errors are the caller's: raise them
     null = NullStateStore(window=window, max_remediations=max_remediations)

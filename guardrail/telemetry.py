@@ -13,7 +13,8 @@ Instruments (meter ``guardrail``; every name below is a public interface, see do
 | ``guardrail.sweep.duration`` | histogram, s | ``result`` (``ok`` / ``errors``) |
 | ``guardrail.sweep.accounts`` | histogram | ``stage`` (``listed``, ``checked``, ``fixed``, ``failed``) |
 
-Where they go is decided once per worker by `setup` (called when the guardrail is built):
+Where they go is decided once per worker by `setup` (called by the composition root,
+`guardrail.functions.build_app`), which returns the worker's `Telemetry`:
 
 - ``APPLICATIONINSIGHTS_CONNECTION_STRING`` set: the Azure Monitor metric exporter
   (``azure-monitor-opentelemetry-exporter`` on the OpenTelemetry SDK) every
@@ -24,15 +25,15 @@ Where they go is decided once per worker by `setup` (called when the guardrail i
   logger ``guardrail.metrics`` (local runs);
 - else nothing: the hooks return at once and OpenTelemetry is never imported.
 
-Tests install their own provider with `use` (an ``InMemoryMetricReader``). Nothing here is
-imported by ``function_app.py``; the OpenTelemetry SDK and the exporter load only inside `setup`.
+Tests record through their own provider with ``Telemetry(provider)`` (an ``InMemoryMetricReader``).
+Nothing here is imported by ``function_app.py``; the OpenTelemetry SDK and the exporter load only
+inside `setup`. No state lives in this module: the `Telemetry` the root built holds the provider.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from guardrail import escaping
 
 if TYPE_CHECKING:
-    from guardrail.service import Outcome, SweepReport
+    from guardrail.outcomes import Outcome, SweepReport
     from guardrail.settings import TelemetrySettings
     from guardrail.vocabulary import Trigger
 
@@ -101,66 +102,110 @@ class Instruments:
         )
 
 
-_lock = threading.Lock()
-_instruments: Instruments | None = None
-_provider: Any = None
-_configured = False
+class Telemetry:
+    """The worker's metrics: the instruments on `provider` (an OpenTelemetry MeterProvider), or
+    nothing at all when `provider` is None (every hook returns at once). `kind` says what `setup`
+    chose: ``azure-monitor``, ``log`` or ``off`` (``custom`` for a provider handed in)."""
+
+    def __init__(self, provider: Any = None, kind: str = "custom") -> None:
+        from guardrail import __version__
+
+        self.provider = provider
+        self.kind = kind if provider is not None else "off"
+        self.instruments = (
+            Instruments.create(provider.get_meter(METER_NAME, __version__)) if provider is not None else None
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.instruments is not None
+
+    def flush(self) -> None:
+        """Export what is buffered now (the CLI before it exits; tests)."""
+        provider = self.provider
+        if provider is not None and hasattr(provider, "force_flush"):
+            try:
+                provider.force_flush()
+            except Exception as error:
+                log.warning("telemetry flush failed: %s", error)
+
+    def shutdown(self) -> None:
+        """Export what is left, stop the exporter and stop recording (a worker that is rebuilt)."""
+        provider, self.provider, self.instruments = self.provider, None, None
+        if provider is not None and hasattr(provider, "shutdown"):
+            try:
+                provider.shutdown()
+            except Exception as error:
+                log.warning("telemetry shutdown failed: %s", error)
+
+    # -- what the reconciler reports ------------------------------------------------------
+    def record_check(self, outcome: Outcome, now: datetime | None = None) -> None:
+        instruments = self.instruments
+        if instruments is None:
+            return
+        trigger = outcome.trigger or "unknown"
+        instruments.checks.add(1, {"trigger": trigger, "action": outcome.action})
+        if outcome.action == "remediated":
+            instruments.remediations.add(1, {"trigger": trigger})
+            if outcome.event_time is not None:
+                # When the outcome was finished (verified), not now: recording and alerting come after.
+                since_finished = time.monotonic() - outcome.finished if outcome.finished > 0 else 0.0
+                moment = now or datetime.now(UTC) - timedelta(seconds=max(0.0, since_finished))
+                event_time = outcome.event_time
+                if event_time.tzinfo is None:
+                    event_time = event_time.replace(tzinfo=UTC)
+                seconds = (moment - event_time).total_seconds()
+                if seconds >= 0:
+                    instruments.event_to_verified.record(seconds, {"trigger": trigger})
+        elif outcome.action in ("failed", "invalid"):
+            instruments.failures.add(1, {"trigger": trigger, "cause": failure_cause(outcome)})
+        if outcome.breaker_tripped:
+            instruments.breaker_trips.add(1, {"trigger": trigger})
+
+    def record_check_error(self, trigger: Trigger, error: BaseException) -> None:
+        """A check that raised (transient ARM trouble: Event Grid redelivers, the sweep goes on)."""
+        instruments = self.instruments
+        if instruments is None:
+            return
+        from guardrail.gateway import TransientArmError
+
+        cause = "transient" if isinstance(error, TransientArmError) else type(error).__name__
+        instruments.checks.add(1, {"trigger": trigger, "action": "error"})
+        instruments.failures.add(1, {"trigger": trigger, "cause": cause})
+
+    def record_ignored(self, reason: str) -> None:
+        instruments = self.instruments
+        if instruments is not None:
+            instruments.events_ignored.add(1, {"reason": reason})
+
+    def record_sweep(self, report: SweepReport, counts: Mapping[str, int]) -> None:
+        instruments = self.instruments
+        if instruments is None:
+            return
+        result = "errors" if report.errors else "ok"
+        instruments.sweep_duration.record(report.seconds, {"result": result})
+        for stage, value in counts.items():
+            instruments.sweep_accounts.record(value, {"stage": stage})
 
 
-def use(provider: Any) -> None:
-    """Record through this MeterProvider from now on (tests pass one with an in-memory reader)."""
-    global _instruments, _provider, _configured
-    from guardrail import __version__
-
-    with _lock:
-        _provider = provider
-        _instruments = Instruments.create(provider.get_meter(METER_NAME, __version__))
-        _configured = True
-
-
-def reset() -> None:
-    """Stop recording (the provider is flushed and shut down by whoever made it)."""
-    global _instruments, _provider, _configured
-    with _lock:
-        _instruments, _provider, _configured = None, None, False
-
-
-def shutdown() -> None:
-    """Export what is left, stop the exporter and stop recording (tests; a worker shuts down at exit)."""
-    provider = _provider
-    reset()
-    if provider is not None and hasattr(provider, "shutdown"):
-        try:
-            provider.shutdown()
-        except Exception as error:
-            log.warning("telemetry shutdown failed: %s", error)
-
-
-def enabled() -> bool:
-    return _instruments is not None
-
-
-def setup(config: TelemetrySettings) -> str:
-    """Configure the exporter the settings name (`Settings.telemetry`), once per worker; returns
-    what was chosen (``azure-monitor``, ``log``, ``off`` or ``already``). Never raises: telemetry
-    must not stop the guardrail (a failure is logged and telemetry stays off)."""
-    if _configured:
-        return "already"
+def setup(config: TelemetrySettings, credential: Any = None) -> Telemetry:
+    """The exporter the settings name (`Settings.telemetry`), for one worker. `credential`: the
+    worker's identity, used when the authentication string asks for Entra ID. Never raises:
+    telemetry must not stop the guardrail (a failure is logged and telemetry stays off)."""
     connection = config.connection_string
     if not connection and not config.log:
-        return "off"
+        return Telemetry()
     interval = config.export_seconds
     try:
         if connection:
-            aad, client_id = entra_id_auth(config.authentication)
-            provider = _azure_monitor_provider(connection, interval, aad=aad, client_id=client_id)
+            aad, _client_id = entra_id_auth(config.authentication)
+            provider = _azure_monitor_provider(connection, interval, credential if aad else None)
         else:
             provider = _log_provider(interval)
     except Exception as error:  # a broken exporter install or connection string
         log.error("telemetry disabled: %s: %s", type(error).__name__, error)
-        return "off"
-    use(provider)
-    return "azure-monitor" if connection else "log"
+        return Telemetry()
+    return Telemetry(provider, "azure-monitor" if connection else "log")
 
 
 def entra_id_auth(text: str) -> tuple[bool, str | None]:
@@ -176,21 +221,15 @@ def entra_id_auth(text: str) -> tuple[bool, str | None]:
     return True, parts.get("clientid") or None
 
 
-def _azure_monitor_provider(
-    connection_string: str, interval: float, *, aad: bool = False, client_id: str | None = None
-) -> Any:
+def _azure_monitor_provider(connection_string: str, interval: float, credential: Any = None) -> Any:
     from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
 
     options: dict[str, Any] = {"connection_string": connection_string}
-    if aad:
-        from azure.identity import ManagedIdentityCredential
-
-        options["credential"] = (
-            ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
-        )
+    if credential is not None:  # Entra ID (local auth is disabled on the component)
+        options["credential"] = credential
     exporter = AzureMonitorMetricExporter(**options)
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval * 1000)
     resource = Resource.create({"service.name": "ai-services-network-guardrail"})
@@ -246,17 +285,6 @@ def metric_lines(metrics_data: Any) -> list[str]:
     return lines
 
 
-def flush() -> None:
-    """Export what is buffered now (the CLI before it exits; tests)."""
-    provider = _provider
-    if provider is not None and hasattr(provider, "force_flush"):
-        try:
-            provider.force_flush()
-        except Exception as error:
-            log.warning("telemetry flush failed: %s", error)
-
-
-# -- what the service reports ----------------------------------------------------------------
 def failure_cause(outcome: Outcome) -> str:
     """A short, bounded cause for a failed or invalid check (for the ``cause`` attribute)."""
     detail = outcome.detail or ""
@@ -270,55 +298,3 @@ def failure_cause(outcome: Outcome) -> str:
         return "not-verified"
     code = detail.split(":", 1)[0].strip()
     return code if _CODE.match(code) else "write-failed"
-
-
-def record_check(outcome: Outcome, now: datetime | None = None) -> None:
-    instruments = _instruments
-    if instruments is None:
-        return
-    trigger = outcome.trigger or "unknown"
-    instruments.checks.add(1, {"trigger": trigger, "action": outcome.action})
-    if outcome.action == "remediated":
-        instruments.remediations.add(1, {"trigger": trigger})
-        if outcome.event_time is not None:
-            # When the outcome was finished (verified), not now: recording and alerting come after.
-            since_finished = time.monotonic() - outcome.finished if outcome.finished > 0 else 0.0
-            moment = now or datetime.now(UTC) - timedelta(seconds=max(0.0, since_finished))
-            event_time = outcome.event_time
-            if event_time.tzinfo is None:
-                event_time = event_time.replace(tzinfo=UTC)
-            seconds = (moment - event_time).total_seconds()
-            if seconds >= 0:
-                instruments.event_to_verified.record(seconds, {"trigger": trigger})
-    elif outcome.action in ("failed", "invalid"):
-        instruments.failures.add(1, {"trigger": trigger, "cause": failure_cause(outcome)})
-    if outcome.breaker_tripped:
-        instruments.breaker_trips.add(1, {"trigger": trigger})
-
-
-def record_check_error(trigger: Trigger, error: BaseException) -> None:
-    """A check that raised (transient ARM trouble: Event Grid redelivers, the sweep goes on)."""
-    instruments = _instruments
-    if instruments is None:
-        return
-    from guardrail.gateway import TransientArmError
-
-    cause = "transient" if isinstance(error, TransientArmError) else type(error).__name__
-    instruments.checks.add(1, {"trigger": trigger, "action": "error"})
-    instruments.failures.add(1, {"trigger": trigger, "cause": cause})
-
-
-def record_ignored(reason: str) -> None:
-    instruments = _instruments
-    if instruments is not None:
-        instruments.events_ignored.add(1, {"reason": reason})
-
-
-def record_sweep(report: SweepReport, counts: Mapping[str, int]) -> None:
-    instruments = _instruments
-    if instruments is None:
-        return
-    result = "errors" if report.errors else "ok"
-    instruments.sweep_duration.record(report.seconds, {"result": result})
-    for stage, value in counts.items():
-        instruments.sweep_accounts.record(value, {"stage": stage})

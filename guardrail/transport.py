@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -31,32 +30,26 @@ CREDENTIAL_TIMEOUTS: Final = Timeouts(connect=5.0, read=10.0)
 #: 1, 3 and 9 s (their default is 10 retries from 15 s on, minutes of waiting in an outage).
 STORAGE_RETRIES: Final = {"retry_total": 3, "initial_backoff": 1, "increment_base": 3}
 
-# The CA-bundle variables requests reads when `Session.trust_env` is on (its default), in its order.
-_CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+@dataclass(frozen=True)
+class HttpEnvironment:
+    """What requests would read from the environment on every request (`Session.trust_env`), read
+    once by `guardrail.settings`: a CA bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``), and
+    whether a proxy variable is set (then requests keeps its per-request lookups)."""
+
+    ca_bundle: str | None = None
+    proxies: bool = False
 
 
-def environment_configures_proxies() -> bool:
-    """True when the environment sets a proxy variable (any case, NO_PROXY included)."""
-    import urllib.request
-
-    return bool(urllib.request.getproxies_environment())
-
-
-def environment_ca_bundle() -> str | None:
-    """The CA bundle requests would take from the environment for a verified request."""
-    return next((os.environ[name] for name in _CA_BUNDLE_VARIABLES if os.environ.get(name)), None)
-
-
+@functools.cache
 def _closing(policy_type: Any) -> Any:
     """`policy_type` (an azure-core RetryPolicy) that closes a response it is about to retry.
 
     azure-core's `RetryPolicy.send` drops the response of a retried attempt without closing it. A
     streamed one (the management SDK sends PATCH and PUT with `stream=True`) then keeps its pooled
     connection checked out for the life of the worker: after as many retried 5xx or 429 answers as
-    the pool holds, the next request waited forever for a connection (issue #22, item 1)."""
-    cached = _CLOSING.get(policy_type)
-    if cached is not None:
-        return cached
+    the pool holds, the next request waited forever for a connection (issue #22, item 1). One
+    class per `policy_type` (a memo of this pure function)."""
 
     class Closing(policy_type):  # type: ignore[misc]
         def sleep(self, settings: Any, transport: Any, response: Any = None) -> None:
@@ -65,11 +58,7 @@ def _closing(policy_type: Any) -> Any:
             super().sleep(settings, transport, response=response)
 
     Closing.__name__ = Closing.__qualname__ = f"Closing{policy_type.__name__}"
-    _CLOSING[policy_type] = Closing
     return Closing
-
-
-_CLOSING: dict[Any, Any] = {}
 
 
 def close_response(response: Any) -> None:
@@ -146,7 +135,10 @@ def pooled_transport(
     read_timeout: float,
     connection_verify: str | None = None,
     pool_wait: float | None = None,
+    environment: HttpEnvironment | None = None,
 ) -> Any:
+    """requests' session behind azure-core, pooled and bounded (below). `environment`: requests'
+    environment variables as `guardrail.settings` read them (None: none set)."""
     import requests
     from azure.core.pipeline.transport import RequestsTransport
     from urllib3.util.retry import Retry
@@ -156,8 +148,9 @@ def pooled_transport(
     # variable, `trust_env` is off (no scan of os.environ for proxies and no ~/.netrc read per request:
     # ~14 % of a warm remediation's client CPU when profiled), and a CA-bundle variable is passed on as
     # the transport's `connection_verify`, as requests would have used it.
-    session.trust_env = environment_configures_proxies()
-    connection_verify = connection_verify or environment_ca_bundle()
+    environment = environment or HttpEnvironment()
+    session.trust_env = environment.proxies
+    connection_verify = connection_verify or environment.ca_bundle
     # pool_block: a thread beyond `pool_size` waits for a kept-alive connection instead of opening
     # one that is discarded afterwards ("Connection pool is full"), so every request after the first
     # few reuses an open connection (no new TCP and TLS handshake). The wait is bounded twice: a

@@ -16,15 +16,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from guardrail_workbench.emulator import Emulator, make_token
+from guardrail_workbench.emulator.identity import GUARDRAIL_CLAIMS
 
 log = logging.getLogger("guardrail_workbench")
 
-GUARDRAIL_CLAIMS: dict[str, Any] = {
-    "appid": "9f1c3a52-6b0e-4d7a-8c1e-5f2b7a9d0e11",
-    "oid": "6d2f0c11-8a4b-4e3f-9c7d-1b2a3c4d5e6f",
-    "name": "ai-services-network-guardrail",
-    "idtyp": "app",
-}
 DEFAULT_RECIPIENTS = "secops@contoso.example"
 
 
@@ -162,7 +157,7 @@ class LocalStack:
             "ARM_ENDPOINT": self.emulator.endpoint,
             "ARM_CA_BUNDLE": ca,
             "ARM_CREDENTIAL": "static",
-            "ARM_STATIC_CLAIMS": json.dumps(GUARDRAIL_CLAIMS),
+            "ARM_STATIC_TOKEN": make_token(GUARDRAIL_CLAIMS),
             "ARM_RETRY_BACKOFF": "0.05",
             "ARM_RETRY_BACKOFF_MAX": "0.5",
             "ARM_CONFLICT_BACKOFF": "0.05",
@@ -178,7 +173,7 @@ class LocalStack:
         }
         if self.token_endpoint is not None:  # DefaultAzureCredential, as in Azure, via the local endpoint
             env["ARM_CREDENTIAL"] = "default"
-            env.pop("ARM_STATIC_CLAIMS")
+            env.pop("ARM_STATIC_TOKEN")
             env.update(self.token_endpoint.env)
         if self.policy_path:
             env["GUARDRAIL_POLICY_PATH"] = str(self.policy_path)

@@ -84,13 +84,57 @@ def test_the_product_package_never_imports_the_workbench_at_module_level() -> No
 
 def test_the_installed_distribution_requires_the_deployed_pins() -> None:
     """What pip resolved for this install (`pip install .` reads the same metadata): the runtime pins,
-    and trustme only with the dev extra."""
+    and trustme and tqdm only with an extra (dev; tqdm also with progress)."""
     from importlib.metadata import requires
 
     declared = requires("guardrail") or []
     runtime = sorted(r for r in declared if "extra ==" not in r)
     assert runtime == sorted(_requirements(REPO / "requirements.txt"))
-    assert [r.split(";")[0].strip() for r in declared if "extra ==" in r] == ["trustme==1.2.1"]
+    extras = sorted(r.split(";")[0].strip() for r in declared if "extra ==" in r)
+    assert extras == ["tqdm==4.70.1", "tqdm==4.70.1", "trustme==1.2.1"]
+
+
+def test_the_workbench_commands_are_registered_not_named_by_the_product() -> None:
+    from importlib.metadata import entry_points
+
+    found = {e.name: e.value for e in entry_points(group="guardrail.commands")}
+    assert found == {
+        "demo": "guardrail_workbench.commands:demo",
+        "emulator": "guardrail_workbench.commands:emulator",
+    }
+
+
+_WITHOUT_EXTRAS = (
+    "import sys\n"
+    "for name in ('guardrail_workbench', 'trustme', 'tqdm'):\n"
+    "    sys.modules[name] = None  # as `pip install .` without an extra leaves them: not installed\n"
+    "from guardrail.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def test_without_the_extras_the_cli_runs_and_names_what_to_install() -> None:
+    import sys
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", _WITHOUT_EXTRAS, *argv],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    listing = run("--help")
+    assert listing.returncode == 0 and "evaluate" in listing.stdout and "emulator" not in listing.stdout
+    judged = run("evaluate", "samples/accounts/compliant-locked-down.json")
+    assert judged.returncode == 0 and "Traceback" not in judged.stderr, judged.stderr
+    for command in ("demo", "emulator"):
+        missing = run(command, "--help")
+        assert missing.returncode == 2 and "Traceback" not in missing.stderr, missing.stderr
+        (line,) = [x for x in missing.stderr.splitlines() if "error:" in x]
+        assert command in line and "pip install -e '.[dev]'" in line
 
 
 def test_the_console_script_evaluates_the_samples(tmp_path: Path) -> None:

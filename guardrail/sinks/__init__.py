@@ -7,7 +7,7 @@ functions that need them (the Functions host pays module imports at every cold s
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from guardrail import escaping
 from guardrail.sinks._common import DeliveryResult, RetrySettings, StaticTokenCredential
@@ -45,10 +45,11 @@ __all__ = [
 ]
 
 
-def finding_sinks(config: SinkSettings) -> list[FindingSink]:
+def finding_sinks(config: SinkSettings, credential: Any = None) -> list[FindingSink]:
     """Azure Monitor when its endpoint and rule are set, a JSON Lines file when
     GUARDRAIL_FINDINGS_FILE is set, and the structured log when Monitor is not set (so findings
-    always land somewhere)."""
+    always land somewhere). `credential`: the worker's identity (for Monitor, unless the local
+    receivers' bearer token is set)."""
     from guardrail.sinks.jsonl import JsonlSink, LogSink
     from guardrail.sinks.monitor import MonitorSink
 
@@ -60,7 +61,7 @@ def finding_sinks(config: SinkSettings) -> list[FindingSink]:
                 config.monitor.endpoint,
                 config.monitor.rule_id,
                 stream_name=config.monitor.stream_name,
-                credential=StaticTokenCredential(token) if token else None,
+                credential=StaticTokenCredential(token) if token else credential,
                 connection_verify=config.ca_bundle,
                 retry=config.retry,
                 credential_timeouts=config.credential_timeouts,
@@ -73,15 +74,22 @@ def finding_sinks(config: SinkSettings) -> list[FindingSink]:
     return sinks
 
 
-def alert_sinks(config: SinkSettings) -> list[AlertSink]:
+def alert_sinks(config: SinkSettings, credential: Any = None) -> list[AlertSink]:
     """Teams when its webhook is set; email when its sender, recipients and service are. May be
-    empty."""
+    empty. `credential`: the worker's identity (for Communication Services by endpoint)."""
     from guardrail.sinks.email import EmailSink
     from guardrail.sinks.teams import TeamsSink
 
     sinks: list[AlertSink] = []
     if config.teams_webhook_url:
-        sinks.append(TeamsSink(config.teams_webhook_url, ca_bundle=config.ca_bundle, retry=config.retry))
+        sinks.append(
+            TeamsSink(
+                config.teams_webhook_url,
+                ca_bundle=config.ca_bundle,
+                retry=config.retry,
+                environment=config.http,
+            )
+        )
     email = config.email
     if email is not None:
         sinks.append(
@@ -90,6 +98,7 @@ def alert_sinks(config: SinkSettings) -> list[AlertSink]:
                 recipients=email.recipients,
                 endpoint=email.endpoint,
                 connection_string=email.connection_string,
+                credential=credential,
                 connection_verify=config.ca_bundle,
                 retry=config.retry,
                 poll_interval_s=email.poll_interval_s,

@@ -108,9 +108,9 @@ class EmailSink:
             else:
                 credential = self._credential
                 if credential is None:
-                    from guardrail.credentials import default_credential
+                    from guardrail.credentials import AzureIdentity
 
-                    credential = self._credential = default_credential(None, self._credential_timeouts)
+                    credential = self._credential = AzureIdentity(None, self._credential_timeouts)
                 self._client = EmailClient(self._endpoint or "", credential, **kwargs)
         return self._client
 

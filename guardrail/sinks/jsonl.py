@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 log = escaping.logger("guardrail.sinks.jsonl")
 findings_log = escaping.logger("guardrail.findings")
 
-_lock = threading.Lock()
-
 
 def _line(obj: Any) -> str:
     from guardrail.escaping import json_line
@@ -38,11 +36,12 @@ class JsonlSink:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._lock = threading.Lock()  # the composition root makes one sink per file
 
     def _append(self, lines: Sequence[str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = "".join(line + "\n" for line in lines)
-        with _lock, self.path.open("a", encoding="utf-8") as fh:
+        with self._lock, self.path.open("a", encoding="utf-8") as fh:
             fh.write(data)
 
     def send(self, records: Sequence[FindingRecord]) -> DeliveryResult:

@@ -75,9 +75,9 @@ class MonitorSink:
 
             credential = self._credential
             if credential is None:
-                from guardrail.credentials import default_credential
+                from guardrail.credentials import AzureIdentity
 
-                credential = self._credential = default_credential(None, self._credential_timeouts)
+                credential = self._credential = AzureIdentity(None, self._credential_timeouts)
             kwargs: dict[str, Any] = {
                 "credential_scopes": [MONITOR_SCOPE],
                 "retry_policy": sink_retry_policy(self.retry),

@@ -23,6 +23,7 @@ from guardrail.sinks._common import (
 
 if TYPE_CHECKING:
     from guardrail.alerts import Alert
+    from guardrail.transport import HttpEnvironment
 
 log = escaping.logger("guardrail.sinks.teams")
 
@@ -57,7 +58,12 @@ class TeamsSink:
     name = "teams"
 
     def __init__(
-        self, webhook_url: str, *, ca_bundle: str | None = None, retry: RetrySettings | None = None
+        self,
+        webhook_url: str,
+        *,
+        ca_bundle: str | None = None,
+        retry: RetrySettings | None = None,
+        environment: HttpEnvironment | None = None,
     ) -> None:
         parts = urlsplit(webhook_url)
         if parts.scheme != "https" or not parts.hostname:
@@ -66,6 +72,7 @@ class TeamsSink:
         self.__url = webhook_url
         self.label = f"teams webhook ({parts.hostname})"
         self._ca_bundle = ca_bundle
+        self._environment = environment
         self.retry = retry or RetrySettings()
         self._attempts = AttemptCounter()
         self._client: Any = None
@@ -98,6 +105,7 @@ class TeamsSink:
                     connection_timeout=self.retry.timeout_s,
                     read_timeout=self.retry.timeout_s,
                     connection_verify=self._ca_bundle,
+                    environment=self._environment,
                 )
                 # No logging policies: they would log the URL, and the URL is the secret.
                 self._client = PipelineClient(

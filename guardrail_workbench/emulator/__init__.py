@@ -18,7 +18,7 @@ from typing import Any
 from .arm import ArmApp, ArmError, Request, Response, account_id, parse_account_id
 from .events import Subscriber, to_cloudevent
 from .faults import Fault, FaultPlan
-from .identity import make_token
+from .identity import GUARDRAIL_CLAIMS, make_token
 from .server import Emulator, load_tenant
 
 __all__ = [
@@ -184,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "ARM_ENDPOINT": emulator.endpoint,
                 "ARM_CA_BUNDLE": emulator.ca_bundle,
                 "ARM_CREDENTIAL": "static",
+                "ARM_STATIC_TOKEN": make_token(GUARDRAIL_CLAIMS),
+                "GUARDRAIL_IDENTITY": GUARDRAIL_CLAIMS["appid"],
             },
         }
         print(json.dumps(info, indent=2), flush=True)

@@ -8,13 +8,13 @@ identity (or whatever `register_token` said for that exact token).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import time
 from collections.abc import Mapping
 from typing import Any
-
-from guardrail.credentials import token_claims, unsigned_token
 
 UPN = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
 OID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
@@ -31,12 +31,42 @@ DEFAULT_IDENTITY: dict[str, str] = {
     "upn": "jane@contoso.example",
 }
 
+#: The guardrail's own identity on the local tenant (its writes are recognised by this `appid`).
+GUARDRAIL_CLAIMS: dict[str, Any] = {
+    "appid": "9f1c3a52-6b0e-4d7a-8c1e-5f2b7a9d0e11",
+    "oid": "6d2f0c11-8a4b-4e3f-9c7d-1b2a3c4d5e6f",
+    "name": "ai-services-network-guardrail",
+    "idtyp": "app",
+}
+
 _SHORT_TO_URI = {"upn": UPN, "unique_name": UPN, "oid": OID, "tid": TID}
 
 
-# The emulator reads callers from the same JWT-shaped tokens the local credentials make.
-make_token = unsigned_token
-decode_token = token_claims
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def make_token(claims: Mapping[str, Any]) -> str:
+    """An unsigned JWT (RFC 7519 section 6: `alg` "none") carrying `claims`: what the local
+    clients present as their bearer token. The third part is not empty only so that clients that
+    insist on three non-empty parts accept it; the emulator never checks it."""
+    header = _b64url(b'{"alg":"none","typ":"JWT"}')
+    payload = _b64url(json.dumps(dict(claims), separators=(",", ":")).encode("utf-8"))
+    return f"{header}.{payload}.unsigned"
+
+
+def decode_token(token: str) -> dict[str, Any] | None:
+    """The claims of a JWT-shaped bearer token, or None when `token` is not one (no signature
+    is checked: the emulator only needs to know who says they are calling)."""
+    header, dot, rest = token.partition(".")
+    payload, dot2, _signature = rest.partition(".")
+    if not (header and dot and dot2 and payload):
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    return claims if isinstance(claims, dict) else None
 
 
 def event_claims(raw: Mapping[str, Any], tenant_id: str, client_ip: str) -> dict[str, str]:

@@ -27,7 +27,14 @@ def clean_env(**extra: str) -> dict[str, str]:
     prefixes = ("ARM_", "GUARDRAIL_", "AZURE_", "TEAMS_", "ACS_", "ALERT_", "MONITOR_", "AzureWebJobs")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     # A loopback endpoint where nothing listens unless a test names one: never the public cloud.
-    env.update({"ARM_ENDPOINT": f"https://127.0.0.1:{free_port()}", "ARM_CREDENTIAL": "static", **extra})
+    env.update(
+        {
+            "ARM_ENDPOINT": f"https://127.0.0.1:{free_port()}",
+            "ARM_CREDENTIAL": "static",
+            "ARM_STATIC_TOKEN": "local",
+            **extra,
+        }
+    )
     return env
 
 

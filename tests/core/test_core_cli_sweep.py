@@ -14,7 +14,8 @@ import pytest
 
 from guardrail import functions
 from guardrail.cli import main
-from guardrail_workbench.emulator import Emulator
+from guardrail_workbench.emulator import Emulator, make_token
+from guardrail_workbench.emulator.identity import GUARDRAIL_CLAIMS
 from tests.conftest import REPO
 
 
@@ -33,6 +34,7 @@ def tenant_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
         monkeypatch.setenv("ARM_ENDPOINT", emulator.endpoint)
         monkeypatch.setenv("ARM_CA_BUNDLE", emulator.ca_bundle)
         monkeypatch.setenv("ARM_CREDENTIAL", "static")
+        monkeypatch.setenv("ARM_STATIC_TOKEN", make_token(GUARDRAIL_CLAIMS))
         functions.reset()
         try:
             yield emulator

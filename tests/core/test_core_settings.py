@@ -83,9 +83,10 @@ BAD: list[tuple[str, str, dict[str, str]]] = [
     ("ARM_CREDENTIAL", "password", {}),
     ("ARM_CA_BUNDLE", MISSING_FILE, {}),
     ("ARM_STATIC_TOKEN", KV, {}),
-    ("ARM_STATIC_CLAIMS", "[1, 2]", {}),
-    ("ARM_STATIC_CLAIMS", "{not json", {}),
+    ("ARM_STATIC_TOKEN", "", {"ARM_CREDENTIAL": "static"}),
     ("AZURE_CLIENT_ID", "not-a-guid", {}),
+    ("REQUESTS_CA_BUNDLE", MISSING_FILE, {}),
+    ("CURL_CA_BUNDLE", MISSING_FILE, {}),
     *[(name, "x", {}) for name in ARM_WHOLE],
     *[(name, "-1", {}) for name in ARM_WHOLE],
     *[(name, "soon", {}) for name in ARM_NUMBER],
@@ -165,7 +166,6 @@ def test_good_values_reach_the_model() -> None:
             "MONITOR_DCR_IMMUTABLE_ID": "dcr-1",
             "TEAMS_WEBHOOK_URL": "https://prod.logic.example/workflows/x?sig=TOPSECRET",
             "GUARDRAIL_METRICS_LOG": "yes",
-            "ARM_STATIC_CLAIMS": '{"appid": "x"}',
             "GUARDRAIL_STORAGE_READ_TIMEOUT": "7.5",
             "GUARDRAIL_TOKEN_CONNECT_TIMEOUT": "1",
         }
@@ -179,7 +179,6 @@ def test_good_values_reach_the_model() -> None:
     assert settings.arm == ArmSettings(
         retry_total=0,
         poll_interval=0.25,
-        static_claims={"appid": "x"},
         credential_timeouts=Timeouts(1.0, 10.0),
     )
     assert settings.sinks.retry == RetrySettings(attempts=5, backoff_s=0)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from guardrail.credentials import token_claims
+from guardrail_workbench.emulator.identity import decode_token as token_claims
 from guardrail_workbench.token_endpoint import DEFAULT_CALLER, TokenEndpoint
 
 from .conftest import ACCT1, API, TENANT
@@ -77,7 +77,6 @@ def test_managed_identity_credential_gets_its_token_there(monkeypatch: pytest.Mo
 
 
 def test_the_local_stack_can_use_default_azure_credential(tmp_path: Path) -> None:
-    from guardrail.credentials import token_claims
     from guardrail.gateway import ArmGateway
     from guardrail.settings import load_settings
     from guardrail_workbench.stack import GUARDRAIL_CLAIMS, LocalStack
@@ -178,3 +177,11 @@ def test_partial_network_acls_patch_under_both_readings() -> None:
         "ipRules": [],
         "virtualNetworkRules": [],
     }
+
+
+def test_the_emulators_tokens_carry_claims_and_anything_else_is_no_token() -> None:
+    from guardrail_workbench.emulator.identity import make_token
+
+    assert token_claims(make_token({"appid": "a", "n": 1})) == {"appid": "a", "n": 1}
+    for not_a_jwt in ("opaque", "a.b", "a..c", "a.!!!.c", f"a.{'W10'}.c"):  # W10 = base64url("[]")
+        assert token_claims(not_a_jwt) is None

@@ -252,6 +252,7 @@ def test_the_gateway_reports_a_read_only_lock_as_a_refusal_not_a_retry(emulator:
         endpoint=emulator.endpoint,
         ca_bundle=emulator.ca_bundle,
         credential="static",
+        static_token="local",
         retry_backoff=0.01,
         conflict_backoff=0.01,
         poll_interval=0.01,

@@ -18,6 +18,7 @@ from azure.functions.timer import TimerRequest
 from guardrail import fanout
 from guardrail.engine import Evaluation, evaluate
 from guardrail.policy import parse_policy_text
+from guardrail.settings import load_settings
 from guardrail_workbench.queuehost import QueueHost, as_queue_message, host_queue_settings
 from guardrail_workbench.stack import LocalStack, function_handlers, load_function_app
 from tests.functions.conftest import POLICY, RG, SUB_A, SUB_B, SUB_C, account_id, open_account, unique
@@ -90,7 +91,7 @@ def test_timer_fans_out_by_subscription_and_page_and_every_account_ends_complian
             fan_stack.emulator.put_account({"name": name, **open_account(name)}, account_id(name, sub))
             ids.append(account_id(name, sub))
     sent: list[str] = []
-    queue = fanout.open_sweep_queue(fan_stack.env)
+    queue = fanout.open_sweep_queue(load_settings(fan_stack.env).storage, None)
     queue.clear_messages()
 
     handlers["reconcile_sweep"](TimerRequest(past_due=False))
@@ -127,7 +128,7 @@ def test_a_slice_that_fails_every_delivery_goes_to_the_poison_queue_and_is_repor
 ) -> None:
     listing = f"/subscriptions/{SUB_C}/providers/Microsoft.CognitiveServices/accounts"
     fault = fan_stack.emulator.faults.add(resource_id=listing, method="GET", status=403, times=None)
-    queue = fanout.open_sweep_queue(fan_stack.env)
+    queue = fanout.open_sweep_queue(load_settings(fan_stack.env).storage, None)
     queue.clear_messages()
     queue.send_message(fanout.SweepSlice(SUB_C).to_message())
     host = _host(fan_stack, fanout.SWEEP_QUEUE, handlers["sweep_slice"])

@@ -67,11 +67,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         }
     )
     instance.apply_env()
-    heartbeat.forget_stores()
     try:
         yield instance
     finally:
-        heartbeat.forget_stores()
         instance.stop()
 
 
@@ -79,11 +77,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 def reader() -> Iterator[InMemoryMetricReader]:
     memory = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[memory])
-    telemetry.use(provider)
+    # The worker's app records through this provider (the seam: its observer's Telemetry).
+    functions.get_app().guardrail.observe.telemetry = telemetry.Telemetry(provider)
     try:
         yield memory
     finally:
-        telemetry.reset()
+        functions.reset()
         provider.shutdown()
 
 
@@ -182,13 +181,13 @@ def test_a_breaker_trip_is_counted(stack: LocalStack, reader: InMemoryMetricRead
 
 
 def test_metrics_go_to_the_log_locally(caplog: pytest.LogCaptureFixture) -> None:
-    telemetry.reset()
     env = {"GUARDRAIL_METRICS_LOG": "1", "GUARDRAIL_METRICS_EXPORT_SECONDS": "3600"}
-    assert telemetry.setup(load_settings(env).telemetry) == "log"
+    metrics = telemetry.setup(load_settings(env).telemetry)
+    assert metrics.kind == "log"
     try:
-        telemetry.record_ignored("malformed")
+        metrics.record_ignored("malformed")
         with caplog.at_level("INFO", logger="guardrail.metrics"):
-            telemetry.flush()
+            metrics.flush()
         rows = [json.loads(r.getMessage()) for r in caplog.records if r.name == "guardrail.metrics"]
         assert {
             "type": "guardrail.metric",
@@ -198,13 +197,12 @@ def test_metrics_go_to_the_log_locally(caplog: pytest.LogCaptureFixture) -> None
             "value": 1,
         } in rows
     finally:
-        telemetry.reset()
+        metrics.shutdown()
 
 
 def test_no_connection_string_no_exporter() -> None:
-    telemetry.reset()
-    assert telemetry.setup(load_settings({}).telemetry) == "off"
-    assert not telemetry.enabled()
+    metrics = telemetry.setup(load_settings({}).telemetry)
+    assert metrics.kind == "off" and not metrics.enabled and metrics.provider is None
 
 
 # -- heartbeat and health ----------------------------------------------------------------------
@@ -281,7 +279,7 @@ def test_sweep_leaves_its_heartbeat_per_subscription_and_the_health_endpoint_sho
     assert listed and listed[0].sum == len(in_d) + 4
 
     # The health endpoint reads the summary back from the health table (Azurite).
-    heartbeat.forget_stores()  # nothing kept in this worker's memory: it comes from the table
+    functions.reset()  # a new worker: nothing kept in memory, the summary comes from the table
     status, report = health(handlers)
     assert status == 200 and report["status"] == "ok", report["problems"]
     last = report["last_sweep"]

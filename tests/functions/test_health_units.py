@@ -207,7 +207,7 @@ def test_with_a_connection_string_the_metrics_reach_application_insights(
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     _Ingestion.items = []
-    telemetry.reset()
+    metrics = telemetry.Telemetry()
     try:
         endpoint = f"http://127.0.0.1:{server.server_address[1]}/"
         env = {
@@ -216,12 +216,13 @@ def test_with_a_connection_string_the_metrics_reach_application_insights(
             ),
             "GUARDRAIL_METRICS_EXPORT_SECONDS": "3600",
         }
-        assert telemetry.setup(load_settings(env).telemetry) == "azure-monitor"
-        telemetry.record_check(Outcome(rid(SUBS[0], 1), "remediated", trigger="event"))
-        telemetry.record_ignored("event-type")
-        telemetry.flush()
+        metrics = telemetry.setup(load_settings(env).telemetry)
+        assert metrics.kind == "azure-monitor"
+        metrics.record_check(Outcome(rid(SUBS[0], 1), "remediated", trigger="event"))
+        metrics.record_ignored("event-type")
+        metrics.flush()
     finally:
-        telemetry.shutdown()
+        metrics.shutdown()
         server.shutdown()
     metrics = {
         m["name"]: m
@@ -244,7 +245,7 @@ def test_the_first_invocation_does_not_import_telemetry_or_blob_sdks_unasked() -
     code = (
         "import sys, function_app, guardrail.functions, guardrail.service, guardrail.observe;"
         "from guardrail import telemetry, settings;"
-        "assert telemetry.setup(settings.load_settings({}).telemetry) == 'off';"
+        "assert telemetry.setup(settings.load_settings({}).telemetry).kind == 'off';"
         "heavy = sorted(m for m in sys.modules"
         " if m.startswith(('opentelemetry', 'azure.monitor.opentelemetry', 'azure.storage.blob')));"
         "print(heavy); assert not heavy"

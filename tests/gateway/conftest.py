@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from guardrail.gateway import ArmGateway, ArmSettings
-from guardrail_workbench.emulator import Emulator, account_id
+from guardrail_workbench.emulator import Emulator, account_id, make_token
 
 SUB1 = "00000000-1111-2222-3333-444444444444"
 SUB2 = "99999999-8888-7777-6666-555555555555"
@@ -87,7 +87,7 @@ def settings(emulator: Emulator) -> ArmSettings:
         endpoint=emulator.endpoint,
         ca_bundle=emulator.ca_bundle,
         credential="static",
-        static_claims=GUARDRAIL_CLAIMS,
+        static_token=make_token(GUARDRAIL_CLAIMS),
         retry_total=3,
         retry_backoff=0.01,
         retry_backoff_max=0.05,

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from guardrail.credentials import token_claims
 from guardrail.gateway import (
     ArmGateway,
     ArmGatewayError,
@@ -411,13 +410,6 @@ def test_the_engine_fix_is_accepted_by_arm_for_every_seeded_account(
     assert [r.status for r in results] == ["written", "written"]
     for account in emulator.accounts():
         assert decide(account) is None
-
-
-def test_token_claims_helper() -> None:
-    from guardrail.credentials import unsigned_token
-
-    assert token_claims(unsigned_token({"appid": "a"})) == {"appid": "a"}
-    assert token_claims("opaque") is None
 
 
 def test_many_workers_share_one_gateway(

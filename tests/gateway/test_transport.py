@@ -1,22 +1,25 @@
 """The pooled transport: requests' per-request environment lookups stay on exactly when the
-environment sets a proxy; a CA-bundle variable is honoured by passing it on once."""
+environment sets a proxy; a CA-bundle variable is honoured by passing it on once. The environment is
+read by the settings (`Settings.http`), once; the transport reads none."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from guardrail.settings import load_settings
 from guardrail.transport import pooled_transport
 
 VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
 def _session(monkeypatch: pytest.MonkeyPatch, **env: str) -> object:
-    for name in VARIABLES:
+    for name in VARIABLES:  # the process's own variables play no part: only what the settings read
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    transport = pooled_transport(pool_size=16, connection_timeout=5, read_timeout=5)
+    environment = load_settings(env).http
+    transport = pooled_transport(pool_size=16, connection_timeout=5, read_timeout=5, environment=environment)
     return transport.session
 
 
@@ -29,6 +32,7 @@ def test_a_proxy_in_the_environment_is_honoured(monkeypatch: pytest.MonkeyPatch,
     session = _session(monkeypatch, **{name: "http://127.0.0.1:3128"})
     assert session.trust_env is True  # type: ignore[attr-defined]
     if name.upper() == "HTTPS_PROXY":
+        monkeypatch.setenv(name, "http://127.0.0.1:3128")  # requests' own per-request lookup
         proxies = session.merge_environment_settings(  # type: ignore[attr-defined]
             "https://management.azure.com/x", {}, False, None, None
         )["proxies"]
@@ -37,17 +41,23 @@ def test_a_proxy_in_the_environment_is_honoured(monkeypatch: pytest.MonkeyPatch,
 
 @pytest.mark.parametrize("name", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
 def test_a_ca_bundle_in_the_environment_verifies_as_requests_would(
-    monkeypatch: pytest.MonkeyPatch, name: str
+    monkeypatch: pytest.MonkeyPatch, name: str, tmp_path: Path
 ) -> None:
     for other in VARIABLES:
         monkeypatch.delenv(other, raising=False)
         monkeypatch.delenv(other.lower(), raising=False)
-    monkeypatch.setenv(name, "/etc/ssl/bundle.pem")
-    transport = pooled_transport(pool_size=16, connection_timeout=5, read_timeout=5)
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    environment = load_settings({name: str(bundle)}).http
+    transport = pooled_transport(pool_size=16, connection_timeout=5, read_timeout=5, environment=environment)
     assert transport.session.trust_env is False
-    assert transport.connection_config.verify == "/etc/ssl/bundle.pem"
+    assert transport.connection_config.verify == str(bundle)
     explicit = pooled_transport(
-        pool_size=16, connection_timeout=5, read_timeout=5, connection_verify="/emulator-ca.pem"
+        pool_size=16,
+        connection_timeout=5,
+        read_timeout=5,
+        connection_verify="/emulator-ca.pem",
+        environment=environment,
     )
     assert explicit.connection_config.verify == "/emulator-ca.pem"  # an explicit bundle still wins
 

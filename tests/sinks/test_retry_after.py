@@ -160,6 +160,12 @@ def test_teams_posts_through_the_pooled_azure_core_transport(
     assert sink.send_alert(_alert(make_record)).delivered
     assert sink.send_alert(_alert(make_record)).delivered
     assert built == [
-        {"pool_size": 4, "connection_timeout": 0.5, "read_timeout": 0.5, "connection_verify": ca_bundle}
+        {
+            "pool_size": 4,
+            "connection_timeout": 0.5,
+            "read_timeout": 0.5,
+            "connection_verify": ca_bundle,
+            "environment": None,
+        }
     ]  # built once, on first use
     assert len(teams_rx.messages) == 2
