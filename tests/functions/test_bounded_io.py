@@ -16,6 +16,7 @@ import pytest
 
 from guardrail import fanout, functions
 from guardrail.gateway import TransientArmError
+from guardrail.settings import load_settings
 from guardrail_workbench.queuehost import QueueHost
 from guardrail_workbench.stack import LocalStack
 from tests.conftest import REPO
@@ -184,7 +185,7 @@ def test_a_poisoned_sweep_message_cannot_forge_a_log_line(
         json.dumps({"v": 1, "subscription": "nope" + forged}),  # does not
         "not json" + forged.replace("\n", "\u2028"),
     ]
-    queue = fanout.open_sweep_queue(stack.env, fanout.POISON_QUEUE)
+    queue = fanout.open_sweep_queue(load_settings(stack.env).storage, None, fanout.POISON_QUEUE)
     queue.clear_messages()
     for body in bodies:
         queue.send_message(body)
