@@ -746,25 +746,28 @@ class Guardrail:
 
     # -- deliver ---------------------------------------------------------------------------------
     def _deliver(self, outcome: Outcome, event: ResourceEvent | None) -> None:
-        """Every record to the finding sinks (a sink never blocks or undoes a remediation), the
-        alert to the alert sinks, then the outbox rows that carried them are deleted. A crash
-        before the delete leaves them for the next check (at least once: the records' correlation
-        ID, rule, value and status identify a repeat)."""
+        """Every record to the finding sinks (a sink never blocks or undoes a remediation); the
+        outbox rows that carried them deleted with the alert's cool-down claims (one transaction in
+        the account's journal partition); the alert to the alert sinks. A crash before the delete
+        leaves the rows for the next check (at least once: the records' correlation ID, rule, value
+        and status identify a repeat)."""
         from guardrail.sinks import deliver_findings
 
         if outcome.records:
             deliver_findings(outcome.records, self.finding_sinks)
-        self._alert(outcome, event)
-        for item in outcome.outbox:
-            self.state.outbox_delivered(item)
+        if not self._alert(outcome, event):  # the claims did not take the outbox rows with them
+            for item in outcome.outbox:
+                self.state.outbox_delivered(item)
 
-    def _alert(self, outcome: Outcome, event: ResourceEvent | None) -> None:
+    def _alert(self, outcome: Outcome, event: ResourceEvent | None) -> bool:
+        """Alert what is new within the cool-down; True when the claims deleted the outbox rows
+        (one transaction in the journal partition)."""
         from guardrail.alerts import compose_alert
         from guardrail.sinks import deliver_alert
 
         active = [r for r in outcome.records if r.status != "exempted"]
         if not active:
-            return
+            return False
         now = self.clock()
         if (
             event is not None
@@ -773,21 +776,21 @@ class Guardrail:
             and not outcome.breaker_tripped
         ):
             log.info("event %s was delivered before: no second alert", event.event_id)
-            return
+            return False
         # One claim per (rule, value, status): only what is new within the cool-down alerts, so the
         # re-check after the guardrail's own write (a subset of what was alerted) stays quiet. The
         # account's claims are made together (one partition read and one transaction).
         cooldown = self.settings.alert_cooldown
         keys = [alert_key(r) for r in active]
-        fresh = self.state.claim_alerts(outcome.resource_id, keys, now, cooldown)
+        fresh = self.state.claim_alerts(outcome.resource_id, keys, now, cooldown, delivered=outcome.outbox)
         if not any(fresh) and not outcome.breaker_tripped:
             log.info("%s: findings already alerted within the cool-down", outcome.resource_id)
-            return
+            return True
         alert = compose_alert(outcome.records)
-        if alert is None:
-            return
-        outcome.alerted = True
-        deliver_alert(alert, self.alert_sinks)
+        if alert is not None:
+            outcome.alerted = True
+            deliver_alert(alert, self.alert_sinks)
+        return True
 
 
 # -- the reconciler's pure helpers ---------------------------------------------------------------

@@ -22,7 +22,9 @@ Azurite locally. Four questions are answered from it:
   closes by itself after ``window``.
 * Has this Event Grid event been handled already? ``claim_event`` (at-least-once delivery).
 * Was this alert sent inside its cool-down? ``claim_alert``, keyed per account by the alert key the
-  service builds for each (rule, value, status) of a finding (``service._alert_key``).
+  reconciler builds for each (rule, value, status) of a finding (``records.alert_key``), in the
+  account's journal partition, so the claims and the delete of the outbox rows they deliver are
+  one transaction.
 
 Resource IDs are compared case-insensitively (as ARM does). Table keys are sha256 digests, the
 readable values are kept in properties. Claims are atomic across threads, processes and instances:
@@ -96,6 +98,7 @@ _MAX_TEXT = 1024  # readable copies of ids kept in properties are capped at this
 _CLAIM_ATTEMPTS = 4
 _TRANSACTION_LIMIT = 100  # operations in one entity-group transaction
 _OUTBOX_PREFIX = "outbox-"
+_ALERT_PREFIX = "alert-"  # an alert claim's row in the account's journal partition
 #: How long an undelivered outbox row is kept (the sweep delivers it long before).
 OUTBOX_TTL = timedelta(days=7)
 #: A claimed outbox row is being delivered; after this long its claim lapses (the claimer died).
@@ -205,7 +208,6 @@ class TableNames:
 
     remediations: str
     events: str
-    alerts: str
 
     @classmethod
     def with_prefix(cls, prefix: str = DEFAULT_TABLE_PREFIX) -> TableNames:
@@ -217,11 +219,10 @@ class TableNames:
         return cls(
             remediations=f"{prefix}remediations",
             events=f"{prefix}events",
-            alerts=f"{prefix}alerts",
         )
 
     def all(self) -> tuple[str, ...]:
-        return (self.remediations, self.events, self.alerts)
+        return (self.remediations, self.events)
 
 
 @runtime_checkable
@@ -314,11 +315,19 @@ class StateStore(Protocol):
         ...
 
     def claim_alerts(
-        self, resource_id: str, fingerprints: Sequence[str], now: datetime, cooldown: timedelta
+        self,
+        resource_id: str,
+        fingerprints: Sequence[str],
+        now: datetime,
+        cooldown: timedelta,
+        *,
+        delivered: Sequence[OutboxItem] = (),
     ) -> list[bool]:
         """``claim_alert`` for each of one account's alert keys at once, answers in order (the
         same guarantee per key: exactly one of concurrent callers wins it). A store with memory
-        grants a key repeated in ``fingerprints`` at most once, to its first occurrence."""
+        grants a key repeated in ``fingerprints`` at most once, to its first occurrence. The
+        account's outbox rows in ``delivered`` are deleted with the claims (in the same
+        transaction when it can be one)."""
         ...
 
     def purge(self, before: datetime) -> int:
@@ -472,7 +481,13 @@ class NullStateStore(_Limits):
         return self.claim_alerts(resource_id, [fingerprint], now, cooldown)[0]
 
     def claim_alerts(
-        self, resource_id: str, fingerprints: Sequence[str], now: datetime, cooldown: timedelta
+        self,
+        resource_id: str,
+        fingerprints: Sequence[str],
+        now: datetime,
+        cooldown: timedelta,
+        *,
+        delivered: Sequence[OutboxItem] = (),
     ) -> list[bool]:
         normalize_resource_id(resource_id)
         _utc(now, "now")
@@ -501,12 +516,13 @@ class TableStateStore(_Limits):
         The remediation journal. PartitionKey sha256(account id), RowKey sha256(etag read before
         the write); State, BeforeEtag, CorrelationId, EventId, Actor, ActorSource, Trigger, Kind,
         Before, Body, Findings (JSON), CreatedAt, WrittenAt. Row ``unreadable``: the account
-        could not be read (Cause). Row ``breaker``: the circuit breaker (TrippedAt, Until). An
-        account's rows, its breaker's included, are read with one partition query.
+        could not be read (Cause). Row ``breaker``: the circuit breaker (TrippedAt, Until). Rows
+        ``outbox-<key>``: a settled entry's records not yet delivered (Records0..n, ClaimedAt).
+        Rows ``alert-<sha256(fingerprint)>``: the alert cool-down's claims (SentAt, Fingerprint).
+        An account's rows, its breaker's, outbox's and claims' included, are read with one
+        partition query, and its claims and delivered outbox rows are written in one transaction.
     ``<prefix>events``
         PartitionKey sha256(event id), RowKey ``event``; SeenAt.
-    ``<prefix>alerts``
-        PartitionKey sha256(account id), RowKey sha256(fingerprint); SentAt, Fingerprint.
 
     Every row keeps the readable id in a property and an ``ExpiresAt`` used by :meth:`purge`.
     """
@@ -639,7 +655,7 @@ class TableStateStore(_Limits):
             for entry in (
                 _entry_from_row(row)
                 for row in rows
-                if row.get("RowKey") != _BREAKER_ROW and not _is_outbox(row)
+                if row.get("RowKey") != _BREAKER_ROW and not _is_outbox(row) and not _is_alert(row)
             )
             if entry is not None
         ]
@@ -684,6 +700,10 @@ class TableStateStore(_Limits):
     def outbox_delivered(self, item: OutboxItem) -> None:
         with contextlib.suppress(self._ResourceNotFoundError):
             self._client(self._tables.remediations).delete_entity(_digest(item.resource_id), item.key)
+
+    def _delete_outbox(self, items: Sequence[OutboxItem]) -> None:
+        for item in items:
+            self.outbox_delivered(item)
 
     def begin(self, entry: JournalEntry) -> tuple[JournalEntry, bool]:
         table = self._tables.remediations
@@ -792,28 +812,39 @@ class TableStateStore(_Limits):
         return self.claim_alerts(resource_id, [fingerprint], now, cooldown)[0]
 
     def claim_alerts(
-        self, resource_id: str, fingerprints: Sequence[str], now: datetime, cooldown: timedelta
+        self,
+        resource_id: str,
+        fingerprints: Sequence[str],
+        now: datetime,
+        cooldown: timedelta,
+        *,
+        delivered: Sequence[OutboxItem] = (),
     ) -> list[bool]:
-        """Up to three keys: each claimed alone (an insert when it is new). More: one
-        entity-group transaction inserting them all; when any exists, one query of the account's
+        """The claims are rows of the account's journal partition (``alert-`` + the key's digest).
+        With outbox rows to delete, or from four keys on, first one entity-group transaction
+        inserting every key (and deleting the outbox rows): one round trip for the claims and the
+        outbox. Fewer keys and nothing to delete: each claimed alone (an insert when it is new).
+        When a key exists (the transaction is all or nothing: it took none), one query of the
         partition, then one transaction that inserts the new keys and replaces the expired ones on
-        the etags read (keys within the cool-down are answered by the query). A transaction is all
-        or nothing, so when a concurrent caller took any key first (409/412), this call took none
-        and each is claimed alone."""
+        the etags read (keys within the cool-down are answered by the query); a concurrent caller
+        that took a key first makes each be claimed alone. Outbox rows not deleted with the claims
+        are deleted afterwards."""
         rid = normalize_resource_id(resource_id)
         now = _utc(now, "now")
         _check_cooldown(cooldown)
-        if not cooldown:
-            return [True] * len(fingerprints)  # no cool-down configured: every alert goes out
-        table = self._tables.alerts
+        table = self._tables.remediations
         pk = _digest(rid)
+        deletes = [("delete", {"PartitionKey": pk, "RowKey": item.key}) for item in delivered]
+        if not cooldown:  # no cool-down configured: every alert goes out
+            self._delete_outbox(delivered)
+            return [True] * len(fingerprints)
         rows: dict[str, dict[str, Any]] = {}  # RowKey -> row; the first occurrence of each key
         for fingerprint in fingerprints:
             rows.setdefault(
-                _digest(fingerprint),
+                _ALERT_PREFIX + _digest(fingerprint),
                 {
                     "PartitionKey": pk,
-                    "RowKey": _digest(fingerprint),
+                    "RowKey": _ALERT_PREFIX + _digest(fingerprint),
                     "ResourceId": rid[:_MAX_TEXT],
                     "Fingerprint": fingerprint[:_MAX_TEXT],
                     "SentAt": now,
@@ -825,14 +856,26 @@ class TableStateStore(_Limits):
         def still_held(existing: Any) -> bool:
             return now < _plain_utc(existing["SentAt"]) + cooldown
 
-        granted = (
-            self._claim_many(table, pk, rows, still_held)
-            if len(rows) >= _BATCH_FROM
-            else {key: self._claim(table, row, still_held=still_held) for key, row in rows.items()}
-        )
+        granted: dict[str, bool] | None = None
+        tried = False
+        if (deletes or len(rows) >= _BATCH_FROM) and 0 < len(rows) + len(deletes) <= _TRANSACTION_LIMIT:
+            operations: list[tuple[Any, ...]] = [("create", row) for row in rows.values()]
+            try:
+                tried = True
+                self._client(table).submit_transaction([*operations, *deletes])
+                granted, delivered = dict.fromkeys(rows, True), ()
+            except (self._TableTransactionError, self._ResourceNotFoundError):
+                pass  # a key exists, or an outbox row is gone: nothing was written
+        if granted is None:
+            granted = (
+                self._claim_many(table, pk, rows, still_held, insert_first=not tried)
+                if len(rows) >= _BATCH_FROM
+                else {key: self._claim(table, row, still_held=still_held) for key, row in rows.items()}
+            )
+        self._delete_outbox(delivered)
         answers = []
         for fingerprint in fingerprints:
-            key = _digest(fingerprint)
+            key = _ALERT_PREFIX + _digest(fingerprint)
             answers.append(granted.pop(key, False))  # a repeated key: already answered
         return answers
 
@@ -907,12 +950,14 @@ class TableStateStore(_Limits):
         pk: str,
         rows: Mapping[str, Mapping[str, Any]],
         still_held: Callable[[Any], bool],
+        *,
+        insert_first: bool = True,
     ) -> dict[str, bool]:
         """:meth:`_claim` for several rows of one partition. First one transaction inserting them
         all (they are usually new); when any exists, one query of the partition and one
         transaction (per 100 rows, the transaction's limit) of inserts and etag-conditional
         replaces of the expired; a race falls back to one claim per row."""
-        if len(rows) <= _TRANSACTION_LIMIT:
+        if insert_first and len(rows) <= _TRANSACTION_LIMIT:
             try:
                 self._client(table).submit_transaction([("create", row) for row in rows.values()])
                 return dict.fromkeys(rows, True)
@@ -1007,6 +1052,10 @@ def _advanced(entry: JournalEntry, state: JournalState, now: datetime) -> Journa
     if state in ("written", "verified", "failed", "gone") and written_at is None:
         written_at = now  # failed and gone: acknowledged writes (nothing written is abandoned)
     return dataclasses.replace(entry, state=state, written_at=written_at)
+
+
+def _is_alert(row: Any) -> bool:
+    return str(row.get("RowKey") or "").startswith(_ALERT_PREFIX)
 
 
 def _is_outbox(row: Any) -> bool:
@@ -1305,10 +1354,16 @@ class ResilientStateStore:
         return self.claim_alerts(resource_id, [fingerprint], now, cooldown)[0]
 
     def claim_alerts(
-        self, resource_id: str, fingerprints: Sequence[str], now: datetime, cooldown: timedelta
+        self,
+        resource_id: str,
+        fingerprints: Sequence[str],
+        now: datetime,
+        cooldown: timedelta,
+        *,
+        delivered: Sequence[OutboxItem] = (),
     ) -> list[bool]:
         return self._call(
-            lambda s: s.claim_alerts(resource_id, fingerprints, now, cooldown),
+            lambda s: s.claim_alerts(resource_id, fingerprints, now, cooldown, delivered=delivered),
             lambda: self._fallback.claim_alerts(resource_id, fingerprints, now, cooldown),
         )
 

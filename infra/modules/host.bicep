@@ -53,7 +53,6 @@ param logRetentionDays int = 90
 param stateTableNames array = [
   'guardrailremediations'
   'guardrailevents'
-  'guardrailalerts'
 ]
 
 var names = {

@@ -177,7 +177,7 @@ def test_a_deleted_table_is_created_again(azurite: Azurite, make_store: StoreFac
     rid = account()
     assert store.claim_alert(rid, "fp", T0, COOLDOWN)
     service = TableServiceClient.from_connection_string(azurite.connection_string)
-    service.delete_table(store.tables.alerts)
+    service.delete_table(store.tables.remediations)
     assert store.claim_alert(rid, "fp", T0, COOLDOWN) is True  # memory lost with the table, no crash
     assert store.claim_alert(rid, "fp", T0, COOLDOWN) is False
 
@@ -191,11 +191,7 @@ def test_table_names_use_the_prefix(make_store: StoreFactory, azurite: Azurite) 
     service = TableServiceClient.from_connection_string(azurite.connection_string)
     names = {t.name for t in service.list_tables()}
     assert {"guardrailxevents", "guardrailxremediations"} <= names
-    assert store.tables.all() == (
-        "guardrailxremediations",
-        "guardrailxevents",
-        "guardrailxalerts",
-    )
+    assert store.tables.all() == ("guardrailxremediations", "guardrailxevents")
 
 
 @pytest.mark.parametrize("prefix", ["", "1abc", "has-dash", "a" * 52])
@@ -218,8 +214,8 @@ def test_malformed_rows_are_taken_over_not_fatal(azurite: Azurite, store: TableS
     service.get_table_client(store.tables.remediations).create_entity(
         {"PartitionKey": pk, "RowKey": "breaker", "Until": "not a date"}
     )
-    service.get_table_client(store.tables.alerts).create_entity(
-        {"PartitionKey": pk, "RowKey": hashlib.sha256(b"fp").hexdigest()[:32]}
+    service.get_table_client(store.tables.remediations).create_entity(
+        {"PartitionKey": pk, "RowKey": "alert-" + hashlib.sha256(b"fp").hexdigest()[:32]}
     )
     assert store.breaker_state(rid, T0) is None
     assert store.trip_breaker(rid, T0) is True
@@ -301,8 +297,8 @@ def test_claim_alerts_takes_over_malformed_rows(azurite: Azurite, store: TableSt
     store.claim_alert(account(), "x", T0, COOLDOWN)  # the table exists
     pk = hashlib.sha256(normalize_resource_id(rid).encode()).hexdigest()[:32]
     TableServiceClient.from_connection_string(azurite.connection_string).get_table_client(
-        store.tables.alerts
-    ).create_entity({"PartitionKey": pk, "RowKey": hashlib.sha256(b"fp").hexdigest()[:32]})
+        store.tables.remediations
+    ).create_entity({"PartitionKey": pk, "RowKey": "alert-" + hashlib.sha256(b"fp").hexdigest()[:32]})
     keys = ["fp", "k1", "k2", "k3"]  # enough keys for one transaction
     assert store.claim_alerts(rid, keys, T0, COOLDOWN) == [True] * 4
     assert store.claim_alerts(rid, keys, T0, COOLDOWN) == [False] * 4
@@ -314,7 +310,9 @@ def test_claim_alerts_survives_a_deleted_table(azurite: Azurite, store: TableSta
     rid = account()
     keys = ["a", "b", "c", "d"]
     assert store.claim_alerts(rid, keys, T0, COOLDOWN) == [True] * 4
-    TableServiceClient.from_connection_string(azurite.connection_string).delete_table(store.tables.alerts)
+    TableServiceClient.from_connection_string(azurite.connection_string).delete_table(
+        store.tables.remediations
+    )
     assert store.claim_alerts(rid, keys, T0, COOLDOWN) == [True] * 4  # memory lost, no crash
     assert store.claim_alerts(rid, keys, T0, COOLDOWN) == [False] * 4
 
