@@ -149,7 +149,7 @@ class RecordContext:
             shown_after = side(finding.rule, after) if written else None
             shown_before = side(finding.rule, before)
             if written and BY_ID[finding.rule].shows == "@action":
-                shown_before, shown_after = None, _actionside(evaluation, finding)
+                shown_before, shown_after = None, action_side(evaluation, finding)
             elif BY_ID[finding.rule].shows == "@action":
                 shown_before = None
             records.append(
@@ -199,7 +199,7 @@ class RecordContext:
         )
 
 
-def _actionside(evaluation: Evaluation, finding: Finding) -> dict[str, Any] | None:
+def action_side(evaluation: Evaluation, finding: Finding) -> dict[str, Any] | None:
     """A record's After for a rule that shows its action (`Rule.shows == "@action"`): the child
     resource written, `{"name": <its name>, **body}`."""
     index = repairing(evaluation.actions, finding)
