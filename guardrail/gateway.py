@@ -522,15 +522,6 @@ class ArmGateway:
 
     # ---------------------------------------------------------------- the write
 
-    def reject_private_endpoint(self, connection_id: str, description: str) -> WriteResult:
-        """PUT the connection's `privateLinkServiceConnectionState` to Rejected and wait for the
-        operation: one write, no decisions (the service verifies by reading the account again).
-        Raises TransientArmError when transient trouble outlasts the retries."""
-        state = {"status": "Rejected", "description": description, "actionsRequired": "None"}
-        return self.put_private_endpoint_connection(
-            connection_id, {"properties": {"privateLinkServiceConnectionState": state}}
-        )
-
     def put_private_endpoint_connection(self, connection_id: str, body: Mapping[str, Any]) -> WriteResult:
         """PUT a private endpoint connection of an account (`body` as ARM takes it) and wait for
         the operation. Raises TransientArmError when transient trouble outlasts the retries."""

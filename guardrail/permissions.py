@@ -163,7 +163,7 @@ ARM_OPERATIONS: Final[tuple[ArmOperation, ...]] = (
         "Microsoft.CognitiveServices/accounts/privateEndpointConnections/write",
         "the private-endpoint rule rejects a connection the policy does not allow (status Rejected)",
         feature="private-endpoints",
-        used_by="ArmGateway.reject_private_endpoint",
+        used_by="ArmGateway.put_private_endpoint_connection",
     ),
     ArmOperation(
         "PATCH",

@@ -243,13 +243,6 @@ class StateStore(Protocol):
         """The account's journal entries (one query), oldest first."""
         ...
 
-    def journal_and_breaker(
-        self, resource_id: str, now: datetime
-    ) -> tuple[list[JournalEntry], BreakerState | None]:
-        """``journal`` and ``breaker_state`` in one query (the breaker row is in the journal's
-        partition)."""
-        ...
-
     def read_journal(self, resource_id: str, now: datetime) -> Journal:
         """The account's journal entries, open breaker and undelivered outbox rows (one query)."""
         ...
@@ -425,11 +418,6 @@ class NullStateStore(_Limits):
     def journal(self, resource_id: str) -> list[JournalEntry]:
         normalize_resource_id(resource_id)
         return []
-
-    def journal_and_breaker(
-        self, resource_id: str, now: datetime
-    ) -> tuple[list[JournalEntry], BreakerState | None]:
-        return self.journal(resource_id), self.breaker_state(resource_id, now)
 
     def read_journal(self, resource_id: str, now: datetime) -> Journal:
         return Journal(self.journal(resource_id), self.breaker_state(resource_id, now))
@@ -611,15 +599,7 @@ class TableStateStore(_Limits):
 
     # -- operations ------------------------------------------------------------------------
     def journal(self, resource_id: str) -> list[JournalEntry]:
-        return self._journal_rows(normalize_resource_id(resource_id))[0]
-
-    def journal_and_breaker(
-        self, resource_id: str, now: datetime
-    ) -> tuple[list[JournalEntry], BreakerState | None]:
-        rid = normalize_resource_id(resource_id)
-        now = _utc(now, "now")
-        entries, breaker = self._journal_rows(rid)
-        return entries, _open_breaker(rid, breaker, now) if breaker is not None else None
+        return self._journal_from(self._partition(normalize_resource_id(resource_id)))[0]
 
     def read_journal(self, resource_id: str, now: datetime) -> Journal:
         rid = normalize_resource_id(resource_id)
@@ -642,10 +622,6 @@ class TableStateStore(_Limits):
             )
         except self._ResourceNotFoundError:
             return []
-
-    def _journal_rows(self, rid: str) -> tuple[list[JournalEntry], Any]:
-        """The account's journal entries, oldest first, and its breaker row (None: none)."""
-        return self._journal_from(self._partition(rid))
 
     @staticmethod
     def _journal_from(rows: list[Any]) -> tuple[list[JournalEntry], Any]:
@@ -1272,14 +1248,6 @@ class ResilientStateStore:
 
     def journal(self, resource_id: str) -> list[JournalEntry]:
         return self._call(lambda s: s.journal(resource_id), lambda: self._fallback.journal(resource_id))
-
-    def journal_and_breaker(
-        self, resource_id: str, now: datetime
-    ) -> tuple[list[JournalEntry], BreakerState | None]:
-        return self._call(
-            lambda s: s.journal_and_breaker(resource_id, now),
-            lambda: self._fallback.journal_and_breaker(resource_id, now),
-        )
 
     def read_journal(self, resource_id: str, now: datetime) -> Journal:
         return self._call(

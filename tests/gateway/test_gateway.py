@@ -21,6 +21,7 @@ from guardrail.gateway import (
     WriteResult,
     parse_account_id,
 )
+from guardrail.rules.private_endpoint import REJECTION_BODY
 from guardrail.settings import SettingsError, load_settings
 from guardrail_workbench.emulator import Emulator, account_id
 
@@ -485,7 +486,7 @@ def test_no_url_is_built_from_a_hostile_name(emulator: Emulator, gateway: ArmGat
     with pytest.raises(InvalidNameError):
         gateway.diagnostic_settings(account_id(SUB1, bad, "acct"))
     for written in (
-        gateway.reject_private_endpoint(f"{rid}/privateEndpointConnections/{bad}", "no"),
+        gateway.put_private_endpoint_connection(f"{rid}/privateEndpointConnections/{bad}", REJECTION_BODY),
         gateway.patch(account_id(SUB1, RG, bad), {"properties": {}}, None),
         gateway.put_diagnostic_setting(rid, {"name": bad, "properties": {}}),
     ):

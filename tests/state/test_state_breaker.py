@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from guardrail.state import BreakerState, JournalEntry, TableStateStore
+from guardrail.state import BreakerState, Journal, JournalEntry, TableStateStore
 from tests.state.conftest import T0, US, Race, StoreFactory, account
 
 WINDOW = timedelta(minutes=30)
@@ -86,7 +86,7 @@ def test_the_breaker_is_read_with_the_journal_in_one_query(
     from azure.core.pipeline.transport import RequestsTransport
 
     rid = account()
-    assert store.journal_and_breaker(rid, T0) == ([], None)
+    assert store.read_journal(rid, T0) == Journal([], None, [])
     entry, _ = store.begin(
         JournalEntry(rid.lower(), JournalEntry.key_for('"e1"'), "intent", '"e1"', created_at=T0)
     )
@@ -100,10 +100,11 @@ def test_the_breaker_is_read_with_the_journal_in_one_query(
 
     with caplog.at_level(logging.WARNING, logger="guardrail.state"), pytest.MonkeyPatch.context() as patch:
         patch.setattr(RequestsTransport, "send", counting)
-        journal, breaker = store.journal_and_breaker(rid, T0 + timedelta(minutes=1))
+        read = store.read_journal(rid, T0 + timedelta(minutes=1))
+    journal, breaker = read.entries, read.breaker
     assert seen == ["GET"]
     assert [e.key for e in journal] == [entry.key]  # the breaker row is not a journal entry
     assert breaker == BreakerState(rid.lower(), T0, T0 + WINDOW)
     assert store.journal(rid) == journal
-    assert store.journal_and_breaker(rid, T0 + WINDOW) == (journal, None)  # closed by itself
+    assert store.read_journal(rid, T0 + WINDOW) == Journal(journal, None, [])  # closed by itself
     assert not caplog.records  # no "malformed journal row" for the breaker
