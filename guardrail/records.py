@@ -28,15 +28,28 @@ def properties_of(account: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 def side(rule: str, props: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A record's Before/After: the property the rule shows (`Rule.shows`: `{"disableLocalAuth":
-    ...}`), else the networkAcls object; None when there is no such state."""
-    if props is None:
-        return None
+    """A record's Before/After of the account: the property the rule shows (`Rule.shows`:
+    `{"disableLocalAuth": ...}`), else the networkAcls object; None when there is no such state,
+    and for a rule that shows its action instead (`@action`: `written`)."""
     shown = BY_ID[rule].shows if rule in BY_ID else None
+    if props is None or shown == "@action":
+        return None
     if shown is not None:
         return {shown: props.get(shown)}
     acls = props.get("networkAcls")
     return dict(acls) if isinstance(acls, Mapping) else None
+
+
+def written(rule: str, after: Mapping[str, Any] | None, action: Action | None) -> dict[str, Any] | None:
+    """A remediated record's After: the account as re-read (`side`), or, for a rule that shows its
+    action (`Rule.shows == "@action"`), the child resource written: `{"name": <its name>, **body}`
+    (`{"name", "deleted": true}` for a DELETE)."""
+    if not (rule in BY_ID and BY_ID[rule].shows == "@action"):
+        return side(rule, after)
+    if action is None:
+        return None
+    name = action.target.rsplit("/", 1)[-1]
+    return {"name": name, **action.body} if action.body is not None else {"name": name, "deleted": True}
 
 
 def last_modified_by(account: Mapping[str, Any]) -> str | None:
@@ -115,7 +128,7 @@ class RecordContext:
         status: Status = "audit" if self.mode == "audit" else "violation"
         if failed and self.mode == "enforce":
             status = "remediation-failed"
-        return self._record(
+        return self.record(
             resource_id, INVALID_RULE, BY_ID[INVALID_RULE].severity, status, message, value, kind, None, None
         )
 
@@ -132,7 +145,7 @@ class RecordContext:
         for finding in evaluation.findings:
             message = finding.message
             status: Status
-            written = False
+            is_written = False
             if finding.exempted:
                 status = "exempted"
             elif self.mode == "audit":
@@ -143,17 +156,13 @@ class RecordContext:
                     status = "violation"
                 else:
                     status, cause = decided
-                    written = status == "remediated"
+                    is_written = status == "remediated"
                     if cause:
                         message = f"{message} — {cause}"
-            shown_after = side(finding.rule, after) if written else None
-            shown_before = side(finding.rule, before)
-            if written and BY_ID[finding.rule].shows == "@action":
-                shown_before, shown_after = None, action_side(evaluation, finding)
-            elif BY_ID[finding.rule].shows == "@action":
-                shown_before = None
+            index = repairing(evaluation.actions, finding)
+            action = evaluation.actions[index] if index is not None else None
             records.append(
-                self._record(
+                self.record(
                     evaluation.resource_id,
                     finding.rule,
                     finding.severity,
@@ -161,13 +170,13 @@ class RecordContext:
                     message,
                     finding.value,
                     evaluation.kind,
-                    shown_before,
-                    shown_after,
+                    side(finding.rule, before),
+                    written(finding.rule, after, action) if is_written else None,
                 )
             )
         return records
 
-    def _record(
+    def record(
         self,
         resource_id: str,
         rule: str,
@@ -197,14 +206,3 @@ class RecordContext:
             event_id=self.event_id,
             time_generated=self.now,
         )
-
-
-def action_side(evaluation: Evaluation, finding: Finding) -> dict[str, Any] | None:
-    """A record's After for a rule that shows its action (`Rule.shows == "@action"`): the child
-    resource written, `{"name": <its name>, **body}`."""
-    index = repairing(evaluation.actions, finding)
-    if index is None:
-        return None
-    action = evaluation.actions[index]
-    name = action.target.rsplit("/", 1)[-1]
-    return {"name": name, **action.body} if action.body is not None else {"name": name, "deleted": True}

@@ -66,6 +66,7 @@ from guardrail.records import (
     provenance,
     repairing,
     side,
+    written,
 )
 from guardrail.resource_ids import id_key, name_key, same_id, subscription_of
 from guardrail.rules import WRITTEN_PROPERTIES
@@ -916,27 +917,31 @@ def _journal_records(
     entry: JournalEntry, account: Mapping[str, Any], mode: Mode, now: datetime, landed: set[int]
 ) -> list[FindingRecord]:
     """The `remediated` records of a journal entry settled later, for its actions that landed: the
-    journal's Before, actor, event ID and correlation ID; After as the account now holds it."""
+    journal's Before, actor, event ID and correlation ID; After as the account now holds it (or,
+    for a rule that shows its action, what the action wrote)."""
+    context = RecordContext(
+        trigger=entry.trigger,  # type: ignore[arg-type]
+        mode=mode,
+        actor=entry.actor,
+        correlation_id=entry.correlation_id or str(uuid.uuid4()),
+        event_id=entry.event_id,
+        now=now,
+        actor_source=entry.actor_source,  # type: ignore[arg-type]
+    )
+    actions = [Action.from_json(data) for data in entry.actions]
     after = properties_of(account)
     return [
-        FindingRecord.create(
-            resource_id=str(account.get("id") or entry.resource_id),
-            rule=str(finding["rule"]),
-            severity=finding["severity"],
-            status="remediated",
-            message=str(finding["message"]),
-            correlation_id=entry.correlation_id or str(uuid.uuid4()),
-            trigger=entry.trigger,  # type: ignore[arg-type]
-            mode=mode,
-            kind=entry.kind,
-            value=finding.get("value"),
-            before=side(str(finding["rule"]), entry.before),
-            after=side(str(finding["rule"]), after),
-            actor=entry.actor,
-            actor_source=entry.actor_source,  # type: ignore[arg-type]
-            event_id=entry.event_id,
-            time_generated=now,
+        context.record(
+            str(account.get("id") or entry.resource_id),
+            str(finding["rule"]),
+            finding["severity"],
+            "remediated",
+            str(finding["message"]),
+            finding.get("value"),
+            entry.kind,
+            side(str(finding["rule"]), entry.before),
+            written(str(finding["rule"]), after, actions[index] if index < len(actions) else None),
         )
         for finding in entry.findings
-        if int(finding.get("action", 0)) in landed
+        if (index := int(finding.get("action", 0))) in landed
     ]

@@ -269,3 +269,25 @@ def test_the_managed_network_plan_never_widens_and_is_a_fixpoint(network: Any, p
         assert set(kept) <= set(network["properties"]["managedNetwork"]["outboundRules"])  # only deleted
         again = judge(after, p).actions
         assert [a for a in again if a.kind in CHILD_KINDS] == []  # a fixpoint
+
+
+def test_a_rule_that_shows_its_action_records_what_was_written_not_an_account_property() -> None:
+    """Records of a rule fixed by writing a resource of its own (`Rule.shows == "@action"`) have no
+    Before and, when remediated, the written resource as After, whether the record comes from this
+    check or from an earlier entry settled later (both go through `records.side`/`written`)."""
+    from guardrail.records import side, written
+
+    props = {"networkAcls": {"defaultAction": "Deny"}}
+    delete = Action(
+        "delete-outbound-rule", "DELETE", f"{RID}/managedNetworks/default/outboundRules/x", None, ()
+    )
+    patch = Action("patch-managed-network", "PATCH", f"{RID}/managedNetworks/default", {"properties": {}}, ())
+    assert side("managed-network-outbound-rule-not-allowed", props) is None
+    assert written("managed-network-outbound-rule-not-allowed", props, delete) == {
+        "name": "x",
+        "deleted": True,
+    }
+    assert written("managed-network-internet-outbound", props, patch) == {"name": "default", "properties": {}}
+    assert written("managed-network-internet-outbound", props, None) is None
+    assert side("default-action-deny", props) == {"defaultAction": "Deny"}  # the account's own state
+    assert written("default-action-deny", props, None) == {"defaultAction": "Deny"}
