@@ -131,15 +131,16 @@ class ActionType:
     landed: Callable[[Snapshot, Action], bool] | None = None
 
 
-def _props(account: Mapping[str, Any]) -> Mapping[str, Any]:
-    props = account.get("properties")
+def properties_of(account: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """A body's `properties` object ({} when it has none, or not an object)."""
+    props = account.get("properties") if account else None
     return props if isinstance(props, Mapping) else {}
 
 
 def holds(account: Mapping[str, Any], body: Mapping[str, Any] | None) -> bool:
     """Does the account hold every property a PATCH body sets (the intended state)?"""
     sent = body.get("properties") if body is not None else None
-    props = _props(account)
+    props = properties_of(account)
     return isinstance(sent, Mapping) and all(props.get(key) == value for key, value in sent.items())
 
 

@@ -22,11 +22,6 @@ from guardrail.vocabulary import Mode, Severity, Trigger
 INVALID_RULE = "account-invalid"
 
 
-def properties_of(account: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    props = account.get("properties") if account else None
-    return props if isinstance(props, Mapping) else {}
-
-
 def side(rule: str, props: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """A record's Before/After of the account: the property the rule shows (`Rule.shows`:
     `{"disableLocalAuth": ...}`), else the networkAcls object; None when there is no such state,

@@ -49,7 +49,7 @@ from itertools import zip_longest
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from guardrail import escaping, neverwiden, wellformed
-from guardrail.actions import Action, ChildRead, Method, Snapshot, holds
+from guardrail.actions import Action, ChildRead, Method, Snapshot, holds, properties_of
 from guardrail.engine import Evaluation, Finding, InvalidAccount, action_widening, children_for, plan
 from guardrail.events import MalformedEvent, ResourceEvent, parse_event
 from guardrail.findings import FindingRecord, Status
@@ -62,7 +62,6 @@ from guardrail.records import (
     every_fixed,
     last_modified_by,
     nothing,
-    properties_of,
     provenance,
     repairing,
     side,
