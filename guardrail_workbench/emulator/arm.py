@@ -1171,16 +1171,23 @@ class ArmApp:
         provider: str = "Microsoft.CognitiveServices",
         context: ev.WriteContext | None = None,
         on_finish: Callable[[], None] | None = None,
+        final: Literal["Succeeded", "Failed"] = "Succeeded",
+        after_finish: Callable[[_Operation], None] | None = None,
+        operation_id: str | None = None,
+        status_id: str | None = None,
+        always_async: bool = False,
     ) -> _Operation:
-        """Any other operation ARM announces (purge, a delete, a Microsoft.Network write): in the
-        asynchronous mode it is in progress until polled `async_polls` times or `async_seconds`
-        pass, else it is over before the answer leaves (`on_finish` has run). Callers hold the lock."""
+        """Any other operation ARM announces (purge, a delete, a Microsoft.Network write, a write
+        to an account's child): in the asynchronous mode (or `always_async`) it is in progress
+        until polled `async_polls` times or `async_seconds` pass, else it is over before the answer
+        leaves. Its end runs `on_finish` with the lock held, then `after_finish` without it.
+        Callers hold the lock."""
         operation = _Operation(
-            id=str(uuid.uuid4()),
+            id=operation_id or str(uuid.uuid4()),
             resource_id=resource_id,
             subscription=subscription,
             location=location.replace(" ", "").lower(),
-            final_status="Succeeded",
+            final_status=final,
             remaining_polls=self.async_polls,
             deadline=time.monotonic() + self.async_seconds,
             started=_now_iso(),
@@ -1188,10 +1195,12 @@ class ArmApp:
             provider=provider,
             account_write=False,
             on_finish=on_finish,
+            after_finish=after_finish,
+            status_id=status_id,
         )
         self.operations[operation.id] = operation
         self._in_progress.add(operation.id)
-        if not self.async_writes:
+        if not (self.async_writes or always_async):
             self._finish(operation)
         return operation
 
@@ -1211,31 +1220,25 @@ class ArmApp:
         after `async_polls` polls of its status or `async_seconds`, whichever comes first; its end
         runs `on_finish` without the lock. `provider`: whose URL shape announces it (the managed
         network's are answered at mfeOperationsStatus by agents.py). Callers hold the lock."""
-        sub, _, _ = parse_account_id(account["id"])
-        operation = _Operation(
-            id=operation_id or str(uuid.uuid4()),
-            resource_id=resource_id,
-            subscription=sub,
-            location=str(account.get("location", "westus")).replace(" ", "").lower(),
-            final_status=final,
-            remaining_polls=self.async_polls,
-            deadline=time.monotonic() + self.async_seconds,
-            started=_now_iso(),
-            context=context,
+        return self._new_operation(
+            resource_id,
+            parse_account_id(account["id"])[0],
+            str(account.get("location", "westus")),
             provider=provider,
-            account_write=False,
+            context=context,
+            final=final,
             after_finish=on_finish,
+            operation_id=operation_id,
             status_id=status_id,
+            always_async=True,
         )
-        self.operations[operation.id] = operation
-        self._in_progress.add(operation.id)
-        return operation
 
-    def poll_operation(self, op_id: str) -> _Operation:
-        """Count one poll of an operation's status (ending it when its polls are spent)."""
+    def poll_operation(self, op_id: str, provider: str | None = None) -> _Operation:
+        """Count one poll of an operation's status (ending it when its polls are spent); 404 for an
+        unknown one, or one announced at another provider's URL (`provider`, when given)."""
         with self.lock:
             operation = self.operations.get(op_id)
-            if operation is None:
+            if operation is None or (provider is not None and operation.provider != provider):
                 raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' could not be found.")
             finish = False
             if operation.status == "InProgress":
@@ -1310,16 +1313,7 @@ class ArmApp:
     def _operation(self, op_id: str, kind: str, provider: str = "Microsoft.CognitiveServices") -> Response:
         """GET an operation: `status` answers its status body; `operationresults` answers 202 while
         it runs, then the resource (200) or nothing (204)."""
-        with self.lock:
-            operation = self.operations.get(op_id)
-            if operation is None or operation.provider != provider:
-                raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' could not be found.")
-            finish = False
-            if operation.status == "InProgress":
-                operation.remaining_polls -= 1
-                finish = operation.remaining_polls < 0
-        if finish:
-            self._finish(operation)
+        operation = self.poll_operation(op_id, provider)
         with self.lock:
             links = self._operation_headers(operation)
             body: dict[str, Any] = {
