@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from guardrail import functions
 from guardrail_workbench.stack import GUARDRAIL_CLAIMS, LocalStack, function_handlers
 
 SUB_A = "0a0a0a0a-1111-4111-8111-000000000001"
@@ -61,10 +62,14 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def _local_stack(tmp_path_factory: pytest.TempPathFactory, *, connect: bool) -> Iterator[LocalStack]:
+def _local_stack(
+    tmp_path_factory: pytest.TempPathFactory, *, connect: bool, policy_text: str = POLICY
+) -> Iterator[LocalStack]:
+    """A local Azure for one test module: the policy `policy_text`, the three subscriptions seeded,
+    the function app's handlers subscribed to the emulator's events when `connect`."""
     out = tmp_path_factory.mktemp("stack")
     policy = Path(out) / "policy.yaml"
-    policy.write_text(POLICY, encoding="utf-8")
+    policy.write_text(policy_text, encoding="utf-8")
     instance = LocalStack(
         out_dir=out,
         policy_path=str(policy),
@@ -86,6 +91,20 @@ def _local_stack(tmp_path_factory: pytest.TempPathFactory, *, connect: bool) -> 
         yield instance
     finally:
         instance.stop()
+
+
+@pytest.fixture
+def settings_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Change app settings for one test (the function app is rebuilt with them)."""
+
+    def apply(**env: str) -> None:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        functions.reset()
+
+    yield apply
+    monkeypatch.undo()
+    functions.reset()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from guardrail.gateway import ArmGateway, ArmSettings
 from guardrail_workbench.emulator import make_token
 from guardrail_workbench.stack import LocalStack, as_function_event, function_handlers, user_claims
 from tests.conftest import load_contract
-from tests.functions.conftest import RG, SUB_A, account_id, records_for
+from tests.functions.conftest import RG, SUB_A, _local_stack, account_id, records_for
 
 FOREIGN = "ffffffff-0000-4000-8000-00000000beef"
 FOREIGN_SUBNET = (
@@ -48,19 +47,9 @@ PERIMETER = (
 
 
 def _stack(tmp_path_factory: pytest.TempPathFactory, policy_text: str) -> Iterator[LocalStack]:
-    out = tmp_path_factory.mktemp("agents")
-    policy = Path(out) / "policy.yaml"
-    policy.write_text(policy_text, encoding="utf-8")
-    instance = LocalStack(out_dir=out, policy_path=str(policy))
-    instance.start()
-    instance.emulator.seed({"subscriptions": [{"subscriptionId": SUB_A, "resourceGroups": [{"name": RG}]}]})
-    instance.apply_env()
     functions.reset()
-    try:
-        yield instance
-    finally:
-        instance.stop()
-        functions.reset()
+    yield from _local_stack(tmp_path_factory, connect=False, policy_text=policy_text)
+    functions.reset()
 
 
 @pytest.fixture(scope="module")

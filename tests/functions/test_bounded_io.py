@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from guardrail import fanout, functions
+from guardrail import fanout
 from guardrail.gateway import TransientArmError
 from guardrail.settings import load_settings
 from guardrail_workbench.queuehost import QueueHost
@@ -37,18 +37,6 @@ DEADLINE = 90.0  # seconds; the scenarios below take a few seconds when nothing 
 @pytest.fixture(scope="module")
 def stack(quiet_stack: LocalStack) -> LocalStack:
     return quiet_stack
-
-
-@pytest.fixture
-def settings_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    def apply(**env: str) -> None:
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        functions.reset()
-
-    yield apply
-    monkeypatch.undo()
-    functions.reset()
 
 
 def within(deadline: float, scenario: Callable[[], None]) -> None:

@@ -41,20 +41,6 @@ def stack(quiet_stack: LocalStack) -> LocalStack:
     return quiet_stack
 
 
-@pytest.fixture
-def settings_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    """Change app settings for one test (the function app is rebuilt with them)."""
-
-    def apply(**env: str) -> None:
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        functions.reset()
-
-    yield apply
-    monkeypatch.undo()
-    functions.reset()
-
-
 def _event(sample: str, rid: str) -> dict[str, Any]:
     body = load_contract(sample)
     event = copy.deepcopy(body[0] if isinstance(body, list) else body)

@@ -10,7 +10,6 @@ import base64
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,8 @@ import pytest
 from guardrail import functions
 from guardrail.gateway import TransientArmError
 from guardrail_workbench.stack import LocalStack
-from tests.functions.conftest import RG, SUB_A, account_id, records_for, unique
+from tests.functions.conftest import _local_stack, account_id, records_for, unique
+from tests.functions.test_diagnostics import POLICY as DIAGNOSTICS_POLICY
 from tests.functions.test_loop import (
     BOB,
     Handlers,
@@ -39,16 +39,10 @@ def stack(quiet_stack: LocalStack) -> LocalStack:
 
 
 @pytest.fixture
-def settings_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    def apply(**env: str) -> None:
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        functions.reset()
-
-    apply(ARM_RETRY_TOTAL="1", ARM_RETRY_BACKOFF="0.01")
-    yield apply
-    monkeypatch.undo()
-    functions.reset()
+def settings_env(settings_env: Callable[..., None]) -> Callable[..., None]:
+    """conftest's, with one quick retry: the storms here need not wait out the default backoff."""
+    settings_env(ARM_RETRY_TOTAL="1", ARM_RETRY_BACKOFF="0.01")
+    return settings_env
 
 
 def owner_writes(stack: LocalStack, rid: str, acls: dict[str, Any]) -> None:
@@ -66,32 +60,12 @@ def remediated(stack: LocalStack, rid: str, rule: str = "default-action-deny") -
 
 # -- #23.1 a write without a record: the diagnostic-setting PUT after the PATCH fails -------------
 
-WORKSPACE = (
-    f"/subscriptions/{SUB_A}/resourceGroups/rg-mon/providers/Microsoft.OperationalInsights/workspaces/law-sec"
-)
-DIAG_POLICY = f"""
-version: 1
-network:
-  require_default_deny: true
-diagnostics:
-  workspace_id: {WORKSPACE}
-"""
-
 
 @pytest.fixture(scope="module")
 def diag_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    out = tmp_path_factory.mktemp("reconciler-diag")
-    policy = Path(out) / "policy.yaml"
-    policy.write_text(DIAG_POLICY, encoding="utf-8")
-    instance = LocalStack(out_dir=out, policy_path=str(policy))
-    instance.start()
-    instance.emulator.seed({"subscriptions": [{"subscriptionId": SUB_A, "resourceGroups": [{"name": RG}]}]})
-    instance.apply_env()
-    try:
-        yield instance
-    finally:
-        instance.stop()
-        functions.reset()
+    """A local Azure whose policy names a workspace (the diagnostics rule's own test policy)."""
+    yield from _local_stack(tmp_path_factory, connect=False, policy_text=DIAGNOSTICS_POLICY)
+    functions.reset()
 
 
 def test_a_patch_followed_by_a_failing_diagnostic_setting_put_keeps_its_records(
