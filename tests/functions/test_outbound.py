@@ -10,7 +10,7 @@ from typing import Any
 
 from guardrail_workbench.stack import LocalStack, as_function_event
 from tests.functions.conftest import POLICY, account_id, cards_for, records_for, unique
-from tests.functions.test_loop import settings_env, stack, write_event  # noqa: F401 - fixtures
+from tests.functions.test_loop import stack, write_event  # noqa: F401 - the stack fixture
 from tests.functions.test_private_endpoints import _compliant
 
 Handlers = dict[str, Callable[..., Any]]
@@ -18,7 +18,7 @@ ALLOWED = ["api.contoso.example", "*.blob.core.windows.net"]
 EXFIL = "exfil.evil.example"
 
 
-def _policy(settings_env: Callable[..., None], extra: str = "", remediate: str = "") -> None:  # noqa: F811
+def _policy(settings_env: Callable[..., None], extra: str = "", remediate: str = "") -> None:
     network = f"network:\n  allowed_fqdns: [{', '.join(repr(p) for p in ALLOWED)}]\n{extra}"
     policy = POLICY.replace("network:\n", network)
     if remediate:
@@ -48,7 +48,7 @@ def _patches(stack: LocalStack, rid: str) -> int:  # noqa: F811
 def test_an_exfiltration_fqdn_is_stripped_and_verified(
     stack: LocalStack,  # noqa: F811
     handlers: Handlers,
-    settings_env: Callable[..., None],  # noqa: F811
+    settings_env: Callable[..., None],
 ) -> None:
     _policy(settings_env)
     listed = ["API.contoso.example", "ml.blob.core.windows.net", EXFIL, "blob.core.windows.net"]
@@ -77,7 +77,7 @@ def test_an_exfiltration_fqdn_is_stripped_and_verified(
 def test_unrestricted_outbound_is_report_only_by_default(
     stack: LocalStack,  # noqa: F811
     handlers: Handlers,
-    settings_env: Callable[..., None],  # noqa: F811
+    settings_env: Callable[..., None],
 ) -> None:
     _policy(settings_env, extra="  require_outbound_restricted: true\n")
     rid = _outbound(stack, "unrestricted", False, ["api.contoso.example"])
@@ -93,7 +93,7 @@ def test_unrestricted_outbound_is_report_only_by_default(
 def test_unrestricted_outbound_is_fixed_when_the_policy_says_so_keeping_the_allowed_fqdns(
     stack: LocalStack,  # noqa: F811
     handlers: Handlers,
-    settings_env: Callable[..., None],  # noqa: F811
+    settings_env: Callable[..., None],
 ) -> None:
     _policy(
         settings_env,

@@ -10,7 +10,7 @@ from typing import Any
 from guardrail_workbench.report import shown
 from guardrail_workbench.stack import GUARDRAIL_CLAIMS, LocalStack, as_function_event
 from tests.functions.conftest import POLICY, SUB_A, account_id, cards_for, records_for, unique
-from tests.functions.test_loop import settings_env, stack, write_event  # noqa: F401 - fixtures
+from tests.functions.test_loop import stack, write_event  # noqa: F401 - the stack fixture
 
 FOREIGN = "0badf00d-0000-4000-8000-00000000beef"
 Handlers = dict[str, Callable[..., Any]]
@@ -40,7 +40,7 @@ def _compliant(name: str) -> dict[str, Any]:
     }
 
 
-def _allow_only_our_private_endpoints(settings_env: Callable[..., None]) -> None:  # noqa: F811
+def _allow_only_our_private_endpoints(settings_env: Callable[..., None]) -> None:
     policy = POLICY.replace("network:\n", f"network:\n  allowed_private_endpoint_subscriptions: [{SUB_A}]\n")
     settings_env(GUARDRAIL_POLICY_PATH="", GUARDRAIL_POLICY=policy)
 
@@ -59,7 +59,7 @@ def _statuses(stack: LocalStack, rid: str) -> dict[str, str]:  # noqa: F811
 def test_a_foreign_private_endpoint_is_rejected_and_verified(
     stack: LocalStack,  # noqa: F811
     handlers: Handlers,
-    settings_env: Callable[..., None],  # noqa: F811
+    settings_env: Callable[..., None],
 ) -> None:
     _allow_only_our_private_endpoints(settings_env)
     name = unique("pe")
@@ -104,7 +104,7 @@ def test_a_foreign_private_endpoint_is_rejected_and_verified(
 def test_a_rejection_arm_refuses_is_a_failure_not_a_claim(
     stack: LocalStack,  # noqa: F811
     handlers: Handlers,
-    settings_env: Callable[..., None],  # noqa: F811
+    settings_env: Callable[..., None],
 ) -> None:
     _allow_only_our_private_endpoints(settings_env)
     name = unique("pe-refused")
@@ -149,7 +149,7 @@ def _last_write_event(stack: LocalStack, subject: str) -> dict[str, Any]:  # noq
 def test_a_connection_approved_again_after_its_rejection_is_a_fight_the_breaker_stops(
     stack: LocalStack,  # noqa: F811
     handlers: Handlers,
-    settings_env: Callable[..., None],  # noqa: F811
+    settings_env: Callable[..., None],
 ) -> None:
     """#14: someone keeps approving the foreign connection the guardrail rejected. Each rejection is a
     confirmed write for the breaker like a PATCH: after GUARDRAIL_BREAKER_MAX_REMEDIATIONS of them the
@@ -238,7 +238,7 @@ def _deliver_while_arm_refuses_the_rejection(
 def test_a_rejection_that_never_landed_is_not_claimed_when_the_account_changed_meanwhile(
     stack: LocalStack,  # noqa: F811
     handlers: Handlers,
-    settings_env: Callable[..., None],  # noqa: F811
+    settings_env: Callable[..., None],
 ) -> None:
     """Reproduction: ARM is down for the rejection's PUT (the delivery raises, Event Grid redelivers)
     and meanwhile the account changes (an allowed private endpoint connects: a new etag). The
@@ -267,7 +267,7 @@ def test_a_rejection_that_never_landed_is_not_claimed_when_the_account_changed_m
 def test_a_patch_that_landed_before_its_rejection_failed_is_recorded_once_and_the_rejection_made_after(
     stack: LocalStack,  # noqa: F811
     handlers: Handlers,
-    settings_env: Callable[..., None],  # noqa: F811
+    settings_env: Callable[..., None],
 ) -> None:
     """The PATCH lands, ARM is down for the rejection's PUT, Event Grid redelivers: the redelivery
     completes the journal entry for the PATCH (its records, once) but not for the rejection, which
