@@ -27,6 +27,8 @@ Reported per N, for the storm's accounts (a warm-up account per instance is left
 - guardrail writes per account: successful account writes by the guardrail's identity, counted
   from the emulator's events (must be exactly 1 for one change);
 - accounts left open (judged by the policy on the emulator's final state: must be 0);
+- `remediated` finding records per (account, rule), from the findings file the instances share
+  (one change, one remediation: must be exactly 1);
 - breaker trips (each account changed once: any trip is false, must be 0);
 - 429s by method (the user's PUTs and the guardrail's PATCHes), deliveries, retries and
   deliveries given up, invocations that raised, per instance;
@@ -247,6 +249,20 @@ class _Workers:
                 proc.wait()
 
 
+def _remediated_records(path: Path) -> collections.Counter[tuple[str, str]]:
+    """`remediated` finding records per (account, rule) of the storm's accounts, from the findings
+    file every instance appends to: one change, one remediation, so each must be exactly 1."""
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+    if not path.exists():
+        return counts
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line) if line.strip() else {}
+        name = str(row.get("AccountName", ""))
+        if row.get("Status") == "remediated" and name.startswith("storm-"):
+            counts[(name, str(row.get("Rule")))] += 1
+    return counts
+
+
 def _since_warm_up(now: list[dict[str, Any]], before: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The event subscriptions' delivery counts since the warm-up ended."""
     earlier = {s["id"]: s for s in before}
@@ -340,10 +356,17 @@ def storm_run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
                 emulator.call("GET", "/_emulator/subscriptions")["subscriptions"], warm_up
             )
             events = emulator.call("GET", f"/_emulator/events?since={seq0}")["events"]
+            records = _remediated_records(Path(out) / "findings.jsonl")
             left_open = _left_non_compliant(stack, policy, dt.datetime.now(dt.UTC))  # warm-up included
             present = sum(1 for a in emulator.accounts() if str(a["name"]).startswith("storm-"))
     return _figures(workers, placement, results, events, stats, subscriptions) | {
         "accounts_left_open": left_open,
+        "remediated_records_per_finding": {
+            str(k): v for k, v in sorted(collections.Counter(records.values()).items())
+        },
+        "findings_recorded_remediated_more_than_once": sorted(
+            f"{name} {rule}" for (name, rule), n in records.items() if n > 1
+        )[:10],
         "accounts_present": present,
         "worker_threads": [h["threads"] for h in pool.hello],
         "changes_seconds": round(changes_seconds, 1),
@@ -483,7 +506,8 @@ def main() -> int:
         f"p99 {r['change_to_verified_p99_ms'] or 0:.0f} ms, max {r['change_to_verified_max_ms'] or 0:.0f} ms "
         f"({r['accounts_verified']} verified), "
         f"writes/account {r['accounts_by_guardrail_writes']}, {r['accounts_left_open']} left open, "
-        f"{r['false_breaker_trips']} false trips, 429s {sum(r['http_429'].values())}, "
+        f"{r['false_breaker_trips']} false trips, remediated records/finding "
+        f"{r['remediated_records_per_finding']}, 429s {sum(r['http_429'].values())}, "
         f"{r['event_redeliveries']} redeliveries, {r['event_deliveries_given_up']} lost, "
         f"{r['state_store_degraded_spells']} spells without memory "
         f"(load {r['load_average_before'][0]:.2f})"
