@@ -103,7 +103,7 @@ class _Degraded(logging.Filter):
 
 def storm_worker() -> int:
     """One function app instance: an `EventHost` serving the app's Event Grid triggers. Prints
-    {"port"}, then on "go" starts counting, on "stop" prints its figures as one JSON line.
+    {"urls", "threads"}, then on "go" starts counting, on "stop" prints its figures as one JSON line.
     Environment: the stack's app settings (set by the parent)."""
     import resource
 
@@ -147,7 +147,8 @@ def storm_worker() -> int:
 
     guardrail.pacer.acquire = counted  # type: ignore[method-assign]
     host = EventHost().start()
-    print(json.dumps({"port": host.port, "threads": host.pool._max_workers}), flush=True)
+    urls = {name: host.url(name) for name in host.handlers}
+    print(json.dumps({"urls": urls, "threads": host.pool._max_workers}), flush=True)
     cpu0 = 0.0
     for line in sys.stdin:
         if line.strip() == "go":  # the warm-up is over: count from here
@@ -222,10 +223,8 @@ class _Workers:
             self.hello.append(json.loads(proc.stdout.readline()))
 
     def urls(self, function: str) -> list[str]:
-        return [
-            f"http://127.0.0.1:{h['port']}/runtime/webhooks/EventGrid?functionName={function}"
-            for h in self.hello
-        ]
+        """The function's webhook on every instance."""
+        return [str(hello["urls"][function]) for hello in self.hello]
 
     def tell(self, word: str) -> None:
         for proc in self.procs:
@@ -478,7 +477,7 @@ def main() -> int:
     if WORKER_FLAG in sys.argv:
         return storm_worker()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="250 accounts in 15 s, 1 and 2 instances")
+    parser.add_argument("--quick", action="store_true", help="150 accounts in 9 s, 1 and 2 instances")
     parser.add_argument("--workers", default=None, help="instances to run the storm on, e.g. 1,4")
     parser.add_argument("--accounts", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None, help="the changes are spread over this")
@@ -496,8 +495,8 @@ def main() -> int:
     quiet_logs()
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # "pool is full": 16 user threads
     emulator_nodelay(True)
-    args.accounts = args.accounts or (250 if args.quick else 1000)
-    args.seconds = args.seconds or (15.0 if args.quick else 60.0)
+    args.accounts = args.accounts or (150 if args.quick else 1000)
+    args.seconds = args.seconds or (9.0 if args.quick else 60.0)
     counts = [int(n) for n in (args.workers or ("1,2" if args.quick else "1,4")).split(",") if n.strip()]
     args.retry_delays = [float(d) for d in args.retry_delays.split(",") if d.strip()]
     runs = [storm_run(args, n) for n in counts]
