@@ -296,7 +296,7 @@ def _queue_message(body: bytes) -> Any:
 
 
 def test_a_delivery_refused_with_429_does_not_lose_the_records_of_the_write_another_made(
-    stack: LocalStack, settings_env: Callable[..., None]
+    stack: LocalStack, handlers: Handlers, settings_env: Callable[..., None]
 ) -> None:
     """bench_storm, 4 instances: the write event and the notification of one change reach two
     instances; both join one journal entry. The one that made the entry gets 429 (the
@@ -355,14 +355,8 @@ def test_a_delivery_refused_with_429_does_not_lose_the_records_of_the_write_anot
         second.close()
         functions.reset()
     assert [type(e) for e in errors] == [TransientArmError]  # X: 429, Event Grid redelivers
-    deliver(function_handlers_of(), write_event(rid))  # the redelivery: the account is compliant
+    deliver(handlers, write_event(rid))  # the redelivery: the account is compliant
     assert action(stack, rid) == "Deny"
     assert guardrail_writes(stack, rid) == 1
     assert len(remediated(stack, rid)) == 1
     assert len(remediated(stack, rid, "bypass-not-allowed")) == 1
-
-
-def function_handlers_of() -> Handlers:
-    from guardrail_workbench.stack import function_handlers
-
-    return function_handlers()
