@@ -10,9 +10,9 @@ stamps on ResourceWriteSuccess) to the moment the guardrail's outcome is finishe
 that moment and are not counted.
 
 The emulator runs in its own process (benchmarks/emulator_process.py) and pushes its events over
-HTTP (`POST /_emulator/subscriptions`) to a webhook in this process that hands them to the
-handlers, as the Functions host's Event Grid webhook does: a handler's exception answers 500 and
-the emulator redelivers (after 0.5 and 2 s), then the event counts as a failed delivery.
+HTTP (`POST /_emulator/subscriptions`) to the Functions host's Event Grid webhook in this process
+(guardrail_workbench.eventhost), which hands them to the handlers: a handler's exception answers
+500 and the emulator redelivers (after 0.5 and 2 s), then the event counts as a failed delivery.
 `--emulator-in-process` runs it in this process as before (its TLS and ARM logic then share this
 process's GIL with the handlers; events reach them by a direct callback).
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
-import json
 import tempfile
 import threading
 import time
@@ -37,7 +36,8 @@ from emulator_process import EmulatorProcess
 
 from guardrail import functions
 from guardrail.service import Outcome
-from guardrail_workbench.stack import LocalStack, as_function_event, function_handlers, user_claims
+from guardrail_workbench.eventhost import EventHost
+from guardrail_workbench.stack import LocalStack, user_claims
 
 SUB = "0a0a0a0a-1111-4111-8111-0000000001a1"
 RG = "rg-apps"
@@ -69,92 +69,6 @@ def open_account(name: str) -> dict[str, Any]:
             },
         },
     }
-
-
-class _Webhook:
-    """The Functions host's Event Grid webhook, in this process, for an emulator in its own process:
-    `POST /<function>` with an Event Grid array runs that handler on each event (500 if it raises:
-    the emulator redelivers). `wait_idle` waits until every event the emulator has emitted was
-    handled or given up on."""
-
-    ATTEMPTS = 3  # the emulator's first delivery and its two retries
-
-    def __init__(self, emulator: EmulatorProcess) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.emulator = emulator
-        self.handlers = function_handlers()
-        self.lock = threading.Lock()
-        self.attempts: collections.Counter[str] = collections.Counter()
-        self.done: set[str] = set()
-        self.failed_deliveries: list[str] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status = hook.deliver(self.path.strip("/").split("?")[0], json.loads(body))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        port = self.server.server_address[1]
-        for function, kind in (
-            ("on_resource_write", "resources"),
-            ("on_resource_notification", "notifications"),
-        ):
-            self.emulator.call(
-                "POST",
-                "/_emulator/subscriptions",
-                {"url": f"http://127.0.0.1:{port}/{function}", "kinds": [kind]},
-            )
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def deliver(self, function: str, events: list[dict[str, Any]]) -> int:
-        status = 200
-        for event in events:
-            key = str(event.get("id"))
-            try:
-                self.handlers[function](as_function_event(event))
-            except Exception:
-                status = 500
-                with self.lock:
-                    self.attempts[key] += 1
-                    if self.attempts[key] >= self.ATTEMPTS:
-                        self.failed_deliveries.append(key)
-                        self.done.add(key)
-                continue
-            with self.lock:
-                self.done.add(key)
-        return status
-
-    def wait_idle(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            emitted = int(self.emulator.call("GET", "/_emulator/events?since=1000000000")["next"])
-            with self.lock:
-                handled = len(self.done)
-            if handled >= emitted:
-                time.sleep(0.1)  # the guardrail's own writes may emit more
-                if int(self.emulator.call("GET", "/_emulator/events?since=1000000000")["next"]) == emitted:
-                    return True
-            time.sleep(0.02)
-        return False
 
 
 def main() -> int:
@@ -202,7 +116,7 @@ def main() -> int:
         remote = None if args.emulator_in_process else EmulatorProcess(page_size=100)
         if remote is not None:
             stack.emulator = remote  # type: ignore[assignment]
-        webhook: _Webhook | None = None
+        webhook: EventHost | None = None
         with stack:
             tenant = {"subscriptions": [{"subscriptionId": SUB, "resourceGroups": [{"name": RG}]}]}
             stack.emulator.seed(tenant)
@@ -211,9 +125,15 @@ def main() -> int:
                 stack.connect_function_app()
                 wait_idle = stack.wait_idle
             else:
-                webhook = _Webhook(remote)
-                webhook.start()
-                wait_idle = webhook.wait_idle
+                # The Functions host's Event Grid webhook in this process, running the app's
+                # handlers; a handler's exception answers 500 and the emulator redelivers.
+                webhook = EventHost().start()
+                for function, kind in (
+                    ("on_resource_write", "resources"),
+                    ("on_resource_notification", "notifications"),
+                ):
+                    remote.subscribe([webhook.url(function)], [kind])
+                wait_idle = remote.wait_idle
             emulator_cpu_before = remote.cpu_seconds() if remote is not None else None
             guardrail = functions.get_guardrail()  # the instance the handlers will use
             guardrail.observers.append(observe)
@@ -252,8 +172,10 @@ def main() -> int:
                 )
                 acls = (account or {}).get("properties", {}).get("networkAcls") or {}
                 compliant += acls.get("defaultAction") == "Deny" and acls.get("bypass") == "None"
-            failed_deliveries = len(
-                webhook.failed_deliveries if webhook is not None else stack.failed_deliveries
+            failed_deliveries = (
+                sum(s["failed"] for s in remote.subscriptions())
+                if remote is not None
+                else len(stack.failed_deliveries)
             )
             alerts = len(stack.teams.cards) if stack.teams is not None else 0
     values = sorted(latencies.values())

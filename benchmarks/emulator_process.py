@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,34 @@ class EmulatorProcess:
     @property
     def events(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "/_emulator/events?since=0")["events"])
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Until no event is queued or being delivered (retries included) and none was emitted for
+        a moment: every subscriber has answered, and the events its handlers caused were delivered
+        too. False when `timeout` passes first."""
+        deadline = time.monotonic() + timeout
+        last = -1
+        while time.monotonic() < deadline:
+            state = self.call("GET", "/_emulator/events?since=1000000000")
+            if int(state["pending"]) == 0:
+                if int(state["next"]) == last:
+                    return True
+                last = int(state["next"])
+                time.sleep(0.3)
+                continue
+            last = -1
+            time.sleep(0.05)
+        return False
+
+    def subscribe(self, urls: list[str], kinds: list[str], **options: Any) -> dict[str, Any]:
+        """`POST /_emulator/subscriptions`: deliver these kinds of events to `urls` (each attempt to
+        the next); `options`: concurrency, retryDelays, timeout."""
+        body = {"url": urls[0], "urls": urls[1:], "kinds": kinds, **options}
+        return dict(self.call("POST", "/_emulator/subscriptions", body))
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """`GET /_emulator/subscriptions`: each one's deliveries, attempts and deliveries given up."""
+        return list(self.call("GET", "/_emulator/subscriptions")["subscriptions"])
 
     def stats(self) -> dict[str, Any]:
         """`GET /_emulator/stats`: {"requests", "statuses": {"PATCH 429": n}, "writes": {sub: {...}}}."""

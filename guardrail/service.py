@@ -725,7 +725,10 @@ class Guardrail:
             if failures
             else "verified"
         )
-        if self.state.settle(entry, state, ctx.now, outbox) is None:
+        settled = self.state.settle(entry, state, ctx.now, outbox)
+        if settled is None and executed.acked:
+            settled = self._settle_abandoned(entry, state, ctx.now, outbox)
+        if settled is None:
             log.info("%s: journal entry %s was completed by another delivery", rid, entry.key)
             return Outcome(rid, "remediated", detail="recorded by another delivery")
         if failures and self.recheck is not None and _provisioning_failed(stopped, failures):
@@ -735,6 +738,23 @@ class Guardrail:
             cause = "the account was deleted right after the write (acknowledged, not verified)"
         action: Literal["remediated", "failed"] = "failed" if failures else "remediated"
         return Outcome(rid, action, records, outbox=[outbox], detail=cause)
+
+    def _settle_abandoned(
+        self, entry: JournalEntry, state: JournalState, now: datetime, outbox: OutboxItem
+    ) -> JournalEntry | None:
+        """The shared entry moved under this delivery: when another delivery of the same change
+        abandoned it (ARM refused that one's write, e.g. 429) while this one's write was
+        acknowledged, the write is this delivery's to record (an abandoned entry may still be
+        found written by the one who wrote it). None: another delivery really settled it."""
+        current = next((e for e in self.state.journal(entry.resource_id) if e.key == entry.key), None)
+        if current is None or current.state != "abandoned":
+            return None
+        log.info(
+            "%s: journal entry %s was abandoned by another delivery: recording this write",
+            entry.resource_id,
+            entry.key,
+        )
+        return self.state.settle(dataclasses.replace(current, acked=entry.acked), state, now, outbox)
 
     def _outbox(self, entry: JournalEntry, records: Sequence[FindingRecord]) -> OutboxItem:
         return OutboxItem(

@@ -55,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--accepted-writes", action="store_true", help="answer PATCH with 200 and provisioningState Accepted"
     )
-    parser.add_argument("--write-rate", type=float, default=None, help="writes per second per subscription")
+    parser.add_argument(
+        "--write-rate", type=float, default=None, help="writes per second per subscription and caller"
+    )
     parser.add_argument(
         "--ip-refusal",
         choices=["private", "non-public"],

@@ -203,6 +203,15 @@ class _TokenBucket:
         return False, (1.0 - self.tokens) / self.rate, 0
 
 
+def _principal(claims: Mapping[str, Any]) -> str:
+    """Who a write throttle bucket belongs to: the caller's object ID (or app ID, or UPN)."""
+    for key in ("oid", identity.OID, "appid", "upn", identity.UPN):
+        value = claims.get(key)
+        if value:
+            return str(value).lower()
+    return ""
+
+
 def _stamp_system_data(
     account: dict[str, Any], existing: Mapping[str, Any] | None, context: ev.WriteContext
 ) -> None:
@@ -328,7 +337,11 @@ class ArmApp:
         self.tokens: dict[str, dict[str, Any]] = {}  # exact token -> claims
         self.default_identity: dict[str, Any] = dict(identity.DEFAULT_IDENTITY)
         self._write_rate = write_rate
-        self._buckets: dict[str, _TokenBucket] = {}
+        # Write throttle buckets by (subscription, principal): ARM scopes its request limits to the
+        # security principal making the requests and the subscription, so a user's deployment
+        # does not spend the guardrail's writes.
+        self._buckets: dict[tuple[str, str], _TokenBucket] = {}
+        self._caller = threading.local()  # the principal of the request this thread handles
         self._reads: dict[str, int] = {}
         self.request_count = 0
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status), most recent last
@@ -590,6 +603,7 @@ class ArmApp:
         fault = self.faults.take(request.method, path)
         if fault is not None:
             self._apply_fault(fault, request.method, path)
+        self._caller.principal = _principal(self._identity(token)) if self._write_rate is not None else ""
         response = self._route(request, correlation, token, route, match, path, api_version, fault)
         if fault is not None and fault.action == "drop_response":
             response.drop = True
@@ -807,7 +821,8 @@ class ArmApp:
         with self.lock:
             if self._write_rate is None:
                 return {"x-ms-ratelimit-remaining-subscription-writes": "1199"}
-            bucket = self._buckets.setdefault(fold(sub), _TokenBucket(self._write_rate))
+            key = (fold(sub), str(getattr(self._caller, "principal", "")))
+            bucket = self._buckets.setdefault(key, _TokenBucket(self._write_rate))
             allowed, wait, remaining = bucket.take()
         if not allowed:
             raise ArmError(

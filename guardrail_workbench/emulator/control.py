@@ -16,8 +16,15 @@ in any language, can script faults, read the request log and seed or dump the te
                                     "requestLog"}
     PATCH  /_emulator/settings     any of those -> 200 the settings
     POST   /_emulator/busy         {"resourceId", "calls", "state"?} -> 204 (409 RequestConflict meanwhile)
-    GET    /_emulator/events?since=SEQ -> {"events": [Event Grid schema], "next"}
-    POST   /_emulator/subscriptions {"url", "schema"?, "kinds"?} -> 201 {"id", ...} (loopback URLs only)
+    GET    /_emulator/events?since=SEQ -> {"events": [Event Grid schema], "next", "pending"}
+                                   (pending: events queued or being delivered, retries included)
+    POST   /_emulator/subscriptions {"url", "urls"?, "schema"?, "kinds"?, "concurrency"?,
+                                    "retryDelays"?, "timeout"?} -> 201 {"id", ...} (loopback URLs
+                                   only; `urls`: more endpoints, each attempt to the next in turn;
+                                   `concurrency`: deliveries at once; `retryDelays`: seconds before
+                                   each retry of a non-2xx or timed-out attempt, default [0.5, 2])
+    GET    /_emulator/subscriptions -> {"subscriptions": [{"id", "urls", "kinds", "deliveries",
+                                    "attempts", "failed", ...}]}
     POST   /_emulator/privateEndpointConnections
                                    {"accountId", "privateEndpointId", "name"?, "status"?, "description"?}
                                    -> 201 the connection (a private endpoint made elsewhere, auto-approved
@@ -145,9 +152,11 @@ class ControlApi:
             except ValueError as exc:
                 raise ControlError(400, "since must be a sequence number") from exc
             events, newest = self.app.dispatcher.since(since)
-            return Response(200, {"events": events, "next": newest})
+            return Response(200, {"events": events, "next": newest, "pending": self.app.dispatcher.pending})
         elif path == "/_emulator/subscriptions" and method == "POST":
             return Response(201, self._subscribe(self._body(request)))
+        elif path == "/_emulator/subscriptions" and method == "GET":
+            return Response(200, {"subscriptions": [s.summary() for s in self.app.dispatcher.subscribers()]})
         elif path == "/_emulator/privateEndpointConnections" and method == "POST":
             body = self._body(request)
             if not isinstance(body, dict) or not body.get("accountId") or not body.get("privateEndpointId"):
@@ -261,11 +270,22 @@ class ControlApi:
                 app.vnet_join_denied = {d.lower() for d in deny}
 
     def _subscribe(self, body: Any) -> dict[str, Any]:
-        """`POST /_emulator/subscriptions {"url", "schema"?, "kinds"?}`: deliver events to a loopback URL."""
+        """`POST /_emulator/subscriptions {"url", "urls"?, "schema"?, "kinds"?, "concurrency"?,
+        "retryDelays"?, "timeout"?}`: deliver events to loopback URLs."""
         from .events import ALL_KINDS, Subscriber
 
         if not isinstance(body, dict) or not isinstance(body.get("url"), str):
             raise ControlError(400, "url is required")
+        urls = body.get("urls") or []
+        delays = body.get("retryDelays", [0.5, 2.0])
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise ControlError(400, "urls must be a list of URLs")
+        if not isinstance(delays, list) or not all(
+            isinstance(d, (int, float)) and not isinstance(d, bool) and d >= 0 for d in delays
+        ):
+            raise ControlError(400, "retryDelays must be a list of seconds")
+        concurrency = _number(body, "concurrency", int, 1)
+        timeout = _number(body, "timeout", float, 30.0)
         schema = body.get("schema", "eventgrid")
         if schema not in ("eventgrid", "cloudevents"):
             raise ControlError(400, "schema must be eventgrid or cloudevents")
@@ -274,7 +294,15 @@ class ControlApi:
             raise ControlError(400, f"kinds must be among {sorted(ALL_KINDS)}")
         try:
             subscriber = self.app.dispatcher.subscribe(
-                Subscriber(schema=schema, kinds=kinds, url=body["url"])
+                Subscriber(
+                    schema=schema,
+                    kinds=kinds,
+                    url=body["url"],
+                    urls=tuple(urls),
+                    concurrency=concurrency,
+                    retry_delays=tuple(float(d) for d in delays),
+                    timeout=timeout,
+                )
             )
         except ValueError as exc:
             raise ControlError(400, str(exc)) from exc

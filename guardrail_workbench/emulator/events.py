@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import itertools
 import json
 import logging
 import queue
@@ -196,7 +197,12 @@ class Delivery:
 
 @dataclass
 class Subscriber:
-    """A consumer of events: a callback or a loopback URL, with a schema and event kinds."""
+    """A consumer of events: a callback or a loopback URL, with a schema and event kinds.
+
+    `concurrency` deliveries run at once (Event Grid delivers concurrently, so events may arrive
+    out of order); `urls` are further endpoints of the same subscriber, each attempt going to the
+    next one in turn (the front end of a function app scaled out to several instances), a retry
+    included."""
 
     schema: Schema
     kinds: frozenset[str]
@@ -204,9 +210,38 @@ class Subscriber:
     url: str | None = None
     retry_delays: tuple[float, ...] = (0.5, 2.0)
     timeout: float = 30.0
+    concurrency: int = 1
+    urls: tuple[str, ...] = ()
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     errors: list[BaseException] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
+    _turn: itertools.count[int] = field(default_factory=itertools.count, repr=False)
+
+    def endpoints(self) -> tuple[str, ...]:
+        return ((self.url,) if self.url is not None else ()) + self.urls
+
+    def next_url(self) -> str:
+        """The endpoint of the next attempt (round-robin; `next` on a count is atomic in CPython)."""
+        endpoints = self.endpoints()
+        return endpoints[next(self._turn) % len(endpoints)]
+
+    def summary(self) -> dict[str, Any]:
+        """What `GET /_emulator/subscriptions` shows: the deliveries made, the attempts they took,
+        and those given up on (no 2xx after every retry)."""
+        deliveries = list(self.deliveries)
+        return {
+            "id": self.id,
+            "urls": list(self.endpoints()),
+            "schema": self.schema,
+            "kinds": sorted(self.kinds),
+            "concurrency": self.concurrency,
+            "retryDelays": list(self.retry_delays),
+            "timeout": self.timeout,
+            "deliveries": len(deliveries),
+            "attempts": sum(d.attempts for d in deliveries),
+            "failed": sum(1 for d in deliveries if d.status is None or not 200 <= d.status < 300),
+            "errors": len(self.errors),
+        }
 
 
 class Dispatcher:
@@ -223,28 +258,45 @@ class Dispatcher:
         self.published = 0  # events emitted in all (the sequence number of the newest)
 
     def subscribe(self, subscriber: Subscriber) -> Subscriber:
-        if subscriber.url is not None:
-            host = urllib.parse.urlsplit(subscriber.url).hostname or ""
+        for url in subscriber.endpoints():
+            host = urllib.parse.urlsplit(url).hostname or ""
             if host not in LOOPBACK_HOSTS and not host.startswith("127."):
                 raise ValueError(f"the emulator only delivers to loopback addresses, not {host!r}")
+        if subscriber.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        thread = threading.Thread(
-            target=self._run,
-            args=(subscriber, inbox),
-            name=f"emulator-events-{subscriber.id[:8]}",
-            daemon=True,
-        )
+        threads = [
+            threading.Thread(
+                target=self._run,
+                args=(subscriber, inbox),
+                name=f"emulator-events-{subscriber.id[:8]}-{n}",
+                daemon=True,
+            )
+            for n in range(subscriber.concurrency)
+        ]
         with self._lock:
             self._subscribers[subscriber.id] = (subscriber, inbox)
-            self._threads.append(thread)
-        thread.start()
+            self._threads.extend(threads)
+        for thread in threads:
+            thread.start()
         return subscriber
+
+    def subscribers(self) -> list[Subscriber]:
+        with self._lock:
+            return [subscriber for subscriber, _ in self._subscribers.values()]
+
+    @property
+    def pending(self) -> int:
+        """Events queued or being delivered (retries included)."""
+        with self._lock:
+            return self._pending
 
     def unsubscribe(self, subscriber_id: str) -> None:
         with self._lock:
             entry = self._subscribers.pop(subscriber_id, None)
         if entry is not None:
-            entry[1].put(None)
+            for _ in range(entry[0].concurrency):
+                entry[1].put(None)
 
     def publish(self, events: Iterable[dict[str, Any]]) -> None:
         """Queue Event Grid schema events for every interested subscriber (never blocks)."""
@@ -281,8 +333,9 @@ class Dispatcher:
         with self._lock:
             entries = list(self._subscribers.values())
             self._subscribers.clear()
-        for _, inbox in entries:
-            inbox.put(None)
+        for subscriber, inbox in entries:
+            for _ in range(subscriber.concurrency):
+                inbox.put(None)
 
     def _done(self) -> None:
         with self._idle:
@@ -300,7 +353,7 @@ class Dispatcher:
                 body = to_cloudevent(event) if subscriber.schema == "cloudevents" else copy.deepcopy(event)
                 if subscriber.callback is not None:
                     subscriber.callback(body)
-                elif subscriber.url is not None:
+                elif subscriber.endpoints():
                     self._post(subscriber, body)
             except BaseException as exc:  # a subscriber's failure must not kill delivery
                 _log.warning("event delivery to %s failed: %s", subscriber.id, exc)
@@ -310,7 +363,6 @@ class Dispatcher:
 
     @staticmethod
     def _post(subscriber: Subscriber, body: dict[str, Any]) -> None:
-        assert subscriber.url is not None
         payload: Any = body if subscriber.schema == "cloudevents" else [body]
         data = json.dumps(payload).encode()
         content_type = (
@@ -322,12 +374,14 @@ class Dispatcher:
         status: int | None = None
         error: str | None = None
         attempts = 0
+        url = ""
         for delay in delays:
             if delay:
                 time.sleep(delay)
             attempts += 1
+            url = subscriber.next_url()
             request = urllib.request.Request(
-                subscriber.url,
+                url,
                 data=data,
                 method="POST",
                 headers={"Content-Type": content_type, "aeg-event-type": "Notification"},
@@ -342,4 +396,4 @@ class Dispatcher:
                 status, error = None, str(exc)
             if status is not None and 200 <= status < 300:
                 break
-        subscriber.deliveries.append(Delivery(subscriber.url, [str(body["id"])], status, attempts, error))
+        subscriber.deliveries.append(Delivery(url, [str(body["id"])], status, attempts, error))

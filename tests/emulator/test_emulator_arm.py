@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from guardrail_workbench.emulator import Emulator, account_id
+from guardrail_workbench.emulator import Emulator, account_id, make_token
 
 from .conftest import ACCT1, API, RG, SUB1, SUB2, TENANT, RawResponse, account_body
 
@@ -336,6 +336,17 @@ def test_write_throttle_token_bucket(emulator: Emulator, raw: Any) -> None:
     assert raw("PATCH", _path(account_id(SUB2, "rg-b", "b0")), {"properties": {}}).status == 200
     time.sleep(0.55)
     assert raw("PATCH", _path(ACCT1), {"properties": {}}).status == 200
+
+
+def test_write_throttle_is_per_principal(emulator: Emulator, raw: Any) -> None:
+    """ARM scopes its limits to the principal and the subscription: another caller's writes in the
+    same subscription draw on their own bucket."""
+    emulator.write_rate = 1
+    assert raw("PATCH", _path(ACCT1), {"properties": {}}).status == 200
+    assert raw("PATCH", _path(ACCT1), {"properties": {}}).status == 429
+    other = make_token({"appid": "pipeline-app", "oid": "sp-pipeline-app", "idtyp": "app"})
+    assert raw("PATCH", _path(ACCT1), {"properties": {}}, token=other).status == 200
+    assert raw("PATCH", _path(ACCT1), {"properties": {}}, token=other).status == 429
 
 
 # ---------------------------------------------------------------------------- async (202) writes

@@ -231,3 +231,54 @@ def test_the_request_log_can_be_switched_off_over_http(emulator: Emulator, raw: 
     assert raw("GET", f"/_emulator/requests?since={start}", token=None).json()["requests"] == []
     assert raw("GET", "/_emulator/stats", token=None).json()["statuses"].get("GET 200", 0) >= 1
     assert raw("PATCH", "/_emulator/settings", {"requestLog": "no"}, token=None).status == 400
+
+
+def test_an_event_subscription_spreads_deliveries_over_its_endpoints_and_retries_on_the_next(
+    emulator: Emulator, raw: Any
+) -> None:
+    """Event Grid's delivery to a scaled-out function app: concurrent, the attempts spread over the
+    instances, a 500 retried after the subscription's retryDelays; the counts over HTTP."""
+    import threading
+
+    from guardrail_workbench.eventhost import EventHost
+
+    lock = threading.Lock()
+    seen: dict[str, list[int]] = {}
+
+    def handler(index: int) -> Any:
+        def run(event: Any) -> None:
+            with lock:
+                attempts = seen.setdefault(event.id, [])
+                attempts.append(index)
+                first = len(attempts) == 1
+            if first:
+                raise RuntimeError("transient")  # 500: Event Grid redelivers
+
+        return run
+
+    hosts = [EventHost({"f": handler(i)}, threads=2).start() for i in range(2)]
+    urls = [host.url("f") for host in hosts]
+    made = raw(
+        "POST",
+        "/_emulator/subscriptions",
+        {"url": urls[0], "urls": urls[1:], "kinds": ["resources"], "concurrency": 2, "retryDelays": [0]},
+        token=None,
+    ).json()
+    try:
+        for _ in range(4):
+            assert _patch_acls(raw).status == 200
+        assert emulator.wait_for_events()
+        assert raw("GET", "/_emulator/events?since=0", token=None).json()["pending"] == 0
+        assert len(seen) == 4
+        assert all(len(attempts) == 2 for attempts in seen.values())
+        assert {index for attempts in seen.values() for index in attempts} == {0, 1}
+        listed = raw("GET", "/_emulator/subscriptions", token=None).json()["subscriptions"]
+        mine = next(s for s in listed if s["id"] == made["id"])
+        assert (mine["deliveries"], mine["attempts"], mine["failed"], mine["urls"]) == (4, 8, 0, urls)
+        assert sum(sum(h.counts()["failures"].values()) for h in hosts) == 4
+    finally:
+        emulator.dispatcher.unsubscribe(made["id"])
+        for host in hosts:
+            host.stop()
+    bad = raw("POST", "/_emulator/subscriptions", {"url": urls[0], "concurrency": 0}, token=None)
+    assert bad.status == 400

@@ -290,3 +290,73 @@ def _queue_message(body: bytes) -> Any:
     import azure.functions as func
 
     return func.QueueMessage(id="recheck", body=body)
+
+
+# -- the event storm (issue #27): one instance's 429 must not cost another's records --------------
+
+
+def test_a_delivery_refused_with_429_does_not_lose_the_records_of_the_write_another_made(
+    stack: LocalStack, handlers: Handlers, settings_env: Callable[..., None]
+) -> None:
+    """bench_storm, 4 instances: the write event and the notification of one change reach two
+    instances; both join one journal entry. The one that made the entry gets 429 (the
+    subscription's writes spent by the other instances) and abandons it; the other's PATCH lands,
+    and its settle, finding the entry abandoned, took it for "recorded by another delivery": one
+    write, no record, no alert, ever (the abandoned entry is not unfinished: the sweep skips it)."""
+    import threading
+
+    from guardrail.settings import load_settings
+
+    rid = opened(stack, "storm")
+    first = functions.get_guardrail()  # instance X: makes the entry, is refused
+    second = functions.build_app(load_settings())  # instance Y: joins it, writes
+    x_at_write, y_at_write, x_done = threading.Event(), threading.Event(), threading.Event()
+    throttled = stack.emulator.faults.add(
+        resource_id=rid, method="PATCH", status=429, retry_after=0.01, times=None
+    )
+
+    def x_write(real: Callable[..., Any]) -> Callable[..., Any]:
+        def write(*args: Any, **kwargs: Any) -> Any:
+            x_at_write.set()
+            assert y_at_write.wait(30)  # Y has read the same etag and joined the entry
+            return real(*args, **kwargs)
+
+        return write
+
+    def y_write(real: Callable[..., Any]) -> Callable[..., Any]:
+        def write(*args: Any, **kwargs: Any) -> Any:
+            y_at_write.set()
+            assert x_done.wait(30)  # X was refused and abandoned the entry
+            throttled.times = throttled.fired
+            return real(*args, **kwargs)
+
+        return write
+
+    errors: list[BaseException] = []
+
+    def run_x() -> None:
+        try:
+            first.handle_event(write_event(rid))
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            x_done.set()
+
+    first.gateway.write = x_write(first.gateway.write)  # type: ignore[method-assign]
+    second.guardrail.gateway.write = y_write(second.guardrail.gateway.write)  # type: ignore[method-assign]
+    try:
+        x = threading.Thread(target=run_x)
+        x.start()
+        assert x_at_write.wait(30)
+        second.guardrail.handle_event(write_event(rid))  # at-least-once: the same change, elsewhere
+        x.join(30)
+    finally:
+        throttled.times = throttled.fired
+        second.close()
+        functions.reset()
+    assert [type(e) for e in errors] == [TransientArmError]  # X: 429, Event Grid redelivers
+    deliver(handlers, write_event(rid))  # the redelivery: the account is compliant
+    assert action(stack, rid) == "Deny"
+    assert guardrail_writes(stack, rid) == 1
+    assert len(remediated(stack, rid)) == 1
+    assert len(remediated(stack, rid, "bypass-not-allowed")) == 1
