@@ -27,7 +27,16 @@ import sys
 import time
 from typing import Any
 
-from common import FIRST_INVOCATION, LOOPBACK_ONLY, ROOT, TELEMETRY_CONNECTION, machine, median, write_result
+from common import (
+    FIRST_INVOCATION,
+    LOOPBACK_ONLY,
+    ROOT,
+    TELEMETRY_CONNECTION,
+    cold_start_env,
+    machine,
+    median,
+    write_result,
+)
 
 CHILD = f"""
 import json, os, resource, sys, time, importlib
@@ -62,6 +71,7 @@ def _child(extra: list[str] | None = None, telemetry: bool = False) -> tuple[dic
     done = subprocess.run(
         [sys.executable, *(extra or []), "-c", CHILD, *(["telemetry"] if telemetry else [])],
         cwd=ROOT,
+        env=cold_start_env(),
         capture_output=True,
         text=True,
         check=True,
