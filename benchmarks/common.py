@@ -20,14 +20,17 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "out" / "benchmarks"
 
 #: What a new worker's first invocation imports beyond `import function_app` (bench_coldstart,
-#: telemetry_child).
+#: telemetry_child): the guardrail, yaml (the policy file), the ARM SDK, requests (azure-core's
+#: transport, loaded when the first client is built) and the Tables SDK.
 FIRST_INVOCATION = (
     "guardrail.functions",
     "guardrail.service",
     "guardrail.gateway",
     "guardrail.state",
     "guardrail.sinks",
+    "yaml",
     "azure.mgmt.cognitiveservices",
+    "requests",
     "azure.data.tables",
 )
 #: An Application Insights connection string whose ingestion endpoint is a closed loopback port.

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 # A fresh worker: import function_app, then what its first invocation builds (settings, policy models,
 # the app with a static token); reports whether pydantic scanned the installed distributions for
 # plugins and whether azure.identity / msal were loaded.
-FIRST_INVOCATION = (
+FIRST_INVOCATION_CHILD = (
     "import sys, function_app\n"
     "from guardrail import functions\n"
     "functions.get_app()\n"
@@ -29,7 +29,7 @@ def _first_invocation(**settings: str) -> str:
     env.pop("AzureWebJobsStorage", None)
     env.update(PYTHONPATH=str(REPO), ARM_CREDENTIAL="static", ARM_STATIC_TOKEN="t", **settings)
     done = subprocess.run(
-        [sys.executable, "-c", FIRST_INVOCATION],
+        [sys.executable, "-c", FIRST_INVOCATION_CHILD],
         cwd=REPO,
         env=env,
         capture_output=True,
