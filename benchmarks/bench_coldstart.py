@@ -5,8 +5,9 @@ the app) that times, with perf_counter:
   1. `import function_app`: what the host pays to index the app (azure.functions only; the
      guardrail is imported lazily on the first invocation);
   2. the first invocation's imports: `guardrail.functions`, `guardrail.service`, `guardrail.gateway`,
-     `guardrail.state`, `guardrail.sinks`, `azure.mgmt.cognitiveservices`, `azure.data.tables`
-     (what `get_guardrail()` and the first ARM and Table calls load);
+     `guardrail.state`, `guardrail.sinks`, `yaml`, `azure.mgmt.cognitiveservices`, `requests`,
+     `azure.data.tables` (what `get_guardrail()` and the first ARM and Table calls load; common's
+     FIRST_INVOCATION; bench_peer times the first event itself, end to end);
   3. with `--telemetry`: `guardrail.telemetry.setup` with an APPLICATIONINSIGHTS_CONNECTION_STRING
      (what `get_guardrail()` then does: the OpenTelemetry SDK and the Azure Monitor metric exporter;
      the connection string points at 127.0.0.1:9; statsbeat, the SDK's configuration service and SDK
@@ -27,7 +28,16 @@ import sys
 import time
 from typing import Any
 
-from common import FIRST_INVOCATION, LOOPBACK_ONLY, ROOT, TELEMETRY_CONNECTION, machine, median, write_result
+from common import (
+    FIRST_INVOCATION,
+    LOOPBACK_ONLY,
+    ROOT,
+    TELEMETRY_CONNECTION,
+    cold_start_env,
+    machine,
+    median,
+    write_result,
+)
 
 CHILD = f"""
 import json, os, resource, sys, time, importlib
@@ -62,6 +72,7 @@ def _child(extra: list[str] | None = None, telemetry: bool = False) -> tuple[dic
     done = subprocess.run(
         [sys.executable, *(extra or []), "-c", CHILD, *(["telemetry"] if telemetry else [])],
         cwd=ROOT,
+        env=cold_start_env(),
         capture_output=True,
         text=True,
         check=True,

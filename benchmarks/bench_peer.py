@@ -10,10 +10,16 @@ benchmark's process with `--emulator-in-process` (as before; both sides are chil
 way, so it never shares a GIL with them, only the machine's cores). Three figures, each measured
 A B A B ... so that a change in the machine's load hits both:
 
-1. cold start: a fresh interpreter's imports before the first event. The guardrail: `import
-   function_app` + what its first invocation imports (as bench_coldstart); Custodian: what its
-   azure-event-grid function imports (c7n's loader and config, c7n_azure's provider and session, the
-   azure.cognitiveservice resource). In-process milliseconds, and the whole process's wall time.
+1. cold start to the first event handled: a fresh interpreter per run and side, handed the same
+   Event Grid ResourceWriteSuccess event for a re-opened account. The guardrail (COLD_CHILD):
+   `import function_app`, the app's functions indexed as the Functions worker does
+   (`app.get_functions()`), the event decoded by azure-functions' own converter into a
+   func.EventGridEvent and handled by `on_resource_write` (its first invocation: settings, policy,
+   the app built, then GET, PATCH, verifying GET; the account must end closed). Custodian
+   (`peer_custodian.py first-event`): its azure-event-grid function's imports, `Azure().initialize`,
+   the policy loaded, then `policy.push(event)` (one GET, detect only; the account must be found).
+   Each side's milliseconds run from its child's first line to the event handled, and the whole
+   process's wall time. (bench_coldstart breaks the guardrail's imports down.)
 2. one CLI check, a whole process each: `guardrail check ID` (read, evaluate, PATCH, verifying read:
    the account is re-opened before each run) against `custodian run` of a pull-mode policy that
    lists the subscription and filters the open account (detect only).
@@ -33,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -41,7 +46,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, emulator_nodelay, machine, median, percentile, quiet_logs, write_result
+from common import (
+    ROOT,
+    cold_start_env,
+    emulator_nodelay,
+    machine,
+    median,
+    percentile,
+    quiet_logs,
+    write_result,
+)
 
 VENV = ROOT / ".venv-custodian"
 REQUIREMENTS = ROOT / "requirements-custodian.txt"
@@ -107,6 +121,25 @@ def ensure_custodian(install: bool) -> tuple[Path | None, str]:
 # ---------------------------------------------------------------------------------------------------
 # The guardrail's warm worker (this file, run with --guardrail-worker in the guardrail's .venv)
 # ---------------------------------------------------------------------------------------------------
+# The guardrail's cold start to its first event: what the Functions worker does with function_app
+# (guardrail_workbench.stack's function_handlers and as_function_event, inlined: importing the
+# workbench would load the emulator into the measured process).
+COLD_CHILD = """
+import time
+started = time.perf_counter()
+import json, sys
+import function_app
+from azure.functions import meta
+from azure.functions.eventgrid import EventGridEventInConverter
+handlers = {str(f.get_function_name()): f.get_user_function() for f in function_app.app.get_functions()}
+with open(sys.argv[1], encoding="utf-8") as handle:
+    (event,) = json.load(handle)
+datum = meta.Datum(type="json", value=json.dumps(event))
+handlers["on_resource_write"](EventGridEventInConverter.decode(datum, trigger_metadata={}))
+print(json.dumps({"ms": (time.perf_counter() - started) * 1000}), flush=True)
+"""
+
+
 def guardrail_worker() -> int:
     quiet_logs()
     sys.path.insert(0, str(ROOT))
@@ -265,7 +298,9 @@ def main() -> int:
         pull_policy.write_text(_custodian_policy("pull"), encoding="utf-8")
         event_policy = work / "custodian-event.yml"
         event_policy.write_text(_custodian_policy("event"), encoding="utf-8")
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("ARM_", "GUARDRAIL_", "AZURE_"))}
+        base = {
+            k: v for k, v in cold_start_env().items() if not k.startswith(("ARM_", "GUARDRAIL_", "AZURE_"))
+        }
         base.pop("AzureWebJobsStorage", None)
         guardrail_env = {
             **base,
@@ -290,24 +325,26 @@ def main() -> int:
         }
         guardrail_py = str(ROOT / ".venv" / "bin" / "python")
 
-        # 1. cold start
-        coldstart_child = (
-            "import time, importlib; t = time.perf_counter(); import function_app\n"
-            "for n in ('guardrail.functions', 'guardrail.service', 'guardrail.gateway', 'guardrail.state',"
-            " 'guardrail.sinks', 'azure.mgmt.cognitiveservices', 'azure.data.tables'):\n"
-            "    importlib.import_module(n)\n"
-            "import json; print(json.dumps({'imports_ms': (time.perf_counter() - t) * 1000}))"
-        )
+        # 1. cold start to the first event handled
         g_cold, c_cold, g_cold_wall, c_cold_wall = [], [], [], []
-        _wall([guardrail_py, "-c", coldstart_child], guardrail_env)  # warm the .pyc files and page cache
-        _wall([str(python), str(SHIM), "imports"], custodian_env)
-        for _ in range(runs):
-            wall, text = _wall([guardrail_py, "-c", coldstart_child], guardrail_env)
-            g_cold.append(json.loads(text.splitlines()[-1])["imports_ms"])
-            g_cold_wall.append(wall)
-            wall, text = _wall([str(python), str(SHIM), "imports"], custodian_env)
-            c_cold.append(json.loads(text.splitlines()[-1])["imports_ms"])
-            c_cold_wall.append(wall)
+        guardrail_cold = [guardrail_py, "-c", COLD_CHILD, str(event_path)]
+        custodian_cold = [str(python), str(SHIM), "first-event", str(event_policy), str(event_path)]
+        for i in range(runs + 1):  # the first pair warms the .pyc files and the page cache
+            reopen()
+            g_wall, text = _wall(guardrail_cold, guardrail_env)
+            g_ms = json.loads(text.splitlines()[-1])["ms"]
+            if emulator.account(rid)["properties"]["networkAcls"]["defaultAction"] != "Deny":
+                raise RuntimeError("the guardrail's first event left the account open")
+            reopen()
+            c_wall, text = _wall(custodian_cold, custodian_env)
+            answer = json.loads(text.splitlines()[-1])
+            if not answer.get("resources"):
+                raise RuntimeError("Custodian's first push did not find the open account")
+            if i:
+                g_cold.append(g_ms)
+                g_cold_wall.append(g_wall)
+                c_cold.append(answer["ms"])
+                c_cold_wall.append(c_wall)
 
         # 2. one CLI check, a whole process each
         g_cli, c_cli = [], []
@@ -365,7 +402,7 @@ def main() -> int:
     line = (
         f"bench_peer{' --emulator-in-process' if args.emulator_in_process else ''} "
         f"(c7n {versions[0]}, c7n-azure {versions[1]}): "
-        f"cold start {cold['guardrail_median_ms']:.0f} "
+        f"cold start to the first event {cold['guardrail_median_ms']:.0f} "
         f"vs {cold['custodian_median_ms']:.0f} ms, ratio {cold['ratio_median']:.2f} (whole process "
         f"{cold_wall['ratio_median']:.2f}); one CLI check {cli['guardrail_median_ms']:.0f} vs "
         f"{cli['custodian_median_ms']:.0f} ms, ratio {cli['ratio_median']:.2f}; warm per event "
@@ -380,7 +417,7 @@ def main() -> int:
             "emulator_in_process": args.emulator_in_process,
             "emulator_process_cpu_seconds_warm_events": emulator_cpu,
             "custodian": {"c7n": versions[0], "c7n-azure": versions[1], "venv": str(VENV)},
-            "cold_start_imports": cold,
+            "cold_start_first_event": cold,
             "cold_start_whole_process": cold_wall,
             "cli_check_whole_process": cli,
             "warm_per_event": warm,
