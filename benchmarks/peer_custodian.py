@@ -10,12 +10,14 @@ the process, so a warm Custodian pays it once) is answered here: the emulator ha
     python peer_custodian.py imports                  # cold start: what a first event imports
     python peer_custodian.py run -s OUT policy.yml    # `custodian run ...` (pull mode), the CLI check
     python peer_custodian.py serve policy.yml         # warm: one event file path per stdin line,
-                                                      # prints the milliseconds `policy.push` took
+                                                      # prints the milliseconds `policy.push` took;
+                                                      # a line `usage`: its CPU seconds and peak RSS
 Environment: CUSTODIAN_ARM_ENDPOINT, AZURE_SUBSCRIPTION_ID, AZURE_ACCESS_TOKEN, REQUESTS_CA_BUNDLE.
 """
 
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -62,6 +64,13 @@ def serve(policy_file: str) -> int:
     policies = list(PolicyLoader(options).load_file(policy_file))
     print("ready", flush=True)
     for line in sys.stdin:
+        if line.strip() == "usage":  # this process's CPU seconds and peak RSS so far
+            own = resource.getrusage(resource.RUSAGE_SELF)
+            print(
+                json.dumps({"cpu_s": own.ru_utime + own.ru_stime, "maxrss_mib": own.ru_maxrss / 1024}),
+                flush=True,
+            )
+            continue
         with open(line.strip(), encoding="utf-8") as handle:
             event = json.load(handle)
         if isinstance(event, list):  # Event Grid delivers arrays
