@@ -13,7 +13,8 @@ the process, so a warm Custodian pays it once) is answered here: the emulator ha
                                                       # azure-event-grid function and pushes one event
     python peer_custodian.py run -s OUT policy.yml    # `custodian run ...` (pull mode), the CLI check
     python peer_custodian.py serve policy.yml         # warm: one event file path per stdin line,
-                                                      # prints the milliseconds `policy.push` took
+                                                      # prints the milliseconds `policy.push` took;
+                                                      # a line `usage`: its CPU seconds and peak RSS
 Environment: CUSTODIAN_ARM_ENDPOINT, AZURE_SUBSCRIPTION_ID, AZURE_ACCESS_TOKEN, REQUESTS_CA_BUNDLE.
 """
 
@@ -23,6 +24,7 @@ STARTED = time.perf_counter()  # before any other import: the cold start is time
 
 import json  # noqa: E402
 import os  # noqa: E402
+import resource  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 
@@ -96,6 +98,13 @@ def serve(policy_file: str) -> int:
     policies = _initialised(policy_file)
     print("ready", flush=True)
     for line in sys.stdin:
+        if line.strip() == "usage":  # this process's CPU seconds and peak RSS so far
+            own = resource.getrusage(resource.RUSAGE_SELF)
+            print(
+                json.dumps({"cpu_s": own.ru_utime + own.ru_stime, "maxrss_mib": own.ru_maxrss / 1024}),
+                flush=True,
+            )
+            continue
         event = _read_event(line.strip())
         started = time.perf_counter()
         found = _push(policies, event)

@@ -75,6 +75,11 @@ def escape_control(text: str) -> str:
 
 
 def has_control(text: str) -> bool:
+    # Every character of the unsafe categories is one `str.isprintable` refuses (it refuses the
+    # categories C* and Z* but the space), so printable text is answered in C, without a call
+    # per character (a finding's JSON line: ~120 us otherwise).
+    if text.isprintable():
+        return False
     return any(unicodedata.category(ch) in _UNSAFE_CATEGORIES for ch in text)
 
 

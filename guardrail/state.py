@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 from guardrail import escaping
 from guardrail.resource_ids import id_key
+from guardrail.table_batch import submit_transaction
 
 __all__ = [
     "DEFAULT_EVENT_TTL",
@@ -655,7 +656,7 @@ class TableStateStore(_Limits):
             operations.append(("upsert", _outbox_to_row(outbox, now), {"mode": self._replace}))
         client = self._client(self._tables.remediations)
         try:
-            answers = client.submit_transaction(operations)
+            answers = submit_transaction(client, operations)
         except (self._TableTransactionError, self._ResourceModifiedError, self._ResourceNotFoundError):
             return None  # another caller moved the entry first: nothing was written
         first = answers[0] if answers else None
@@ -838,7 +839,7 @@ class TableStateStore(_Limits):
             operations: list[tuple[Any, ...]] = [("create", row) for row in rows.values()]
             try:
                 tried = True
-                self._client(table).submit_transaction([*operations, *deletes])
+                submit_transaction(self._client(table), [*operations, *deletes])
                 granted, delivered = dict.fromkeys(rows, True), ()
             except (self._TableTransactionError, self._ResourceNotFoundError):
                 pass  # a key exists, or an outbox row is gone: nothing was written
@@ -935,7 +936,7 @@ class TableStateStore(_Limits):
         replaces of the expired; a race falls back to one claim per row."""
         if insert_first and len(rows) <= _TRANSACTION_LIMIT:
             try:
-                self._client(table).submit_transaction([("create", row) for row in rows.values()])
+                submit_transaction(self._client(table), [("create", row) for row in rows.values()])
                 return dict.fromkeys(rows, True)
             except (self._TableTransactionError, self._ResourceNotFoundError):
                 pass  # one of them exists (or the table vanished): nothing was written
@@ -965,7 +966,7 @@ class TableStateStore(_Limits):
         for start in range(0, len(operations), _TRANSACTION_LIMIT):
             chunk = operations[start : start + _TRANSACTION_LIMIT]
             try:
-                self._client(table).submit_transaction([operation for _, operation in chunk])
+                submit_transaction(self._client(table), [operation for _, operation in chunk])
                 granted.update((key, True) for key, _ in chunk)
             except (self._TableTransactionError, self._ResourceNotFoundError):
                 # Raced (or the table vanished): nothing in this chunk was written.

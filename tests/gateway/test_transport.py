@@ -5,6 +5,7 @@ read by the settings (`Settings.http`), once; the transport reads none."""
 from __future__ import annotations
 
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -111,3 +112,70 @@ def test_a_thread_waits_for_a_pooled_connection_in_bounded_time(monkeypatch: pyt
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _prepared(session: object, request: object) -> tuple[object, ...]:
+    prepared = session.prepare_request(request)  # type: ignore[attr-defined]
+    return (prepared.method, prepared.url, dict(prepared.headers), prepared.body, prepared.hooks)
+
+
+@pytest.mark.parametrize(
+    "method,url,headers,data,session_headers",
+    [
+        (
+            "GET",
+            "https://management.azure.com/subscriptions/s/x?api-version=2025-09-01",
+            {"Authorization": "Bearer t"},
+            {},
+            {},
+        ),
+        (
+            "PATCH",
+            "https://127.0.0.1:8443/a?api-version=1&b=%20c",
+            {"If-Match": '"e"', "Content-Type": "application/json"},
+            b'{"a": 1}',
+            {},
+        ),
+        (
+            "POST",
+            "http://127.0.0.1:10002/devstoreaccount1/$batch",
+            {"Accept": "application/json", "X": None},
+            b"--batch",
+            {"Y": "1"},
+        ),
+        ("DELETE", "https://host/é/path with space?q=ü", None, None, {"Accept": None}),
+    ],
+)
+def test_the_lean_session_prepares_what_requests_prepares(
+    method: str,
+    url: str,
+    headers: dict[str, str] | None,
+    data: object,
+    session_headers: dict[str, str | None],
+) -> None:
+    """The pooled transport's session skips requests' Protocol checks for an empty params and auth
+    (`lean_session_type`): the PreparedRequest is the one requests' own Session builds, cookies the
+    session holds (a server set them) included; with params or auth it is requests' own way."""
+    import requests
+
+    from guardrail.transport import lean_session_type
+
+    lean, plain = lean_session_type()(), requests.Session()
+    for session in (lean, plain):
+        session.trust_env = False
+        session.headers.update(session_headers)
+        session.cookies.set("ARRAffinity", "abc", domain="", path="/")
+    request = requests.Request(method, url, headers=headers, data=data or {}, params={})
+    with mock.patch.object(requests.Session, "prepare_request", side_effect=AssertionError("requests' way")):
+        fast = _prepared(lean, request)  # the lean way, not requests' own
+    assert fast == _prepared(plain, request)
+    assert _prepared(lean, request)[2].get("Cookie") == "ARRAffinity=abc"
+    with_params = requests.Request(method, url, headers=headers, params={"a": "b c"}, auth=("u", "p"))
+    assert _prepared(lean, with_params) == _prepared(plain, with_params)
+
+
+def test_the_pooled_transport_uses_the_lean_session() -> None:
+    from guardrail.transport import lean_session_type
+
+    transport = pooled_transport(pool_size=4, connection_timeout=1, read_timeout=1)
+    assert type(transport.session) is lean_session_type() and transport.session.trust_env is False

@@ -84,3 +84,17 @@ def test_json_line_is_one_line_of_the_same_json(value: object) -> None:
 
     line = json_line(value)
     assert _one_line(line) and json.loads(line) == value
+
+
+def test_printable_text_has_no_character_to_escape() -> None:
+    """`has_control`'s fast path answers printable text at once: every character of the unsafe
+    categories (Cc, Cf, Zl, Zp) is one `str.isprintable` refuses, over all of Unicode."""
+    import sys
+    import unicodedata
+
+    from guardrail.escaping import _UNSAFE_CATEGORIES, has_control
+
+    unsafe = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in _UNSAFE_CATEGORIES]
+    assert unsafe and not any(ch.isprintable() for ch in unsafe)
+    assert all(has_control(f"a{ch}b") for ch in unsafe)
+    assert not has_control("plain, printable: é ✓ 中文") and has_control("tab\there")
