@@ -242,6 +242,18 @@ def _left_non_compliant(stack: LocalStack, policy: Any, now: dt.datetime) -> int
 WORKER_FLAG = "--fanout-worker"
 
 
+def _share_arm_transport() -> None:
+    """Diagnosis (`--shared-arm-transport`): one pooled ARM transport for every subscription's
+    management client in this worker, instead of one per subscription (gateway._pooled_transport is
+    called once per client): what a worker's memory, and the emulator's open connections, would be
+    if the gateway shared it. Not the product's behaviour; see the tenant-scale report."""
+    import functools
+
+    from guardrail import gateway
+
+    gateway._pooled_transport = functools.cache(gateway._pooled_transport)  # type: ignore[assignment]
+
+
 def _count_storage_requests(connection_string: str) -> collections.Counter[str]:
     """Count this process's requests to Azurite ("table GET", "queue POST", ...), told apart by the
     port of each service in the connection string, from under every azure-core client's transport
@@ -278,12 +290,15 @@ class _MemorySampler:
         self.emulator = emulator
         self.interval = interval
         self.peak = 0.0
+        self.threads = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.emulator.memory_mib().get("rss", 0.0))
+            memory = self.emulator.memory_mib()
+            self.peak = max(self.peak, memory.get("rss", 0.0))
+            self.threads = max(self.threads, int(memory.get("threads", 0)))
             self._stop.wait(self.interval)
 
     def __enter__(self) -> _MemorySampler:
@@ -308,6 +323,8 @@ def fanout_worker() -> int:
     from guardrail_workbench.stack import function_handlers
 
     quiet_logs()
+    if os.environ.get("BENCH_SHARED_ARM_TRANSPORT"):
+        _share_arm_transport()
     connection = os.environ.get("AzureWebJobsStorage", "")  # noqa: SIM112 (the Functions host's name)
     storage_requests = _count_storage_requests(connection)
     handlers = function_handlers()  # function_app indexed through azure-functions, as the worker does
@@ -338,7 +355,16 @@ def fanout_worker() -> int:
     print("ready", flush=True)
     sys.stdin.readline()  # "go"
     cpu0 = time.process_time()
+    tracing = bool(os.environ.get("BENCH_TRACEMALLOC"))  # diagnosis: what a worker's memory holds
+    if tracing:
+        import tracemalloc
+
+        tracemalloc.start(8)
     drained = host.drain(timeout=float(os.environ.get("BENCH_FANOUT_TIMEOUT", "1800")), idle=2.0)
+    if tracing:
+        for stat in tracemalloc.take_snapshot().statistics("traceback")[:8]:
+            print(f"{stat.size / 2**20:.1f} MiB in {stat.count} blocks:", file=sys.stderr)
+            print("\n".join(stat.traceback.format()[-16:]), file=sys.stderr)
     print(
         json.dumps(
             {
@@ -388,12 +414,15 @@ def fanout_run(
         ) as stack:
             _prepare(stack, tenant, args.arm_latency, generate)
             emulator_memory_seeded = _emulator_memory(stack)
-            needed = _writes_needed(stack, policy, now)
+            needed = _writes_needed(stack, policy, now)  # (the emulator's dump: its RSS grows)
+            emulator_memory_before = _emulator_memory(stack)
             accounts_total = int(generate["accounts"]) if generate is not None else None
             traffic.start(stack.emulator)
             azurite_pid = stack.azurite._process.pid if stack.azurite is not None else None
             azurite_cpu_before = _process_cpu_seconds(azurite_pid) if azurite_pid else None
             env = {**os.environ, **stack.env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+            if getattr(args, "shared_arm_transport", False):
+                env["BENCH_SHARED_ARM_TRANSPORT"] = "1"
             procs = [
                 subprocess.Popen(
                     [sys.executable, str(Path(__file__).resolve()), WORKER_FLAG],
@@ -443,8 +472,11 @@ def fanout_run(
             "arm_requests_by_kind": stats.get("kinds", {}),
             "emulator_memory_mib": {
                 "after_seeding": emulator_memory_seeded,
+                "before_sweep_after_the_harness_dump": emulator_memory_before,
                 "rss_peak_during_sweep": sampler.peak,
             },
+            "emulator_threads_peak_during_sweep": sampler.threads,
+            "shared_arm_transport": bool(getattr(args, "shared_arm_transport", False)),
             "azurite_cpu_seconds": (
                 round(azurite_cpu_after - azurite_cpu_before, 1)
                 if azurite_cpu_after is not None and azurite_cpu_before is not None
@@ -641,6 +673,11 @@ def main() -> int:
         help="--tenant-scale: the tenant sizes, accounts/subscriptions (default 10000/100,100000/1000)",
     )
     parser.add_argument("--workers", type=int, default=2, help="--tenant-scale: worker processes (N)")
+    parser.add_argument(
+        "--shared-arm-transport",
+        action="store_true",
+        help="diagnosis: the workers' ARM clients share one pooled transport (not the product's way)",
+    )
     parser.add_argument(
         "--open-fraction", type=float, default=0.1, help="--tenant-scale: the share of accounts open"
     )

@@ -171,13 +171,16 @@ class EmulatorProcess:
         return int(self.call("POST", "/_emulator/tenant/generate", body)["accounts"])
 
     def memory_mib(self) -> dict[str, float]:
-        """The emulator process's resident memory now (`rss`) and at its peak so far (`peak`), MiB."""
-        fields = {"VmRSS": "rss", "VmHWM": "peak"}
+        """The emulator process's resident memory now (`rss`) and at its peak so far (`peak`), MiB,
+        and its thread count (`threads`: one per open client connection, plus a few)."""
+        fields = {"VmRSS": "rss", "VmHWM": "peak", "Threads": "threads"}
         found: dict[str, float] = {}
         if self.process is not None:
             for line in Path(f"/proc/{self.process.pid}/status").read_text(encoding="utf-8").splitlines():
                 key, _, value = line.partition(":")
-                if key in fields:
+                if key == "Threads":
+                    found["threads"] = int(value)
+                elif key in fields:
                     found[fields[key]] = round(int(value.split()[0]) / 1024, 1)
         return found
 
