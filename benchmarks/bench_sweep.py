@@ -181,6 +181,11 @@ def _stack(in_process: bool, **options: Any) -> LocalStack:
     return stack
 
 
+def _emulator_memory(stack: LocalStack) -> dict[str, float]:
+    emulator: Any = stack.emulator
+    return emulator.memory_mib() if isinstance(emulator, EmulatorProcess) else {}
+
+
 def _emulator_cpu(stack: LocalStack) -> float | None:
     emulator: Any = stack.emulator
     return emulator.cpu_seconds() if isinstance(emulator, EmulatorProcess) else None
@@ -196,9 +201,16 @@ def _guardrail_env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
-def _prepare(stack: LocalStack, tenant: dict[str, Any], arm_latency: float) -> None:
-    """Seed the tenant, optional ARM latency, point the function app at the stack."""
-    stack.emulator.seed(tenant)
+def _prepare(
+    stack: LocalStack, tenant: dict[str, Any], arm_latency: float, generate: dict[str, Any] | None = None
+) -> None:
+    """Seed the tenant (or, with `generate`, have the emulator in its own process make
+    `generate_tenant(**generate)` itself), optional ARM latency, point the function app at the stack."""
+    if generate is not None:
+        assert isinstance(stack.emulator, EmulatorProcess), "a generated tenant needs the emulator process"
+        stack.emulator.generate(**generate)
+    else:
+        stack.emulator.seed(tenant)
     stack.emulator.app.keep_request_log = False
     if arm_latency > 0:
         stack.emulator.faults.add(action="latency", latency=arm_latency, times=None)
@@ -230,6 +242,84 @@ def _left_non_compliant(stack: LocalStack, policy: Any, now: dt.datetime) -> int
 WORKER_FLAG = "--fanout-worker"
 
 
+def _share_arm_transport() -> None:
+    """Diagnosis (`--shared-arm-transport`): one pooled ARM transport for every subscription's
+    management client in this worker, instead of one per subscription (gateway._pooled_transport is
+    called once per client): what a worker's memory, and the emulator's open connections, would be
+    if the gateway shared it. Not the product's behaviour; see the tenant-scale report."""
+    import functools
+
+    from guardrail import gateway
+
+    gateway._pooled_transport = functools.cache(gateway._pooled_transport)  # type: ignore[assignment]
+
+
+def _count_storage_requests(connection_string: str) -> collections.Counter[str]:
+    """Count this process's requests to Azurite ("table GET", "queue POST", ...), told apart by the
+    port of each service in the connection string, from under every azure-core client's transport
+    (requests' HTTPAdapter.send, which the guardrail's pooled adapter and the Storage SDKs' default
+    one both end in). Counted as sent (a retried request counts each time)."""
+    from urllib.parse import urlsplit
+
+    import requests.adapters
+
+    ports: dict[int, str] = {}
+    for part in connection_string.split(";"):
+        key, _, value = part.partition("=")
+        if key.endswith("Endpoint") and value.startswith("http"):
+            ports[urlsplit(value).port or 0] = key.removesuffix("Endpoint").lower()
+    counts: collections.Counter[str] = collections.Counter()
+    lock = threading.Lock()
+    send = requests.adapters.HTTPAdapter.send
+
+    def counted(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        service = ports.get(urlsplit(request.url).port or 0)
+        if service is not None:
+            with lock:
+                counts[f"{service} {request.method}"] += 1
+        return send(adapter, request, *args, **kwargs)
+
+    requests.adapters.HTTPAdapter.send = counted  # type: ignore[method-assign]
+    return counts
+
+
+class _MemorySampler:
+    """The emulator process's resident memory, sampled every `interval` seconds while running."""
+
+    def __init__(self, emulator: Any, interval: float = 0.5) -> None:
+        self.emulator = emulator
+        self.interval = interval
+        self.peak = 0.0
+        self.threads = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            memory = self.emulator.memory_mib()
+            self.peak = max(self.peak, memory.get("rss", 0.0))
+            self.threads = max(self.threads, int(memory.get("threads", 0)))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> _MemorySampler:
+        if isinstance(self.emulator, EmulatorProcess):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+def _own_peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM), MiB."""
+    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def fanout_worker() -> int:
     """One worker process: the function app's own `sweep_slice` on the sweep queue until it is
     empty. Environment: the stack's app settings (set by the parent). Prints one JSON line."""
@@ -241,6 +331,10 @@ def fanout_worker() -> int:
     from guardrail_workbench.stack import function_handlers
 
     quiet_logs()
+    if os.environ.get("BENCH_SHARED_ARM_TRANSPORT"):
+        _share_arm_transport()
+    connection = os.environ.get("AzureWebJobsStorage", "")  # noqa: SIM112 (the Functions host's name)
+    storage_requests = _count_storage_requests(connection)
     handlers = function_handlers()  # function_app indexed through azure-functions, as the worker does
     guardrail = functions.get_guardrail()
     outcomes: collections.Counter[str] = collections.Counter()
@@ -269,7 +363,26 @@ def fanout_worker() -> int:
     print("ready", flush=True)
     sys.stdin.readline()  # "go"
     cpu0 = time.process_time()
-    drained = host.drain(timeout=float(os.environ.get("BENCH_FANOUT_TIMEOUT", "1800")), idle=2.0)
+    tracing = bool(os.environ.get("BENCH_TRACEMALLOC"))  # diagnosis: what a worker's memory holds
+    if tracing:
+        import tracemalloc
+
+        tracemalloc.start(8)
+    # The queue may stay empty for a while after "go" (the timer lists the subscriptions first, slow
+    # on a loaded machine): a drain that ends before the parent says the timer has enqueued
+    # everything ("enqueued") is followed by another.
+    enqueued = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.readline(), enqueued.set()), daemon=True).start()
+    deadline = time.monotonic() + float(os.environ.get("BENCH_FANOUT_TIMEOUT", "1800"))
+    while True:
+        timer_done = enqueued.is_set()
+        drained = host.drain(timeout=max(0.0, deadline - time.monotonic()), idle=2.0)
+        if timer_done or not drained:
+            break
+    if tracing:
+        for stat in tracemalloc.take_snapshot().statistics("traceback")[:8]:
+            print(f"{stat.size / 2**20:.1f} MiB in {stat.count} blocks:", file=sys.stderr)
+            print("\n".join(stat.traceback.format()[-16:]), file=sys.stderr)
     print(
         json.dumps(
             {
@@ -282,7 +395,12 @@ def fanout_worker() -> int:
                 "first_errors": errors[:3],
                 "last_outcome_epoch": last[0],
                 "cpu_seconds": round(time.process_time() - cpu0, 2),
-                "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                # VmHWM, this process's own peak: getrusage's ru_maxrss starts at the parent's RSS
+                # when it forked this worker (Linux keeps it across exec), ~460 MiB for a parent
+                # that holds a 100,000-account dump.
+                "peak_rss_mib": _own_peak_rss_mib(),
+                "ru_maxrss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "storage_requests": dict(storage_requests),
             }
         ),
         flush=True,
@@ -291,8 +409,14 @@ def fanout_worker() -> int:
 
 
 def fanout_run(
-    args: argparse.Namespace, workers: int, tenant: dict[str, Any], policy_text: str
+    args: argparse.Namespace,
+    workers: int,
+    tenant: dict[str, Any],
+    policy_text: str,
+    generate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """One fanned-out sweep on a fresh stack. With `generate`, the emulator (in its own process)
+    makes the tenant itself (`EmulatorProcess.generate`) and `tenant` only names its subscriptions."""
     import json
     import subprocess
 
@@ -310,10 +434,17 @@ def fanout_run(
         with _stack(
             args.emulator_in_process, out_dir=out, policy_path=str(policy_path), extra_env=extra_env
         ) as stack:
-            _prepare(stack, tenant, args.arm_latency)
-            needed = _writes_needed(stack, policy, now)
+            _prepare(stack, tenant, args.arm_latency, generate)
+            emulator_memory_seeded = _emulator_memory(stack)
+            needed = _writes_needed(stack, policy, now)  # (the emulator's dump: its RSS grows)
+            emulator_memory_before = _emulator_memory(stack)
+            accounts_total = int(generate["accounts"]) if generate is not None else None
             traffic.start(stack.emulator)
+            azurite_pid = stack.azurite._process.pid if stack.azurite is not None else None
+            azurite_cpu_before = _process_cpu_seconds(azurite_pid) if azurite_pid else None
             env = {**os.environ, **stack.env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+            if getattr(args, "shared_arm_transport", False):
+                env["BENCH_SHARED_ARM_TRANSPORT"] = "1"
             procs = [
                 subprocess.Popen(
                     [sys.executable, str(Path(__file__).resolve()), WORKER_FLAG],
@@ -334,14 +465,23 @@ def fanout_run(
                 assert proc.stdin is not None
                 proc.stdin.write("go\n")
                 proc.stdin.flush()
-            timer(TimerRequest(past_due=False))  # enqueues one message per subscription
-            results = []
-            for proc in procs:
-                assert proc.stdout is not None
-                results.append(json.loads(proc.stdout.read().strip().splitlines()[-1]))
-                proc.wait()
+            with _MemorySampler(stack.emulator) as sampler:
+                timer(TimerRequest(past_due=False))  # enqueues one message per subscription
+                timer_seconds = time.time() - started
+                for proc in procs:
+                    assert proc.stdin is not None
+                    proc.stdin.write("enqueued\n")
+                    proc.stdin.flush()
+                results = []
+                for proc in procs:
+                    assert proc.stdout is not None
+                    results.append(json.loads(proc.stdout.read().strip().splitlines()[-1]))
+                    proc.wait()
             emulator_cpu_after = _emulator_cpu(stack)
+            azurite_cpu_after = _process_cpu_seconds(azurite_pid) if azurite_pid else None
+            load_after = machine()["load_average"]
             traffic.collect()
+            stats = stack.emulator.stats() if isinstance(stack.emulator, EmulatorProcess) else {}
             left = _left_non_compliant(stack, policy, now)
             settings = functions.get_guardrail().settings
     finished = max((r["last_outcome_epoch"] for r in results), default=started)
@@ -349,8 +489,35 @@ def fanout_run(
     optimum = max(needed.values()) / THROTTLE if needed else 0.0
     throttled = sum(n for key, n in traffic.statuses.items() if key.endswith(" 429"))
     writes = sum(n for key, n in traffic.statuses.items() if key.startswith("PATCH 2"))
+    storage = sum((collections.Counter(r["storage_requests"]) for r in results), collections.Counter())
+    table = sum(n for key, n in storage.items() if key.startswith("table "))
+    extra: dict[str, Any] = {}
+    if generate is not None:
+        extra = {
+            "accounts": accounts_total,
+            "arm_requests_by_kind": stats.get("kinds", {}),
+            "emulator_memory_mib": {
+                "after_seeding": emulator_memory_seeded,
+                "before_sweep_after_the_harness_dump": emulator_memory_before,
+                "rss_peak_during_sweep": sampler.peak,
+            },
+            "emulator_threads_peak_during_sweep": sampler.threads,
+            "shared_arm_transport": bool(getattr(args, "shared_arm_transport", False)),
+            "azurite_cpu_seconds": (
+                round(azurite_cpu_after - azurite_cpu_before, 1)
+                if azurite_cpu_after is not None and azurite_cpu_before is not None
+                else None
+            ),
+            "timer_seconds": round(timer_seconds, 2),
+            "load_average_after": load_after,
+        }
     return {
         "workers": workers,
+        **extra,
+        "storage_requests": dict(storage),
+        "table_requests": table,
+        "table_requests_per_account": round(table / accounts_total, 3) if accounts_total else None,
+        "table_requests_per_write": round(table / writes, 2) if writes else None,
         "sweep_seconds": round(elapsed, 2),
         "optimum_seconds": round(optimum, 2),
         "ratio": round(elapsed / optimum, 3) if optimum else None,
@@ -418,6 +585,76 @@ def fanout_main(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------------
+# Tenant-scale mode: the fanned-out sweep over a generated tenant of 10,000 and 100,000 accounts
+# ---------------------------------------------------------------------------------------------------
+def tenant_scale_main(args: argparse.Namespace) -> int:
+    """`--tenant-scale`: for each size (accounts/subscriptions), the emulator (in its own process)
+    generates the tenant itself with `--open-fraction` of its accounts open, and one fanned-out sweep
+    runs with `--workers` worker processes (fanout_run). The same N, seed and open fraction at each
+    size, so what grows with the tenant shows: wall time, requests, RSS per worker, the emulator's."""
+    from guardrail_workbench.queuehost import host_queue_settings
+
+    if args.emulator_in_process:
+        raise SystemExit("--tenant-scale runs the emulator in its own process (it generates the tenant)")
+    sizes = [tuple(int(x) for x in size.split("/")) for size in args.sizes.split(",") if size.strip()]
+    runs = []
+    for accounts, subscriptions in sizes:
+        names_only = generate_tenant(0, subscriptions, seed=args.seed)  # the subscriptions, for the policy
+        generate = {
+            "accounts": accounts,
+            "subscriptions": subscriptions,
+            "seed": args.seed,
+            "open_fraction": args.open_fraction,
+        }
+        run = fanout_run(args, args.workers, names_only, policy_for(names_only), generate)
+        run["subscriptions"] = subscriptions
+        cpu = sum(run["cpu_seconds_per_worker"]) + (run["emulator_process_cpu_seconds"] or 0.0)
+        cpu += run["azurite_cpu_seconds"] or 0.0
+        run["cpu_seconds_all_processes"] = round(cpu, 1)
+        cores = os.cpu_count() or 1
+        run["cpu_share_of_machine"] = (
+            round(cpu / (run["sweep_seconds"] * cores), 2) if run["sweep_seconds"] else None
+        )
+        run["accounts_per_second"] = (
+            round(accounts / run["sweep_seconds"], 1) if run["sweep_seconds"] else None
+        )
+        runs.append(run)
+        print(
+            f"tenant-scale {accounts:,}/{subscriptions}: {run['sweep_seconds']:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+    parts = [
+        f"{r['accounts']:,} accounts/{r['subscriptions']:,} subscriptions: {r['sweep_seconds']:.1f} s "
+        f"(optimum {r['optimum_seconds']:.1f} s, {r['accounts_per_second']:,.0f} accounts/s, "
+        f"CPU {r['cpu_share_of_machine']:.0%} of the machine), {r['writes']:,} writes, "
+        f"{r['throttled_429']} x 429, {r['errors']} errors, {r['left_non_compliant']} left open, "
+        f"{r['table_requests_per_account']} Table requests/account, peak RSS "
+        f"{max(r['peak_rss_mib_per_worker']):.0f} MiB/worker, emulator RSS "
+        f"{r['emulator_memory_mib']['after_seeding'].get('rss', 0):.0f} MiB seeded "
+        f"(load {r['load_average_before'][0]:.2f})"
+        for r in runs
+    ]
+    line = f"bench_sweep --tenant-scale (N={args.workers}, {args.open_fraction:.0%} open): " + "; ".join(
+        parts
+    )
+    write_result(
+        "bench_tenant_scale",
+        {
+            "workers": args.workers,
+            "open_fraction": args.open_fraction,
+            "seed": args.seed,
+            "throttle_writes_per_second_per_subscription": THROTTLE,
+            "arm_latency_seconds": args.arm_latency,
+            "host_json_queues": host_queue_settings(),
+            "runs": runs,
+        },
+        line,
+    )
+    return 0
+
+
 def main() -> int:
     if WORKER_FLAG in sys.argv[1:]:
         return fanout_worker()
@@ -450,7 +687,31 @@ def main() -> int:
         metavar="N,N,...",
         help="fan-out mode: the queue-triggered function in N worker processes, for each N (e.g. 1,2,4)",
     )
+    parser.add_argument(
+        "--tenant-scale",
+        action="store_true",
+        help="tenant-scale mode: the fanned-out sweep over generated tenants of --sizes (minutes)",
+    )
+    parser.add_argument(
+        "--sizes",
+        default="10000/100,100000/1000",
+        metavar="ACCOUNTS/SUBS,...",
+        help="--tenant-scale: the tenant sizes, accounts/subscriptions (default 10000/100,100000/1000)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="--tenant-scale: worker processes (N)")
+    parser.add_argument(
+        "--shared-arm-transport",
+        action="store_true",
+        help="diagnosis: the workers' ARM clients share one pooled transport (not the product's way)",
+    )
+    parser.add_argument(
+        "--open-fraction", type=float, default=0.1, help="--tenant-scale: the share of accounts open"
+    )
     args = parser.parse_args()
+    if args.tenant_scale:
+        quiet_logs()
+        emulator_nodelay(not args.emulator_as_is)
+        return tenant_scale_main(args)
     if args.fanout:
         quiet_logs()
         emulator_nodelay(not args.emulator_as_is)

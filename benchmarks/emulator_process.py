@@ -161,6 +161,30 @@ class EmulatorProcess:
     def seed(self, tenant: dict[str, Any]) -> None:
         self.call("PUT", "/_emulator/tenant", tenant)
 
+    def generate(
+        self, accounts: int, subscriptions: int, *, seed: int, open_fraction: float | None = None
+    ) -> int:
+        """`POST /_emulator/tenant/generate`: the emulator makes and seeds `generate_tenant(...)`'s
+        tenant itself (the same as `seed(generate_tenant(...))`, without sending every body)."""
+        body: dict[str, Any] = {"accounts": accounts, "subscriptions": subscriptions, "seed": seed}
+        if open_fraction is not None:
+            body["openFraction"] = open_fraction
+        return int(self.call("POST", "/_emulator/tenant/generate", body)["accounts"])
+
+    def memory_mib(self) -> dict[str, float]:
+        """The emulator process's resident memory now (`rss`) and at its peak so far (`peak`), MiB,
+        and its thread count (`threads`: one per open client connection, plus a few)."""
+        fields = {"VmRSS": "rss", "VmHWM": "peak", "Threads": "threads"}
+        found: dict[str, float] = {}
+        if self.process is not None:
+            for line in Path(f"/proc/{self.process.pid}/status").read_text(encoding="utf-8").splitlines():
+                key, _, value = line.partition(":")
+                if key == "Threads":
+                    found["threads"] = int(value)
+                elif key in fields:
+                    found[fields[key]] = round(int(value.split()[0]) / 1024, 1)
+        return found
+
     def dump(self) -> dict[str, Any]:
         return dict(self.call("GET", "/_emulator/tenant"))
 

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from guardrail import escaping
 from guardrail.findings import FindingRecord, format_time
@@ -203,9 +203,31 @@ class MemoryHealthStore:
             return json.loads(json.dumps(self._last)) if self._last is not None else None
 
 
+#: Characters of the summary's JSON per string property: Table Storage refuses a string property
+#: over 64 KiB (32K UTF-16 characters), which one row per subscription passes at ~250 subscriptions.
+SUMMARY_CHUNK: Final = 30_000
+
+
+def summary_columns(text: str) -> dict[str, str]:
+    """The summary's JSON in `Summary`, then `Summary1`, `Summary2`, ... (each at most
+    SUMMARY_CHUNK characters): one entity holds up to 1 MiB, a summary of ~7,000 subscriptions."""
+    chunks = [text[i : i + SUMMARY_CHUNK] for i in range(0, len(text), SUMMARY_CHUNK)] or [""]
+    return {f"Summary{i or ''}": chunk for i, chunk in enumerate(chunks)}
+
+
+def summary_text(entity: Mapping[str, Any]) -> str:
+    """The summary's JSON from the columns `summary_columns` wrote (a row with only `Summary`, as
+    written before the summary was split, reads the same)."""
+    parts = [str(entity["Summary"])]
+    while f"Summary{len(parts)}" in entity:
+        parts.append(str(entity[f"Summary{len(parts)}"]))
+    return "".join(parts)
+
+
 class TableHealthStore:
     """One row (PartitionKey ``sweep``, RowKey ``last``) in the ``guardrailhealth`` table, the
-    summary as JSON in ``Summary`` (and ``Completed`` as a typed column for readers)."""
+    summary as JSON in ``Summary`` (continued in ``Summary1``, ... when longer than one string
+    property may be: `summary_columns`) and ``Completed`` as a typed column for readers."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
@@ -247,12 +269,12 @@ class TableHealthStore:
                 entity = self._client.get_entity("sweep", "last")
             except ResourceNotFoundError:
                 entity = None
-            merged = merge_summaries(json.loads(entity["Summary"]) if entity else None, summary)
+            merged = merge_summaries(json.loads(summary_text(entity)) if entity else None, summary)
             row = {
                 "PartitionKey": "sweep",
                 "RowKey": "last",
                 "Completed": str(merged.get("completed", "")),
-                "Summary": json.dumps(merged, separators=(",", ":")),
+                **summary_columns(json.dumps(merged, separators=(",", ":"))),
             }
             try:
                 if entity is None:
@@ -276,7 +298,7 @@ class TableHealthStore:
             entity = self._client.get_entity("sweep", "last")
         except ResourceNotFoundError:  # no table yet, or no sweep yet
             return None
-        value: dict[str, Any] = json.loads(entity["Summary"])
+        value: dict[str, Any] = json.loads(summary_text(entity))
         return value
 
 

@@ -20,6 +20,9 @@ PROFILES: tuple[tuple[float, str], ...] = (
     (0.08, "foreign-subnet"),  # a subnet from a subscription outside the policy
     (0.08, "too-broad"),
 )
+#: The profiles a policy from `policy_for` finds nothing wrong with; every other one is open to more
+#: networks than the policy allows (in the way its name says).
+CLOSED_PROFILES = frozenset({"compliant", "private-endpoint"})
 
 
 def subscription_ids(count: int, seed: int = 7) -> list[str]:
@@ -92,14 +95,33 @@ def make_account(
 
 
 def generate_tenant(
-    accounts: int, subscriptions: int = 3, *, seed: int = 42, groups_per_subscription: int = 3
+    accounts: int,
+    subscriptions: int = 3,
+    *,
+    seed: int = 42,
+    groups_per_subscription: int = 3,
+    open_fraction: float | None = None,
 ) -> dict[str, Any]:
-    """A tenant document the emulator seeds from: `accounts` spread over `subscriptions`."""
+    """A tenant document the emulator seeds from: `accounts` spread over `subscriptions`.
+
+    Each account's profile is drawn from PROFILES by their shares (58 % open); with `open_fraction`,
+    that fraction of accounts (in expectation) is drawn from the open profiles and the rest from
+    CLOSED_PROFILES, each side keeping PROFILES' relative shares (the tenant-scale benchmark: 10 %
+    open in assorted ways)."""
+    if open_fraction is not None and not 0.0 <= open_fraction <= 1.0:
+        raise ValueError(f"open_fraction must be between 0 and 1, not {open_fraction}")
     rng = random.Random(seed)
     subs = subscription_ids(subscriptions, seed)
     foreign = "ffffffff-0000-4000-8000-00000000f0f0"
     weights = [share for share, _ in PROFILES]
     names = [profile for _, profile in PROFILES]
+    if open_fraction is not None:
+        closed = sum(share for share, name in PROFILES if name in CLOSED_PROFILES)
+        weights = [
+            share
+            * ((1 - open_fraction) / closed if name in CLOSED_PROFILES else open_fraction / (1 - closed))
+            for share, name in PROFILES
+        ]
     tenant: dict[str, Any] = {"subscriptions": []}
     groups: list[tuple[str, dict[str, Any]]] = []
     for index, sub in enumerate(subs):

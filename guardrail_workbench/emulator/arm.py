@@ -255,23 +255,43 @@ def parse_account_id(resource_id: str) -> tuple[str, str, str]:
     return parts[1], parts[3], parts[7]
 
 
+def request_kind(method: str, path: str) -> str:
+    """What an ARM request is, for the stats: "METHOD what", what being `accounts list` (a page of
+    a subscription's or resource group's accounts), `account` (one account), `account child`
+    (anything under an account: keys, private endpoint connections, ...), `operation` (an
+    asynchronous operation's status) or `other`."""
+    parts = fold(path.rstrip("/")).split("/")
+    if "operationresults" in parts or "operationstatuses" in parts or "operations" in parts:
+        what = "operation"
+    elif parts[-1] == "accounts":
+        what = "accounts list"
+    elif len(parts) >= 9 and parts[7] == "accounts" and parts[6] == "microsoft.cognitiveservices":
+        what = "account" if len(parts) == 9 else "account child"
+    else:
+        what = "other"
+    return f"{method} {what}"
+
+
 class RequestStats:
     """Counters over the ARM requests (control requests excluded), for `GET /_emulator/stats`: the
-    answers by "METHOD status", and per subscription the successful writes (PATCH/PUT/DELETE < 300)
-    with the wall-clock times (epoch seconds) of the first and the last. Cheap enough to be always on,
-    so a benchmark in another process can count 429s and time write windows without the request log.
-    Callers hold the app's lock."""
+    answers by "METHOD status" and by kind ("METHOD what", `request_kind`), and per subscription the
+    successful writes (PATCH/PUT/DELETE < 300) with the wall-clock times (epoch seconds) of the first
+    and the last. Cheap enough to be always on, so a benchmark in another process can count 429s and
+    time write windows without the request log. Callers hold the app's lock."""
 
     def __init__(self) -> None:
         self.since = time.time()
         self.requests = 0
         self.statuses: dict[str, int] = {}
+        self.kinds: dict[str, int] = {}
         self.writes: dict[str, dict[str, Any]] = {}
 
     def count(self, method: str, path: str, status: int) -> None:
         self.requests += 1
         key = f"{method} {status}"
         self.statuses[key] = self.statuses.get(key, 0) + 1
+        kind = request_kind(method, path)
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
         parts = path.split("/")
         if (
             method in ("PATCH", "PUT", "DELETE")
@@ -289,8 +309,57 @@ class RequestStats:
             "since": self.since,
             "requests": self.requests,
             "statuses": dict(self.statuses),
+            "kinds": dict(self.kinds),
             "writes": {sub: dict(window) for sub, window in self.writes.items()},
         }
+
+
+class AccountStore(dict[str, dict[str, Any]]):
+    """The accounts by lower-case ID, indexed by subscription: a listing reads its subscription's
+    keys (sorted once, kept until an account is added to or removed from that subscription), not
+    every account in the tenant, so a page costs the same in a tenant of 100 accounts or 100,000."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_subscription: dict[str, set[str]] = {}
+        self._sorted: dict[str, list[str]] = {}
+
+    @staticmethod
+    def _subscription_of(key: str) -> str:
+        return key.split("/", 3)[2]
+
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
+        if key not in self:
+            sub = self._subscription_of(key)
+            self._by_subscription.setdefault(sub, set()).add(key)
+            self._sorted.pop(sub, None)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        sub = self._subscription_of(key)
+        self._by_subscription[sub].discard(key)
+        self._sorted.pop(sub, None)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key in self:
+            value = self[key]
+            del self[key]
+            return value
+        return super().pop(key, *default)
+
+    def clear(self) -> None:
+        super().clear()
+        self._by_subscription.clear()
+        self._sorted.clear()
+
+    def in_subscription(self, subscription: str) -> list[str]:
+        """The subscription's account keys, sorted (the list is shared: do not change it)."""
+        sub = fold(subscription)
+        keys = self._sorted.get(sub)
+        if keys is None:
+            keys = self._sorted[sub] = sorted(self._by_subscription.get(sub, ()))
+        return keys
 
 
 class ArmApp:
@@ -328,7 +397,7 @@ class ArmApp:
             str, dict[str, Any]
         ] = {}  # lower sub id -> {subscriptionId, displayName, state}
         self.resource_groups: dict[str, dict[str, Any]] = {}  # lower "sub/rg" -> {name, location, tags}
-        self.accounts: dict[str, dict[str, Any]] = {}  # lower id -> ARM body
+        self.accounts = AccountStore()  # lower id -> ARM body, indexed by subscription
         self.diagnostic_settings: dict[str, dict[str, Any]] = {}  # lower setting id -> body
         self.operations: dict[str, _Operation] = {}
         self._in_progress: set[str] = set()
@@ -885,10 +954,10 @@ class ArmApp:
             if rg is not None:
                 self._check_group(sub, rg)
                 prefix = fold(f"/subscriptions/{sub}/resourcegroups/{rg}/")
+                keys = [k for k in self.accounts.in_subscription(sub) if k.startswith(prefix)]
             else:
                 self._subscription(sub)
-                prefix = fold(f"/subscriptions/{sub}/")
-            keys = sorted(k for k in self.accounts if k.startswith(prefix))
+                keys = self.accounts.in_subscription(sub)
             body = self.paged(keys, lambda k: copy.deepcopy(self.accounts[k]), request, path, api_version)
         return self._ok_read(None, body, sub)
 
@@ -1964,15 +2033,15 @@ class ArmApp:
         """The tenant as a document `seed` accepts (accounts nested under their resource groups)."""
         with self.lock:
             subs: list[dict[str, Any]] = []
+            groups_by_sub: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+            for group_key, group in sorted(self.resource_groups.items()):
+                groups_by_sub.setdefault(group_key.split("/", 1)[0], []).append((group_key, group))
             for sub_key, sub in sorted(self.subscriptions.items()):
                 groups = []
-                for group_key, group in sorted(self.resource_groups.items()):
-                    if not group_key.startswith(sub_key + "/"):
-                        continue
+                keys = self.accounts.in_subscription(sub_key)
+                for group_key, group in groups_by_sub.get(sub_key, []):
                     prefix = f"/subscriptions/{group_key.replace('/', '/resourcegroups/', 1)}/"
-                    accounts = [
-                        copy.deepcopy(a) for k, a in sorted(self.accounts.items()) if k.startswith(prefix)
-                    ]
+                    accounts = [copy.deepcopy(self.accounts[k]) for k in keys if k.startswith(prefix)]
                     groups.append({**copy.deepcopy(group), "accounts": accounts})
                 subs.append({**dict(sub), "resourceGroups": groups})
             return {

@@ -7,10 +7,16 @@ in any language, can script faults, read the request log and seed or dump the te
     DELETE /_emulator/faults       -> 204 (all cleared)
     GET    /_emulator/requests?since=SEQ -> {"requests": [{"seq", "method", "path", "status"}], "next"}
     GET    /_emulator/stats        -> {"since", "requests", "statuses": {"PATCH 429": n, ...},
+                                    "kinds": {"GET accounts list": n, "PATCH account": n, ...},
                                     "writes": {subscription: {"count", "first", "last"}}} (epoch seconds)
     DELETE /_emulator/stats        -> 204 (the counters start again)
     PUT    /_emulator/tenant       a seed document: replaces the tenant -> 200 {"accounts": N}
     GET    /_emulator/tenant       -> the dump (a seed document)
+    POST   /_emulator/tenant/generate {"accounts", "subscriptions", "seed"?, "openFraction"?,
+                                    "groupsPerSubscription"?} -> 200 {"accounts": N}: replaces the
+                                    tenant with guardrail_workbench.tenant.generate_tenant's (the
+                                    same document a PUT of it would seed, made here: a tenant of
+                                    100,000 accounts without sending 100,000 bodies)
     GET    /_emulator/settings     -> {"pageSize", "asyncWrites", "acceptedWrites", "asyncPolls",
                                     "writeRate", "ipRefusal", "networkAclsPatch", "denyVnetJoin",
                                     "requestLog"}
@@ -131,6 +137,9 @@ class ControlApi:
                 except (KeyError, TypeError, ValueError) as exc:
                     raise ControlError(400, f"not a tenant document: {exc!r}") from exc
                 return Response(200, {"accounts": len(self.app.accounts)})
+        elif path == "/_emulator/tenant/generate" and method == "POST":
+            self.app.replace_tenant(self._generated(self._body(request)))
+            return Response(200, {"accounts": len(self.app.accounts)})
         elif path == "/_emulator/settings":
             if method == "PATCH":
                 self._settings(self._body(request))
@@ -207,6 +216,33 @@ class ControlApi:
             message=body.get("message"),
         )
         return fault.to_json()
+
+    def _generated(self, body: Any) -> dict[str, Any]:
+        """The tenant document `POST /_emulator/tenant/generate` asks for."""
+        from ..tenant import generate_tenant
+
+        if not isinstance(body, dict):
+            raise ControlError(400, "a generate request must be a JSON object")
+        unknown = set(body) - {"accounts", "subscriptions", "seed", "openFraction", "groupsPerSubscription"}
+        if unknown:
+            raise ControlError(400, f"unknown generate fields: {sorted(unknown)}")
+        accounts = _number(body, "accounts", int, None)
+        subscriptions = _number(body, "subscriptions", int, None)
+        if accounts is None or subscriptions is None or accounts < 0 or subscriptions < 1:
+            raise ControlError(400, "accounts (0 or more) and subscriptions (1 or more) are required")
+        groups = _number(body, "groupsPerSubscription", int, 3)
+        if groups < 1:
+            raise ControlError(400, "groupsPerSubscription must be at least 1")
+        fraction = _number(body, "openFraction", float, None)
+        if fraction is not None and not 0.0 <= fraction <= 1.0:
+            raise ControlError(400, "openFraction must be between 0 and 1")
+        return generate_tenant(
+            accounts,
+            subscriptions,
+            seed=_number(body, "seed", int, 42),
+            groups_per_subscription=groups,
+            open_fraction=fraction,
+        )
 
     def _current_settings(self) -> dict[str, Any]:
         app = self.app

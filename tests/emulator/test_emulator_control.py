@@ -140,6 +140,51 @@ def test_put_tenant_replaces_it_and_get_dumps_it(emulator: Emulator, raw: Any) -
     assert raw("PUT", "/_emulator/tenant", {"subscriptions": [{"nope": 1}]}, token=None).status == 400
 
 
+def _without_etags(document: Any) -> Any:
+    if isinstance(document, dict):
+        return {k: _without_etags(v) for k, v in document.items() if k != "etag"}
+    if isinstance(document, list):
+        return [_without_etags(v) for v in document]
+    return document
+
+
+def test_generate_tenant_over_http_seeds_what_a_put_of_the_same_document_would(raw: Any) -> None:
+    from guardrail_workbench.tenant import generate_tenant
+
+    asked = {"accounts": 120, "subscriptions": 4, "seed": 5, "openFraction": 0.25}
+    assert raw("POST", "/_emulator/tenant/generate", asked, token=None).json() == {"accounts": 120}
+    generated = _without_etags(raw("GET", "/_emulator/tenant", token=None).json())
+    document = generate_tenant(120, 4, seed=5, open_fraction=0.25)
+    assert raw("PUT", "/_emulator/tenant", document, token=None).json() == {"accounts": 120}
+    assert generated == _without_etags(raw("GET", "/_emulator/tenant", token=None).json())
+    for bad in ({"accounts": 1}, {"accounts": 1, "subscriptions": 1, "openFraction": 2}, {"nope": 1}):
+        assert raw("POST", "/_emulator/tenant/generate", bad, token=None).status == 400
+
+
+def test_listing_a_generated_subscription_pages_through_its_accounts_once_each(
+    emulator: Emulator, raw: Any
+) -> None:
+    from guardrail_workbench.tenant import subscription_ids
+
+    raw("POST", "/_emulator/tenant/generate", {"accounts": 90, "subscriptions": 3, "seed": 9}, token=None)
+    sub = subscription_ids(3, 9)[1]
+    link: str | None = (
+        f"/subscriptions/{sub}/providers/Microsoft.CognitiveServices/accounts?api-version={API}"
+    )
+    seen: list[str] = []
+    pages = 0
+    while link:
+        page = raw("GET", link).json()
+        assert len(page["value"]) <= 2  # the fixture's page size
+        seen += [a["id"].lower() for a in page["value"]]
+        link = page.get("nextLink")
+        pages += 1
+    assert len(seen) == 30 and len(set(seen)) == 30 and pages == 15
+    assert seen == sorted(seen) and all(f"/subscriptions/{sub}/" in rid for rid in seen)
+    kinds = raw("GET", "/_emulator/stats", token=None).json()["kinds"]
+    assert kinds["GET accounts list"] >= 15
+
+
 def test_settings_over_http_switch_the_python_behaviours(emulator: Emulator, raw: Any) -> None:
     current = raw("GET", "/_emulator/settings", token=None).json()
     assert current["asyncWrites"] is False and current["networkAclsPatch"] == "replace"
@@ -213,6 +258,7 @@ def test_stats_over_http_count_answers_and_time_writes_per_subscription(emulator
     stats = raw("GET", "/_emulator/stats", token=None).json()
     assert stats["requests"] == 3  # control requests are not counted
     assert stats["statuses"] == {"PATCH 429": 1, "PATCH 200": 1, "GET 200": 1}
+    assert stats["kinds"] == {"PATCH account": 2, "GET account": 1}
     window = stats["writes"][SUB1.lower()]
     assert window["count"] == 1 and stats["since"] <= window["first"] <= window["last"]
     assert set(stats["writes"]) == {SUB1.lower()}
