@@ -184,3 +184,23 @@ def _now() -> Any:
     import datetime as dt
 
     return dt.datetime.now(dt.UTC)
+
+
+def test_the_timer_sends_its_slice_messages_at_once(fan_stack: LocalStack) -> None:
+    """Issue #27: one after another, the timer of a 1,000-subscription tenant spent ~30 s of queue
+    round trips before the last slice was on the queue. Each send here waits until all three are
+    in flight (a barrier), so sends made one after another break it."""
+    import threading
+
+    from guardrail import functions
+
+    barrier = threading.Barrier(3, timeout=10)
+    sent: list[str] = []
+
+    class Queue:
+        def send_message(self, content: str) -> None:
+            barrier.wait()
+            sent.append(json.loads(content)["subscription"])
+
+    assert fanout.enqueue_sweep(functions.get_guardrail(), Queue()) == 3
+    assert sorted(sent) == sorted([SUB_A, SUB_B, SUB_C])
