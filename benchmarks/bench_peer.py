@@ -436,25 +436,7 @@ def main() -> int:
             emulator.put_account(opened, rid)
 
         reopen()
-        event = [
-            {
-                "id": "peer-event",
-                "topic": f"/subscriptions/{SUB}",
-                "subject": rid,
-                "eventType": "Microsoft.Resources.ResourceWriteSuccess",
-                "eventTime": "2026-12-01T12:00:00Z",
-                "dataVersion": "2",
-                "metadataVersion": "1",
-                "data": {
-                    "operationName": "Microsoft.CognitiveServices/accounts/write",
-                    "status": "Succeeded",
-                    "resourceUri": rid,
-                    "subscriptionId": SUB,
-                    "claims": {"name": "peer"},
-                    "authorization": {"scope": rid, "action": "Microsoft.CognitiveServices/accounts/write"},
-                },
-            }
-        ]
+        event = _write_event(rid, "peer-event")
         event_path = work / "event.json"
         event_path.write_text(json.dumps(event), encoding="utf-8")
         policy_path = work / "policy.yaml"

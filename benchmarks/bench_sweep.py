@@ -242,18 +242,6 @@ def _left_non_compliant(stack: LocalStack, policy: Any, now: dt.datetime) -> int
 WORKER_FLAG = "--fanout-worker"
 
 
-def _share_arm_transport() -> None:
-    """Diagnosis (`--shared-arm-transport`): one pooled ARM transport for every subscription's
-    management client in this worker, instead of one per subscription (gateway._pooled_transport is
-    called once per client): what a worker's memory, and the emulator's open connections, would be
-    if the gateway shared it. Not the product's behaviour; see the tenant-scale report."""
-    import functools
-
-    from guardrail import gateway
-
-    gateway._pooled_transport = functools.cache(gateway._pooled_transport)  # type: ignore[assignment]
-
-
 def _count_storage_requests(connection_string: str) -> collections.Counter[str]:
     """Count this process's requests to Azurite ("table GET", "queue POST", ...), told apart by the
     port of each service in the connection string, from under every azure-core client's transport
@@ -331,8 +319,6 @@ def fanout_worker() -> int:
     from guardrail_workbench.stack import function_handlers
 
     quiet_logs()
-    if os.environ.get("BENCH_SHARED_ARM_TRANSPORT"):
-        _share_arm_transport()
     connection = os.environ.get("AzureWebJobsStorage", "")  # noqa: SIM112 (the Functions host's name)
     storage_requests = _count_storage_requests(connection)
     handlers = function_handlers()  # function_app indexed through azure-functions, as the worker does
@@ -443,8 +429,6 @@ def fanout_run(
             azurite_pid = stack.azurite._process.pid if stack.azurite is not None else None
             azurite_cpu_before = _process_cpu_seconds(azurite_pid) if azurite_pid else None
             env = {**os.environ, **stack.env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-            if getattr(args, "shared_arm_transport", False):
-                env["BENCH_SHARED_ARM_TRANSPORT"] = "1"
             procs = [
                 subprocess.Popen(
                     [sys.executable, str(Path(__file__).resolve()), WORKER_FLAG],
@@ -502,7 +486,6 @@ def fanout_run(
                 "rss_peak_during_sweep": sampler.peak,
             },
             "emulator_threads_peak_during_sweep": sampler.threads,
-            "shared_arm_transport": bool(getattr(args, "shared_arm_transport", False)),
             "azurite_cpu_seconds": (
                 round(azurite_cpu_after - azurite_cpu_before, 1)
                 if azurite_cpu_after is not None and azurite_cpu_before is not None
@@ -699,11 +682,6 @@ def main() -> int:
         help="--tenant-scale: the tenant sizes, accounts/subscriptions (default 10000/100,100000/1000)",
     )
     parser.add_argument("--workers", type=int, default=2, help="--tenant-scale: worker processes (N)")
-    parser.add_argument(
-        "--shared-arm-transport",
-        action="store_true",
-        help="diagnosis: the workers' ARM clients share one pooled transport (not the product's way)",
-    )
     parser.add_argument(
         "--open-fraction", type=float, default=0.1, help="--tenant-scale: the share of accounts open"
     )
