@@ -35,13 +35,14 @@ none of them calls back.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -187,7 +188,7 @@ class Guardrail:
         # Told what happened (metrics, the sweep's heartbeat); it never reads the loop.
         self.observe = observe if observe is not None else Observer(mode=settings.mode, clock=clock)
         self.observers: list[Callable[[Outcome], None]] = []  # told of every outcome (demo, CLI)
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, tuple[threading.Lock, list[int]]] = {}  # lock, [checks holding or waiting]
         self._locks_guard = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
@@ -198,11 +199,24 @@ class Guardrail:
                 self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="guardrail-state")
             return self._pool
 
-    def _account_lock(self, resource_id: str) -> threading.Lock:
+    @contextlib.contextmanager
+    def _account_lock(self, resource_id: str) -> Iterator[None]:
         """One check at a time per account in this worker (across workers, the journal's
-        conditional writes and If-Match keep one change from being written or counted twice)."""
+        conditional writes and If-Match keep one change from being written or counted twice).
+        An account's lock lives while a check holds or waits for it: kept for every account ever
+        checked, a sweep worker's locks grew with the tenant (issue #27)."""
+        key = id_key(resource_id)
         with self._locks_guard:
-            return self._locks.setdefault(id_key(resource_id), threading.Lock())
+            lock, users = self._locks.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._locks_guard:
+                users[0] -= 1
+                if not users[0]:
+                    del self._locks[key]
 
     @property
     def _reads(self) -> tuple[ChildRead, ...]:

@@ -454,3 +454,21 @@ def test_table_round_trips_per_sweep_account_do_not_grow_with_its_findings(
             f"\nTable requests for one sweep account with {len(active)} findings: "
             f"{len(table_requests)}: {table_requests}"
         )
+
+
+def test_a_worker_keeps_no_lock_for_an_account_once_its_check_is_done(stack: LocalStack) -> None:
+    """Issue #27: the per-account locks lived for every account a worker ever checked, so a sweep
+    worker's memory grew with the tenant. A check's lock goes when no check holds or awaits it."""
+    import threading
+
+    guardrail = functions.get_guardrail()
+    rids = [opened(stack, f"lockgone{n}") for n in range(3)]
+    threads = [
+        threading.Thread(target=guardrail.check_account, args=(rid,), kwargs={"trigger": "sweep"})
+        for rid in rids + rids  # two checks of each account at once
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert guardrail._locks == {}

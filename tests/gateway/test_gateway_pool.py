@@ -39,17 +39,21 @@ def _connections_to(port: int) -> int:
     return count
 
 
-def test_every_subscription_shares_one_pool_of_connections(
-    emulator: Emulator, make_gateway: Callable[..., ArmGateway]
-) -> None:
+def _one_account_in_each_subscription(emulator: Emulator) -> list[str]:
     tenant = generate_tenant(SUBSCRIPTIONS, SUBSCRIPTIONS, seed=7, groups_per_subscription=1)
     emulator.seed(tenant)
-    ids = [
+    return [
         account_id(sub["subscriptionId"], group["name"], account["name"])
         for sub in tenant["subscriptions"]
         for group in sub["resourceGroups"]
         for account in group["accounts"]
     ]
+
+
+def test_every_subscription_shares_one_pool_of_connections(
+    emulator: Emulator, make_gateway: Callable[..., ArmGateway]
+) -> None:
+    ids = _one_account_in_each_subscription(emulator)
     subscriptions = {rid.split("/")[2] for rid in ids}
     assert len(subscriptions) == SUBSCRIPTIONS  # one account in each
     port = int(emulator.endpoint.rsplit(":", 1)[1].strip("/"))
@@ -61,3 +65,18 @@ def test_every_subscription_shares_one_pool_of_connections(
     assert 1 <= held <= 2, f"{held} kept-alive connections for {SUBSCRIPTIONS} subscriptions"
     gateway.close()
     assert _connections_to(port) - before == 0
+
+
+def test_a_gateway_keeps_a_bounded_number_of_clients(
+    emulator: Emulator, make_gateway: Callable[..., ArmGateway], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that has listed every subscription of a large tenant keeps at most CLIENTS_KEPT
+    management clients; one dropped is rebuilt when its subscription comes again."""
+    from guardrail import gateway as gateway_module
+
+    monkeypatch.setattr(gateway_module, "CLIENTS_KEPT", 8)
+    ids = _one_account_in_each_subscription(emulator)
+    gateway = make_gateway()
+    for rid in ids + ids[:3]:  # the first three again, after they were dropped
+        assert gateway.get(rid) is not None
+        assert len(gateway._clients) <= 8
