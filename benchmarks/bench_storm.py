@@ -49,7 +49,6 @@ import json
 import logging
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -60,7 +59,15 @@ from typing import Any
 
 from bench_latency import open_account
 from bench_sweep import THROTTLE, _left_non_compliant
-from common import ROOT, emulator_nodelay, machine, percentile, quiet_logs, write_result
+from common import (
+    ROOT,
+    WorkerProcesses,
+    emulator_nodelay,
+    machine,
+    percentile,
+    quiet_logs,
+    write_result,
+)
 from emulator_process import EmulatorProcess
 
 from guardrail import functions
@@ -203,51 +210,6 @@ def storm_tenant(
     return tenant, placement
 
 
-class _Workers:
-    """N worker processes, each one function app instance (`storm_worker`)."""
-
-    def __init__(self, count: int, env: dict[str, str]) -> None:
-        self.procs = [
-            subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), WORKER_FLAG],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=env,
-                text=True,
-            )
-            for _ in range(count)
-        ]
-        self.hello = []
-        for proc in self.procs:
-            assert proc.stdout is not None
-            self.hello.append(json.loads(proc.stdout.readline()))
-
-    def urls(self, function: str) -> list[str]:
-        """The function's webhook on every instance."""
-        return [str(hello["urls"][function]) for hello in self.hello]
-
-    def tell(self, word: str) -> None:
-        for proc in self.procs:
-            assert proc.stdin is not None
-            proc.stdin.write(word + "\n")
-            proc.stdin.flush()
-
-    def results(self) -> list[dict[str, Any]]:
-        self.tell("stop")
-        results = []
-        for proc in self.procs:
-            assert proc.stdout is not None
-            results.append(json.loads(proc.stdout.read().strip().splitlines()[-1]))
-            proc.wait()
-        return results
-
-    def kill(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-
-
 def _remediated_records(path: Path) -> collections.Counter[tuple[str, str]]:
     """`remediated` finding records per (account, rule) of the storm's accounts, from the findings
     file every instance appends to: one change, one remediation, so each must be exactly 1."""
@@ -293,14 +255,15 @@ def storm_run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
             emulator.app.keep_request_log = False
             stack.apply_env()
             env = {**os.environ, **stack.env, "PYTHONPATH": str(ROOT)}
-            pool = _Workers(workers, env)
+            pool = WorkerProcesses(__file__, WORKER_FLAG, workers, env)
+            hello = [json.loads(line) for line in pool.hello]
             try:
                 for function, kind in (
                     ("on_resource_write", "resources"),
                     ("on_resource_notification", "notifications"),
                 ):
                     emulator.subscribe(
-                        pool.urls(function),
+                        [str(h["urls"][function]) for h in hello],
                         [kind],
                         concurrency=args.concurrency,
                         retryDelays=args.retry_delays,
@@ -346,6 +309,7 @@ def storm_run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
                         client.close()
             finally:
                 try:
+                    pool.tell("stop")
                     results = pool.results()
                 finally:
                     pool.kill()
@@ -367,7 +331,7 @@ def storm_run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
             f"{name} {rule}" for (name, rule), n in records.items() if n > 1
         )[:10],
         "accounts_present": present,
-        "worker_threads": [h["threads"] for h in pool.hello],
+        "worker_threads": [h["threads"] for h in hello],
         "changes_seconds": round(changes_seconds, 1),
         "drained_seconds": round(drained_seconds, 1),
         "all_events_handled": quiet,

@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import cpu_seconds, emulator_nodelay, machine, quiet_logs, write_result
+from common import WorkerProcesses, cpu_seconds, emulator_nodelay, machine, quiet_logs, write_result
 from emulator_process import EmulatorProcess
 
 from guardrail import functions
@@ -403,8 +403,6 @@ def fanout_run(
 ) -> dict[str, Any]:
     """One fanned-out sweep on a fresh stack. With `generate`, the emulator (in its own process)
     makes the tenant itself (`EmulatorProcess.generate`) and `tenant` only names its subscriptions."""
-    import json
-    import subprocess
 
     from azure.functions.timer import TimerRequest
 
@@ -429,38 +427,21 @@ def fanout_run(
             azurite_pid = stack.azurite._process.pid if stack.azurite is not None else None
             azurite_cpu_before = _process_cpu_seconds(azurite_pid) if azurite_pid else None
             env = {**os.environ, **stack.env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-            procs = [
-                subprocess.Popen(
-                    [sys.executable, str(Path(__file__).resolve()), WORKER_FLAG],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    env=env,
-                    text=True,
-                )
-                for _ in range(workers)
-            ]
-            for proc in procs:
-                assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-            timer = function_handlers()["reconcile_sweep"]
-            load_before = machine()["load_average"]
-            emulator_cpu_before = _emulator_cpu(stack)
-            started = time.time()
-            for proc in procs:
-                assert proc.stdin is not None
-                proc.stdin.write("go\n")
-                proc.stdin.flush()
-            with _MemorySampler(stack.emulator) as sampler:
-                timer(TimerRequest(past_due=False))  # enqueues one message per subscription
-                timer_seconds = time.time() - started
-                for proc in procs:
-                    assert proc.stdin is not None
-                    proc.stdin.write("enqueued\n")
-                    proc.stdin.flush()
-                results = []
-                for proc in procs:
-                    assert proc.stdout is not None
-                    results.append(json.loads(proc.stdout.read().strip().splitlines()[-1]))
-                    proc.wait()
+            pool = WorkerProcesses(__file__, WORKER_FLAG, workers, env)
+            try:
+                assert pool.hello == ["ready"] * workers, pool.hello
+                timer = function_handlers()["reconcile_sweep"]
+                load_before = machine()["load_average"]
+                emulator_cpu_before = _emulator_cpu(stack)
+                started = time.time()
+                pool.tell("go")
+                with _MemorySampler(stack.emulator) as sampler:
+                    timer(TimerRequest(past_due=False))  # enqueues one message per subscription
+                    timer_seconds = time.time() - started
+                    pool.tell("enqueued")
+                    results = pool.results()
+            finally:
+                pool.kill()
             emulator_cpu_after = _emulator_cpu(stack)
             azurite_cpu_after = _process_cpu_seconds(azurite_pid) if azurite_pid else None
             load_after = machine()["load_average"]

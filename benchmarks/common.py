@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -150,3 +151,46 @@ def emulator_nodelay(enabled: bool = True) -> None:
 
     server._Handler.disable_nagle_algorithm = enabled
     receivers._Handler.disable_nagle_algorithm = enabled
+
+
+class WorkerProcesses:
+    """`count` worker processes of a benchmark (`python SCRIPT FLAG`), spoken to by lines: each
+    prints one line when it is ready (`hello`), reads words on stdin (`tell`) and prints its result
+    as the last line of its output, a JSON object (`results`)."""
+
+    def __init__(self, script: str | Path, flag: str, count: int, env: dict[str, str]) -> None:
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, str(Path(script).resolve()), flag],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                text=True,
+            )
+            for _ in range(count)
+        ]
+        self.hello: list[str] = []
+        for proc in self.procs:
+            assert proc.stdout is not None
+            self.hello.append(proc.stdout.readline().strip())
+
+    def tell(self, word: str) -> None:
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write(word + "\n")
+            proc.stdin.flush()
+
+    def results(self) -> list[dict[str, Any]]:
+        """Each worker's last line, once it has ended."""
+        results = []
+        for proc in self.procs:
+            assert proc.stdout is not None
+            results.append(json.loads(proc.stdout.read().strip().splitlines()[-1]))
+            proc.wait()
+        return results
+
+    def kill(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
