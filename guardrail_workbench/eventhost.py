@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from guardrail_workbench.serving import serve_in_thread, stop_serving
+
 WEBHOOK_PATH = "/runtime/webhooks/EventGrid"
 
 
@@ -86,7 +88,7 @@ class EventHost:
 
         self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -96,12 +98,11 @@ class EventHost:
         return f"http://127.0.0.1:{self.port}{WEBHOOK_PATH}?functionName={urllib.parse.quote(function)}"
 
     def start(self) -> EventHost:
-        self.thread.start()
+        self.thread = serve_in_thread(self.server, f"eventhost-{self.port}")
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop_serving(self.server, self.thread)
         self.pool.shutdown(wait=True)
 
     def __enter__(self) -> EventHost:
@@ -127,20 +128,19 @@ class EventHost:
         from guardrail_workbench.stack import as_function_event
 
         started = time.monotonic()
+        error: Exception | None = None
         try:
             self.handlers[function](as_function_event(event))
-        except Exception as error:
-            with self.lock:
-                self.invocations[function] += 1
-                self.failures[function] += 1
-                self.busy_seconds += time.monotonic() - started
-                if len(self.first_errors) < 5:
-                    self.first_errors.append(f"{function}: {type(error).__name__}: {error}")
-            return False
+        except Exception as raised:
+            error = raised
         with self.lock:
             self.invocations[function] += 1
             self.busy_seconds += time.monotonic() - started
-        return True
+            if error is not None:
+                self.failures[function] += 1
+                if len(self.first_errors) < 5:
+                    self.first_errors.append(f"{function}: {type(error).__name__}: {error}")
+        return error is None
 
     def counts(self) -> dict[str, Any]:
         with self.lock:
