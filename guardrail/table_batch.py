@@ -21,6 +21,7 @@ raised as `TableTransactionError` (with its status and error code) through the S
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -78,6 +79,7 @@ def response_parts(body: bytes, content_type: str) -> Iterator[bytes]:
             raise ValueError(f"a transaction answer part of type {kind!r}")
 
 
+@functools.cache
 def _sdk() -> Any:
     """The SDKs' own (untyped, private) helpers this module reuses, so that the answers, the parts
     and the errors are built as `TableClient.submit_transaction` builds them."""
